@@ -1,0 +1,147 @@
+/* llmrt: an embeddable asynchronous runtime for LLM API calls.
+ *
+ * Conventions used throughout this header:
+ *  - Functions return 0 or a negative error code (see llmrt/error.h).
+ *  - A function that takes a completion callback and returns an error never
+ *    calls that callback; one that returns 0 calls it exactly once.
+ *  - Everything the caller passes in is copied unless a comment says
+ *    otherwise. Pointers handed to callbacks are valid only during the
+ *    callback.
+ *  - Unless stated otherwise, every function must be called on the thread
+ *    that runs the runtime's loop.
+ */
+#ifndef LLMRT_H
+#define LLMRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "llmrt/error.h"
+#include "llmrt/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMRT_VERSION_MAJOR 0
+#define LLMRT_VERSION_MINOR 1
+#define LLMRT_VERSION_PATCH 0
+#define LLMRT_VERSION_STRING "0.1.0"
+
+typedef struct llmrt_s llmrt_t;
+typedef struct llmrt_call_s llmrt_call_t;
+
+/* ---- Allocator ---------------------------------------------------------- */
+
+/* Replaces the allocator used by llmrt, and by libuv and cJSON with it.
+ * Call once, before any other llmrt or libuv function. Passing all NULL
+ * restores the C library's allocator. Returns LLMRT_EINVAL if only some are
+ * NULL. Not thread-safe. (mbedTLS allocations are not covered: Debian's
+ * mbedTLS is built without MBEDTLS_PLATFORM_MEMORY.) */
+int llmrt_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                        void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *));
+
+/* ---- Logging ------------------------------------------------------------ */
+
+enum { LLMRT_LOG_ERROR = 0, LLMRT_LOG_WARN = 1, LLMRT_LOG_INFO = 2, LLMRT_LOG_DEBUG = 3 };
+
+/* msg is NUL-terminated, has no trailing newline and is valid only during the
+ * call. API keys never appear in log messages. */
+typedef void (*llmrt_log_fn)(int level, const char *msg, void *user);
+
+/* ---- Runtime ------------------------------------------------------------ */
+
+/* Runtime options. Always initialize with llmrt_options_init() and then set
+ * what you need, so fields added in later versions get their defaults.
+ * Time values are milliseconds; 0 in a timeout means "no timeout". */
+typedef struct {
+  /* TLS. ca_file NULL uses the system bundle (/etc/ssl/certs/ca-certificates.crt).
+   * tls_verify 0 turns certificate and host name verification off; this is
+   * logged as a warning. */
+  const char *ca_file;
+  int tls_verify;
+
+  /* Default timeouts, per HTTP exchange (connect, tls, first_byte, idle) and
+   * per call (total, first_token). */
+  uint32_t connect_timeout_ms;     /* default 10000 */
+  uint32_t tls_timeout_ms;         /* default 10000 */
+  uint32_t first_byte_timeout_ms;  /* default 60000 */
+  uint32_t idle_timeout_ms;        /* default 60000: max gap between reads */
+  uint32_t first_token_timeout_ms; /* default 0 (only total applies) */
+  uint32_t total_timeout_ms;       /* default 600000 */
+
+  /* Connection pool, per origin (scheme, host, port). */
+  uint32_t pool_max_per_origin;  /* default 64 */
+  uint32_t pool_max_queue;       /* default 4096 waiting requests per origin */
+  uint32_t pool_idle_timeout_ms; /* default 60000 */
+
+  uint32_t dns_ttl_ms; /* default 60000; 0 disables the cache */
+
+  /* Limits on responses. */
+  size_t max_header_bytes; /* default 65536 */
+  uint32_t max_headers;    /* default 128 */
+  size_t max_body_bytes;   /* default 64 MiB (after decoding) */
+
+  llmrt_log_fn log;  /* NULL: messages at or below log_level go to stderr */
+  void *log_user;
+  int log_level;     /* default LLMRT_LOG_WARN */
+} llmrt_options_t;
+
+void llmrt_options_init(llmrt_options_t *opts);
+
+/* Creates a runtime on `loop`, or on a loop of its own when loop is NULL
+ * (drive it with llmrt_run()). opts may be NULL for defaults; it is copied.
+ * One runtime belongs to one loop thread. */
+int llmrt_new(uv_loop_t *loop, const llmrt_options_t *opts, llmrt_t **out);
+
+/* The loop the runtime runs on (its own, or the caller's). */
+uv_loop_t *llmrt_loop(llmrt_t *rt);
+
+/* Runs the runtime's loop (uv_run) with the given mode. Useful when the
+ * runtime owns its loop; with a caller's loop it simply runs that loop.
+ * Returns uv_run's result. */
+int llmrt_run(llmrt_t *rt, uv_run_mode mode);
+
+/* Applies a JSON configuration: upstreams, default upstream and plugins (see
+ * docs/configuration.md). On failure nothing changes and, when errbuf is not
+ * NULL, a message naming the JSON path of the fault is written to it. May be
+ * called once, before the first call. */
+int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen);
+
+/* Closes the runtime: every call in flight ends with LLMRT_ESHUTDOWN, every
+ * connection and timer is closed, and `done` runs once all libuv handles are
+ * closed. No user or plugin callback runs after `done`. The runtime's memory
+ * is released after `done` returns (for an own loop, when llmrt_run returns).
+ * Safe to call from inside any llmrt callback. Calling it twice is a no-op. */
+void llmrt_close(llmrt_t *rt, void (*done)(llmrt_t *rt, void *user), void *user);
+
+typedef struct {
+  /* Text deltas, in order; may be NULL. */
+  void (*on_token)(llmrt_call_t *call, const char *text, size_t len, void *user);
+  /* Every stream event (tool calls, usage, finish, ...); may be NULL. */
+  void (*on_event)(llmrt_call_t *call, const llmrt_event_t *ev, void *user);
+  /* Exactly once per call. status is 0 or a negative error code. */
+  void (*on_done)(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user);
+} llmrt_callbacks_t;
+
+/* Starts a call. req and cbs are copied. On success *out (if out is not NULL)
+ * receives a handle valid until on_done returns. On error no callback runs. */
+int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t *cbs, void *user,
+               llmrt_call_t **out);
+
+/* Cancels a call; on_done then runs with LLMRT_ECANCELED (deferred to the
+ * next loop turn when called from inside one of the call's callbacks).
+ * Idempotent; a no-op after on_done has started. */
+int llmrt_call_cancel(llmrt_call_t *call);
+
+void *llmrt_call_user(const llmrt_call_t *call);
+llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "llmrt/http.h"
+
+#endif

@@ -1,0 +1,106 @@
+/* Internal LLM protocol layer: the SSE parser and the provider adapters that
+ * encode requests and decode responses and streams into llmrt_event_t.
+ * Pure code: no I/O, no timers; the call layer (lib/chain) drives it. */
+#ifndef LLMRT_LLM_H
+#define LLMRT_LLM_H
+
+#include "../core/core.h"
+
+/* ---- Server-Sent Events parser (WHATWG EventSource rules) ---- */
+
+typedef struct {
+  const char *event; /* "message" when the stream gave no event field */
+  size_t event_len;
+  const char *data; /* data lines joined with '\n'; not NUL-terminated */
+  size_t data_len;
+  const char *id; /* last event id, NULL if none */
+  size_t id_len;
+  int64_t retry; /* -1 if no retry field */
+} llmrt__sse_event_t;
+
+/* Return 0 to go on; anything else stops llmrt__sse_feed, which returns it. */
+typedef int (*llmrt__sse_cb)(void *user, const llmrt__sse_event_t *ev);
+
+typedef struct {
+  llmrt__buf_t line;  /* partial line across reads */
+  llmrt__buf_t data;  /* data of the event being built */
+  llmrt__buf_t event; /* event type of the event being built */
+  llmrt__buf_t id;
+  size_t max_event_bytes; /* an event larger than this fails with LLMRT_EBODYSIZE */
+  int64_t retry;
+  int skip_lf; /* a CR ended the last line: a following LF belongs to it */
+  int has_data;
+} llmrt__sse_t;
+
+void llmrt__sse_init(llmrt__sse_t *p, size_t max_event_bytes);
+void llmrt__sse_free(llmrt__sse_t *p);
+/* Feeds bytes; calls cb for each complete event. Buffers grow to the largest
+ * event seen and are reused, so steady-state parsing does not allocate. */
+int llmrt__sse_feed(llmrt__sse_t *p, const char *data, size_t len, llmrt__sse_cb cb, void *user);
+/* True when bytes of an unfinished event are buffered (a truncated stream). */
+int llmrt__sse_pending(const llmrt__sse_t *p);
+
+/* ---- Provider adapters ---- */
+
+enum {
+  LLMRT__META_MODEL = 1,      /* model name the provider reported */
+  LLMRT__META_ID,             /* response/message id from the body */
+  LLMRT__META_ERROR_TYPE,     /* provider error type ("rate_limit_error") */
+  LLMRT__META_ERROR_MESSAGE,  /* provider error message */
+};
+
+/* Where decoders deliver what they find. */
+typedef struct {
+  void *user;
+  /* Return 0 to go on; nonzero stops decoding and is returned by it. */
+  int (*on_event)(void *user, const llmrt_event_t *ev);
+  void (*on_meta)(void *user, int key, const char *val, size_t len);
+} llmrt__sink_t;
+
+/* Decoder state of one streamed response. Zero it (llmrt__pstate_init) per
+ * attempt. Fixed size: the hot path never allocates. */
+typedef struct {
+  int done;          /* [DONE] or message_stop seen */
+  int started;       /* START emitted */
+  int64_t input_tokens, output_tokens, cached_tokens;
+  unsigned char utf8_carry[4]; /* incomplete UTF-8 tail held back from a delta */
+  unsigned utf8_carry_len;
+  unsigned char block_kind[64]; /* Anthropic: kind of content block by index */
+  char scratch[8192];  /* decoded (unescaped) strings of the current chunk */
+} llmrt__pstate_t;
+
+void llmrt__pstate_init(llmrt__pstate_t *st);
+
+/* Stream decoders return 0 to go on, LLMRT__STREAM_DONE at the end of the
+ * stream, or a negative error: LLMRT_EUPSTREAM (and friends) for an error
+ * event (after on_meta gave its type and message), LLMRT_EBADRESPONSE for
+ * malformed JSON. */
+#define LLMRT__STREAM_DONE 1
+
+typedef struct {
+  const char *name;            /* "openai", "anthropic" */
+  const char *path;            /* appended to base_url */
+  const char *auth_header;     /* "Authorization" / "x-api-key" */
+  const char *auth_prefix;     /* "Bearer " / "" */
+  const llmrt_header_t *extra_headers; /* e.g. anthropic-version */
+  size_t n_extra_headers;
+
+  /* Appends the JSON body for req to out. Streaming requests ask for usage. */
+  int (*encode)(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen);
+  /* Decodes a complete non-streamed JSON response into events: START, TEXT
+   * (whole text as one event), TOOL_CALL, USAGE, FINISH. */
+  int (*decode_response)(const char *body, size_t len, const llmrt__sink_t *sink);
+  /* Decodes one SSE event of a streamed response. */
+  int (*decode_event)(llmrt__pstate_t *st, const llmrt__sse_event_t *ev, const llmrt__sink_t *sink);
+  /* Decodes an error body (any status >= 400, JSON or not), reports type and
+   * message through on_meta, and returns the error code for the status
+   * (LLMRT_EAUTH, LLMRT_ERATELIMIT, LLMRT_EOVERLOADED, LLMRT_EUPSTREAM). */
+  int (*decode_error)(int http_status, const char *body, size_t len, const llmrt__sink_t *sink);
+} llmrt__provider_t;
+
+const llmrt__provider_t *llmrt__provider_find(const char *api); /* NULL if unknown */
+
+extern const llmrt__provider_t llmrt__provider_openai;
+extern const llmrt__provider_t llmrt__provider_anthropic;
+
+#endif

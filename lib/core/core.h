@@ -67,7 +67,7 @@ struct llmrt_s {
   struct llmrt__closer_s {
     llmrt__closer_fn fn;
     void *arg;
-  } closers[8];
+  } closers[8], first_closer;
   unsigned n_closers;
 };
 
@@ -76,6 +76,9 @@ struct llmrt_s {
  * A closer cancels its work and closes its handles; it keeps the runtime open
  * with llmrt__rt_ref until every handle's close callback ran. */
 int llmrt__rt_add_closer(llmrt_t *rt, llmrt__closer_fn fn, void *arg);
+/* Like llmrt__rt_add_closer, but runs before every other closer (the chain
+ * uses it: calls must end before the pools under them close). */
+int llmrt__rt_add_closer_first(llmrt_t *rt, llmrt__closer_fn fn, void *arg);
 
 /* Counts an object (usually a libuv handle being open) that must be gone
  * before llmrt_close may call its done callback. */

@@ -103,6 +103,13 @@ int llmrt__rt_add_closer(llmrt_t *rt, llmrt__closer_fn fn, void *arg) {
   return 0;
 }
 
+int llmrt__rt_add_closer_first(llmrt_t *rt, llmrt__closer_fn fn, void *arg) {
+  if (rt->first_closer.fn) return LLMRT_EBUSY;
+  rt->first_closer.fn = fn;
+  rt->first_closer.arg = arg;
+  return 0;
+}
+
 static void on_close_idle(uv_handle_t *h) {
   llmrt_t *rt = h->data;
   rt->closed = 1;
@@ -133,6 +140,7 @@ void llmrt_close(llmrt_t *rt, void (*done)(llmrt_t *, void *), void *user) {
   /* Newest first: the chain (calls) before the pools, the pools before DNS
    * and TLS state. Closers may drop references; hold one meanwhile. */
   rt->refs++;
+  if (rt->first_closer.fn) rt->first_closer.fn(rt, rt->first_closer.arg);
   while (rt->n_closers > 0) {
     rt->n_closers--;
     rt->closers[rt->n_closers].fn(rt, rt->closers[rt->n_closers].arg);

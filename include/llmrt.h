@@ -138,6 +138,16 @@ int llmrt_call_cancel(llmrt_call_t *call);
 void *llmrt_call_user(const llmrt_call_t *call);
 llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);
 
+/* ---- Metrics ------------------------------------------------------------ */
+
+/* Writes every registered metric (runtime and plugins) in Prometheus text
+ * exposition format. On success *out is a NUL-terminated string allocated
+ * with llmrt's allocator (free it with llmrt_free) and *len its length. */
+int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len);
+
+/* Frees memory llmrt handed to the caller. */
+void llmrt_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

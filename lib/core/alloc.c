@@ -56,3 +56,7 @@ char *llmrt__strndup(const char *s, size_t n) {
 char *llmrt__strdup(const char *s) {
   return s ? llmrt__strndup(s, strlen(s)) : NULL;
 }
+
+void llmrt_free(void *p) {
+  llmrt__free(p);
+}

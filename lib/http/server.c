@@ -1,0 +1,936 @@
+/* Internal HTTP/1.1 server (see server.h for the model and contracts).
+ *
+ * Per connection: the transport conn, one uv_timer (idle/request timeout, and
+ * a zero-delay "kick" that resumes parsing pipelined input outside the
+ * handler's call stack), an input buffer, llhttp, the embedded exchange, and
+ * two output buffers: `out` collects bytes while `inflight` is being written,
+ * then they swap, so steady streaming reuses both and coalesces small writes.
+ *
+ * Memory of a connection is freed in its timer's close callback, which always
+ * comes after every call stack that might still hold the pointer. */
+#include "server.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+typedef struct sconn_s sconn_t;
+
+struct llmrt__sreq_s {
+  sconn_t *c;
+  llmrt__buf_t head; /* url\0path\0name\0value\0... (offsets below) */
+  size_t url_off, path_off;
+  size_t *hoffs; /* 2 per header: name, value offsets into head */
+  llmrt_header_t *headers;
+  size_t n_headers, cap_headers;
+  int hstate; /* 0: between headers, 1: in a name, 2: in a value */
+  llmrt__buf_t body;
+  const char *method;
+  int http_minor;
+  int keep_alive;
+  int is_head;
+  char peer[64];
+
+  int active;   /* handed to the handler and not finished */
+  int started;  /* streamed head sent */
+  int chunked;
+  void (*abort_cb)(llmrt__sreq_t *, int, void *);
+  void *abort_arg;
+  void (*drain_cb)(llmrt__sreq_t *, void *);
+  void *drain_arg;
+};
+
+struct sconn_s {
+  llmrt__server_t *s;
+  sconn_t *prev, *next;
+  llmrt__conn_t *conn;
+  uv_tcp_t *tcp; /* owned by conn; valid until conn closes (for SO_LINGER) */
+  uv_timer_t timer;
+  llhttp_t parser;
+  llmrt__buf_t in;
+  llmrt__buf_t out, inflight;
+  llmrt__sreq_t r;
+  int reject;      /* status to answer after a parse failure */
+  int connected;   /* on_connect succeeded */
+  int writing;     /* inflight handed to the transport */
+  int close_after; /* close once output is flushed; read nothing more */
+  int closing;
+  int in_process;
+  int read_paused;
+  int kick; /* the timer is a zero-delay "parse pipelined input" */
+};
+
+struct llmrt__server_s {
+  llmrt_t *rt;
+  llmrt__server_opts_t o;
+  char *host;
+  llmrt__server_cbs_t cbs;
+  void *user;
+  uv_tcp_t listener;
+  llmrt__tls_server_t *tls;
+  uint16_t port;
+  sconn_t *conns;
+  uint32_t n_conns; /* including connections whose timer is still closing */
+  llmrt__server_stats_t st;
+  int closing, listener_closed;
+  void (*done)(llmrt__server_t *, void *);
+  void *done_user;
+  llhttp_settings_t settings;
+};
+
+static void sconn_close(sconn_t *c, int status);
+static void sconn_process(sconn_t *c);
+static void on_timer(uv_timer_t *t);
+
+static void arm_idle(sconn_t *c) {
+  uint32_t ms = c->s->o.idle_timeout_ms;
+  uv_timer_stop(&c->timer);
+  c->kick = 0;
+  if (ms != UINT32_MAX) uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+static void sconn_flush(sconn_t *c);
+static void server_maybe_done(llmrt__server_t *s);
+
+const char *llmrt__http_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 413: return "Content Too Large";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Content";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 529: return "Site Overloaded";
+  default: return status < 300 ? "OK" : "Error";
+  }
+}
+
+void llmrt__server_opts_init(llmrt__server_opts_t *o) {
+  memset(o, 0, sizeof *o);
+}
+
+/* ---- Request parsing (llhttp callbacks) --------------------------------- */
+
+static sconn_t *pconn(llhttp_t *p) {
+  return (sconn_t *)p->data;
+}
+
+static int head_add(sconn_t *c, const char *at, size_t len) {
+  if (c->r.head.len + len > c->s->o.max_header_bytes) {
+    c->reject = 431;
+    return -1;
+  }
+  if (llmrt__buf_append(&c->r.head, at, len) != 0) {
+    c->reject = 500;
+    return -1;
+  }
+  return 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  sconn_t *c = pconn(p);
+  llmrt__buf_reset(&c->r.head);
+  llmrt__buf_reset(&c->r.body);
+  c->r.n_headers = 0;
+  c->r.hstate = 0;
+  c->r.url_off = 0;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  return head_add(pconn(p), at, len);
+}
+
+static int on_url_complete(llhttp_t *p) {
+  sconn_t *c = pconn(p);
+  if (head_add(c, "", 1) != 0) return -1;
+  /* A second copy without the query, so handlers can route on the path. */
+  c->r.path_off = c->r.head.len;
+  size_t qlen = strcspn(c->r.head.data, "?");
+  if (head_add(c, c->r.head.data, qlen) != 0 || head_add(c, "", 1) != 0) return -1;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  sconn_t *c = pconn(p);
+  llmrt__sreq_t *r = &c->r;
+  if (r->hstate != 1) {
+    if (r->n_headers >= c->s->o.max_headers) {
+      c->reject = 431;
+      return -1;
+    }
+    if (r->n_headers == r->cap_headers) {
+      size_t ncap = r->cap_headers ? r->cap_headers * 2 : 16;
+      size_t *h = llmrt__realloc(r->hoffs, ncap * 2 * sizeof *h);
+      if (h) r->hoffs = h;
+      llmrt_header_t *hh = h ? llmrt__realloc(r->headers, ncap * sizeof *hh) : NULL;
+      if (!hh) {
+        c->reject = 500;
+        return -1;
+      }
+      r->headers = hh;
+      r->cap_headers = ncap;
+    }
+    r->hoffs[2 * r->n_headers] = r->head.len;
+    r->hoffs[2 * r->n_headers + 1] = 0;
+    r->n_headers++;
+    r->hstate = 1;
+  }
+  return head_add(c, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  return head_add(pconn(p), "", 1);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  sconn_t *c = pconn(p);
+  if (c->r.hstate != 2) {
+    c->r.hoffs[2 * (c->r.n_headers - 1) + 1] = c->r.head.len;
+    c->r.hstate = 2;
+  }
+  return head_add(c, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  sconn_t *c = pconn(p);
+  llmrt__sreq_t *r = &c->r;
+  if (r->hstate != 2) /* empty value: llhttp gave no span */
+    r->hoffs[2 * (r->n_headers - 1) + 1] = r->head.len;
+  size_t start = r->hoffs[2 * (r->n_headers - 1) + 1];
+  while (r->head.len > start &&
+         (r->head.data[r->head.len - 1] == ' ' || r->head.data[r->head.len - 1] == '\t'))
+    r->head.len--;
+  r->hstate = 0;
+  return head_add(c, "", 1);
+}
+
+static void build_headers(llmrt__sreq_t *r) {
+  /* head no longer grows for this request: pointers into it are stable. */
+  for (size_t i = 0; i < r->n_headers; i++) {
+    r->headers[i].name = r->head.data + r->hoffs[2 * i];
+    r->headers[i].value = r->head.data + r->hoffs[2 * i + 1];
+  }
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  sconn_t *c = pconn(p);
+  llmrt__sreq_t *r = &c->r;
+  build_headers(r);
+  r->method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
+  r->is_head = llhttp_get_method(p) == HTTP_HEAD;
+  r->http_minor = llhttp_get_http_major(p) == 1 ? llhttp_get_http_minor(p) : 0;
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->s->o.max_body_bytes) {
+    c->reject = 413;
+    return -1;
+  }
+  const char *expect = llmrt__sreq_header(r, "expect");
+  if (expect && strcasecmp(expect, "100-continue") == 0 && r->http_minor >= 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (llmrt__buf_append(&c->out, cont, sizeof cont - 1) != 0) {
+      c->reject = 500;
+      return -1;
+    }
+    sconn_flush(c);
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  sconn_t *c = pconn(p);
+  if (c->r.body.len + len > c->s->o.max_body_bytes) {
+    c->reject = 413;
+    return -1;
+  }
+  if (llmrt__buf_append(&c->r.body, at, len) != 0) {
+    c->reject = 500;
+    return -1;
+  }
+  return 0;
+}
+
+static int gunzip_body(sconn_t *c) {
+  llmrt__buf_t out;
+  z_stream z;
+  unsigned char chunk[16384];
+  llmrt__buf_init(&out);
+  memset(&z, 0, sizeof z);
+  if (inflateInit2(&z, 15 + 32) != Z_OK) return 500; /* 32: gzip or zlib header */
+  z.next_in = (Bytef *)c->r.body.data;
+  z.avail_in = (uInt)c->r.body.len;
+  int zr = Z_OK, rc = 0;
+  while (zr != Z_STREAM_END) {
+    z.next_out = chunk;
+    z.avail_out = sizeof chunk;
+    zr = inflate(&z, Z_NO_FLUSH);
+    if (zr != Z_OK && zr != Z_STREAM_END) {
+      rc = zr == Z_MEM_ERROR ? 500 : 400; /* Z_BUF_ERROR: truncated input */
+      break;
+    }
+    size_t got = sizeof chunk - z.avail_out;
+    if (out.len + got > c->s->o.max_body_bytes) {
+      rc = 413;
+      break;
+    }
+    if (llmrt__buf_append(&out, chunk, got) != 0) {
+      rc = 500;
+      break;
+    }
+  }
+  inflateEnd(&z);
+  if (rc != 0) {
+    llmrt__buf_free(&out);
+    return rc;
+  }
+  llmrt__buf_free(&c->r.body);
+  c->r.body = out;
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  sconn_t *c = pconn(p);
+  c->r.keep_alive = llhttp_should_keep_alive(p);
+  const char *ce = llmrt__sreq_header(&c->r, "content-encoding");
+  if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+    if (!c->s->o.decode_gzip_body ||
+        (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "deflate") != 0)) {
+      c->reject = 415;
+      return -1;
+    }
+    int rc = gunzip_body(c);
+    if (rc != 0) {
+      c->reject = rc;
+      return -1;
+    }
+  }
+  /* Stop here: the request is dispatched after llhttp_execute returns, so
+   * handlers never run inside the parser. */
+  return HPE_PAUSED;
+}
+
+/* ---- Output -------------------------------------------------------------- */
+
+static void on_write(llmrt__conn_t *conn, int status, void *arg) {
+  sconn_t *c = arg;
+  c->writing = 0;
+  llmrt__buf_reset(&c->inflight);
+  if (status < 0) {
+    sconn_close(c, status);
+    return;
+  }
+  if (c->out.len > 0) {
+    sconn_flush(c);
+    return;
+  }
+  if (c->close_after) {
+    sconn_close(c, LLMRT_ECLOSED);
+    return;
+  }
+  if (c->r.active && c->r.drain_cb) c->r.drain_cb(&c->r, c->r.drain_arg);
+}
+
+static void sconn_flush(sconn_t *c) {
+  if (c->writing || c->closing || !c->connected || c->out.len == 0) return;
+  llmrt__buf_t t = c->inflight;
+  c->inflight = c->out;
+  c->out = t;
+  uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+  c->writing = 1;
+  int rc = llmrt__conn_write(c->conn, &b, 1, on_write, c);
+  if (rc < 0) {
+    c->writing = 0;
+    sconn_close(c, rc);
+  }
+}
+
+static int has_header(const llmrt_header_t *h, size_t n, const char *name, const char *value) {
+  for (size_t i = 0; i < n; i++)
+    if (strcasecmp(h[i].name, name) == 0 && (!value || strcasecmp(h[i].value, value) == 0))
+      return 1;
+  return 0;
+}
+
+/* Appends the status line and headers; body_len < 0 means streamed. */
+static int put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t n, long long body_len) {
+  llmrt__sreq_t *r = &c->r;
+  llmrt__buf_t *o = &c->out;
+  int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
+  if (has_header(h, n, "connection", "close") || c->s->closing) r->keep_alive = 0;
+  int has_cl = has_header(h, n, "content-length", NULL);
+  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  r->chunked = 0;
+  if (body_len >= 0) {
+    if (!has_cl && !no_body && rc == 0)
+      rc = llmrt__buf_printf(o, "Content-Length: %lld\r\n", body_len);
+  } else if (!has_cl && !no_body) {
+    if (r->http_minor >= 1) {
+      r->chunked = 1;
+      if (rc == 0) rc = llmrt__buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    } else {
+      r->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
+    }
+  }
+  if (rc == 0 && !has_header(h, n, "connection", NULL)) {
+    if (!r->keep_alive)
+      rc = llmrt__buf_puts(o, "Connection: close\r\n");
+    else if (r->http_minor == 0)
+      rc = llmrt__buf_puts(o, "Connection: keep-alive\r\n");
+  }
+  if (rc == 0) rc = llmrt__buf_puts(o, "\r\n");
+  return rc;
+}
+
+/* The exchange is over from the handler's side: prepare for the next request. */
+static void exchange_done(sconn_t *c) {
+  llmrt__sreq_t *r = &c->r;
+  r->active = 0;
+  r->started = 0;
+  r->abort_cb = NULL;
+  r->drain_cb = NULL;
+  if (c->closing) return;
+  if (!r->keep_alive) {
+    c->close_after = 1;
+    if (!c->writing && c->out.len == 0) sconn_close(c, LLMRT_ECLOSED);
+    return;
+  }
+  if (c->in_process) return; /* sconn_process goes on by itself */
+  if (c->in.len > 0) {
+    /* Parse pipelined input on the next loop turn, not inside the handler. */
+    uv_timer_stop(&c->timer);
+    c->kick = 1;
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+  } else {
+    arm_idle(c);
+  }
+}
+
+/* ---- Connection lifecycle ------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t) {
+  sconn_t *c = t->data;
+  if (c->kick) {
+    c->kick = 0;
+    sconn_process(c);
+    return;
+  }
+  if (c->r.active) return;
+  /* Idle keep-alive connection, or a request that took too long to arrive. */
+  sconn_close(c, LLMRT_ETIMEDOUT);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  sconn_t *c = h->data;
+  llmrt__server_t *s = c->s;
+  llmrt__buf_free(&c->in);
+  llmrt__buf_free(&c->out);
+  llmrt__buf_free(&c->inflight);
+  llmrt__buf_free(&c->r.head);
+  llmrt__buf_free(&c->r.body);
+  llmrt__free(c->r.hoffs);
+  llmrt__free(c->r.headers);
+  llmrt__free(c);
+  s->n_conns--;
+  server_maybe_done(s);
+}
+
+static void sconn_close(sconn_t *c, int status) {
+  if (c->closing) return;
+  c->closing = 1;
+  llmrt__server_t *s = c->s;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->connected) s->st.open--;
+  if (c->conn) llmrt__conn_close(c->conn);
+  c->conn = NULL;
+  c->tcp = NULL;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+  if (c->r.active) {
+    c->r.active = 0;
+    if (c->r.abort_cb) c->r.abort_cb(&c->r, status, c->r.abort_arg);
+  }
+}
+
+static void reject(sconn_t *c, int status) {
+  static const char *const msg[] = {"bad request\n", "request too large\n"};
+  const char *body = status == 413 || status == 431 ? msg[1] : msg[0];
+  c->s->st.rejected++;
+  c->r.keep_alive = 0;
+  c->r.http_minor = 1;
+  llmrt_header_t h[] = {{"Content-Type", "text/plain"}};
+  size_t blen = strlen(body);
+  if (put_head(c, status, h, 1, (long long)blen) != 0 ||
+      llmrt__buf_append(&c->out, body, blen) != 0) {
+    sconn_close(c, LLMRT_ENOMEM);
+    return;
+  }
+  c->close_after = 1;
+  llmrt__buf_reset(&c->in);
+  sconn_flush(c);
+}
+
+static void dispatch(sconn_t *c) {
+  llmrt__server_t *s = c->s;
+  c->r.active = 1;
+  s->st.requests++;
+  uv_timer_stop(&c->timer);
+  c->kick = 0;
+  s->cbs.on_request(s, &c->r, s->user);
+}
+
+static void sconn_process(sconn_t *c) {
+  if (c->in_process) return;
+  c->in_process = 1;
+  while (!c->closing && !c->close_after && !c->r.active && c->in.len > 0) {
+    llhttp_errno_t e = llhttp_execute(&c->parser, c->in.data, c->in.len);
+    size_t used = c->in.len;
+    if (e == HPE_PAUSED) used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.data);
+    if (e != HPE_OK && e != HPE_PAUSED) {
+      int status = c->reject ? c->reject : 400;
+      reject(c, status);
+      break;
+    }
+    llmrt__buf_consume(&c->in, used);
+    if (e == HPE_PAUSED) {
+      llhttp_resume(&c->parser);
+      dispatch(c);
+    }
+  }
+  if (!c->closing && !c->r.active && !c->close_after) {
+    if (c->read_paused) {
+      c->read_paused = 0;
+      llmrt__conn_read_start(c->conn);
+    }
+    if (!uv_is_active((uv_handle_t *)&c->timer)) arm_idle(c);
+  }
+  c->in_process = 0;
+}
+
+static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t len, void *user) {
+  sconn_t *c = user;
+  if (status < 0) {
+    sconn_close(c, status);
+    return;
+  }
+  if (c->close_after) return;
+  if (llmrt__buf_append(&c->in, data, len) != 0) {
+    sconn_close(c, LLMRT_ENOMEM);
+    return;
+  }
+  if (c->r.active) {
+    /* Pipelined input: keep reading (to notice a disconnect) but bounded. */
+    if (c->in.len > c->s->o.max_header_bytes + c->s->o.max_body_bytes) {
+      c->read_paused = 1;
+      llmrt__conn_read_stop(c->conn);
+    }
+    return;
+  }
+  sconn_process(c);
+}
+
+static void on_connect(llmrt__conn_t *conn, int status, const char *errmsg, void *user) {
+  sconn_t *c = user;
+  llmrt__server_t *s = c->s;
+  if (status < 0) {
+    llmrt__log(s->rt, LLMRT_LOG_DEBUG, "server %s:%u: connection from %s failed: %s", s->host,
+               s->port, c->r.peer, errmsg ? errmsg : llmrt_strerror(status));
+    c->conn = NULL; /* already closing on the transport's side */
+    sconn_close(c, status);
+    return;
+  }
+  c->connected = 1;
+  s->st.connections++;
+  s->st.open++;
+  int rc = llmrt__conn_read_start(conn);
+  if (rc < 0) {
+    sconn_close(c, rc);
+    return;
+  }
+  arm_idle(c);
+  if (s->cbs.on_conn) s->cbs.on_conn(s, s->user);
+}
+
+static void free_tcp(uv_handle_t *h) {
+  llmrt__free(h);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  llmrt__server_t *s = ls->data;
+  if (status < 0 || s->closing) return;
+  uv_tcp_t *tcp = llmrt__malloc(sizeof *tcp);
+  sconn_t *c = llmrt__calloc(1, sizeof *c);
+  if (!tcp || !c) {
+    /* Out of memory: the pending connection stays in the backlog and libuv
+     * stops polling the listener until something is accepted. */
+    llmrt__free(tcp);
+    llmrt__free(c);
+    return;
+  }
+  uv_tcp_init(s->rt->loop, tcp);
+  if (uv_accept(ls, (uv_stream_t *)tcp) != 0) {
+    uv_close((uv_handle_t *)tcp, free_tcp);
+    llmrt__free(c);
+    return;
+  }
+  uv_tcp_nodelay(tcp, 1);
+  c->s = s;
+  c->tcp = tcp;
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  char ip[48] = "?";
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      snprintf(c->r.peer, sizeof c->r.peer, "[%s]:%u", ip,
+               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      snprintf(c->r.peer, sizeof c->r.peer, "%s:%u", ip,
+               ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+  }
+  c->r.c = c;
+  llmrt__buf_init(&c->in);
+  llmrt__buf_init(&c->out);
+  llmrt__buf_init(&c->inflight);
+  llmrt__buf_init(&c->r.head);
+  llmrt__buf_init(&c->r.body);
+  llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+  c->parser.data = c;
+  uv_timer_init(s->rt->loop, &c->timer);
+  c->timer.data = c;
+  s->n_conns++;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  static const llmrt__conn_cbs_t cbs = {on_connect, on_read};
+  int rc = llmrt__conn_accept(s->rt, tcp, s->tls, s->o.handshake_timeout_ms, &cbs, c, &c->conn);
+  if (rc < 0) {
+    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: cannot set up connection from %s: %s",
+               s->host, s->port, c->r.peer, llmrt_strerror(rc));
+    c->conn = NULL; /* the transport closed and freed tcp */
+    sconn_close(c, rc);
+  }
+}
+
+/* ---- Server -------------------------------------------------------------- */
+
+static void server_maybe_done(llmrt__server_t *s) {
+  if (!s->closing || !s->listener_closed || s->n_conns > 0) return;
+  llmrt_t *rt = s->rt;
+  if (s->done) s->done(s, s->done_user);
+  if (s->tls) llmrt__tls_server_free(s->tls);
+  llmrt__free(s->host);
+  llmrt__free(s);
+  llmrt__rt_unref(rt);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  llmrt__server_t *s = h->data;
+  s->listener_closed = 1;
+  server_maybe_done(s);
+}
+
+int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt__server_cbs_t *cbs,
+                        void *user, llmrt__server_t **out, char *errbuf, size_t errlen) {
+  char dummy[8];
+  if (!errbuf) {
+    errbuf = dummy;
+    errlen = sizeof dummy;
+  }
+  if (errlen) errbuf[0] = '\0';
+  if (!rt || !o || !cbs || !cbs->on_request || !out) return LLMRT_EINVAL;
+  if (rt->closing) return LLMRT_ESHUTDOWN;
+  llmrt__server_t *s = llmrt__calloc(1, sizeof *s);
+  if (!s) return LLMRT_ENOMEM;
+  s->rt = rt;
+  s->o = *o;
+  s->cbs = *cbs;
+  s->user = user;
+  s->host = llmrt__strdup(o->host ? o->host : "127.0.0.1");
+  if (!s->host) {
+    llmrt__free(s);
+    return LLMRT_ENOMEM;
+  }
+  s->o.host = s->host;
+  s->o.tls_cert = s->o.tls_key = NULL; /* not kept */
+  if (!s->o.backlog) s->o.backlog = 511;
+  if (!s->o.max_header_bytes) s->o.max_header_bytes = 64 * 1024;
+  if (!s->o.max_headers) s->o.max_headers = 100;
+  if (!s->o.max_body_bytes) s->o.max_body_bytes = 16 * 1024 * 1024;
+  if (!s->o.idle_timeout_ms) s->o.idle_timeout_ms = 60000;
+  if (!s->o.handshake_timeout_ms) s->o.handshake_timeout_ms = 10000;
+
+  llhttp_settings_init(&s->settings);
+  s->settings.on_message_begin = on_message_begin;
+  s->settings.on_url = on_url;
+  s->settings.on_url_complete = on_url_complete;
+  s->settings.on_header_field = on_header_field;
+  s->settings.on_header_field_complete = on_header_field_complete;
+  s->settings.on_header_value = on_header_value;
+  s->settings.on_header_value_complete = on_header_value_complete;
+  s->settings.on_headers_complete = on_headers_complete;
+  s->settings.on_body = on_body;
+  s->settings.on_message_complete = on_message_complete;
+
+  int rc = 0;
+  const char *step = "address";
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+  } addr;
+  if (strchr(s->host, ':'))
+    rc = uv_ip6_addr(s->host, o->port, &addr.in6);
+  else
+    rc = uv_ip4_addr(s->host, o->port, &addr.in4);
+  if (rc == 0 && o->tls_cert && o->tls_key) {
+    step = "TLS setup";
+    rc = llmrt__tls_server_new(rt, o->tls_cert, o->tls_key, &s->tls, errbuf, errlen);
+    if (rc < 0) {
+      llmrt__free(s->host);
+      llmrt__free(s);
+      return rc;
+    }
+  }
+  if (rc == 0) {
+    step = "socket";
+    rc = uv_tcp_init(rt->loop, &s->listener);
+    s->listener.data = s;
+    if (rc == 0) {
+      step = "bind";
+      rc = uv_tcp_bind(&s->listener, &addr.sa, 0);
+      if (rc == 0) {
+        step = "listen";
+        rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
+      }
+      if (rc == 0) {
+        struct sockaddr_storage ss;
+        int sl = sizeof ss;
+        step = "getsockname";
+        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &sl);
+        if (rc == 0)
+          s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+      }
+      if (rc != 0) {
+        /* The listener handle must close before s can go: finish like a close. */
+        snprintf(errbuf, errlen, "server %s:%u: %s failed: %s", s->host, o->port, step,
+                 uv_strerror(rc));
+        llmrt__rt_ref(rt);
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        return rc;
+      }
+    }
+  }
+  if (rc != 0) {
+    snprintf(errbuf, errlen, "server %s:%u: %s failed: %s", s->host, o->port, step,
+             uv_strerror(rc));
+    if (s->tls) llmrt__tls_server_free(s->tls);
+    llmrt__free(s->host);
+    llmrt__free(s);
+    return rc;
+  }
+  llmrt__rt_ref(rt);
+  *out = s;
+  return 0;
+}
+
+uint16_t llmrt__server_port(const llmrt__server_t *s) {
+  return s->port;
+}
+
+int llmrt__server_is_tls(const llmrt__server_t *s) {
+  return s->tls != NULL;
+}
+
+llmrt_t *llmrt__server_rt(const llmrt__server_t *s) {
+  return s->rt;
+}
+
+void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out) {
+  *out = s->st;
+}
+
+void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, void *), void *user) {
+  if (s->closing) return;
+  s->closing = 1;
+  s->done = done;
+  s->done_user = user;
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  /* sconn_close unlinks the head each time, whatever the abort callbacks do. */
+  while (s->conns) sconn_close(s->conns, LLMRT_ESHUTDOWN);
+}
+
+/* ---- The exchange: request accessors ------------------------------------ */
+
+const char *llmrt__sreq_method(const llmrt__sreq_t *r) {
+  return r->method;
+}
+
+const char *llmrt__sreq_target(const llmrt__sreq_t *r) {
+  return r->head.data + r->url_off;
+}
+
+const char *llmrt__sreq_path(const llmrt__sreq_t *r) {
+  return r->head.data + r->path_off;
+}
+
+const char *llmrt__sreq_header(const llmrt__sreq_t *r, const char *name) {
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+  return NULL;
+}
+
+const llmrt_header_t *llmrt__sreq_headers(const llmrt__sreq_t *r, size_t *n) {
+  *n = r->n_headers;
+  return r->headers;
+}
+
+const char *llmrt__sreq_body(const llmrt__sreq_t *r, size_t *len) {
+  if (len) *len = r->body.len;
+  return r->body.data ? r->body.data : "";
+}
+
+int llmrt__sreq_accepts_gzip(const llmrt__sreq_t *r) {
+  const char *ae = llmrt__sreq_header(r, "accept-encoding");
+  if (!ae) return 0;
+  /* Walk the comma list: "gzip", "gzip;q=0.5" accept; "gzip;q=0" refuses. */
+  while (*ae) {
+    while (*ae == ' ' || *ae == ',') ae++;
+    size_t n = strcspn(ae, ",;");
+    if (n == 4 && strncasecmp(ae, "gzip", 4) == 0) {
+      const char *p = ae + n;
+      if (*p != ';') return 1;
+      p++;
+      while (*p == ' ') p++;
+      if (strncasecmp(p, "q=", 2) != 0) return 1;
+      return strtod(p + 2, NULL) > 0.0;
+    }
+    ae += strcspn(ae, ",");
+  }
+  return 0;
+}
+
+const char *llmrt__sreq_peer(const llmrt__sreq_t *r) {
+  return r->peer;
+}
+
+void llmrt__sreq_on_abort(llmrt__sreq_t *r, void (*cb)(llmrt__sreq_t *, int, void *), void *arg) {
+  r->abort_cb = cb;
+  r->abort_arg = arg;
+}
+
+/* ---- The exchange: responses -------------------------------------------- */
+
+int llmrt__sreq_respond(llmrt__sreq_t *r, int status, const llmrt_header_t *headers, size_t n,
+                        const char *body, size_t len) {
+  sconn_t *c = r->c;
+  if (c->closing) return LLMRT_ECLOSED;
+  if (!r->active || r->started) return LLMRT_EINVAL;
+  int rc = put_head(c, status, headers, n, (long long)len);
+  if (rc == 0 && !r->is_head && len) rc = llmrt__buf_append(&c->out, body, len);
+  if (rc != 0) {
+    r->active = 0;
+    sconn_close(c, rc);
+    return rc;
+  }
+  sconn_flush(c);
+  exchange_done(c);
+  return 0;
+}
+
+int llmrt__sreq_start(llmrt__sreq_t *r, int status, const llmrt_header_t *headers, size_t n) {
+  sconn_t *c = r->c;
+  if (c->closing) return LLMRT_ECLOSED;
+  if (!r->active || r->started) return LLMRT_EINVAL;
+  int rc = put_head(c, status, headers, n, -1);
+  if (rc != 0) return rc;
+  r->started = 1;
+  sconn_flush(c);
+  return 0;
+}
+
+int llmrt__sreq_write(llmrt__sreq_t *r, const char *data, size_t len) {
+  sconn_t *c = r->c;
+  if (c->closing) return LLMRT_ECLOSED;
+  if (!r->active || !r->started) return LLMRT_EINVAL;
+  if (len == 0 || r->is_head) return 0;
+  int rc = 0;
+  if (r->chunked) rc = llmrt__buf_printf(&c->out, "%zx\r\n", len);
+  if (rc == 0) rc = llmrt__buf_append(&c->out, data, len);
+  if (rc == 0 && r->chunked) rc = llmrt__buf_append(&c->out, "\r\n", 2);
+  if (rc != 0) return rc;
+  sconn_flush(c);
+  return 0;
+}
+
+size_t llmrt__sreq_pending(const llmrt__sreq_t *r) {
+  return r->c->out.len + r->c->inflight.len;
+}
+
+void llmrt__sreq_on_drain(llmrt__sreq_t *r, void (*cb)(llmrt__sreq_t *, void *), void *arg) {
+  r->drain_cb = cb;
+  r->drain_arg = arg;
+}
+
+int llmrt__sreq_end(llmrt__sreq_t *r) {
+  sconn_t *c = r->c;
+  if (c->closing) return LLMRT_ECLOSED;
+  if (!r->active || !r->started) return LLMRT_EINVAL;
+  int rc = 0;
+  if (r->chunked && !r->is_head) rc = llmrt__buf_append(&c->out, "0\r\n\r\n", 5);
+  if (rc != 0) {
+    r->active = 0;
+    sconn_close(c, rc);
+    return rc;
+  }
+  sconn_flush(c);
+  exchange_done(c);
+  return 0;
+}
+
+void llmrt__sreq_abort(llmrt__sreq_t *r, int reset) {
+  sconn_t *c = r->c;
+  if (!r->active) return;
+  r->active = 0;
+  if (c->closing) return;
+  if (reset) {
+    uv_os_fd_t fd;
+    if (c->tcp && uv_fileno((uv_handle_t *)c->tcp, &fd) == 0) {
+      struct linger l = {1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    sconn_close(c, LLMRT_ECONNRESET);
+    return;
+  }
+  r->keep_alive = 0;
+  exchange_done(c);
+}

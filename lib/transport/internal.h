@@ -1,0 +1,194 @@
+/* Transport internals shared by conn.c, dns.c, tls.c and tls_server.c.
+ * Nothing outside lib/transport includes this. */
+#ifndef LLMRT_TRANSPORT_INTERNAL_H
+#define LLMRT_TRANSPORT_INTERNAL_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/x509_crt.h>
+
+#include "transport.h"
+
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} llmrt__sockaddr_t;
+
+/* At most this many resolved addresses are kept and tried per host. */
+#define LLMRT__MAX_ADDRS 8
+
+/* ---- Intrusive circular list with a sentinel (libuv's queue shape): a node
+ * can unlink itself without knowing which list holds it. ---- */
+typedef struct llmrt__link_s {
+  struct llmrt__link_s *next, *prev;
+} llmrt__link_t;
+
+static inline void llmrt__link_init(llmrt__link_t *h) {
+  h->next = h->prev = h;
+}
+static inline int llmrt__link_empty(const llmrt__link_t *h) {
+  return h->next == h;
+}
+static inline void llmrt__link_push(llmrt__link_t *h, llmrt__link_t *n) {
+  n->prev = h->prev;
+  n->next = h;
+  h->prev->next = n;
+  h->prev = n;
+}
+static inline void llmrt__link_remove(llmrt__link_t *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = n;
+}
+/* Moves every node of `from` to the (empty) list `to`. */
+static inline void llmrt__link_move(llmrt__link_t *from, llmrt__link_t *to) {
+  llmrt__link_init(to);
+  if (llmrt__link_empty(from)) return;
+  to->next = from->next;
+  to->prev = from->prev;
+  to->next->prev = to;
+  to->prev->next = to;
+  llmrt__link_init(from);
+}
+
+#define LLMRT__CONTAINER_OF(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+
+/* ---- DNS (dns.c) ---- */
+typedef struct llmrt__dns_waiter_s llmrt__dns_waiter_t;
+typedef void (*llmrt__dns_cb)(llmrt__dns_waiter_t *w, int status, const llmrt__sockaddr_t *addrs,
+                              unsigned n);
+struct llmrt__dns_waiter_s {
+  llmrt__link_t link; /* linked while a lookup is pending for this waiter */
+  llmrt__dns_cb cb;
+};
+
+/* Looks host:port up through the runtime's cache. Returns the number of
+ * addresses (> 0) copied to addrs when the cache answers at once, 0 when the
+ * lookup is pending (w->cb then runs exactly once, never from inside this
+ * call, unless llmrt__dns_cancel(w) runs first), or a negative error (no
+ * callback). Lookups of the same host:port in flight are shared. */
+int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_waiter_t *w,
+                       llmrt__sockaddr_t *addrs);
+void llmrt__dns_cancel(llmrt__dns_waiter_t *w); /* idempotent */
+
+/* The same per-runtime state also lists the open conns, so that closing the
+ * runtime can tell each one (llmrt__conn_rt_closing). A conn unlinks itself
+ * when it closes. */
+int llmrt__net_track(llmrt_t *rt, llmrt__link_t *conn_link);
+
+/* ---- Per-runtime TLS state (tls.c): the DRBG, the client configuration
+ * with its CA chain (loaded on the thread pool, never on the loop), and the
+ * session cache per host:port. Reference counted: every TLS conn and server
+ * holds a reference, since their mbedTLS contexts point into it. ---- */
+typedef struct llmrt__tls_s llmrt__tls_t;
+
+llmrt__tls_t *llmrt__tls_get(llmrt_t *rt, int *err); /* new reference */
+void llmrt__tls_unref(llmrt__tls_t *t);
+int llmrt__tls_random(void *tls, unsigned char *out, size_t len); /* mbedTLS f_rng */
+void *llmrt__tls_rng(llmrt__tls_t *t);
+
+/* ---- Server TLS (tls_server.c) ---- */
+void llmrt__tls_server_ref(llmrt__tls_server_t *s);
+void llmrt__tls_server_unref(llmrt__tls_server_t *s);
+const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s);
+
+/* ---- The connection ---- */
+enum {
+  LLMRT__CONN_RESOLVING,
+  LLMRT__CONN_CONNECTING,
+  LLMRT__CONN_TLS_WAIT, /* TCP is up, waiting for the CA bundle to load */
+  LLMRT__CONN_HANDSHAKE,
+  LLMRT__CONN_ACCEPTING, /* plain accepted conn, on_connect on the next turn */
+  LLMRT__CONN_OPEN,
+  LLMRT__CONN_CLOSED
+};
+
+enum { LLMRT__TIMER_NONE, LLMRT__TIMER_CONNECT, LLMRT__TIMER_TLS, LLMRT__TIMER_NOTIFY,
+       LLMRT__TIMER_DRAIN };
+
+struct llmrt__conn_s {
+  llmrt_t *rt;
+  llmrt__conn_cbs_t cbs;
+  void *user;
+  llmrt__link_t net_link; /* in the runtime's list of open conns */
+  char *host;
+  char *hostport; /* for messages: "host:port" or "[v6]:port" */
+  uint16_t port;
+  int state;
+  int closed;       /* closed or failed: no callback runs any more */
+  int server;       /* accepted side */
+  unsigned handles; /* open libuv handles; memory goes when 0 and closed */
+
+  uv_tcp_t *tcp; /* the current socket (one per address tried) */
+  uv_connect_t creq;
+  uv_timer_t timer;
+  int timer_kind;
+  uint32_t connect_timeout_ms;
+  uint32_t tls_timeout_ms;
+
+  llmrt__dns_waiter_t dns;
+  llmrt__sockaddr_t addrs[LLMRT__MAX_ADDRS];
+  unsigned n_addrs, next_addr;
+  int last_err;
+
+  uint64_t t_start, t_connect_start, t_tls_start;
+  llmrt__conn_info_t info;
+
+  int want_read;  /* the owner asked for data */
+  int uv_reading; /* uv_read_start is active */
+  int read_done;  /* an error or EOF was reported: no more reads */
+  char *rbuf;     /* plaintext read buffer */
+  size_t rbuf_size;
+
+  /* TLS */
+  int tls;
+  llmrt__tls_t *tlsctx;         /* reference, client and server */
+  llmrt__tls_server_t *tls_srv; /* reference, accepted side */
+  mbedtls_ssl_context *ssl;
+  llmrt__link_t tls_wait; /* linked while waiting for the CA bundle */
+  llmrt__buf_t tls_in;    /* ciphertext received, not yet given to mbedTLS */
+  size_t tls_in_off;
+  int tls_eof;
+  llmrt__buf_t tls_out; /* ciphertext produced, not yet written */
+  int tls_bio_err;
+  int tls_offered;    /* a cached session was offered */
+  int tls_cert_seen;  /* the peer's certificate went through verification */
+  int tls_draining;   /* re-entrancy guard for the read loop */
+};
+
+/* conn.c, for dns.c: the runtime is closing. A conn still connecting fails
+ * with LLMRT_ESHUTDOWN through on_connect; an open one gets on_read with
+ * LLMRT_ESHUTDOWN (its owner then closes it). */
+void llmrt__conn_rt_closing(llmrt__conn_t *c);
+
+/* conn.c, for tls.c */
+void llmrt__conn_fail(llmrt__conn_t *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void llmrt__conn_established(llmrt__conn_t *c); /* state OPEN, on_connect(0) */
+int llmrt__conn_uv_read(llmrt__conn_t *c, int on);
+/* Writes c->tls_out (ownership moves to the request). */
+int llmrt__conn_flush(llmrt__conn_t *c, llmrt__conn_write_cb cb, void *arg);
+void llmrt__conn_timer(llmrt__conn_t *c, int kind, uint64_t ms);
+int llmrt__conn_map_io_err(int uverr);
+
+/* tls.c, for conn.c */
+int llmrt__tls_client_prepare(llmrt__conn_t *c); /* at connect time */
+void llmrt__tls_client_start(llmrt__conn_t *c);  /* TCP is up */
+int llmrt__tls_server_start(llmrt__conn_t *c);   /* accepted */
+void llmrt__tls_on_input(llmrt__conn_t *c);      /* ciphertext arrived */
+void llmrt__tls_on_eof(llmrt__conn_t *c, int uverr);
+int llmrt__tls_has_pending(llmrt__conn_t *c);
+void llmrt__tls_drain(llmrt__conn_t *c);
+int llmrt__tls_write(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__conn_write_cb cb,
+                     void *arg);
+void llmrt__tls_close_notify(llmrt__conn_t *c);
+void llmrt__tls_conn_free(llmrt__conn_t *c);
+
+#endif

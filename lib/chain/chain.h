@@ -17,6 +17,7 @@ typedef struct {
   char *key_env;    /* the environment variable the key came from (for messages) */
   llmrt_header_t *headers; /* extra headers from the config, owned */
   size_t n_headers;
+  uint32_t max_connections; /* from the config; 0: the runtime's pool_max_per_origin */
 } llmrt__upstream_t;
 
 /* ---- Plugin instances ---- */
@@ -86,6 +87,7 @@ typedef struct {
   uv_idle_t idle;
   llmrt__defer_t *defer_head, *defer_tail;
   int idle_open;
+  llmrt__defer_t shutdown_defer;
 
   void *metrics; /* metrics.c registry */
   int closing;
@@ -93,6 +95,9 @@ typedef struct {
 
 /* The runtime's chain state, created on first use. NULL on ENOMEM. */
 llmrt__chain_t *llmrt__chain_get(llmrt_t *rt);
+
+/* Frees the chain once llmrt_close started and the last call is gone. */
+void llmrt__chain_maybe_shutdown(llmrt__chain_t *ch);
 
 /* Queues d (not already queued) to run fn(arg) on the next loop turn. */
 void llmrt__defer(llmrt__chain_t *ch, llmrt__defer_t *d, void (*fn)(void *), void *arg);

@@ -1,0 +1,353 @@
+/* One upstream attempt: encode the request for the upstream's protocol, send
+ * it over the pooled HTTP client, decode the response or the SSE stream into
+ * events, and hold lifecycle events back until content arrives, so that a
+ * failure before the first content can still be retried invisibly. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "call.h"
+
+void llmrt__call_http_gone(llmrt_call_t *c);
+
+#define MAX_ERROR_BODY (64 * 1024)
+#define MAX_SSE_EVENT (4 * 1024 * 1024)
+
+static int last_plugin(const llmrt_call_t *c) {
+  return (int)c->ch->n_plugins - 1;
+}
+
+static const char *up_name(const llmrt_call_t *c) {
+  return c->up ? c->up->name : "?";
+}
+
+void llmrt__attempt_abort(llmrt_call_t *c) {
+  c->first_token_at = 0;
+  if (c->http && c->attempt_live) {
+    c->attempt_live = 0;
+    llmrt_http_cancel(c->http);
+  }
+  c->attempt_live = 0;
+}
+
+void llmrt__attempt_reset(llmrt_call_t *c) {
+  llmrt__buf_reset(&c->body_in);
+  c->n_held = 0;
+  c->stream_done = 0;
+  c->decode_err = 0;
+  c->stream_state = STREAM_BEFORE_HEADERS;
+  c->body_kind = BODY_NONE;
+  c->http_status = 0;
+  if (!c->text_emitted) llmrt__buf_reset(&c->text);
+  llmrt__call_set_str(&c->error_type, NULL, 0);
+  llmrt__call_set_str(&c->error_message, NULL, 0);
+  if (c->sse_inited) {
+    llmrt__sse_free(&c->sse);
+    c->sse_inited = 0;
+  }
+}
+
+/* ---- Decoder sinks ---- */
+
+static void sink_meta(void *user, int key, const char *val, size_t len) {
+  llmrt_call_t *c = user;
+  switch (key) {
+  case LLMRT__META_MODEL:
+    llmrt__call_set_str(&c->model, val, len);
+    break;
+  case LLMRT__META_ID:
+    if (!c->request_id) llmrt__call_set_str(&c->request_id, val, len);
+    break;
+  case LLMRT__META_ERROR_TYPE:
+    llmrt__call_set_str(&c->error_type, val, len);
+    break;
+  case LLMRT__META_ERROR_MESSAGE:
+    llmrt__call_set_str(&c->error_message, val, len);
+    break;
+  }
+}
+
+static int flush_held(llmrt_call_t *c) {
+  c->stream_state = STREAM_COMMITTED;
+  for (unsigned i = 0; i < c->n_held; i++) {
+    int r = llmrt__call_dispatch(c, last_plugin(c), &c->held[i]);
+    if (r) return r;
+    if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+  }
+  c->n_held = 0;
+  return 0;
+}
+
+int llmrt__attempt_upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
+  if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+  if (c->stream_state != STREAM_COMMITTED) {
+    /* Lifecycle frames carry no strings we would have to copy. */
+    if ((ev->type == LLMRT_EV_START || ev->type == LLMRT_EV_USAGE) && c->n_held < LLMRT__MAX_HELD) {
+      c->held[c->n_held] = *ev;
+      c->held[c->n_held].text = NULL;
+      c->held[c->n_held].id = c->held[c->n_held].name = c->held[c->n_held].finish_reason = NULL;
+      c->n_held++;
+      return 0;
+    }
+    int r = flush_held(c);
+    if (r) return r;
+  }
+  llmrt_event_t copy = *ev;
+  int r = llmrt__call_dispatch(c, last_plugin(c), &copy);
+  if (r) return r;
+  if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+  return 0;
+}
+
+static int sink_event(void *user, const llmrt_event_t *ev) {
+  llmrt_call_t *c = user;
+  int r = llmrt__attempt_upstream_event(c, ev);
+  if (r && !c->decode_err) c->decode_err = r;
+  return r;
+}
+
+/* ---- HTTP callbacks ---- */
+
+static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t n, void *user) {
+  llmrt_call_t *c = user;
+  if (!c->attempt_live) return LLMRT_ECANCELED;
+  c->http_status = status;
+  const char *ctype = "";
+  for (size_t i = 0; i < n; i++) {
+    if (!strcasecmp(hd[i].name, "x-request-id") || !strcasecmp(hd[i].name, "request-id"))
+      llmrt__call_set_str(&c->request_id, hd[i].value, strlen(hd[i].value));
+    else if (!strcasecmp(hd[i].name, "content-type"))
+      ctype = hd[i].value;
+  }
+  llmrt_http_info_t info;
+  llmrt_http_info(h, &info);
+  c->timings.queued_us += info.queued_us;
+  c->timings.dns_us = info.dns_us;
+  c->timings.connect_us = info.connect_us;
+  c->timings.tls_us = info.tls_us;
+  if (!c->timings.first_byte_us) c->timings.first_byte_us = llmrt__now_us() - c->t_start_us;
+
+  if (status >= 400) {
+    c->body_kind = BODY_ERROR;
+    return 0;
+  }
+  c->stream_state = STREAM_BEFORE_CONTENT;
+  c->body_kind = strstr(ctype, "text/event-stream") ? BODY_SSE : BODY_JSON;
+  if (c->body_kind == BODY_SSE && !c->sse_inited) {
+    llmrt__sse_init(&c->sse, MAX_SSE_EVENT);
+    c->sse_inited = 1;
+  }
+  llmrt__pstate_init(c->pst);
+  c->in_hook++;
+  for (int i = last_plugin(c); i >= 0; i--) {
+    llmrt_ctx_t *x = &c->ctx[i];
+    if (!x->p->desc->on_response) continue;
+    int r = x->p->desc->on_response(x, status, hd, n);
+    if (c->state == CALL_DONE || !c->attempt_live) {
+      c->in_hook--;
+      return LLMRT_ECANCELED;
+    }
+    if (r < 0) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "plugin %s: on_response failed: %s", x->p->label, llmrt_strerror(r));
+      llmrt__call_set_str(&c->error_message, msg, strlen(msg));
+      c->decode_err = r;
+      c->in_hook--;
+      return r;
+    }
+  }
+  c->in_hook--;
+  return 0;
+}
+
+static int on_sse(void *user, const llmrt__sse_event_t *ev) {
+  llmrt_call_t *c = user;
+  if (c->stream_done) return 0;
+  llmrt__sink_t sink = {c, sink_event, sink_meta};
+  int r = c->up->provider->decode_event(c->pst, ev, &sink);
+  if (r == LLMRT__STREAM_DONE) {
+    c->stream_done = 1;
+    return 0;
+  }
+  if (r < 0) {
+    if (!c->decode_err) {
+      c->decode_err = r;
+      char msg[512];
+      if (r == LLMRT_EBADRESPONSE)
+        snprintf(msg, sizeof msg, "upstream '%s' sent malformed JSON in stream event '%.*s'",
+                 up_name(c), (int)ev->event_len, ev->event);
+      else
+        snprintf(msg, sizeof msg, "upstream '%s' sent an error in the stream: %s%s%s", up_name(c),
+                 c->error_type ? c->error_type : "", c->error_type ? ": " : "",
+                 c->error_message ? c->error_message : llmrt_strerror(r));
+      if (r != LLMRT_ECANCELED) llmrt__call_set_str(&c->error_message, msg, strlen(msg));
+    }
+    return r;
+  }
+  return 0;
+}
+
+static int on_body(llmrt_http_t *h, const char *data, size_t len, void *user) {
+  llmrt_call_t *c = user;
+  if (!c->attempt_live) return LLMRT_ECANCELED;
+  switch (c->body_kind) {
+  case BODY_SSE: {
+    int r = llmrt__sse_feed(&c->sse, data, len, on_sse, c);
+    return r < 0 ? r : 0;
+  }
+  case BODY_ERROR:
+    if (c->body_in.len + len > MAX_ERROR_BODY) len = MAX_ERROR_BODY - c->body_in.len;
+    /* fall through */
+  default:
+    return llmrt__buf_append(&c->body_in, data, len);
+  }
+}
+
+static void finish_success(llmrt_call_t *c) {
+  int r = flush_held(c);
+  if (c->state == CALL_DONE) return;
+  if (r) {
+    llmrt__call_error(c, last_plugin(c), r, NULL);
+    return;
+  }
+  llmrt__call_complete(c, 0, NULL);
+}
+
+static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user) {
+  llmrt_call_t *c = user;
+  if (!c->attempt_live || c->state == CALL_DONE) {
+    llmrt__call_http_gone(c);
+    return;
+  }
+  c->attempt_live = 0;
+  c->first_token_at = 0;
+  llmrt__call_arm_timer(c);
+  if (status == 0 && c->body_kind == BODY_ERROR) {
+    llmrt__sink_t sink = {c, sink_event, sink_meta};
+    int code = c->up->provider->decode_error(c->http_status, c->body_in.data ? c->body_in.data : "",
+                                             c->body_in.len, &sink);
+    llmrt__call_error(c, last_plugin(c), code, "upstream '%s' returned HTTP %d: %s%s%s",
+                      up_name(c), c->http_status, c->error_type ? c->error_type : "",
+                      c->error_type ? ": " : "",
+                      c->error_message ? c->error_message : "(no message)");
+  } else if (status == 0 && c->body_kind == BODY_JSON) {
+    llmrt__sink_t sink = {c, sink_event, sink_meta};
+    c->attempt_live = 1; /* events of the full body still flow through the chain */
+    int r = c->up->provider->decode_response(c->body_in.data ? c->body_in.data : "", c->body_in.len,
+                                             &sink);
+    c->attempt_live = 0;
+    if (c->state == CALL_DONE) {
+    } else if (r < 0 && c->decode_err && c->decode_err != LLMRT_EBADRESPONSE) {
+      llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
+    } else if (r < 0) {
+      llmrt__call_error(c, last_plugin(c), r == LLMRT_EUPSTREAM ? r : LLMRT_EBADRESPONSE,
+                        "upstream '%s' sent a malformed JSON response (%zu bytes)", up_name(c),
+                        c->body_in.len);
+    } else {
+      c->attempt_live = 1;
+      finish_success(c);
+      c->attempt_live = 0;
+    }
+  } else if (status == 0 && c->body_kind == BODY_SSE) {
+    if (!c->stream_done) {
+      llmrt__call_error(c, last_plugin(c), LLMRT_ETRUNCATED,
+                        "stream from upstream '%s' ended before it was complete (%zu bytes of text "
+                        "received)",
+                        up_name(c), c->text.len);
+    } else {
+      c->attempt_live = 1;
+      finish_success(c);
+      c->attempt_live = 0;
+    }
+  } else if (c->decode_err) {
+    llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
+  } else {
+    llmrt__call_error(c, last_plugin(c), status, "upstream '%s': %s", up_name(c),
+                      errmsg ? errmsg : llmrt_strerror(status));
+  }
+  llmrt__call_http_gone(c);
+}
+
+/* ---- Starting an attempt ---- */
+
+#define MAX_HDRS 40
+
+void llmrt__attempt_start(llmrt_call_t *c) {
+  int last = last_plugin(c);
+  const llmrt__upstream_t *up = llmrt__upstream_find(c->ch, c->req.upstream);
+  if (!up) {
+    llmrt__call_error(c, last, LLMRT_ENOUPSTREAM, "unknown upstream '%s'",
+                      c->req.upstream ? c->req.upstream : "(default)");
+    return;
+  }
+  c->up = up;
+  c->attempts++;
+  if (!up->api_key && up->key_env) {
+    llmrt__call_error(c, last, LLMRT_ENOKEY,
+                      "upstream '%s': API key is not set (environment variable %s is empty)",
+                      up->name, up->key_env);
+    return;
+  }
+  char err[256] = "";
+  llmrt__buf_reset(&c->body_out);
+  int r = up->provider->encode(&c->req, &c->body_out, err, sizeof err);
+  if (r < 0) {
+    llmrt__call_error(c, last, r, "encoding the request for upstream '%s': %s", up->name,
+                      err[0] ? err : llmrt_strerror(r));
+    return;
+  }
+
+  /* Header strings go into one buffer; pointers are taken once it is final. */
+  llmrt__buf_reset(&c->hdrs);
+  size_t url_off = 0, auth_off = 0;
+  r = llmrt__buf_printf(&c->hdrs, "%s%s", up->base_url, up->provider->path);
+  auth_off = c->hdrs.len + 1;
+  if (!r) r = llmrt__buf_append(&c->hdrs, "", 1);
+  if (!r && up->api_key)
+    r = llmrt__buf_printf(&c->hdrs, "%s%s", up->provider->auth_prefix, up->api_key);
+  if (r) {
+    llmrt__call_error(c, last, LLMRT_ENOMEM, "building the request");
+    return;
+  }
+  llmrt_header_t h[MAX_HDRS];
+  size_t n = 0;
+  h[n++] = (llmrt_header_t){"Content-Type", "application/json"};
+  h[n++] = (llmrt_header_t){"Accept", c->req.stream ? "text/event-stream" : "application/json"};
+  if (up->api_key) h[n++] = (llmrt_header_t){up->provider->auth_header, c->hdrs.data + auth_off};
+  for (size_t i = 0; i < up->provider->n_extra_headers && n < MAX_HDRS; i++)
+    h[n++] = up->provider->extra_headers[i];
+  for (size_t i = 0; i < up->n_headers && n < MAX_HDRS; i++) h[n++] = up->headers[i];
+
+  llmrt_http_request_t hr;
+  llmrt_http_request_init(&hr);
+  hr.method = "POST";
+  hr.url = c->hdrs.data + url_off;
+  hr.headers = h;
+  hr.n_headers = n;
+  uv_buf_t body = uv_buf_init(c->body_out.data, (unsigned)c->body_out.len);
+  hr.body = &body;
+  hr.n_body = 1;
+  hr.flags = LLMRT_HTTP_DECOMPRESS;
+  if (c->deadline_at) {
+    uint64_t now = uv_now(c->rt->loop);
+    hr.total_timeout_ms = c->deadline_at > now ? (uint32_t)(c->deadline_at - now) : 1;
+  }
+  llmrt__attempt_reset(c);
+  c->attempt_live = 1;
+  llmrt__call_set_state(c, CALL_UPSTREAM);
+  if (c->rt->opts.first_token_timeout_ms && !c->timings.first_token_us) {
+    c->first_token_at = uv_now(c->rt->loop) + c->rt->opts.first_token_timeout_ms;
+    llmrt__call_arm_timer(c);
+  }
+  llmrt_http_callbacks_t cbs = {on_head, on_body, on_done};
+  llmrt_http_t *http = NULL;
+  r = llmrt_http_request(c->rt, &hr, &cbs, c, &http);
+  if (r < 0) {
+    c->attempt_live = 0;
+    c->first_token_at = 0;
+    llmrt__call_error(c, last, r, "upstream '%s': cannot start the request: %s", up->name,
+                      llmrt_strerror(r));
+    return;
+  }
+  c->http = http;
+}

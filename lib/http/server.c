@@ -61,7 +61,8 @@ struct sconn_s {
   int closing;
   int in_process;
   int read_paused;
-  int kick; /* the timer is a zero-delay "parse pipelined input" */
+  int kick;      /* the timer is a zero-delay "parse pipelined input" */
+  int lingering; /* FIN sent; reading and discarding until EOF or timeout */
 };
 
 struct llmrt__server_s {
@@ -93,6 +94,7 @@ static void arm_idle(sconn_t *c) {
   if (ms != UINT32_MAX) uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 static void sconn_flush(sconn_t *c);
+static void sconn_close_output(sconn_t *c);
 static void server_maybe_done(llmrt__server_t *s);
 
 const char *llmrt__http_reason(int status) {
@@ -344,7 +346,7 @@ static void on_write(llmrt__conn_t *conn, int status, void *arg) {
     return;
   }
   if (c->close_after) {
-    sconn_close(c, LLMRT_ECLOSED);
+    sconn_close_output(c);
     return;
   }
   if (c->r.active && c->r.drain_cb) c->r.drain_cb(&c->r, c->r.drain_arg);
@@ -413,7 +415,7 @@ static void exchange_done(sconn_t *c) {
   if (c->closing) return;
   if (!r->keep_alive) {
     c->close_after = 1;
-    if (!c->writing && c->out.len == 0) sconn_close(c, LLMRT_ECLOSED);
+    if (!c->writing && c->out.len == 0) sconn_close_output(c);
     return;
   }
   if (c->in_process) return; /* sconn_process goes on by itself */
@@ -434,6 +436,10 @@ static void on_timer(uv_timer_t *t) {
   if (c->kick) {
     c->kick = 0;
     sconn_process(c);
+    return;
+  }
+  if (c->lingering) {
+    sconn_close(c, LLMRT_ECLOSED);
     return;
   }
   if (c->r.active) return;
@@ -475,6 +481,27 @@ static void sconn_close(sconn_t *c, int status) {
     c->r.active = 0;
     if (c->r.abort_cb) c->r.abort_cb(&c->r, status, c->r.abort_arg);
   }
+}
+
+/* All output is flushed and the connection is to close. Closing a socket
+ * with unread input makes the kernel send a reset, which can destroy the
+ * response in flight (a 413 while the client still sends its body). So for
+ * plain TCP send a FIN first and read and discard until the client closes or
+ * a short timeout passes, as nginx's lingering close does. (TLS closes with
+ * close_notify at once.) */
+static void sconn_close_output(sconn_t *c) {
+  uv_os_fd_t fd;
+  if (c->closing || c->lingering) return;
+  if (c->s->tls || !c->tcp || uv_fileno((uv_handle_t *)c->tcp, &fd) != 0 ||
+      shutdown(fd, SHUT_WR) != 0) {
+    sconn_close(c, LLMRT_ECLOSED);
+    return;
+  }
+  c->lingering = 1;
+  llmrt__buf_free(&c->in);
+  uv_timer_stop(&c->timer);
+  c->kick = 0;
+  uv_timer_start(&c->timer, on_timer, 2000, 0);
 }
 
 static void reject(sconn_t *c, int status) {
@@ -538,7 +565,7 @@ static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t le
     sconn_close(c, status);
     return;
   }
-  if (c->close_after) return;
+  if (c->close_after) return; /* discarded (see sconn_close_output) */
   if (llmrt__buf_append(&c->in, data, len) != 0) {
     sconn_close(c, LLMRT_ENOMEM);
     return;

@@ -30,8 +30,12 @@ typedef struct {
   int64_t retry;
   int skip_lf; /* a CR ended the last line: a following LF belongs to it */
   int has_data;
+  int has_id;   /* an id field was seen (its value may be empty) */
+  unsigned bom; /* bytes of a leading UTF-8 BOM matched; 3 once decided */
 } llmrt__sse_t;
 
+/* max_event_bytes 0 takes a default of 4 MiB. `retry` in events is the last
+ * retry value the stream gave (it persists, like id), -1 if none. */
 void llmrt__sse_init(llmrt__sse_t *p, size_t max_event_bytes);
 void llmrt__sse_free(llmrt__sse_t *p);
 /* Feeds bytes; calls cb for each complete event. Buffers grow to the largest
@@ -65,7 +69,11 @@ typedef struct {
   int64_t input_tokens, output_tokens, cached_tokens;
   unsigned char utf8_carry[4]; /* incomplete UTF-8 tail held back from a delta */
   unsigned utf8_carry_len;
+  int utf8_carry_type;  /* LLMRT_EV_TEXT or LLMRT_EV_THINKING: whose tail it is */
+  uint32_t utf16_hi;    /* a \uD8xx escape ended the last delta: its pair may follow */
   unsigned char block_kind[64]; /* Anthropic: kind of content block by index */
+  unsigned char block_tool[64]; /* Anthropic: tool call ordinal of a tool_use block */
+  uint32_t n_tools;     /* Anthropic: tool_use blocks seen */
   char scratch[8192];  /* decoded (unescaped) strings of the current chunk */
 } llmrt__pstate_t;
 

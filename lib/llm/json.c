@@ -1,0 +1,518 @@
+/* Allocation-free JSON scanner, string decoding, arena and writer. See json.h
+ * for why decoding does not use cJSON. */
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define BAD LLMRT_EBADRESPONSE
+
+/* ---- Scanner ---------------------------------------------------------- */
+
+static int is_ws(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static llmrt__jtok_t *new_tok(llmrt__jtok_t *tok, uint32_t cap, uint32_t *nt, int type,
+                              size_t start) {
+  llmrt__jtok_t *t = NULL;
+  if (*nt < cap) {
+    t = &tok[*nt];
+    t->type = (uint8_t)type;
+    t->esc = 0;
+    t->start = (uint32_t)start;
+    t->end = (uint32_t)start;
+    t->size = 0;
+    t->next = *nt + 1;
+  }
+  (*nt)++;
+  return t;
+}
+
+/* s[*pi] is the opening quote. Validates escapes and control characters. */
+static int scan_string(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
+                       uint32_t *nt) {
+  size_t i = *pi + 1, start = i;
+  int esc = 0;
+  for (;;) {
+    while (i < n) {
+      unsigned char ch = (unsigned char)s[i];
+      if (ch == '"' || ch == '\\' || ch < 0x20) break;
+      i++;
+    }
+    if (i >= n) return BAD;
+    char ch = s[i];
+    if (ch == '"') break;
+    if (ch != '\\') return BAD; /* raw control character */
+    esc = 1;
+    if (i + 1 >= n) return BAD;
+    char e = s[i + 1];
+    if (e == 'u') {
+      if (n - i < 6) return BAD;
+      for (int k = 2; k < 6; k++)
+        if (hexval(s[i + k]) < 0) return BAD;
+      i += 6;
+    } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+               e == 't') {
+      i += 2;
+    } else {
+      return BAD;
+    }
+  }
+  llmrt__jtok_t *t = new_tok(tok, cap, nt, LLMRT__JSON_STRING, start);
+  if (t) {
+    t->end = (uint32_t)i;
+    t->esc = (uint8_t)esc;
+  }
+  *pi = i + 1;
+  return 0;
+}
+
+static int digits(const char *s, size_t n, size_t *pi) {
+  size_t i = *pi;
+  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  if (i == *pi) return BAD;
+  *pi = i;
+  return 0;
+}
+
+/* Literals and numbers, by the RFC 8259 grammar. Whatever follows is checked
+ * by the caller's state machine (so "nullx" and "01" fail there). */
+static int scan_prim(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
+                     uint32_t *nt) {
+  size_t i = *pi;
+  const char *lit = s[i] == 't' ? "true" : s[i] == 'f' ? "false" : s[i] == 'n' ? "null" : NULL;
+  if (lit) {
+    size_t l = strlen(lit);
+    if (n - i < l || memcmp(s + i, lit, l) != 0) return BAD;
+    i += l;
+  } else {
+    if (s[i] == '-') i++;
+    if (i < n && s[i] == '0')
+      i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+      digits(s, n, &i);
+    else
+      return BAD;
+    if (i < n && s[i] == '.') {
+      i++;
+      if (digits(s, n, &i)) return BAD;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+      i++;
+      if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+      if (digits(s, n, &i)) return BAD;
+    }
+  }
+  llmrt__jtok_t *t = new_tok(tok, cap, nt, LLMRT__JSON_PRIM, *pi);
+  if (t) t->end = (uint32_t)i;
+  *pi = i;
+  return 0;
+}
+
+enum { S_VALUE, S_VALUE_OR_CLOSE, S_KEY, S_KEY_OR_CLOSE, S_COLON, S_COMMA, S_DONE };
+
+/* One pass; stores at most cap tokens and counts all of them in *count. */
+static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint32_t *count) {
+  struct {
+    uint32_t tok, size;
+    int obj;
+  } st[LLMRT__JSON_MAX_DEPTH];
+  int depth = 0, state = S_VALUE, rc;
+  uint32_t nt = 0;
+  size_t i = 0;
+  for (;;) {
+    while (i < n && is_ws(s[i])) i++;
+    if (i == n) break;
+    char c = s[i];
+    int close = 0;
+    switch (state) {
+    case S_DONE:
+      return BAD; /* trailing garbage */
+    case S_COLON:
+      if (c != ':') return BAD;
+      i++;
+      state = S_VALUE;
+      continue;
+    case S_COMMA:
+      if (c == ',') {
+        i++;
+        state = st[depth - 1].obj ? S_KEY : S_VALUE;
+        continue;
+      }
+      if (c != (st[depth - 1].obj ? '}' : ']')) return BAD;
+      close = 1;
+      break;
+    case S_KEY_OR_CLOSE:
+    case S_KEY:
+      if (c == '}' && state == S_KEY_OR_CLOSE) {
+        close = 1;
+        break;
+      }
+      if (c != '"') return BAD;
+      if ((rc = scan_string(s, n, &i, tok, cap, &nt))) return rc;
+      st[depth - 1].size++;
+      state = S_COLON;
+      continue;
+    case S_VALUE_OR_CLOSE:
+    case S_VALUE:
+      if (c == ']' && state == S_VALUE_OR_CLOSE) {
+        close = 1;
+        break;
+      }
+      if (depth > 0 && !st[depth - 1].obj) st[depth - 1].size++;
+      if (c == '{' || c == '[') {
+        if (depth == LLMRT__JSON_MAX_DEPTH) return BAD;
+        st[depth].tok = nt;
+        st[depth].size = 0;
+        st[depth].obj = c == '{';
+        depth++;
+        new_tok(tok, cap, &nt, c == '{' ? LLMRT__JSON_OBJECT : LLMRT__JSON_ARRAY, i);
+        i++;
+        state = c == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
+        continue;
+      }
+      rc = c == '"' ? scan_string(s, n, &i, tok, cap, &nt) : scan_prim(s, n, &i, tok, cap, &nt);
+      if (rc) return rc;
+      state = depth ? S_COMMA : S_DONE;
+      continue;
+    }
+    if (close) {
+      depth--;
+      uint32_t t = st[depth].tok;
+      if (t < cap) {
+        tok[t].end = (uint32_t)(i + 1);
+        tok[t].size = st[depth].size;
+        tok[t].next = nt;
+      }
+      i++;
+      state = depth ? S_COMMA : S_DONE;
+    }
+  }
+  if (state != S_DONE) return BAD; /* empty or truncated */
+  *count = nt;
+  return 0;
+}
+
+int llmrt__json_parse(llmrt__json_t *j, const char *js, size_t len, llmrt__jtok_t *stack,
+                      uint32_t stack_cap) {
+  j->js = js;
+  j->len = len;
+  j->tok = stack;
+  j->n = 0;
+  j->heap = NULL;
+  if (len >= UINT32_MAX) return BAD;
+  uint32_t need = 0;
+  int rc = scan(js, len, stack, stack_cap, &need);
+  if (rc) return rc;
+  if (need > stack_cap) {
+    /* Too many values for the caller's array: count known, do it once more. */
+    j->heap = llmrt__malloc((size_t)need * sizeof(llmrt__jtok_t));
+    if (!j->heap) return LLMRT_ENOMEM;
+    j->tok = j->heap;
+    rc = scan(js, len, j->heap, need, &need);
+    if (rc) return rc;
+  }
+  j->n = need;
+  return 0;
+}
+
+void llmrt__json_free(llmrt__json_t *j) {
+  llmrt__free(j->heap);
+  j->heap = NULL;
+  j->tok = NULL;
+  j->n = 0;
+}
+
+/* ---- Access ----------------------------------------------------------- */
+
+int llmrt__json_type(const llmrt__json_t *j, int t) {
+  return t >= 0 && (uint32_t)t < j->n ? j->tok[t].type : 0;
+}
+
+static int str_eq(const llmrt__json_t *j, int t, const char *s, size_t slen) {
+  const llmrt__jtok_t *k = &j->tok[t];
+  const char *raw = j->js + k->start;
+  size_t rlen = k->end - k->start;
+  if (!k->esc) return rlen == slen && memcmp(raw, s, slen) == 0;
+  char tmp[256];
+  if (rlen > sizeof tmp - 3) return 0; /* only short strings are compared */
+  size_t l = llmrt__json_unescape(raw, rlen, tmp, NULL);
+  return l == slen && memcmp(tmp, s, slen) == 0;
+}
+
+int llmrt__json_streq(const llmrt__json_t *j, int t, const char *s) {
+  return llmrt__json_type(j, t) == LLMRT__JSON_STRING && str_eq(j, t, s, strlen(s));
+}
+
+int llmrt__json_get(const llmrt__json_t *j, int obj, const char *key) {
+  if (llmrt__json_type(j, obj) != LLMRT__JSON_OBJECT) return -1;
+  size_t klen = strlen(key);
+  int found = -1;
+  uint32_t c = (uint32_t)obj + 1;
+  for (uint32_t m = 0; m < j->tok[obj].size; m++) {
+    if (str_eq(j, (int)c, key, klen)) found = (int)c + 1;
+    c = j->tok[c + 1].next;
+  }
+  return found;
+}
+
+int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx) {
+  if (llmrt__json_type(j, arr) != LLMRT__JSON_ARRAY || idx >= j->tok[arr].size) return -1;
+  uint32_t c = (uint32_t)arr + 1;
+  while (idx--) c = j->tok[c].next;
+  return (int)c;
+}
+
+int llmrt__json_isnull(const llmrt__json_t *j, int t) {
+  return llmrt__json_type(j, t) == 0 ||
+         (j->tok[t].type == LLMRT__JSON_PRIM && j->js[j->tok[t].start] == 'n');
+}
+
+int llmrt__json_int(const llmrt__json_t *j, int t, int64_t *out) {
+  if (llmrt__json_type(j, t) != LLMRT__JSON_PRIM) return -1;
+  const char *s = j->js + j->tok[t].start, *e = j->js + j->tok[t].end;
+  if (*s != '-' && (*s < '0' || *s > '9')) return -1;
+  if (memchr(s, 'e', (size_t)(e - s)) || memchr(s, 'E', (size_t)(e - s))) {
+    char tmp[64];
+    size_t l = (size_t)(e - s);
+    if (l >= sizeof tmp) return -1;
+    memcpy(tmp, s, l);
+    tmp[l] = '\0';
+    double d = strtod(tmp, NULL);
+    if (!(d > -9.2e18 && d < 9.2e18)) return -1;
+    *out = (int64_t)d;
+    return 0;
+  }
+  int neg = *s == '-';
+  if (neg) s++;
+  int64_t v = 0;
+  for (; s < e && *s >= '0' && *s <= '9'; s++) {
+    if (v > (INT64_MAX - 9) / 10) return -1;
+    v = v * 10 + (*s - '0');
+  }
+  *out = neg ? -v : v;
+  return 0;
+}
+
+/* ---- Strings ---------------------------------------------------------- */
+
+static size_t put_utf8(char *o, uint32_t cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi) {
+  size_t o = 0, i = 0;
+  uint32_t pend = hi ? *hi : 0;
+  if (hi) *hi = 0;
+  while (i < n) {
+    const char *bs = memchr(s + i, '\\', n - i);
+    size_t run = bs ? (size_t)(bs - (s + i)) : n - i;
+    if (run) {
+      if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
+      memcpy(out + o, s + i, run);
+      o += run;
+      i += run;
+    }
+    if (!bs) break;
+    char e = s[i + 1];
+    if (e != 'u') {
+      if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
+      out[o++] = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b'
+               : e == 'f' ? '\f' : e; /* '"', '\\', '/' stand for themselves */
+      i += 2;
+      continue;
+    }
+    uint32_t cp = (uint32_t)(hexval(s[i + 2]) << 12 | hexval(s[i + 3]) << 8 |
+                             hexval(s[i + 4]) << 4 | hexval(s[i + 5]));
+    i += 6;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) {
+      if (pend)
+        cp = 0x10000 + ((pend - 0xD800) << 10) + (cp - 0xDC00);
+      else
+        cp = 0xFFFD; /* a low surrogate alone */
+      pend = 0;
+      o += put_utf8(out + o, cp);
+      continue;
+    }
+    if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
+    if (cp >= 0xD800 && cp <= 0xDBFF)
+      pend = cp;
+    else
+      o += put_utf8(out + o, cp);
+  }
+  if (pend) {
+    if (hi)
+      *hi = pend;
+    else
+      o += put_utf8(out + o, 0xFFFD);
+  }
+  return o;
+}
+
+struct llmrt__jblk_s {
+  llmrt__jblk_t *next;
+  char data[];
+};
+
+void llmrt__jarena_init(llmrt__jarena_t *a, char *buf, size_t cap) {
+  a->buf = buf;
+  a->cap = cap;
+  a->used = 0;
+  a->heap = NULL;
+}
+
+void *llmrt__jarena_alloc(llmrt__jarena_t *a, size_t n) {
+  if (n <= a->cap - a->used) {
+    void *p = a->buf + a->used;
+    a->used += n;
+    return p;
+  }
+  if (n > SIZE_MAX - sizeof(llmrt__jblk_t)) return NULL;
+  llmrt__jblk_t *b = llmrt__malloc(sizeof *b + n);
+  if (!b) return NULL;
+  b->next = a->heap;
+  a->heap = b;
+  return b->data;
+}
+
+void llmrt__jarena_free(llmrt__jarena_t *a) {
+  while (a->heap) {
+    llmrt__jblk_t *b = a->heap;
+    a->heap = b->next;
+    llmrt__free(b);
+  }
+  a->used = 0;
+}
+
+int llmrt__json_str(const llmrt__json_t *j, int t, llmrt__jarena_t *a, int nul, const char **out,
+                    size_t *len) {
+  if (llmrt__json_type(j, t) != LLMRT__JSON_STRING) return BAD;
+  const llmrt__jtok_t *k = &j->tok[t];
+  const char *raw = j->js + k->start;
+  size_t rlen = k->end - k->start;
+  if (!k->esc && !nul) {
+    *out = raw;
+    *len = rlen;
+    return 0;
+  }
+  char *d = llmrt__jarena_alloc(a, rlen + 1);
+  if (!d) return LLMRT_ENOMEM;
+  size_t l = rlen;
+  if (k->esc)
+    l = llmrt__json_unescape(raw, rlen, d, NULL);
+  else
+    memcpy(d, raw, rlen);
+  d[l] = '\0';
+  *out = d;
+  *len = l;
+  return 0;
+}
+
+/* ---- Writer ----------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid.
+ * Rejects overlong forms, surrogates and code points above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  size_t k;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    k = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    k = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    k = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else
+    return 0;
+  if (n < k || s[1] < lo || s[1] > hi) return 0;
+  for (size_t i = 2; i < k; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  return k;
+}
+
+int llmrt__jw_string(llmrt__buf_t *b, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  if (llmrt__buf_reserve(b, n + 2)) return LLMRT_ENOMEM;
+  b->data[b->len++] = '"';
+  size_t i = 0;
+  while (i < n) {
+    size_t run = i;
+    while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\') run++;
+    if (run > i && llmrt__buf_append(b, s + i, run - i)) return LLMRT_ENOMEM;
+    i = run;
+    if (i == n) break;
+    unsigned char c = s[i];
+    char esc[8];
+    if (c >= 0x80) {
+      size_t k = utf8_seq(s + i, n - i);
+      int rc = k ? llmrt__buf_append(b, s + i, k) : llmrt__buf_append(b, "\\ufffd", 6);
+      if (rc) return rc;
+      i += k ? k : 1;
+      continue;
+    }
+    if (c == '"' || c == '\\')
+      esc[0] = '\\', esc[1] = (char)c, esc[2] = 0;
+    else if (c == '\n')
+      memcpy(esc, "\\n", 3);
+    else if (c == '\r')
+      memcpy(esc, "\\r", 3);
+    else if (c == '\t')
+      memcpy(esc, "\\t", 3);
+    else
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+    if (llmrt__buf_puts(b, esc)) return LLMRT_ENOMEM;
+    i++;
+  }
+  return llmrt__buf_append(b, "\"", 1);
+}
+
+int llmrt__jw_double(llmrt__buf_t *b, double v) {
+  if (!isfinite(v)) return LLMRT_EINVAL;
+  char tmp[64];
+  snprintf(tmp, sizeof tmp, "%.15g", v);
+  if (strtod(tmp, NULL) != v) snprintf(tmp, sizeof tmp, "%.17g", v);
+  /* printf follows LC_NUMERIC; JSON wants '.' whatever the host's locale. */
+  const char *dp = localeconv()->decimal_point;
+  size_t dl = dp ? strlen(dp) : 0;
+  char *p = dl && strcmp(dp, ".") != 0 ? strstr(tmp, dp) : NULL;
+  if (p) {
+    *p = '.';
+    memmove(p + 1, p + dl, strlen(p + dl) + 1);
+  }
+  return llmrt__buf_puts(b, tmp);
+}

@@ -1,0 +1,96 @@
+/* Internal to lib/llm: an allocation-free JSON scanner for decoding, a string
+ * arena over a caller's buffer, and a small JSON writer for encoding.
+ *
+ * Why not cJSON for decoding: cJSON_Parse allocates one node per value (and
+ * copies every string), so a typical 25-value OpenAI stream chunk would cost
+ * ~40 mallocs per event, against invariant 8 (no allocation per stream event).
+ * The scanner here is jsmn-like: one pass fills a fixed token array (on the
+ * caller's stack) with offsets into the document; strings are unescaped only
+ * when read, into an arena over pstate.scratch, or not at all when they hold
+ * no escapes. Documents with more tokens than the stack array (large
+ * non-stream bodies) take a counted heap array: rare, never in steady state.
+ * The scanner is strict (RFC 8259): anything malformed is LLMRT_EBADRESPONSE. */
+#ifndef LLMRT_LLM_JSON_H
+#define LLMRT_LLM_JSON_H
+
+#include "../core/core.h"
+
+enum { LLMRT__JSON_OBJECT = 1, LLMRT__JSON_ARRAY, LLMRT__JSON_STRING, LLMRT__JSON_PRIM };
+
+typedef struct {
+  uint8_t type; /* LLMRT__JSON_* */
+  uint8_t esc;  /* string holds backslash escapes */
+  uint32_t start, end; /* byte range; for strings the inside of the quotes */
+  uint32_t size;       /* objects: members; arrays: elements */
+  uint32_t next;       /* index of the first token after this value's subtree */
+} llmrt__jtok_t;
+
+typedef struct {
+  const char *js;
+  size_t len;
+  llmrt__jtok_t *tok;
+  uint32_t n;
+  llmrt__jtok_t *heap; /* the token array when the caller's was too small */
+} llmrt__json_t;
+
+#define LLMRT__JSON_MAX_DEPTH 128
+
+/* Parses js into tokens, using stack[stack_cap] when it is large enough.
+ * Returns 0, LLMRT_EBADRESPONSE or LLMRT_ENOMEM. Always pair with
+ * llmrt__json_free (a no-op unless the heap array was needed). Token 0 is the
+ * top-level value. */
+int llmrt__json_parse(llmrt__json_t *j, const char *js, size_t len, llmrt__jtok_t *stack,
+                      uint32_t stack_cap);
+void llmrt__json_free(llmrt__json_t *j);
+
+/* Value of member `key` of object token obj, or -1 (absent, or obj is not an
+ * object, or obj < 0). With duplicate keys the last one wins. */
+int llmrt__json_get(const llmrt__json_t *j, int obj, const char *key);
+/* Element idx of array token arr, or -1. */
+int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx);
+/* Type of token t, 0 when t < 0. */
+int llmrt__json_type(const llmrt__json_t *j, int t);
+/* True when t is a string equal to s (escapes decoded). */
+int llmrt__json_streq(const llmrt__json_t *j, int t, const char *s);
+/* True when t is absent or the literal null. */
+int llmrt__json_isnull(const llmrt__json_t *j, int t);
+/* Integer value of a number token (a fraction is truncated); 0 or -1. */
+int llmrt__json_int(const llmrt__json_t *j, int t, int64_t *out);
+
+/* Decodes the JSON string body s[0..n) (between the quotes, already
+ * validated) into out, which needs n bytes at most; returns the length.
+ * \uXXXX escapes become UTF-8, surrogate pairs one 4-byte character, a lone
+ * surrogate U+FFFD. When hi is not NULL it carries a high surrogate across
+ * calls: a pending *hi pairs with a low surrogate opening s, and a high
+ * surrogate ending s is stored in *hi instead of being written (one split
+ * between two stream deltas). */
+size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi);
+
+/* ---- Arena: bump allocation over a fixed buffer, heap beyond it. ---- */
+typedef struct llmrt__jblk_s llmrt__jblk_t;
+typedef struct {
+  char *buf;
+  size_t cap, used;
+  llmrt__jblk_t *heap; /* overflow blocks, freed by llmrt__jarena_free */
+} llmrt__jarena_t;
+
+void llmrt__jarena_init(llmrt__jarena_t *a, char *buf, size_t cap);
+void *llmrt__jarena_alloc(llmrt__jarena_t *a, size_t n); /* NULL: out of memory */
+void llmrt__jarena_free(llmrt__jarena_t *a);
+
+/* The decoded value of string token t in *out and *len. Without escapes and with
+ * nul == 0 it points into the document (no copy); otherwise it is decoded
+ * into the arena, NUL-terminated. Returns 0, LLMRT_EBADRESPONSE (t is not a
+ * string) or LLMRT_ENOMEM. */
+int llmrt__json_str(const llmrt__json_t *j, int t, llmrt__jarena_t *a, int nul, const char **out,
+                    size_t *len);
+
+/* ---- Writer ---- */
+/* Appends s[0..n) as a quoted JSON string. Invalid UTF-8 becomes U+FFFD, so
+ * the output is always valid JSON. */
+int llmrt__jw_string(llmrt__buf_t *b, const char *s, size_t n);
+/* Appends a number in the shortest form that reads back exactly, with '.'
+ * whatever the locale; LLMRT_EINVAL for NaN and infinities. */
+int llmrt__jw_double(llmrt__buf_t *b, double v);
+
+#endif

@@ -1,0 +1,87 @@
+/* Internal to lib/llm: helpers shared by the OpenAI and Anthropic adapters. */
+#ifndef LLMRT_LLM_PROVIDER_H
+#define LLMRT_LLM_PROVIDER_H
+
+#include "json.h"
+#include "llm.h"
+
+/* Tokens on the stack per stream chunk. A typical OpenAI chunk has ~25 and
+ * an Anthropic event fewer; bigger documents fall back to a heap array. */
+#define LLMRT__STREAM_TOKENS 256
+
+/* One decode: the parsed document, the string arena and where events go.
+ * st is NULL when a whole (non-stream) response is decoded. */
+typedef struct {
+  llmrt__pstate_t *st;
+  const llmrt__sink_t *sink;
+  llmrt__json_t j;
+  llmrt__jarena_t a;
+} llmrt__dec_t;
+
+/* Hands ev to the sink; returns the sink's verdict. */
+int llmrt__emit(const llmrt__dec_t *d, const llmrt_event_t *ev);
+/* Emits an event of the given type with nothing but the type set. */
+int llmrt__emit_type(const llmrt__dec_t *d, int type);
+void llmrt__meta(const llmrt__dec_t *d, int key, const char *val, size_t len);
+/* Reports string token t (if it is one) through on_meta. */
+int llmrt__meta_tok(llmrt__dec_t *d, int key, int t);
+
+/* Emits string token t as a TEXT or THINKING delta. In a stream (d->st) an
+ * incomplete UTF-8 character at the end is held back in st->utf8_carry and
+ * prepended to the next delta of the same type; so is a high surrogate
+ * escape waiting for its pair. Empty deltas emit nothing. */
+int llmrt__emit_text(llmrt__dec_t *d, int type, int t);
+/* Emits whatever is held back, as it is (the stream ended inside a
+ * character, or the other kind of delta came). */
+int llmrt__flush_text(llmrt__dec_t *d);
+/* Length of the longest prefix of s that does not end inside a UTF-8
+ * character (invalid bytes count as complete: they are passed through). */
+size_t llmrt__utf8_complete(const char *s, size_t n);
+
+/* Emits FINISH for string token t, normalized: end_turn and stop_sequence
+ * become "stop", max_tokens "length", tool_use "tool_calls"; others as given.
+ * Flushes held-back text first. */
+int llmrt__emit_finish(llmrt__dec_t *d, int t);
+
+/* The error for a provider error type: overloaded_error -> LLMRT_EOVERLOADED,
+ * rate limit types -> LLMRT_ERATELIMIT, else dflt. */
+int llmrt__error_for_type(const llmrt__json_t *j, int type_tok, int dflt);
+/* Reports the "error" member of a body ({"error":{"type","message"}} or
+ * {"error":"text"}) through on_meta and returns its code (dflt unless the
+ * type says otherwise). */
+int llmrt__report_error(llmrt__dec_t *d, int err_tok, int dflt);
+/* Shared decode_error of both adapters. */
+int llmrt__decode_error(int http_status, const char *body, size_t len, const llmrt__sink_t *sink);
+
+/* Parses a document for a decode; pairs with llmrt__dec_end. */
+int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *sink,
+                     const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks,
+                     char *scratch, size_t scratch_len);
+void llmrt__dec_end(llmrt__dec_t *d);
+
+/* ---- Encoding ---- */
+typedef struct {
+  llmrt__buf_t *out;
+  llmrt__json_t extra; /* parsed extra_json; n == 0 when none */
+  int first;
+  char *err;
+  size_t errlen;
+} llmrt__enc_t;
+
+/* Parses req->extra_json (LLMRT_EINVAL with a message if it is not a JSON
+ * object) and opens the body object. */
+int llmrt__enc_begin(llmrt__enc_t *e, const llmrt_request_t *req, llmrt__buf_t *out, char *err,
+                     size_t errlen);
+/* Starts member `key`: returns 1 after writing the separator and key, 0 when
+ * extra_json overrides the key (write nothing), or a negative error. */
+int llmrt__enc_key(llmrt__enc_t *e, const char *key);
+/* Appends extra_json's members, closes the object, frees the parse. */
+int llmrt__enc_end(llmrt__enc_t *e);
+void llmrt__enc_fail(llmrt__enc_t *e);
+void llmrt__enc_msg(llmrt__enc_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Common numeric options: temperature, top_p (when >= 0). */
+int llmrt__enc_sampling(llmrt__enc_t *e, const llmrt_request_t *req);
+/* content/content_len of a message as a pointer and length ("" if NULL). */
+size_t llmrt__msg_len(const llmrt_message_t *m);
+
+#endif

@@ -1,0 +1,221 @@
+/* Internal pieces of the HTTP client: URL parsing, gzip/deflate helpers, and
+ * the request and connection-pool structures shared by client.c and pool.c.
+ * Nothing here is public ABI. */
+#ifndef LLMRT_HTTP_INTERNAL_H
+#define LLMRT_HTTP_INTERNAL_H
+
+#include <llhttp.h>
+#include <zlib.h>
+
+#include "../core/core.h"
+#include "../transport/transport.h"
+
+/* ---- URL (url.c) --------------------------------------------------------- */
+
+/* A parsed absolute http(s) URL. host has no brackets; host_hdr is the Host
+ * header value (brackets for IPv6, ":port" only when not the default). One
+ * allocation (storage) holds all strings. */
+typedef struct {
+  int tls;
+  uint16_t port;
+  const char *host;
+  const char *host_hdr;
+  const char *target; /* path and query, at least "/"; no fragment */
+  char *storage;
+} llmrt__url_t;
+
+/* Parses url. On error returns LLMRT_EURL (or LLMRT_ENOMEM) and, when errbuf
+ * is not NULL, writes a message naming the URL (its query is left out, as it
+ * may carry secrets). */
+int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t errlen);
+void llmrt__url_free(llmrt__url_t *u);
+
+/* ---- gzip / deflate (gzip.c) --------------------------------------------- */
+
+/* Compresses the buffers, in order, into out as one gzip member. */
+int llmrt__gzip_compress(const uv_buf_t *bufs, unsigned n, llmrt__buf_t *out);
+
+typedef int (*llmrt__inflate_emit)(void *arg, const char *data, size_t len);
+
+/* Incremental decoder for Content-Encoding gzip or deflate: zlib's automatic
+ * gzip/zlib header detection, with a fallback to raw deflate for servers
+ * that send "deflate" without the zlib wrapper. */
+typedef struct {
+  z_stream zs;
+  int active;   /* inflateInit2 succeeded */
+  int raw;      /* switched to raw deflate */
+  int ended;    /* saw Z_STREAM_END */
+  size_t fed;   /* input bytes so far */
+  unsigned char head[16]; /* the first input bytes, to replay on fallback */
+  char *out;    /* output window, LLMRT__INFLATE_CHUNK bytes */
+} llmrt__inflate_t;
+
+#define LLMRT__INFLATE_CHUNK 16384
+
+int llmrt__inflate_init(llmrt__inflate_t *d);
+/* Decodes in and hands every output piece to emit; stops at emit's first
+ * non-zero return and returns it. Returns LLMRT_EDECODE on corrupt data. */
+int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_emit emit,
+                        void *arg);
+/* 0 if the stream ended cleanly, LLMRT_EDECODE if it was cut short. */
+int llmrt__inflate_finish(const llmrt__inflate_t *d);
+void llmrt__inflate_free(llmrt__inflate_t *d);
+
+/* ---- Intrusive circular lists ------------------------------------------- */
+
+typedef struct llmrt__link_s {
+  struct llmrt__link_s *prev, *next;
+} llmrt__link_t;
+
+static inline void llmrt__list_init(llmrt__link_t *h) { h->prev = h->next = h; }
+static inline int llmrt__list_empty(const llmrt__link_t *h) { return h->next == h; }
+static inline int llmrt__list_linked(const llmrt__link_t *l) { return l->next != NULL && l->next != l; }
+static inline void llmrt__list_remove(llmrt__link_t *l) {
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->prev = l->next = l;
+}
+static inline void llmrt__list_push_front(llmrt__link_t *h, llmrt__link_t *l) {
+  l->next = h->next;
+  l->prev = h;
+  h->next->prev = l;
+  h->next = l;
+}
+static inline void llmrt__list_push_back(llmrt__link_t *h, llmrt__link_t *l) {
+  l->prev = h->prev;
+  l->next = h;
+  h->prev->next = l;
+  h->prev = l;
+}
+#define LLMRT__CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+
+/* ---- Pool (pool.c) ------------------------------------------------------- */
+
+typedef struct llmrt__pool_s llmrt__pool_t;
+typedef struct llmrt__origin_s llmrt__origin_t;
+typedef struct llmrt__pconn_s llmrt__pconn_t;
+typedef struct llmrt__prewarm_s llmrt__prewarm_t;
+typedef struct llmrt_http_s llmrt__req_t;
+
+/* rt->pools: created on first use, freed by its closer. */
+struct llmrt__pool_s {
+  llmrt_t *rt;
+  llmrt__link_t origins;
+  llmrt__link_t reqs;     /* every request whose on_done has not been decided */
+  llmrt__link_t prewarms; /* prewarms still waiting for connects */
+  int closing;
+};
+
+/* One (scheme, host, port). Lives until the runtime closes. */
+struct llmrt__origin_s {
+  llmrt__link_t link; /* in pool->origins */
+  llmrt__pool_t *pool;
+  int tls;
+  uint16_t port;
+  char *host;
+  char *label;        /* "host:port" for messages */
+  llmrt__link_t idle; /* most recently used first (LIFO reuse) */
+  llmrt__link_t busy; /* connecting or carrying a request */
+  llmrt__link_t queue; /* requests waiting for a slot, first come first served */
+  uint32_t n_conns;   /* idle + busy */
+  uint32_t n_idle;
+  uint32_t n_queued;
+  llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
+  uv_timer_t idle_timer;    /* closes connections idle past pool_idle_timeout_ms */
+};
+
+enum { LLMRT__PC_CONNECTING = 1, LLMRT__PC_ACTIVE, LLMRT__PC_IDLE };
+
+/* A pooled connection. */
+struct llmrt__pconn_s {
+  llmrt__link_t link; /* in origin->idle or origin->busy */
+  llmrt__origin_t *origin;
+  llmrt__conn_t *conn;
+  int state;
+  unsigned uses;           /* exchanges completed */
+  uint64_t idle_since_us;
+  llmrt__req_t *req;       /* the request it connects for or carries */
+  llmrt__prewarm_t *prewarm; /* set while connecting for a prewarm */
+  llmrt__conn_info_t info;
+};
+
+llmrt__pool_t *llmrt__pool_get(llmrt_t *rt);
+int llmrt__pool_origin(llmrt__pool_t *pool, const llmrt__url_t *u, llmrt__origin_t **out);
+/* Gives req a connection: an idle one (then llmrt__http_conn_ready runs
+ * before this returns), a new one, or a place in the queue. Returns an
+ * error (and does nothing) if none of these is possible. */
+int llmrt__pool_acquire(llmrt__req_t *req);
+/* The exchange on pc is over: keep it for reuse or close it. */
+void llmrt__pool_release(llmrt__pconn_t *pc, int reusable);
+/* Takes req out of the wait queue. */
+void llmrt__pool_dequeue(llmrt__req_t *req);
+/* Closes req's dead connection and connects afresh for it (stale retry). */
+int llmrt__pool_reconnect(llmrt__req_t *req);
+
+/* ---- Requests (client.c) ------------------------------------------------- */
+
+enum { LLMRT__REQ_NEW = 0, LLMRT__REQ_QUEUED, LLMRT__REQ_CONNECTING, LLMRT__REQ_EXCHANGE };
+
+struct llmrt_http_s {
+  llmrt__link_t link;  /* in pool->reqs until finished */
+  llmrt__link_t qlink; /* in origin->queue while queued */
+  llmrt_t *rt;
+  llmrt__origin_t *origin;
+  llmrt__pconn_t *pconn;
+  llmrt_http_callbacks_t cbs;
+  void *user;
+  unsigned flags;
+  int state;
+  int head_only;  /* HEAD request: the response has no body */
+  int in_cb;      /* > 0 while our API or a user callback is on the stack */
+  int done;       /* finished: on_done delivered or scheduled */
+  int deferred;   /* on_done waits for the timer */
+  int status;
+  char errmsg[320];
+
+  /* Outgoing. OWNERSHIP: head and gz are ours; bufs[1..] point at the
+   * caller's body buffers (not copied). */
+  llmrt__buf_t head;
+  llmrt__buf_t gz;
+  uv_buf_t *bufs;
+  unsigned nbufs;
+  int writing;
+  int retried;
+
+  /* Deadlines (µs, monotonic; 0 = none) and timeouts (ms; 0 = none). */
+  uint32_t to_connect, to_tls, to_first_byte, to_idle, to_total;
+  uint64_t start_us, total_deadline_us, fb_deadline_us, last_read_us;
+  uv_timer_t timer; /* deadlines, and the deferred on_done */
+
+  /* Response. */
+  llhttp_t parser;
+  llmrt__buf_t hdrs;     /* name\0value\0 ... */
+  uint32_t *hoff;        /* offsets into hdrs: name, value per header */
+  uint32_t hcap;
+  uint32_t n_hdrs;
+  int hstate;            /* 0 between headers, 1 in a name, 2 in a value */
+  size_t hdr_bytes;
+  int informational;     /* parsing a 1xx, skipped */
+  int got_byte;
+  int head_done;
+  int complete;
+  int keep_alive;
+  int cb_err;            /* error decided inside a parser callback */
+  int64_t body_expected; /* Content-Length, or -1 */
+  uint64_t body_raw;     /* body bytes on the wire */
+  uint64_t body_out;     /* body bytes handed to on_body (decoded) */
+  int decoding;
+  llmrt__inflate_t inflate;
+  llmrt_header_t *harr;
+
+  llmrt_http_info_t info;
+};
+
+/* pool.c calls these. */
+void llmrt__http_conn_ready(llmrt__req_t *req);
+void llmrt__http_on_read(llmrt__req_t *req, int status, const char *data, size_t len);
+/* Ends req with status (0 on success). defer forces on_done to the next loop
+ * turn; it is deferred anyway while one of req's callbacks is running. */
+void llmrt__http_finish(llmrt__req_t *req, int status, const char *msg, int defer);
+
+#endif

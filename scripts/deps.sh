@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages llmrt needs to build and test, if missing.
+# Safe to run again: it only calls apt-get when something is absent.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
+      node-llhttp libcurl4-openssl-dev nginx openssl valgrind)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+# nginx is started by the tests themselves (on loopback, in a temp dir); the
+# Debian service must not hold port 80 or matter to us.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the core test binaries (core, transport, http, llm layers) under
+# valgrind memcheck: any invalid access or definite/indirect leak fails.
+set -euo pipefail
+build=${1:-build}
+labels=${2:-'core|transport|http|llm'}
+tests=$(ctest --test-dir "$build" -N -L "$labels" | sed -n 's/^ *Test *#[0-9]*: *//p')
+[ -n "$tests" ] || { echo "valgrind: no tests found in $build"; exit 1; }
+fail=0; n=0
+for t in $tests; do
+  bin=$(find "$build/tests" -maxdepth 1 -type f -name "$t" | head -1)
+  [ -x "$bin" ] || { echo "valgrind: $t: binary not found"; fail=1; continue; }
+  n=$((n+1))
+  if valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+       --error-exitcode=99 "$bin" > "$build/valgrind-$t.log" 2>&1; then
+    echo "valgrind: $t: clean"
+  else
+    echo "valgrind: $t: FAILED (see $build/valgrind-$t.log)"; tail -40 "$build/valgrind-$t.log"; fail=1
+  fi
+done
+echo "valgrind: $n binaries checked"
+exit $fail

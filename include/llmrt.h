@@ -19,6 +19,7 @@
 
 #include "llmrt/error.h"
 #include "llmrt/types.h"
+#include "llmrt/plugin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,6 +109,13 @@ int llmrt_run(llmrt_t *rt, uv_run_mode mode);
  * NULL, a message naming the JSON path of the fault is written to it. May be
  * called once, before the first call. */
 int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen);
+
+/* Registers a plugin linked into the application under `name`, so the
+ * configuration can name it like a built-in one (for example
+ * {"plugins":[{"name":"my_auth"}]}). Call before llmrt_configure. name is
+ * copied; entry is called with the host table when the plugin is loaded.
+ * LLMRT_EBUSY if the name is taken or the runtime is already configured. */
+int llmrt_add_plugin(llmrt_t *rt, const char *name, llmrt_plugin_entry_fn entry);
 
 /* Closes the runtime: every call in flight ends with LLMRT_ESHUTDOWN, every
  * connection and timer is closed, and `done` runs once all libuv handles are

@@ -43,6 +43,7 @@ static void on_idle_closed(uv_handle_t *h) {
 static void chain_shutdown(void *arg) {
   llmrt__chain_t *ch = arg;
   llmrt__config_free(ch);
+  llmrt__registry_free(ch);
   llmrt__metrics_free(ch->rt);
   if (ch->idle_open) {
     ch->idle_open = 0;

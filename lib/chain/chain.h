@@ -90,6 +90,11 @@ typedef struct {
   llmrt__defer_t shutdown_defer;
 
   void *metrics; /* metrics.c registry */
+  struct {
+    char *name;
+    llmrt_plugin_entry_fn entry;
+  } registered[32]; /* llmrt_add_plugin */
+  size_t n_registered;
   int closing;
 } llmrt__chain_t;
 
@@ -103,6 +108,10 @@ void llmrt__chain_maybe_shutdown(llmrt__chain_t *ch);
 void llmrt__defer(llmrt__chain_t *ch, llmrt__defer_t *d, void (*fn)(void *), void *arg);
 
 const llmrt__upstream_t *llmrt__upstream_find(llmrt__chain_t *ch, const char *name);
+
+/* The entry point registered under name with llmrt_add_plugin, or NULL. */
+llmrt_plugin_entry_fn llmrt__plugin_registered(llmrt_t *rt, const char *name);
+void llmrt__registry_free(llmrt__chain_t *ch);
 
 /* Frees upstreams and plugin instances (config.c). */
 void llmrt__config_free(llmrt__chain_t *ch);

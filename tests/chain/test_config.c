@@ -1,0 +1,261 @@
+/* llmrt_configure: good configurations are installed as written; each bad
+ * one is refused with LLMRT_ECONFIG and a message naming its JSON path,
+ * changes nothing, and never shows an API key. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain/chain.h"
+#include "test.h"
+
+#define SECRET "sk-test-DO-NOT-LEAK-1234567890"
+#define SECRET_ID "566e58f2e08b5166" /* sha256sum of SECRET, first 16 hex digits */
+
+/* Everything llmrt logs, at every level. */
+static char logbuf[65536];
+static size_t loglen;
+
+static void on_log(int level, const char *msg, void *user) {
+  (void)level;
+  (void)user;
+  int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
+  if (n > 0 && (size_t)n < sizeof logbuf - loglen) loglen += (size_t)n;
+}
+
+static llmrt_t *new_rt(void) {
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.log = on_log;
+  o.log_level = LLMRT_LOG_DEBUG;
+  llmrt_t *rt = NULL;
+  ASSERT_ERR(llmrt_new(NULL, &o, &rt), 0);
+  return rt;
+}
+
+static void free_rt(llmrt_t *rt) {
+  llmrt_close(rt, NULL, NULL);
+  llmrt_run(rt, UV_RUN_DEFAULT);
+}
+
+static void test_good_minimal(void) {
+  llmrt_t *rt = new_rt();
+  char err[256] = "x";
+  ASSERT_ERR(llmrt_configure(rt, "{}", err, sizeof err), 0);
+  ASSERT_STR_EQ(err, "");
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  ASSERT_EQ(ch->configured, 1);
+  ASSERT_EQ(ch->n_upstreams, 0);
+  ASSERT_EQ(ch->n_plugins, 0);
+  ASSERT(ch->default_upstream >= ch->n_upstreams); /* no default */
+  free_rt(rt);
+}
+
+static void test_good_full(void) {
+  setenv("LLMRT_TEST_KEY", SECRET, 1);
+  unsetenv("LLMRT_TEST_MISSING_KEY");
+  llmrt_t *rt = new_rt();
+  char err[256];
+  const char *cfg = "{\n"
+                    "  \"upstreams\": {\n"
+                    "    \"openai\": {\"base_url\": \"https://api.openai.com/v1/\", \"api\": \"openai\",\n"
+                    "               \"api_key_env\": \"LLMRT_TEST_KEY\", \"max_connections\": 64,\n"
+                    "               \"headers\": {\"OpenAI-Organization\": \"org-1\", \"X-Two\": \"2\"}},\n"
+                    "    \"claude\": {\"base_url\": \"http://127.0.0.1:8080\", \"api\": \"anthropic\",\n"
+                    "               \"api_key_env\": \"LLMRT_TEST_MISSING_KEY\"},\n"
+                    "    \"local\": {\"base_url\": \"http://127.0.0.1:9/v1\"}\n"
+                    "  },\n"
+                    "  \"default_upstream\": \"claude\",\n"
+                    "  \"plugins\": []\n"
+                    "}";
+  ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  ASSERT_EQ(ch->n_upstreams, 3);
+  ASSERT_EQ(ch->default_upstream, 1);
+  const llmrt__upstream_t *u = &ch->upstreams[0];
+  ASSERT_STR_EQ(u->name, "openai");
+  ASSERT_STR_EQ(u->base_url, "https://api.openai.com/v1"); /* trailing '/' dropped */
+  ASSERT_STR_EQ(u->provider->name, "openai");
+  ASSERT_STR_EQ(u->api_key, SECRET);
+  ASSERT_STR_EQ(u->key_id, SECRET_ID);
+  ASSERT_STR_EQ(u->key_env, "LLMRT_TEST_KEY");
+  ASSERT_EQ(u->max_connections, 64);
+  ASSERT_EQ(u->n_headers, 2);
+  ASSERT_STR_EQ(u->headers[0].name, "OpenAI-Organization");
+  ASSERT_STR_EQ(u->headers[0].value, "org-1");
+  ASSERT_STR_EQ(u->headers[1].name, "X-Two");
+
+  u = &ch->upstreams[1];
+  ASSERT_STR_EQ(u->name, "claude");
+  ASSERT_STR_EQ(u->provider->name, "anthropic");
+  ASSERT(u->api_key == NULL); /* missing variable: not an error now */
+  ASSERT_STR_EQ(u->key_id, "");
+  ASSERT_STR_EQ(u->key_env, "LLMRT_TEST_MISSING_KEY");
+  ASSERT_EQ(u->max_connections, 0);
+
+  u = &ch->upstreams[2];
+  ASSERT_STR_EQ(u->provider->name, "openai"); /* the default api */
+  ASSERT(u->key_env == NULL && u->api_key == NULL);
+  ASSERT(llmrt__upstream_find(ch, "local") == u);
+  ASSERT(llmrt__upstream_find(ch, "nope") == NULL);
+
+  /* The missing variable was named, the key id may be logged, the key not. */
+  ASSERT_CONTAINS(logbuf, "LLMRT_TEST_MISSING_KEY is not set");
+  ASSERT_CONTAINS(logbuf, SECRET_ID);
+  ASSERT(strstr(logbuf, SECRET) == NULL);
+  free_rt(rt);
+}
+
+static void test_single_upstream_is_default(void) {
+  llmrt_t *rt = new_rt();
+  char err[256];
+  ASSERT_ERR(llmrt_configure(rt, "{\"upstreams\":{\"a\":{\"base_url\":\"http://127.0.0.1:1\"}}}",
+                             err, sizeof err),
+             0);
+  ASSERT_EQ(llmrt__chain_get(rt)->default_upstream, 0);
+  free_rt(rt);
+
+  /* Two upstreams and no default_upstream: each call must name one. */
+  rt = new_rt();
+  ASSERT_ERR(llmrt_configure(rt,
+                             "{\"upstreams\":{\"a\":{\"base_url\":\"http://127.0.0.1:1\"},"
+                             "\"b\":{\"base_url\":\"http://127.0.0.1:2\"}}}",
+                             err, sizeof err),
+             0);
+  ASSERT(llmrt__chain_get(rt)->default_upstream >= 2);
+  free_rt(rt);
+}
+
+typedef struct {
+  const char *json;
+  const char *want; /* a substring of the message */
+} bad_t;
+
+#define UP(body) "{\"upstreams\":{\"openai\":" body "}}"
+#define URL "\"base_url\":\"https://api.openai.com/v1\""
+
+static const bad_t bad[] = {
+    {"", "$: not valid JSON near line 1"},
+    {"{\"upstreams\": {}\n,\n \"plugins\": [}", "$: not valid JSON near line 3"},
+    {"{} trailing", "$: not valid JSON"},
+    {"[1,2]", "$: must be an object"},
+    {"{\"upstream\": {}}", "$.upstream: unknown key"},
+    {"{\"upstreams\": [], \"upstreams\": {}}", "$.upstreams: duplicate key"},
+    {"{\"upstreams\": 3}", "$.upstreams: must be an object"},
+    {UP("3"), "$.upstreams.openai: must be an object"},
+    {UP("{}"), "$.upstreams.openai.base_url: must be a string starting with http:// or https://"},
+    {UP("{\"base_url\": 5}"), "$.upstreams.openai.base_url: must be a string starting with"},
+    {UP("{\"base_url\": \"ftp://x\"}"), "$.upstreams.openai.base_url: must be a string starting"},
+    {UP("{\"base_url\": \"https://\"}"), "$.upstreams.openai.base_url: \"https://\" has no host"},
+    {UP("{" URL ", \"api\": \"gemini\"}"), "$.upstreams.openai.api: must be \"openai\" or"},
+    {UP("{" URL ", \"api\": 1}"), "$.upstreams.openai.api: must be"},
+    {UP("{" URL ", \"api_key_env\": 5}"), "$.upstreams.openai.api_key_env: must be the name"},
+    {UP("{" URL ", \"api_key_env\": \"A-B\"}"), "$.upstreams.openai.api_key_env: must be"},
+    {UP("{" URL ", \"headers\": []}"), "$.upstreams.openai.headers: must be an object"},
+    {UP("{" URL ", \"headers\": {\"X-A\": 1}}"), "$.upstreams.openai.headers.X-A: must be a string"},
+    {UP("{" URL ", \"headers\": {\"X-A\": \"a\\r\\nEvil: 1\"}}"),
+     "$.upstreams.openai.headers.X-A: must be a string without control"},
+    {UP("{" URL ", \"headers\": {\"Bad Name\": \"a\"}}"),
+     "$.upstreams.openai.headers[\"Bad Name\"]: not a valid HTTP header name"},
+    {UP("{" URL ", \"max_connections\": -1}"), "$.upstreams.openai.max_connections: must be an"},
+    {UP("{" URL ", \"max_connections\": 1.5}"), "$.upstreams.openai.max_connections: must be an"},
+    {UP("{" URL ", \"max_connections\": \"8\"}"), "$.upstreams.openai.max_connections: must be"},
+    {UP("{" URL ", \"timeout\": 5}"), "$.upstreams.openai.timeout: unknown key"},
+    {UP("{" URL ", \"api\": \"openai\", \"api\": \"anthropic\"}"),
+     "$.upstreams.openai.api: duplicate key"},
+    {"{\"upstreams\":{\"a b\":{}}}", "$.upstreams[\"a b\"].base_url: must be"},
+    {"{\"upstreams\":{\"\":{" URL "}}}", "$.upstreams[\"\"]: an upstream needs a non-empty name"},
+    {"{\"upstreams\":{\"a\":{" URL "},\"a\":{" URL "}}}", "$.upstreams.a: duplicate key"},
+    {"{\"upstreams\":{\"a\":{" URL "}},\"default_upstream\":\"b\"}",
+     "$.default_upstream: no upstream named \"b\""},
+    {"{\"upstreams\":{\"a\":{" URL "}},\"default_upstream\":1}", "$.default_upstream: must be"},
+    {"{\"default_upstream\":\"a\"}", "$.default_upstream: there are no upstreams"},
+    {"{\"plugins\": {}}", "$.plugins: must be an array"},
+    {"{\"plugins\": [1]}", "$.plugins[0]: must be an object"},
+    {"{\"plugins\": [{}]}", "$.plugins[0].name: must be a plugin name or a path"},
+    {"{\"plugins\": [{\"name\": \"\"}]}", "$.plugins[0].name: must be"},
+    {"{\"plugins\": [{\"name\": 3}]}", "$.plugins[0].name: must be"},
+    {"{\"plugins\": [{\"name\": \"no-such-plugin-x\"}]}",
+     "$.plugins[0].name: plugin no-such-plugin-x: not a built-in plugin, and no "
+     "no-such-plugin-x.so in LLMRT_PLUGIN_PATH"},
+    {"{\"plugins\": [{\"name\": \"/nonexistent/dir/p.so\"}]}",
+     "$.plugins[0].name: plugin /nonexistent/dir/p.so: /nonexistent/dir/p.so: cannot open"},
+};
+
+static void test_bad(void) {
+  unsetenv("LLMRT_PLUGIN_PATH");
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    llmrt_t *rt = new_rt();
+    char err[512] = "";
+    int r = llmrt_configure(rt, bad[i].json, err, sizeof err);
+    fprintf(stderr, "   %s\n      -> %s\n", bad[i].json, err);
+    int want = strstr(bad[i].want, "$.plugins[0].name: plugin") ? LLMRT_EPLUGINLOAD : LLMRT_ECONFIG;
+    ASSERT_ERR(r, want);
+    ASSERT_CONTAINS(err, bad[i].want);
+    /* Nothing changed: a good configuration still goes in. */
+    llmrt__chain_t *ch = llmrt__chain_get(rt);
+    ASSERT_EQ(ch->configured, 0);
+    ASSERT_EQ(ch->n_upstreams, 0);
+    ASSERT(ch->upstreams == NULL && ch->plugins == NULL);
+    ASSERT_ERR(llmrt_configure(rt, "{}", err, sizeof err), 0);
+    free_rt(rt);
+  }
+}
+
+/* The key is refused in the configuration itself, and never echoed. */
+static void test_key_never_shown(void) {
+  setenv("LLMRT_TEST_KEY", SECRET, 1);
+  loglen = 0;
+  logbuf[0] = '\0';
+  const char *cfgs[] = {
+      UP("{" URL ", \"api_key\": \"" SECRET "\"}"),
+      UP("{" URL ", \"api_key_env\": \"LLMRT_TEST_KEY\", \"api\": \"nope\"}"),
+      UP("{" URL ", \"api_key_env\": \"LLMRT_TEST_KEY\", \"max_connections\": 0}"),
+      /* The key is read before the plugin fails: the failure must not show it. */
+      "{\"upstreams\":{\"o\":{" URL ", \"api_key_env\": \"LLMRT_TEST_KEY\"}},"
+      "\"plugins\":[{\"name\":\"./nope.so\"}]}",
+      "{\"upstreams\":{\"o\":{" URL ", \"api_key_env\": \"LLMRT_TEST_KEY\"}}}",
+  };
+  for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+    llmrt_t *rt = new_rt();
+    char err[512] = "";
+    int r = llmrt_configure(rt, cfgs[i], err, sizeof err);
+    ASSERT(strstr(err, SECRET) == NULL);
+    if (i == 0) {
+      ASSERT_ERR(r, LLMRT_ECONFIG);
+      ASSERT_CONTAINS(err, "$.upstreams.openai.api_key: keys are not accepted");
+    }
+    if (i == 4) ASSERT_ERR(r, 0);
+    free_rt(rt);
+  }
+  ASSERT(loglen > 0);
+  ASSERT(strstr(logbuf, SECRET) == NULL);
+}
+
+static void test_twice_and_args(void) {
+  llmrt_t *rt = new_rt();
+  char err[256];
+  ASSERT_ERR(llmrt_configure(rt, "{}", err, sizeof err), 0);
+  ASSERT_ERR(llmrt_configure(rt, "{}", err, sizeof err), LLMRT_EBUSY);
+  ASSERT_CONTAINS(err, "already configured");
+  ASSERT_ERR(llmrt_configure(rt, NULL, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_ERR(llmrt_configure(NULL, "{}", err, sizeof err), LLMRT_EINVAL);
+  free_rt(rt);
+
+  /* A NULL or tiny errbuf is fine; the message is cut and terminated. */
+  rt = new_rt();
+  char tiny[8];
+  memset(tiny, 'z', sizeof tiny);
+  ASSERT_ERR(llmrt_configure(rt, "[", NULL, 0), LLMRT_ECONFIG);
+  ASSERT_ERR(llmrt_configure(rt, "[", tiny, sizeof tiny), LLMRT_ECONFIG);
+  ASSERT_STR_EQ(tiny, "$: not ");
+  free_rt(rt);
+}
+
+int main(void) {
+  RUN_TEST(test_good_minimal);
+  RUN_TEST(test_good_full);
+  RUN_TEST(test_single_upstream_is_default);
+  RUN_TEST(test_bad);
+  RUN_TEST(test_key_never_shown);
+  RUN_TEST(test_twice_and_args);
+  return 0;
+}

@@ -325,6 +325,10 @@ static int parse_upstreams(llmrt_t *rt, const cJSON *root, draft_t *d, errout_t 
     }
   } else if (d->n_ups == 1) {
     d->dflt = 0;
+  } else {
+    /* Guessing would send calls somewhere the user did not choose. */
+    fail_msg(e, "$.default_upstream: required when there are several upstreams");
+    return LLMRT_ECONFIG;
   }
   return 0;
 }

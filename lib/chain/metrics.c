@@ -242,6 +242,7 @@ int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len) {
     llmrt__buf_free(&b);
     return r;
   }
+  b.data[b.len] = '\0'; /* reserve alone does not terminate */
   *out = b.data;
   if (len) *len = b.len;
   return 0;

@@ -42,7 +42,11 @@ static int is_path(const char *name) {
  * message libuv allocated (uv_dlclose does that even for a failed open). */
 static int open_lib(uv_lib_t *lib, const char *file, char *why, size_t whylen) {
   if (uv_dlopen(file, lib) == 0) return 0;
-  snprintf(why, whylen, "%s", uv_dlerror(lib));
+  /* dlerror starts with the file name, which our message names already. */
+  const char *msg = uv_dlerror(lib);
+  size_t n = strlen(file);
+  if (strncmp(msg, file, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
+  snprintf(why, whylen, "%s", msg);
   uv_dlclose(lib);
   return -1;
 }
@@ -80,19 +84,22 @@ static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, s
     }
   }
   snprintf(why, whylen,
-           "not a built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH (%s), " LLMRT_PLUGIN_DIR
+           "not a registered or built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH (%s), " LLMRT_PLUGIN_DIR
            " or " LLMRT_BUILD_PLUGIN_DIR,
            name, env && *env ? env : "unset");
   file[0] = '\0';
   return LLMRT_EPLUGINLOAD;
 }
 
-/* Finds the entry point: built-in table, then a file. `file` receives the
+/* Finds the entry point: plugins the application registered, the built-in
+ * table, then a file. `file` receives the
  * file's path ("" for a built-in). */
 static int find_entry(llmrt_plugin_rt_t *p, const char *name, llmrt_plugin_entry_fn *entry,
                       char *file, size_t filelen, char *why, size_t whylen) {
   file[0] = '\0';
   if (!is_path(name)) {
+    /* The application's own plugins (llmrt_add_plugin) may shadow ours. */
+    if ((*entry = llmrt__plugin_registered(p->rt, name))) return 0;
     for (const llmrt__builtin_t *b = llmrt__builtins; b->name; b++) {
       if (strcmp(b->name, name) == 0) {
         *entry = b->entry;
@@ -111,7 +118,7 @@ static int find_entry(llmrt_plugin_rt_t *p, const char *name, llmrt_plugin_entry
   p->has_lib = 1;
   void *sym = NULL;
   if (uv_dlsym(&p->lib, "llmrt_plugin_entry", &sym) || !sym) {
-    snprintf(why, whylen, "%s: no llmrt_plugin_entry symbol (%s)", file, uv_dlerror(&p->lib));
+    snprintf(why, whylen, "no llmrt_plugin_entry symbol: not an llmrt plugin");
     return LLMRT_EPLUGINLOAD;
   }
   /* dlsym hands back a data pointer; POSIX guarantees it converts. */
@@ -120,24 +127,24 @@ static int find_entry(llmrt_plugin_rt_t *p, const char *name, llmrt_plugin_entry
 }
 
 /* Checks a descriptor against this runtime's ABI. */
-static int check_desc(const llmrt_plugin_t *d, const char *where, char *why, size_t whylen) {
+static int check_desc(const llmrt_plugin_t *d, char *why, size_t whylen) {
   if (!d) {
-    snprintf(why, whylen, "%sllmrt_plugin_entry returned NULL", where);
+    snprintf(why, whylen, "llmrt_plugin_entry returned NULL");
     return LLMRT_EPLUGINLOAD;
   }
   if (d->abi_version != LLMRT_PLUGIN_ABI_VERSION) {
-    snprintf(why, whylen, "%sbuilt for plugin ABI %u, this runtime speaks %u", where,
+    snprintf(why, whylen, "built for plugin ABI %u, this runtime speaks %u",
              (unsigned)d->abi_version, (unsigned)LLMRT_PLUGIN_ABI_VERSION);
     return LLMRT_EPLUGINABI;
   }
   if (d->struct_size < DESC_MIN_SIZE || d->struct_size > sizeof(llmrt_plugin_t)) {
-    snprintf(why, whylen, "%sdescriptor struct_size %u is outside %zu..%zu for plugin ABI %u",
-             where, (unsigned)d->struct_size, (size_t)DESC_MIN_SIZE, sizeof(llmrt_plugin_t),
+    snprintf(why, whylen, "descriptor struct_size %u is outside %zu..%zu for plugin ABI %u",
+             (unsigned)d->struct_size, (size_t)DESC_MIN_SIZE, sizeof(llmrt_plugin_t),
              (unsigned)LLMRT_PLUGIN_ABI_VERSION);
     return LLMRT_EPLUGINABI;
   }
   if (!d->name) {
-    snprintf(why, whylen, "%sdescriptor has no name", where);
+    snprintf(why, whylen, "descriptor has no name");
     return LLMRT_EPLUGINABI;
   }
   return 0;
@@ -181,18 +188,17 @@ int llmrt__plugin_load(llmrt_t *rt, const char *name, const char *config_json, s
   llmrt_plugin_entry_fn entry = NULL;
   int r = find_entry(p, name, &entry, file, sizeof file, why, sizeof why);
   if (!r) {
-    /* Name the file when it is not what the user wrote. */
-    char where[1040] = "";
-    if (file[0] && strcmp(file, name) != 0) snprintf(where, sizeof where, "%s: ", file);
     const llmrt_plugin_t *d = entry(&llmrt__host);
-    r = check_desc(d, where, why, sizeof why);
+    r = check_desc(d, why, sizeof why);
     if (!r) {
       memcpy(&inst->desc, d, d->struct_size);
       p->desc = &inst->desc;
     }
   }
   if (r) {
-    snprintf(err, errlen, "plugin %s: %s", name, why);
+    /* Name the file too when it is not what the user wrote. */
+    int show = file[0] && strcmp(file, name) != 0;
+    snprintf(err, errlen, "plugin %s: %s%s%s", name, show ? file : "", show ? ": " : "", why);
     instance_free(p);
     return r;
   }

@@ -113,14 +113,14 @@ static void test_single_upstream_is_default(void) {
   ASSERT_EQ(llmrt__chain_get(rt)->default_upstream, 0);
   free_rt(rt);
 
-  /* Two upstreams and no default_upstream: each call must name one. */
+  /* Two upstreams and no default_upstream: refused, no guessing. */
   rt = new_rt();
   ASSERT_ERR(llmrt_configure(rt,
                              "{\"upstreams\":{\"a\":{\"base_url\":\"http://127.0.0.1:1\"},"
                              "\"b\":{\"base_url\":\"http://127.0.0.1:2\"}}}",
                              err, sizeof err),
-             0);
-  ASSERT(llmrt__chain_get(rt)->default_upstream >= 2);
+             LLMRT_ECONFIG);
+  ASSERT_CONTAINS(err, "$.default_upstream: required when there are several upstreams");
   free_rt(rt);
 }
 
@@ -174,10 +174,10 @@ static const bad_t bad[] = {
     {"{\"plugins\": [{\"name\": \"\"}]}", "$.plugins[0].name: must be"},
     {"{\"plugins\": [{\"name\": 3}]}", "$.plugins[0].name: must be"},
     {"{\"plugins\": [{\"name\": \"no-such-plugin-x\"}]}",
-     "$.plugins[0].name: plugin no-such-plugin-x: not a built-in plugin, and no "
+     "$.plugins[0].name: plugin no-such-plugin-x: not a registered or built-in plugin, and no "
      "no-such-plugin-x.so in LLMRT_PLUGIN_PATH"},
     {"{\"plugins\": [{\"name\": \"/nonexistent/dir/p.so\"}]}",
-     "$.plugins[0].name: plugin /nonexistent/dir/p.so: /nonexistent/dir/p.so: cannot open"},
+     "$.plugins[0].name: plugin /nonexistent/dir/p.so: cannot open shared object file"},
 };
 
 static void test_bad(void) {

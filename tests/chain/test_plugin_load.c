@@ -1,0 +1,299 @@
+/* Loading plugins: by path, by name through LLMRT_PLUGIN_PATH, the same
+ * plugin twice with different configs, every kind of broken plugin refused
+ * with a message naming its file, timers, and the metrics registry with its
+ * Prometheus text. The plugins are the .c files of tests/chain/plugins, built as .so. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain/chain.h"
+#include "plugins/test_plugin.h"
+#include "test.h"
+
+#ifndef LLMRT_TEST_PLUGIN_DIR
+#define LLMRT_TEST_PLUGIN_DIR LLMRT_BINARY_DIR "/test-plugins"
+#endif
+#define PDIR LLMRT_TEST_PLUGIN_DIR
+
+static char logbuf[65536];
+static size_t loglen;
+
+static void on_log(int level, const char *msg, void *user) {
+  (void)level;
+  (void)user;
+  int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
+  if (n > 0 && (size_t)n < sizeof logbuf - loglen) loglen += (size_t)n;
+}
+
+static llmrt_t *new_rt(void) {
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.log = on_log;
+  o.log_level = LLMRT_LOG_DEBUG;
+  llmrt_t *rt = NULL;
+  ASSERT_ERR(llmrt_new(NULL, &o, &rt), 0);
+  loglen = 0;
+  logbuf[0] = '\0';
+  return rt;
+}
+
+static void free_rt(llmrt_t *rt) {
+  llmrt_close(rt, NULL, NULL);
+  llmrt_run(rt, UV_RUN_DEFAULT);
+}
+
+static test_plugin_state_t *good_state(llmrt__chain_t *ch, size_t i) {
+  ASSERT(i < ch->n_plugins);
+  test_plugin_state_t *st = ch->plugins[i]->state;
+  ASSERT(st != NULL);
+  ASSERT_EQ(st->magic, TEST_PLUGIN_MAGIC);
+  return st;
+}
+
+static void test_by_path(void) {
+  llmrt_t *rt = new_rt();
+  char err[512];
+  const char *cfg = "{\"plugins\":[{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"a\",\"n\":[1,2]}]}";
+  ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  ASSERT_EQ(ch->n_plugins, 1);
+  llmrt_plugin_rt_t *p = ch->plugins[0];
+  ASSERT_STR_EQ(p->desc->name, "testgood");
+  ASSERT_STR_EQ(p->desc->version, "1.0");
+  ASSERT_STR_EQ(p->label, PDIR "/testgood.so");
+  ASSERT_EQ(p->index, 0);
+  ASSERT_EQ(p->state_off, 0);
+  ASSERT_EQ(ch->states_size, 32); /* 24 rounded up to 16 */
+  /* init got its whole object, unformatted. */
+  test_plugin_state_t *st = good_state(ch, 0);
+  ASSERT_STR_EQ(st->config, "{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"a\",\"n\":[1,2]}");
+  ASSERT(st->prt == p);
+  /* Its log line carries the plugin's label. */
+  ASSERT_CONTAINS(logbuf, "plugin " PDIR "/testgood.so: init {");
+  free_rt(rt);
+  ASSERT_CONTAINS(logbuf, "fini a ticks=0");
+}
+
+static void test_by_name_and_twice(void) {
+  setenv("LLMRT_PLUGIN_PATH", "/nonexistent/a::/nonexistent/b:" PDIR, 1);
+  llmrt_t *rt = new_rt();
+  char err[512];
+  const char *cfg = "{\"plugins\":[{\"name\":\"testgood\",\"tag\":\"outer\"},"
+                    "{\"name\":\"testgood\",\"tag\":\"inner\"}]}";
+  ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  ASSERT_EQ(ch->n_plugins, 2);
+  test_plugin_state_t *a = good_state(ch, 0), *b = good_state(ch, 1);
+  ASSERT(a != b);
+  ASSERT_STR_EQ(a->tag, "outer");
+  ASSERT_STR_EQ(b->tag, "inner");
+  ASSERT_CONTAINS(a->config, "\"tag\":\"outer\"");
+  ASSERT_CONTAINS(b->config, "\"tag\":\"inner\"");
+  ASSERT_EQ(ch->plugins[0]->index, 0);
+  ASSERT_EQ(ch->plugins[1]->index, 1);
+  ASSERT_EQ(ch->plugins[0]->state_off, 0);
+  ASSERT_EQ(ch->plugins[1]->state_off, 32);
+  ASSERT_EQ(ch->states_size, 64);
+  ASSERT_STR_EQ(ch->plugins[1]->label, "testgood");
+
+  /* Each instance counted its init in the shared registry. */
+  char *text = NULL;
+  size_t len = 0;
+  ASSERT_ERR(llmrt_metrics_text(rt, &text, &len), 0);
+  ASSERT_EQ(len, strlen(text));
+  ASSERT_CONTAINS(text, "# HELP test_plugin_inits_total Inits of the test plugin\n"
+                        "# TYPE test_plugin_inits_total counter\n"
+                        "test_plugin_inits_total{tag=\"outer\"} 1\n"
+                        "test_plugin_inits_total{tag=\"inner\"} 1\n");
+  llmrt_free(text);
+  free_rt(rt);
+  /* Innermost first. */
+  const char *fi = strstr(logbuf, "fini inner"), *fo = strstr(logbuf, "fini outer");
+  ASSERT(fi && fo && fi < fo);
+  unsetenv("LLMRT_PLUGIN_PATH");
+}
+
+typedef struct {
+  const char *name;
+  int err;
+  const char *want[3]; /* substrings of the message */
+} bad_t;
+
+static void test_refused(void) {
+  /* A file that exists but is not a shared object. */
+  const char *junk = LLMRT_BINARY_DIR "/test-plugins-junk.so";
+  FILE *f = fopen(junk, "w");
+  ASSERT(f != NULL);
+  fputs("not an ELF file\n", f);
+  fclose(f);
+  setenv("LLMRT_PLUGIN_PATH", PDIR, 1);
+  const bad_t bad[] = {
+      {PDIR "/testbadabi.so", LLMRT_EPLUGINABI,
+       {"$.plugins[1].name: plugin " PDIR "/testbadabi.so: ",
+        "built for plugin ABI 7, this runtime speaks 1"}},
+      {"testbadabi", LLMRT_EPLUGINABI,
+       {"plugin testbadabi: " PDIR "/testbadabi.so: built for plugin ABI 7"}},
+      {PDIR "/testsmallstruct.so", LLMRT_EPLUGINABI,
+       {"plugin " PDIR "/testsmallstruct.so: ", "struct_size 16 is outside"}},
+      {PDIR "/testnoentry.so", LLMRT_EPLUGINLOAD,
+       {"plugin " PDIR "/testnoentry.so: ", "no llmrt_plugin_entry symbol"}},
+      {PDIR "/testrefuse.so", LLMRT_EPLUGIN,
+       {"$.plugins[1]: plugin " PDIR "/testrefuse.so: max_bytes must be a positive integer"}},
+      {"testrefuse", LLMRT_EPLUGIN, {"plugin testrefuse: max_bytes must be a positive integer"}},
+      {LLMRT_BINARY_DIR "/test-plugins-junk.so", LLMRT_EPLUGINLOAD,
+       {"plugin " LLMRT_BINARY_DIR "/test-plugins-junk.so: file too short"}},
+      {PDIR "/nothere.so", LLMRT_EPLUGINLOAD,
+       {"plugin " PDIR "/nothere.so: cannot open shared object file: No such file"}},
+      {"nothere", LLMRT_EPLUGINLOAD, {"no nothere.so in LLMRT_PLUGIN_PATH (" PDIR ")"}},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    llmrt_t *rt = new_rt();
+    char cfg[1024], err[1024] = "";
+    /* A good plugin first: it must be unloaded again when the second fails. */
+    snprintf(cfg, sizeof cfg,
+             "{\"plugins\":[{\"name\":\"testgood\",\"tag\":\"first\"},{\"name\":\"%s\"}]}",
+             bad[i].name);
+    int r = llmrt_configure(rt, cfg, err, sizeof err);
+    fprintf(stderr, "   %s\n      -> %s\n", bad[i].name, err);
+    ASSERT_ERR(r, bad[i].err);
+    for (int k = 0; k < 3 && bad[i].want[k]; k++) ASSERT_CONTAINS(err, bad[i].want[k]);
+    ASSERT_CONTAINS(logbuf, "fini first");
+    llmrt__chain_t *ch = llmrt__chain_get(rt);
+    ASSERT_EQ(ch->configured, 0);
+    ASSERT_EQ(ch->n_plugins, 0);
+    ASSERT(ch->plugins == NULL);
+    free_rt(rt);
+  }
+  unsetenv("LLMRT_PLUGIN_PATH");
+  remove(junk);
+}
+
+/* A repeating timer that stops itself from inside its callback, and one the
+ * plugin never stops: unload stops it and the runtime still closes. */
+static void test_timers(void) {
+  llmrt_t *rt = new_rt();
+  char err[512];
+  const char *cfg = "{\"plugins\":[{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"t\","
+                    "\"timer_ms\":5,\"leave_timer\":1}]}";
+  ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
+  test_plugin_state_t *st = good_state(llmrt__chain_get(rt), 0);
+  ASSERT(st->tick_timer != NULL && st->never_timer != NULL);
+  uint64_t t0 = llmrt__plugin_now_ms(st->prt);
+  for (int turns = 0; st->ticks < 3 && turns < 1000; turns++) llmrt_run(rt, UV_RUN_ONCE);
+  ASSERT_EQ(st->ticks, 3);
+  ASSERT(st->tick_timer == NULL);
+  ASSERT_GE(llmrt__plugin_now_ms(st->prt) - t0, 15);
+  /* Nothing else is due for an hour: the loop has nothing to do but wait. */
+  ASSERT_EQ(llmrt_run(rt, UV_RUN_NOWAIT), 1);
+  ASSERT_EQ(st->ticks, 3);
+  free_rt(rt);
+  ASSERT_CONTAINS(logbuf, "plugin " PDIR "/testgood.so: tick 3");
+  ASSERT_CONTAINS(logbuf, "fini t ticks=3 never_fired=0");
+}
+
+static void test_metrics_text(void) {
+  llmrt_t *rt = new_rt();
+  llmrt_metric_t *c = NULL, *g = NULL, *h = NULL, *tok = NULL, *again = NULL;
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_COUNTER, "llmrt_retries_total", "Retries", &c), 0);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "llmrt.calls.in_flight", "In flight\nnow",
+                               &g),
+             0);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_HISTOGRAM, "gen_ai_client_operation_duration_seconds",
+                               "GenAI operation duration", &h),
+             0);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_HISTOGRAM, "gen_ai_client_token_usage",
+                               "Tokens used", &tok),
+             0);
+  /* Found again by name (dots or not); another kind is refused. */
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_COUNTER, "llmrt.retries_total", NULL, &again), 0);
+  ASSERT(again == c);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "llmrt_retries_total", NULL, &again),
+             LLMRT_EINVAL);
+  ASSERT(again == NULL);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "bad name", NULL, &again), LLMRT_EINVAL);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "9lives", NULL, &again), LLMRT_EINVAL);
+  ASSERT_ERR(llmrt__metric_get(rt, 9, "kind_nine", NULL, &again), LLMRT_EINVAL);
+
+  llmrt__metric_add(c, "upstream=\"a\"", 1);
+  llmrt__metric_add(c, "upstream=\"b\"", 2);
+  llmrt__metric_add(c, "upstream=\"a\"", 1.5);
+  llmrt__metric_add(c, "upstream=\"a\"", -7); /* counters never go down */
+  llmrt__metric_set(c, "upstream=\"a\"", 0);  /* nor get set */
+  llmrt__metric_set(g, NULL, 3);
+  llmrt__metric_add(g, NULL, -1);
+  const char *lab = "gen_ai_operation_name=\"chat\",gen_ai_request_model=\"m\"";
+  llmrt__metric_observe(h, lab, 0.003);
+  llmrt__metric_observe(h, lab, 0.7);
+  llmrt__metric_observe(h, lab, 100);
+  llmrt__metric_observe(h, "x=\"y\"", 0.5);
+  llmrt__metric_observe(h, lab, NAN);      /* NaN: ignored */
+  llmrt__metric_add(h, lab, 1);             /* wrong kind: ignored */
+  llmrt__metric_observe(tok, NULL, 3000);
+  llmrt__metric_observe(tok, "bad=\"a\nb\"", 1); /* would break the format: dropped */
+
+  char *text = NULL;
+  size_t len = 0;
+  ASSERT_ERR(llmrt_metrics_text(rt, &text, &len), 0);
+  fprintf(stderr, "%s", text);
+  const char *want =
+      "# HELP llmrt_retries_total Retries\n"
+      "# TYPE llmrt_retries_total counter\n"
+      "llmrt_retries_total{upstream=\"a\"} 2.5\n"
+      "llmrt_retries_total{upstream=\"b\"} 2\n"
+      "# HELP llmrt_calls_in_flight In flight\\nnow\n"
+      "# TYPE llmrt_calls_in_flight gauge\n"
+      "llmrt_calls_in_flight 2\n"
+      "# HELP gen_ai_client_operation_duration_seconds GenAI operation duration\n"
+      "# TYPE gen_ai_client_operation_duration_seconds histogram\n"
+      "gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name=\"chat\","
+      "gen_ai_request_model=\"m\",le=\"0.005\"} 1\n";
+  ASSERT_MEM_EQ(text, strlen(want), want, strlen(want));
+  const char *p = "gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name=\"chat\","
+                  "gen_ai_request_model=\"m\",le=\"0.5\"} 1\n"
+                  "gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name=\"chat\","
+                  "gen_ai_request_model=\"m\",le=\"1\"} 2\n";
+  ASSERT_CONTAINS(text, p);
+  ASSERT_CONTAINS(text, "gen_ai_request_model=\"m\",le=\"60\"} 2\n"
+                        "gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name="
+                        "\"chat\",gen_ai_request_model=\"m\",le=\"+Inf\"} 3\n"
+                        "gen_ai_client_operation_duration_seconds_sum{gen_ai_operation_name="
+                        "\"chat\",gen_ai_request_model=\"m\"} 100.703\n"
+                        "gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="
+                        "\"chat\",gen_ai_request_model=\"m\"} 3\n");
+  ASSERT_CONTAINS(text, "gen_ai_client_operation_duration_seconds_bucket{x=\"y\",le=\"0.25\"} 0\n"
+                        "gen_ai_client_operation_duration_seconds_bucket{x=\"y\",le=\"0.5\"} 1\n");
+  /* Token histograms get token-sized buckets; no labels means no braces. */
+  ASSERT_CONTAINS(text, "gen_ai_client_token_usage_bucket{le=\"1024\"} 0\n"
+                        "gen_ai_client_token_usage_bucket{le=\"4096\"} 1\n");
+  ASSERT_CONTAINS(text, "gen_ai_client_token_usage_sum 3000\ngen_ai_client_token_usage_count 1\n");
+  ASSERT(strstr(text, "bad=") == NULL);
+  /* Every line is a comment or "name{...} value". */
+  for (char *line = text; *line;) {
+    char *nl = strchr(line, '\n');
+    ASSERT(nl != NULL);
+    ASSERT(line[0] == '#' || (line[0] >= 'a' && line[0] <= 'z'));
+    line = nl + 1;
+  }
+  llmrt_free(text);
+  ASSERT_ERR(llmrt_metrics_text(rt, NULL, NULL), LLMRT_EINVAL);
+  free_rt(rt);
+
+  /* An empty registry is an empty string, not NULL. */
+  rt = new_rt();
+  ASSERT_ERR(llmrt_metrics_text(rt, &text, &len), 0);
+  ASSERT_STR_EQ(text, "");
+  ASSERT_EQ(len, 0);
+  llmrt_free(text);
+  free_rt(rt);
+}
+
+int main(void) {
+  unsetenv("LLMRT_PLUGIN_PATH");
+  RUN_TEST(test_by_path);
+  RUN_TEST(test_by_name_and_twice);
+  RUN_TEST(test_refused);
+  RUN_TEST(test_timers);
+  RUN_TEST(test_metrics_text);
+  return 0;
+}

@@ -98,6 +98,9 @@ void *llmrt__tls_rng(llmrt__tls_t *t);
 void llmrt__tls_server_ref(llmrt__tls_server_t *s);
 void llmrt__tls_server_unref(llmrt__tls_server_t *s);
 const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s);
+/* The conn whose handshake step runs now (NULL after), so that the ticket
+ * callback can mark it resumed. */
+void llmrt__tls_server_current(llmrt__tls_server_t *s, llmrt__conn_t *c);
 
 /* ---- The connection ---- */
 enum {

@@ -4,6 +4,7 @@
 #ifndef LLMRT_TEST_TUTIL_H
 #define LLMRT_TEST_TUTIL_H
 
+#include <signal.h>
 #include <string.h>
 
 #include "test.h"
@@ -13,31 +14,32 @@ static uv_loop_t t_loop;
 static llmrt_t *t_rt;
 static int t_rt_done;
 
-static void t_on_rt_done(llmrt_t *rt, void *user) {
+static inline void t_on_rt_done(llmrt_t *rt, void *user) {
   (void)rt;
   *(int *)user += 1;
 }
 
-static void t_setup_opts(const llmrt_options_t *o) {
+static inline void t_setup_opts(const llmrt_options_t *o) {
+  signal(SIGPIPE, SIG_IGN); /* a peer closing early must not kill the test */
   ASSERT_EQ(uv_loop_init(&t_loop), 0);
   t_rt_done = 0;
   ASSERT_EQ(llmrt_new(&t_loop, o, &t_rt), 0);
 }
 
-static void t_setup(void) {
+static inline void t_setup(void) {
   llmrt_options_t o;
   llmrt_options_init(&o);
   t_setup_opts(&o);
 }
 
-static void t_walk_cb(uv_handle_t *h, void *arg) {
+static inline void t_walk_cb(uv_handle_t *h, void *arg) {
   (void)arg;
   fprintf(stderr, "handle still open: %s%s\n", uv_handle_type_name(h->type),
           uv_is_closing(h) ? " (closing)" : "");
 }
 
 /* Closes the runtime, runs the loop dry, and checks that nothing is left. */
-static void t_teardown(void) {
+static inline void t_teardown(void) {
   llmrt_close(t_rt, t_on_rt_done, &t_rt_done);
   uv_run(&t_loop, UV_RUN_DEFAULT);
   ASSERT_EQ(t_rt_done, 1);
@@ -47,19 +49,19 @@ static void t_teardown(void) {
 }
 
 /* Runs the loop until *flag becomes nonzero (or the loop runs dry). */
-static void t_run_until(const int *flag) {
+static inline void t_run_until(const int *flag) {
   while (!*flag) {
     if (uv_run(&t_loop, UV_RUN_ONCE) == 0 && !*flag) break;
   }
   ASSERT(*flag);
 }
 
-static void t_close_handle(uv_handle_t *h) {
+static inline void t_close_handle(uv_handle_t *h) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 /* ---- A listening socket on 127.0.0.1 with an OS-chosen port ---- */
-static int t_listen(uv_tcp_t *srv, uv_connection_cb cb, void *data) {
+static inline int t_listen(uv_tcp_t *srv, uv_connection_cb cb, void *data) {
   struct sockaddr_in a;
   ASSERT_EQ(uv_ip4_addr("127.0.0.1", 0, &a), 0);
   ASSERT_EQ(uv_tcp_init(&t_loop, srv), 0);
@@ -88,13 +90,13 @@ typedef struct {
   char *copy;
 } t_echo_write_t;
 
-static void t_echo_written(llmrt__conn_t *c, int status, void *arg) {
+static inline void t_echo_written(llmrt__conn_t *c, int status, void *arg) {
   (void)c;
   (void)status;
   free(arg);
 }
 
-static void t_echo_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
+static inline void t_echo_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
   (void)user;
   if (status < 0) {
     llmrt__conn_close(c);
@@ -111,7 +113,7 @@ static void t_echo_read(llmrt__conn_t *c, int status, const char *data, size_t l
   }
 }
 
-static void t_echo_connect(llmrt__conn_t *c, int status, const char *msg, void *user) {
+static inline void t_echo_connect(llmrt__conn_t *c, int status, const char *msg, void *user) {
   t_echo_t *e = user;
   if (status < 0) {
     e->handshake_errors++;
@@ -123,7 +125,7 @@ static void t_echo_connect(llmrt__conn_t *c, int status, const char *msg, void *
   ASSERT_EQ(llmrt__conn_read_start(c), 0);
 }
 
-static void t_echo_on_connection(uv_stream_t *s, int status) {
+static inline void t_echo_on_connection(uv_stream_t *s, int status) {
   t_echo_t *e = s->data;
   ASSERT_EQ(status, 0);
   uv_tcp_t *tcp = llmrt__malloc(sizeof *tcp);
@@ -136,13 +138,13 @@ static void t_echo_on_connection(uv_stream_t *s, int status) {
   ASSERT_EQ(llmrt__conn_accept(t_rt, tcp, e->tls, 5000, &cbs, e, &c), 0);
 }
 
-static void t_echo_start(t_echo_t *e, llmrt__tls_server_t *tls) {
+static inline void t_echo_start(t_echo_t *e, llmrt__tls_server_t *tls) {
   memset(e, 0, sizeof *e);
   e->tls = tls;
   e->port = t_listen(&e->listener, t_echo_on_connection, e);
 }
 
-static void t_echo_stop(t_echo_t *e) {
+static inline void t_echo_stop(t_echo_t *e) {
   t_close_handle((uv_handle_t *)&e->listener);
 }
 
@@ -164,7 +166,7 @@ typedef struct {
   const char *send;
 } t_client_t;
 
-static void t_client_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
+static inline void t_client_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
   t_client_t *t = user;
   t->reads++;
   if (status < 0) {
@@ -182,7 +184,7 @@ static void t_client_read(llmrt__conn_t *c, int status, const char *data, size_t
   }
 }
 
-static void t_client_connect(llmrt__conn_t *c, int status, const char *msg, void *user) {
+static inline void t_client_connect(llmrt__conn_t *c, int status, const char *msg, void *user) {
   t_client_t *t = user;
   t->status = status;
   llmrt__conn_info(c, &t->info);
@@ -206,7 +208,7 @@ static void t_client_connect(llmrt__conn_t *c, int status, const char *msg, void
   ASSERT_EQ(llmrt__conn_read_start(c), 0);
 }
 
-static int t_client_start(t_client_t *t, const char *host, int port, int tls,
+static inline int t_client_start(t_client_t *t, const char *host, int port, int tls,
                           uint32_t connect_ms, uint32_t tls_ms) {
   llmrt__conn_opts_t o = {host, (uint16_t)port, tls, connect_ms, tls_ms};
   llmrt__conn_cbs_t cbs = {t_client_connect, t_client_read};

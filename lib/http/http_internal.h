@@ -110,6 +110,7 @@ struct llmrt__pool_s {
 struct llmrt__origin_s {
   llmrt__link_t link; /* in pool->origins */
   llmrt__pool_t *pool;
+  llmrt_t *rt;
   int tls;
   uint16_t port;
   char *host;

@@ -75,6 +75,7 @@ int llmrt__pool_origin(llmrt__pool_t *pool, const llmrt__url_t *u, llmrt__origin
   }
   snprintf(o->label, hl + 16, strchr(u->host, ':') ? "[%s]:%u" : "%s:%u", u->host, u->port);
   o->pool = pool;
+  o->rt = pool->rt;
   o->tls = u->tls;
   o->port = u->port;
   llmrt__list_init(&o->idle);
@@ -92,7 +93,7 @@ int llmrt__pool_origin(llmrt__pool_t *pool, const llmrt__url_t *u, llmrt__origin
 
 static void origin_free_cb(uv_handle_t *h) {
   llmrt__origin_t *o = h->data;
-  llmrt_t *rt = o->pool->rt;
+  llmrt_t *rt = o->rt; /* the pool is gone by now */
   llmrt__free(o->host);
   llmrt__free(o->label);
   llmrt__free(o);

@@ -5,7 +5,12 @@
  * Callback contract: once llmrt__conn_connect() returned 0, on_connect runs
  * exactly once (unless llmrt__conn_close() is called first, after which no
  * callback runs at all). After a failed on_connect the conn is already
- * closing: do not touch it again. */
+ * closing: do not touch it again.
+ *
+ * When the runtime closes, a conn still connecting fails with
+ * LLMRT_ESHUTDOWN through on_connect, and an open one gets on_read with
+ * LLMRT_ESHUTDOWN (even when not reading); its owner then closes it. The
+ * runtime's done callback waits until every conn's memory is gone. */
 #ifndef LLMRT_TRANSPORT_H
 #define LLMRT_TRANSPORT_H
 
@@ -79,7 +84,8 @@ void llmrt__tls_server_free(llmrt__tls_server_t *s);
 
 /* Wraps a freshly accepted uv_tcp_t (already initialised on rt's loop and
  * accepted; ownership passes to the conn, which closes and frees it with
- * llmrt__free) as a conn. tls NULL: plain. For TLS the server handshake runs
+ * llmrt__free, also when this returns an error other than LLMRT_EINVAL) as a
+ * conn. tls NULL: plain. For TLS the server handshake runs
  * first and on_connect reports it; for plain on_connect runs on the next loop
  * turn. */
 int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,

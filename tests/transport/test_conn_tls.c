@@ -163,6 +163,7 @@ static void test_own_server_resumption(void) {
     ASSERT_EQ(t.info.tls_resumed, i > 0);
   }
   ASSERT_EQ(e.handshakes_ok, 3);
+  ASSERT_EQ(e.resumed, 2); /* the server side saw it too */
   t_echo_stop(&e);
   llmrt__tls_server_free(srv);
   t_teardown();

@@ -82,6 +82,7 @@ typedef struct {
   int accepted;
   int handshakes_ok;
   int handshake_errors;
+  int resumed; /* handshakes the server saw resume */
   int last_error;
 } t_echo_t;
 
@@ -122,6 +123,9 @@ static inline void t_echo_connect(llmrt__conn_t *c, int status, const char *msg,
     return;
   }
   e->handshakes_ok++;
+  llmrt__conn_info_t info;
+  llmrt__conn_info(c, &info);
+  e->resumed += info.tls_resumed;
   ASSERT_EQ(llmrt__conn_read_start(c), 0);
 }
 

@@ -1,0 +1,300 @@
+/* Anthropic adapter: recorded streams (whole, bytewise, random slices), full
+ * responses, request bodies checked with cJSON, error bodies and events. */
+#include <cjson/cJSON.h>
+
+#include "llm_fixture.h"
+
+static const llmrt__provider_t *P;
+
+static void test_provider(void) {
+  ASSERT_STR_EQ(P->name, "anthropic");
+  ASSERT_STR_EQ(P->path, "/messages");
+  ASSERT_STR_EQ(P->auth_header, "x-api-key");
+  ASSERT_STR_EQ(P->auth_prefix, "");
+  ASSERT_EQ(P->n_extra_headers, 1);
+  ASSERT_STR_EQ(P->extra_headers[0].name, "anthropic-version");
+  ASSERT_STR_EQ(P->extra_headers[0].value, "2023-06-01");
+}
+
+static void test_stream_text(void) {
+  rec_t r;
+  ASSERT_EQ(run_transcript(P, "anthropic_stream_text.sse", &r), LLMRT__STREAM_DONE);
+  ASSERT_STR_EQ(r.text.data, "Hello! I'm Claude. \u4f60\u597d\U0001F600");
+  ASSERT_STR_EQ(r.model, "claude-sonnet-4-20250514");
+  ASSERT_STR_EQ(r.id, "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
+  ASSERT_STR_EQ(r.finish, "stop"); /* end_turn */
+  ASSERT_EQ(r.n_start, 1);
+  ASSERT_EQ(r.in, 25);
+  ASSERT_EQ(r.out, 15);
+  ASSERT_EQ(r.n_usage, 2); /* message_start, then message_delta */
+  ASSERT_CONTAINS(r.log.data, "START\nUSAGE in=25 out=1 cached=0\n");
+  ASSERT_CONTAINS(r.log.data, "FINISH stop\nUSAGE in=25 out=15 cached=0\n");
+  rec_free(&r);
+}
+
+static void test_stream_tools(void) {
+  rec_t r;
+  ASSERT_EQ(run_transcript(P, "anthropic_stream_tools.sse", &r), LLMRT__STREAM_DONE);
+  ASSERT_STR_EQ(r.text.data, "Okay, let's check the weather for San Francisco, CA:");
+  /* Tool calls are numbered 0, 1, ... whatever their content block index. */
+  ASSERT_STR_EQ(r.tool_id[0], "toolu_01T1x1fJ34qAmk2tNTrN7Up6");
+  ASSERT_STR_EQ(r.tool_name[0], "get_weather");
+  ASSERT_STR_EQ(r.args[0].data, "{\"location\": \"San Francisco, CA\", \"unit\": \"fahrenheit\"}");
+  ASSERT_STR_EQ(r.tool_id[1], "toolu_02ABC");
+  ASSERT_STR_EQ(r.args[1].data, "{\"tz\": \"America/Los_Angeles\"}");
+  ASSERT_STR_EQ(r.finish, "tool_calls");
+  /* input 472 + 2048 cache reads; cached is the cache reads. */
+  ASSERT_EQ(r.in, 2520);
+  ASSERT_EQ(r.cached, 2048);
+  ASSERT_EQ(r.out, 89);
+  ASSERT_CONTAINS(r.log.data, "TOOL_CALL 0 id=toolu_01T1x1fJ34qAmk2tNTrN7Up6 name=get_weather \n");
+  rec_free(&r);
+}
+
+static void test_stream_thinking(void) {
+  rec_t r;
+  ASSERT_EQ(run_transcript(P, "anthropic_stream_thinking.sse", &r), LLMRT__STREAM_DONE);
+  ASSERT_STR_EQ(r.thinking.data,
+                "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3");
+  ASSERT_STR_EQ(r.text.data, "27 * 453 = 12,231");
+  ASSERT_STR_EQ(r.finish, "length"); /* max_tokens */
+  ASSERT_EQ(r.out, 120);
+  /* signature_delta and the unknown event leave no trace. */
+  ASSERT(strstr(r.log.data, "EqQB") == NULL);
+  rec_free(&r);
+}
+
+static void test_stream_error(void) {
+  rec_t r;
+  ASSERT_ERR(run_transcript(P, "anthropic_error.sse", &r), LLMRT_EOVERLOADED);
+  ASSERT_STR_EQ(r.text.data, "Partial");
+  ASSERT_STR_EQ(r.err_type, "overloaded_error");
+  ASSERT_STR_EQ(r.err_msg, "Overloaded");
+
+  /* Other error types are LLMRT_EUPSTREAM; the event name alone suffices. */
+  llmrt__pstate_t *st = malloc(sizeof *st);
+  llmrt__pstate_init(st);
+  rec_t r2;
+  rec_init(&r2);
+  llmrt__sink_t sink = rec_sink(&r2);
+  const char *d = "{\"error\":{\"type\":\"api_error\",\"message\":\"Internal server error\"}}";
+  llmrt__sse_event_t ev = {"error", 5, d, strlen(d), NULL, 0, -1};
+  ASSERT_ERR(P->decode_event(st, &ev, &sink), LLMRT_EUPSTREAM);
+  ASSERT_STR_EQ(r2.err_type, "api_error");
+  ASSERT_STR_EQ(r2.err_msg, "Internal server error");
+  free(st);
+  rec_free(&r2);
+  rec_free(&r);
+}
+
+static void test_stream_zh_crlf(void) {
+  rec_t r;
+  ASSERT_EQ(run_transcript(P, "anthropic_stream_zh_crlf.sse", &r), LLMRT__STREAM_DONE);
+  ASSERT_STR_EQ(r.text.data, "春眠不觉晓，处处闻啼鸟。");
+  ASSERT_STR_EQ(r.finish, "stop"); /* stop_sequence */
+  ASSERT_EQ(r.out, 20);
+  rec_free(&r);
+}
+
+static void test_bad_events(void) {
+  static const char *bad[] = {
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x}}",
+      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}", /* no index */
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"}}",
+      "[\"message_start\"]",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    llmrt__pstate_t *st = malloc(sizeof *st);
+    llmrt__pstate_init(st);
+    rec_t r;
+    rec_init(&r);
+    llmrt__sink_t sink = rec_sink(&r);
+    llmrt__sse_event_t ev = {"content_block_delta", 19, bad[i], strlen(bad[i]), NULL, 0, -1};
+    int rc = P->decode_event(st, &ev, &sink);
+    if (rc != LLMRT_EBADRESPONSE) TEST_FAIL_("%s: got %d", bad[i], rc);
+    free(st);
+    rec_free(&r);
+  }
+}
+
+static void test_response(void) {
+  size_t len;
+  char *body = read_data("anthropic_response.json", &len);
+  rec_t r;
+  rec_init(&r);
+  llmrt__sink_t sink = rec_sink(&r);
+  ASSERT_EQ(P->decode_response(body, len, &sink), 0);
+  ASSERT_STR_EQ(r.thinking.data, "The user wants weather.");
+  ASSERT_STR_EQ(r.text.data, "I'll check the weather in Paris. \u00e9\U0001F600");
+  ASSERT_STR_EQ(r.tool_id[0], "toolu_01A09q90qw90lq917835lq9");
+  ASSERT_STR_EQ(r.tool_name[0], "get_weather");
+  /* The input object as it stood in the body; it parses to the same object. */
+  cJSON *args = cJSON_Parse(r.args[0].data);
+  ASSERT(args != NULL);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(args, "location")->valuestring, "Paris, France");
+  ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(args, "days")), 2);
+  cJSON_Delete(args);
+  ASSERT_EQ(r.in, 3095);
+  ASSERT_EQ(r.cached, 1000);
+  ASSERT_EQ(r.out, 503);
+  ASSERT_STR_EQ(r.finish, "tool_calls");
+  ASSERT_STR_EQ(r.model, "claude-sonnet-4-20250514");
+  ASSERT_STR_EQ(r.id, "msg_01XFDUDYJgAACzvnptvVoYEL");
+  ASSERT_CONTAINS(r.log.data, "START\nTHINKING The user");
+  ASSERT_CONTAINS(r.log.data, "USAGE in=3095 out=503 cached=1000\nFINISH tool_calls\n");
+  rec_free(&r);
+  free(body);
+
+  rec_init(&r);
+  sink = rec_sink(&r);
+  const char *bad = "{\"id\":\"msg\",\"type\":\"message\"}";
+  ASSERT_ERR(P->decode_response(bad, strlen(bad), &sink), LLMRT_EBADRESPONSE);
+  const char *unknown_stop = "{\"content\":[],\"stop_reason\":\"pause_turn\"}";
+  ASSERT_EQ(P->decode_response(unknown_stop, strlen(unknown_stop), &sink), 0);
+  ASSERT_STR_EQ(r.finish, "pause_turn"); /* unknown reasons are kept */
+  rec_free(&r);
+}
+
+static void err_case(int status, const char *body, int want, const char *type, const char *msg) {
+  rec_t r;
+  rec_init(&r);
+  llmrt__sink_t sink = rec_sink(&r);
+  ASSERT_ERR(P->decode_error(status, body, strlen(body), &sink), want);
+  ASSERT_STR_EQ(r.err_type, type);
+  ASSERT_STR_EQ(r.err_msg, msg);
+  rec_free(&r);
+}
+
+static void test_errors(void) {
+  err_case(401, "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":\"invalid x-api-key\"}}",
+           LLMRT_EAUTH, "authentication_error", "invalid x-api-key");
+  err_case(429, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Number of request tokens has exceeded your per-minute rate limit\"}}",
+           LLMRT_ERATELIMIT, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
+  err_case(529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+           LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
+  /* The overload type counts even under another status. */
+  err_case(500, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+           LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
+  err_case(400, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens: Field required\"},\"request_id\":\"req_011\"}",
+           LLMRT_EUPSTREAM, "invalid_request_error", "max_tokens: Field required");
+  err_case(413, "request_too_large", LLMRT_EUPSTREAM, "", "request_too_large");
+}
+
+/* ---- Encoding ---- */
+
+static cJSON *encode(const llmrt_request_t *req) {
+  llmrt__buf_t b;
+  char err[160];
+  llmrt__buf_init(&b);
+  int rc = P->encode(req, &b, err, sizeof err);
+  if (rc) TEST_FAIL_("encode: %s (%s)", llmrt_err_name(rc), err);
+  cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+  if (!j) TEST_FAIL_("not JSON: %s", b.data);
+  llmrt__buf_free(&b);
+  return j;
+}
+
+static void test_encode(void) {
+  llmrt_message_t msgs[] = {
+      {"system", "You are terse.", 0, NULL, NULL},
+      {"user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL},
+      {"assistant", "Checking.", 0, NULL, NULL},
+      {"tool", "{\"temp\":21}", 0, NULL, "toolu_1"},
+      {"tool", "12:00", 0, NULL, "toolu_2"},
+      {"system", "Answer in French.", 0, NULL, NULL},
+      {"user", "Thanks", 0, NULL, NULL},
+  };
+  const char *stops[] = {"\n\nHuman:"};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "claude-sonnet-4-20250514";
+  req.messages = msgs;
+  req.n_messages = 7;
+  req.temperature = 0.25;
+  req.stop = stops;
+  req.n_stop = 1;
+  req.has_seed = 1;
+  req.seed = 7;
+  req.stream = 1;
+  cJSON *j = encode(&req);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(j, "model")->valuestring, "claude-sonnet-4-20250514");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(j, "system")->valuestring, "You are terse.\n\nAnswer in French.");
+  ASSERT_EQ(cJSON_GetObjectItem(j, "max_tokens")->valueint, 1024); /* required: default */
+  ASSERT(cJSON_GetObjectItem(j, "temperature")->valuedouble == 0.25);
+  ASSERT(cJSON_GetObjectItem(j, "top_p") == NULL);
+  ASSERT(cJSON_GetObjectItem(j, "seed") == NULL);
+  ASSERT(cJSON_GetObjectItem(j, "stream_options") == NULL);
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(j, "stream")));
+  ASSERT_STR_EQ(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "stop_sequences"), 0)->valuestring,
+                "\n\nHuman:");
+  cJSON *m = cJSON_GetObjectItem(j, "messages");
+  ASSERT_EQ(cJSON_GetArraySize(m), 4); /* user, assistant, user(tool results), user */
+  cJSON *u = cJSON_GetArrayItem(m, 0);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(u, "role")->valuestring, "user");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(u, "content")->valuestring,
+                "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"");
+  ASSERT(cJSON_GetObjectItem(u, "name") == NULL);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "role")->valuestring, "assistant");
+  cJSON *tr = cJSON_GetArrayItem(m, 2);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(tr, "role")->valuestring, "user");
+  cJSON *blocks = cJSON_GetObjectItem(tr, "content");
+  ASSERT_EQ(cJSON_GetArraySize(blocks), 2);
+  cJSON *b1 = cJSON_GetArrayItem(blocks, 1);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(b1, "type")->valuestring, "tool_result");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(b1, "tool_use_id")->valuestring, "toolu_2");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(b1, "content")->valuestring, "12:00");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 3), "content")->valuestring, "Thanks");
+  cJSON_Delete(j);
+
+  /* A tool result last; explicit max_tokens; extra_json overrides and adds. */
+  req.messages = msgs + 1;
+  req.n_messages = 3;
+  req.max_tokens = 64;
+  req.stream = 0;
+  req.extra_json = "{\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},\"max_tokens\":4096,"
+                   "\"metadata\":{\"user_id\":\"u1\"}}";
+  j = encode(&req);
+  ASSERT(cJSON_GetObjectItem(j, "system") == NULL);
+  ASSERT_EQ(cJSON_GetObjectItem(j, "max_tokens")->valueint, 4096);
+  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "thinking"), "budget_tokens")->valueint, 2048);
+  ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(j, "stream")));
+  m = cJSON_GetObjectItem(j, "messages");
+  ASSERT_EQ(cJSON_GetArraySize(m), 3);
+  ASSERT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "content")), 1);
+  cJSON_Delete(j);
+
+  /* Refusals with a message. */
+  llmrt__buf_t b;
+  char err[160];
+  llmrt__buf_init(&b);
+  req.extra_json = "{\"a\":";
+  ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_CONTAINS(err, "extra_json");
+  req.extra_json = NULL;
+  llmrt_message_t bad_tool = {"tool", "x", 0, NULL, NULL};
+  req.messages = &bad_tool;
+  req.n_messages = 1;
+  ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_CONTAINS(err, "tool_call_id");
+  llmrt_message_t bad_role = {"narrator", "x", 0, NULL, NULL};
+  req.messages = &bad_role;
+  ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_CONTAINS(err, "narrator");
+  ASSERT_EQ(b.len, 0);
+  llmrt__buf_free(&b);
+}
+
+int main(void) {
+  P = llmrt__provider_find("anthropic");
+  RUN_TEST(test_provider);
+  RUN_TEST(test_stream_text);
+  RUN_TEST(test_stream_tools);
+  RUN_TEST(test_stream_thinking);
+  RUN_TEST(test_stream_error);
+  RUN_TEST(test_stream_zh_crlf);
+  RUN_TEST(test_bad_events);
+  RUN_TEST(test_response);
+  RUN_TEST(test_errors);
+  RUN_TEST(test_encode);
+  return 0;
+}

@@ -246,6 +246,36 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
   return 0;
 }
 
+int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__sockaddr_t *addrs,
+                    unsigned n) {
+  int err = 0;
+  if (!host || !addrs || n == 0 || n > LLMRT__MAX_ADDRS) return LLMRT_EINVAL;
+  if (rt->closing) return LLMRT_ESHUTDOWN;
+  dns_cache_t *dc = cache_get(rt, &err);
+  if (!dc) return err;
+  char key[300];
+  int kl = snprintf(key, sizeof key, "%s:%u", host, (unsigned)port);
+  if (kl < 0 || (size_t)kl >= sizeof key) return LLMRT_EINVAL;
+  dns_entry_t *e = cache_find(dc, key);
+  if (e && e->pending) return LLMRT_EBUSY;
+  if (!e) {
+    cache_trim(dc, llmrt__now_us());
+    e = llmrt__calloc(1, sizeof *e);
+    if (!e || !(e->key = llmrt__strdup(key))) {
+      llmrt__free(e);
+      return LLMRT_ENOMEM;
+    }
+    e->cache = dc;
+    llmrt__link_init(&e->waiters);
+    llmrt__link_push(&dc->entries, &e->link);
+    dc->n_entries++;
+  }
+  memcpy(e->addrs, addrs, n * sizeof addrs[0]);
+  e->n_addrs = n;
+  e->expires_us = UINT64_MAX;
+  return 0;
+}
+
 void llmrt__dns_cancel(llmrt__dns_waiter_t *w) {
   /* The shared lookup goes on (others may wait, and it fills the cache); this
    * waiter just leaves the list. */

@@ -78,6 +78,12 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
                        llmrt__sockaddr_t *addrs);
 void llmrt__dns_cancel(llmrt__dns_waiter_t *w); /* idempotent */
 
+/* Pins the addresses (ports included) that host:port resolves to, like
+ * curl's --resolve; the entry never expires. Tests use it to give a name
+ * several addresses on loopback. */
+int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__sockaddr_t *addrs,
+                    unsigned n);
+
 /* The same per-runtime state also lists the open conns, so that closing the
  * runtime can tell each one (llmrt__conn_rt_closing). A conn unlinks itself
  * when it closes. */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "transport/internal.h"
 #include "tutil.h"
 
 static void test_echo_roundtrip(void) {
@@ -228,6 +229,60 @@ static void test_runtime_close_with_open_conns(void) {
   ASSERT_EQ(uv_loop_close(&t_loop), 0);
 }
 
+static llmrt__sockaddr_t loop_addr(int port) {
+  llmrt__sockaddr_t a;
+  memset(&a, 0, sizeof a);
+  ASSERT_EQ(uv_ip4_addr("127.0.0.1", port, &a.in4), 0);
+  return a;
+}
+
+/* A name with several addresses: a refused one is skipped for the next. */
+static void test_next_address(void) {
+  t_setup();
+  t_echo_t e;
+  t_echo_start(&e, NULL);
+  int dead1 = closed_port(), dead2 = closed_port();
+  llmrt__sockaddr_t addrs[3] = {loop_addr(dead1), loop_addr(dead2), loop_addr(e.port)};
+  ASSERT_EQ(llmrt__dns_seed(t_rt, "multi.test", 4242, addrs, 3), 0);
+  t_client_t t = {0};
+  t.send = "third time lucky";
+  ASSERT_EQ(t_client_start(&t, "multi.test", 4242, 0, 5000, 0), 0);
+  t_run_until(&t.done);
+  ASSERT_ERR(t.status, 0);
+  ASSERT_MEM_EQ(t.got, t.got_len, "third time lucky", 16);
+
+  /* All of them refused: one error naming the origin. */
+  ASSERT_EQ(llmrt__dns_seed(t_rt, "dead.test", 4242, addrs, 2), 0);
+  t_client_t d = {0};
+  ASSERT_EQ(t_client_start(&d, "dead.test", 4242, 0, 5000, 0), 0);
+  t_run_until(&d.done);
+  ASSERT_ERR(d.status, LLMRT_ECONNECT);
+  ASSERT_CONTAINS(d.errmsg, "dead.test:4242");
+  t_echo_stop(&e);
+  t_teardown();
+}
+
+/* A short TTL: the next connect resolves again. */
+static void test_dns_ttl(void) {
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.dns_ttl_ms = 1;
+  t_setup_opts(&o);
+  t_echo_t e;
+  t_echo_start(&e, NULL);
+  for (int i = 0; i < 2; i++) {
+    t_client_t t = {0};
+    t.send = "ttl";
+    ASSERT_EQ(t_client_start(&t, "localhost", e.port, 0, 5000, 0), 0);
+    t_run_until(&t.done);
+    ASSERT_ERR(t.status, 0);
+    ASSERT(t.info.dns_us > 0);
+    usleep(5 * 1000);
+  }
+  t_echo_stop(&e);
+  t_teardown();
+}
+
 static void test_invalid_args(void) {
   t_setup();
   llmrt__conn_cbs_t cbs = {t_client_connect, t_client_read};
@@ -250,6 +305,8 @@ int main(void) {
   RUN_TEST(test_eof);
   RUN_TEST(test_close_in_callbacks);
   RUN_TEST(test_runtime_close_with_open_conns);
+  RUN_TEST(test_next_address);
+  RUN_TEST(test_dns_ttl);
   RUN_TEST(test_invalid_args);
   return 0;
 }

@@ -1,0 +1,166 @@
+/* Cost of the middleware chain: chains of 0, 1, 4 and 16 no-op plugins
+ * loaded as .so files.
+ *
+ * Part 1 isolates the chain: the innermost plugin answers every call itself
+ * (emitting E text events), so no socket is involved, and the difference to
+ * the empty chain is the chain's cost per call and per event.
+ * Part 2 runs streamed calls against the mock upstream (own thread) and
+ * prints calls/s as a ratio to the empty chain. Medians of several runs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_common.h"
+#include "llmrt.h"
+
+#define RUNS 5
+
+/* ---- The responder: answers with E text events, never goes upstream ---- */
+static const llmrt_host_t *H;
+static int g_events;
+
+static int resp_on_request(llmrt_ctx_t *ctx) {
+  llmrt_event_t ev = {.type = LLMRT_EV_TEXT, .text = "tok ", .len = 4};
+  for (int i = 0; i < g_events; i++) H->emit(ctx, &ev);
+  llmrt_result_t res = {0};
+  res.finish_reason = "stop";
+  H->respond(ctx, &res);
+  return LLMRT_STOP;
+}
+
+static const llmrt_plugin_t responder = {
+    .abi_version = LLMRT_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(llmrt_plugin_t),
+    .name = "responder",
+    .on_request = resp_on_request,
+};
+
+static const llmrt_plugin_t *responder_entry(const llmrt_host_t *host) {
+  H = host;
+  return &responder;
+}
+
+typedef struct {
+  llmrt_t *rt;
+  int target, started, done, inflight;
+} load_t;
+
+static void start_one(load_t *l);
+
+static void on_done(llmrt_call_t *c, int status, const llmrt_result_t *res, void *user) {
+  load_t *l = user;
+  l->done++;
+  l->inflight--;
+  if (status) {
+    fprintf(stderr, "call failed: %s\n", res->error_message);
+    exit(1);
+  }
+  if (l->started < l->target) start_one(l);
+}
+
+static void on_token(llmrt_call_t *c, const char *t, size_t n, void *u) {
+}
+
+static void start_one(load_t *l) {
+  static llmrt_message_t m = {.role = "user", .content = "bench"};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "mock";
+  req.messages = &m;
+  req.n_messages = 1;
+  req.stream = 1;
+  req.max_tokens = 16;
+  llmrt_callbacks_t cbs = {on_token, NULL, on_done};
+  if (llmrt_call(l->rt, &req, &cbs, l, NULL) == 0) {
+    l->started++;
+    l->inflight++;
+  }
+}
+
+static void on_closed(llmrt_t *rt, void *u) {
+}
+
+/* Seconds for n calls, 64 in flight, through `plugins` noops (+ responder). */
+static double run(int plugins, int responder_on, const char *url, int n) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  load_t l = {0};
+  llmrt_new(&loop, NULL, &l.rt);
+  llmrt_add_plugin(l.rt, "responder", responder_entry);
+  char cfg[8192];
+  int o = snprintf(cfg, sizeof cfg,
+                   "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api_key_env\":\"BENCH_KEY\"}},"
+                   "\"plugins\":[",
+                   url);
+  for (int i = 0; i < plugins; i++)
+    o += snprintf(cfg + o, sizeof cfg - (size_t)o, "%s{\"name\":\"%s\",\"n\":%d}", i ? "," : "",
+                  LLMRT_BENCH_NOOP, i);
+  if (responder_on)
+    o += snprintf(cfg + o, sizeof cfg - (size_t)o, "%s{\"name\":\"responder\"}", plugins ? "," : "");
+  snprintf(cfg + o, sizeof cfg - (size_t)o, "]}");
+  char err[512];
+  if (llmrt_configure(l.rt, cfg, err, sizeof err)) {
+    fprintf(stderr, "configure: %s\n", err);
+    exit(1);
+  }
+  l.target = 64;
+  for (int i = 0; i < 64; i++) start_one(&l); /* warm-up */
+  while (l.done < 64) uv_run(&loop, UV_RUN_ONCE);
+  l.started = l.done = 0;
+  l.target = n;
+  double t0 = bench_now();
+  for (int i = 0; i < 64; i++) start_one(&l);
+  while (l.done < n) uv_run(&loop, UV_RUN_ONCE);
+  double dt = bench_now() - t0;
+  llmrt_close(l.rt, on_closed, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return dt;
+}
+
+static double median_run(int plugins, int responder_on, const char *url, int n) {
+  double v[RUNS];
+  for (int r = 0; r < RUNS; r++) v[r] = run(plugins, responder_on, url, n);
+  return bench_median(v, RUNS);
+}
+
+int main(void) {
+  setenv("BENCH_KEY", "bench", 1);
+  int sizes[] = {0, 1, 4, 16};
+  const int n = 20000, events = 64;
+
+  printf("chain, part 1: calls answered by the innermost plugin (no sockets), %d calls\n", n);
+  printf("%8s %14s %16s %16s\n", "plugins", "calls/s", "ns/call vs 0", "ns/event vs 0");
+  double base0 = 0, base64 = 0;
+  for (size_t i = 0; i < 4; i++) {
+    g_events = 0;
+    double t0 = median_run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
+    g_events = events;
+    double t64 = median_run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
+    if (i == 0) {
+      base0 = t0;
+      base64 = t64;
+    }
+    double per_call = (t0 - base0) / n * 1e9;
+    double per_event = ((t64 - t0) - (base64 - base0)) / ((double)n * events) * 1e9;
+    printf("%8d %14.0f %16.0f %16.1f\n", sizes[i], n / t0, per_call, per_event);
+  }
+
+  bench_mock_t bm;
+  if (bench_mock_start(&bm, "tokens=16")) {
+    fprintf(stderr, "cannot start the mock\n");
+    return 1;
+  }
+  const int nm = 3000;
+  printf("\nchain, part 2: streamed calls of 16 tokens against the mock, %d calls, 64 in flight\n",
+         nm);
+  printf("%8s %14s %12s\n", "plugins", "calls/s", "vs 0");
+  double b = 0;
+  for (size_t i = 0; i < 4; i++) {
+    double t = median_run(sizes[i], 0, bm.url, nm);
+    if (i == 0) b = t;
+    printf("%8d %14.0f %11.3fx\n", sizes[i], nm / t, b / t);
+  }
+  bench_mock_stop(&bm);
+  return 0;
+}

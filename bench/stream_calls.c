@@ -2,6 +2,7 @@
  * concurrency 1, 16, 64 and 256, against the mock upstream (no delays) on a
  * thread of its own. Prints medians of several runs and the ratio to
  * concurrency 1. Not a test: nothing here gates CI. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

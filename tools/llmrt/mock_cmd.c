@@ -1,0 +1,142 @@
+/* llmrt mock: runs the mock LLM upstream until SIGINT or SIGTERM. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getopt_long */
+#endif
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "llmrt.h"
+#include "llmrt_mock.h"
+
+static void mock_usage(FILE *f) {
+  fprintf(f,
+          "usage: llmrt mock [options]\n"
+          "\n"
+          "Serves OpenAI Chat Completions (POST /v1/chat/completions) and Anthropic\n"
+          "Messages (POST /v1/messages), streamed or not, with deterministic answers.\n"
+          "\n"
+          "  -p, --port N         port to listen on (default 8089; 0: any free port)\n"
+          "      --host H         address to bind (default 127.0.0.1)\n"
+          "      --tls-cert F     PEM certificate chain: serve https (with --tls-key)\n"
+          "      --tls-key F      PEM private key\n"
+          "      --ttft-ms N      time to first token (default 0)\n"
+          "      --token-ms N     delay between tokens (default 0)\n"
+          "      --tokens N       answer length in tokens (default 32, capped by max_tokens)\n"
+          "      --controls S     default controls for every request, in the x-mock header\n"
+          "                       syntax, e.g. \"fault=reset,after=3,fail_first=1\"\n"
+          "  -v, --verbose        one line per request on stderr\n"
+          "  -h, --help           this help\n"
+          "\n"
+          "Per request, the header \"x-mock: k=v,k=v\" sets the same controls (see\n"
+          "tools/mock/README.md): ttft_ms, token_ms, tokens, text, echo, tool, lang,\n"
+          "status, retry_after, fault, after, fail_first, head_ms, gzip, seed, cached.\n");
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  if (!*s || *end || v > max) return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+typedef struct {
+  llmrt_mock_t *mock;
+  uv_signal_t sigint, sigterm;
+  int stopped;
+} mock_cmd_t;
+
+static void on_stopped(llmrt_mock_t *m, void *user) {
+  mock_cmd_t *mc = user;
+  mc->stopped = 1;
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  mock_cmd_t *mc = s->data;
+  fprintf(stderr, "llmrt mock: %s, stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  uv_close((uv_handle_t *)&mc->sigint, NULL);
+  uv_close((uv_handle_t *)&mc->sigterm, NULL);
+  llmrt_mock_stop(mc->mock, on_stopped, mc);
+}
+
+int llmrt_cmd_mock(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"port", required_argument, 0, 'p'},     {"host", required_argument, 0, 1},
+      {"tls-cert", required_argument, 0, 2},   {"tls-key", required_argument, 0, 3},
+      {"ttft-ms", required_argument, 0, 4},    {"token-ms", required_argument, 0, 5},
+      {"tokens", required_argument, 0, 6},     {"controls", required_argument, 0, 7},
+      {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  llmrt_mock_options_t o;
+  llmrt_mock_options_init(&o);
+  o.port = 8089;
+  uint32_t v;
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
+    const char *bad = NULL;
+    switch (c) {
+    case 'p':
+      if (parse_u32(optarg, 65535, &v) == 0)
+        o.port = (uint16_t)v;
+      else
+        bad = "--port";
+      break;
+    case 1: o.host = optarg; break;
+    case 2: o.tls_cert = optarg; break;
+    case 3: o.tls_key = optarg; break;
+    case 4:
+      if (parse_u32(optarg, 3600000, &o.ttft_ms) != 0) bad = "--ttft-ms";
+      break;
+    case 5:
+      if (parse_u32(optarg, 3600000, &o.token_ms) != 0) bad = "--token-ms";
+      break;
+    case 6:
+      if (parse_u32(optarg, 1000000, &v) == 0)
+        o.tokens = (int32_t)v;
+      else
+        bad = "--tokens";
+      break;
+    case 7: o.controls = optarg; break;
+    case 'v': o.log_requests = 1; break;
+    case 'h': mock_usage(stdout); return EXIT_OK;
+    default: mock_usage(stderr); return EXIT_USAGE;
+    }
+    if (bad) {
+      fprintf(stderr, "llmrt mock: bad value for %s: '%s'\n", bad, optarg);
+      return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "llmrt mock: unexpected argument '%s'\n", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (!o.tls_cert != !o.tls_key) {
+    fprintf(stderr, "llmrt mock: --tls-cert and --tls-key go together\n");
+    return EXIT_USAGE;
+  }
+
+  uv_loop_t loop;
+  mock_cmd_t mc;
+  memset(&mc, 0, sizeof mc);
+  if (uv_loop_init(&loop) != 0) return EXIT_FAIL;
+  int r = llmrt_mock_start(&loop, &o, &mc.mock); /* prints what failed */
+  if (r != 0) {
+    uv_run(&loop, UV_RUN_DEFAULT); /* let the half-started mock free itself */
+    uv_loop_close(&loop);
+    return EXIT_FAIL;
+  }
+  uv_signal_init(&loop, &mc.sigint);
+  uv_signal_init(&loop, &mc.sigterm);
+  mc.sigint.data = mc.sigterm.data = &mc;
+  uv_signal_start(&mc.sigint, on_signal, SIGINT);
+  uv_signal_start(&mc.sigterm, on_signal, SIGTERM);
+  printf("mock upstream listening on %s\n", llmrt_mock_url(mc.mock));
+  fflush(stdout);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  r = uv_loop_close(&loop);
+  return mc.stopped && r == 0 ? EXIT_OK : EXIT_FAIL;
+}

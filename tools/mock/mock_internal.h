@@ -1,0 +1,165 @@
+/* Internals of the mock upstream, shared by its files:
+ *   mock.c      server glue: start/stop, routing, auth, request parsing
+ *   exchange.c  one answer over time: timers, streaming, faults, gzip
+ *   controls.c  the x-mock control syntax and fail_first bookkeeping
+ *   gen.c       deterministic text, tokenization, tool-call arguments
+ *   fmt_openai.c, fmt_anthropic.c   the wire formats of each provider */
+#ifndef LLMRT_MOCK_INTERNAL_H
+#define LLMRT_MOCK_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+
+#include "core/core.h"
+#include "http/server.h"
+#include "llmrt_mock.h"
+
+/* ---- Controls ------------------------------------------------------------ */
+
+enum {
+  MOCK_FAULT_NONE = 0,
+  MOCK_FAULT_RESET,     /* TCP reset after `after` tokens */
+  MOCK_FAULT_STALL,     /* send nothing more, keep the connection open */
+  MOCK_FAULT_MALFORMED, /* an SSE data line with invalid JSON */
+  MOCK_FAULT_TRUNCATE,  /* end the HTTP response cleanly without the final events */
+  MOCK_FAULT_EOF,       /* close the connection (FIN) mid-body */
+  MOCK_FAULT_ERROR,     /* a provider error event mid-stream */
+};
+
+typedef struct {
+  uint32_t ttft_ms, token_ms, head_ms;
+  int32_t tokens;    /* -1: unset */
+  char *text;        /* fixed answer (percent-decoded), or NULL */
+  int echo;          /* answer with the last user message */
+  char *tool;        /* answer with a call of this tool ("" = first in request) */
+  int lang;          /* 0: English words, 1: Chinese (with an emoji now and then) */
+  int status;        /* answer with this error status (0: none) */
+  int32_t retry_after; /* seconds for Retry-After (-1: no header) */
+  int fault;         /* MOCK_FAULT_* */
+  int32_t after;     /* tokens sent before the fault (-1: half of them) */
+  int32_t fail_first; /* faults and status apply to the first N matching requests (0: all) */
+  int gzip;          /* -1: non-streamed bodies when accepted; 0: never; 1: streams too */
+  int64_t seed;      /* -1: derived from model and messages */
+  int32_t cached;    /* cached input tokens to report */
+} mock_ctl_t;
+
+void mock__ctl_init(mock_ctl_t *c);
+void mock__ctl_free(mock_ctl_t *c);
+/* Deep copy (the strings); LLMRT_ENOMEM leaves dst initialised and empty. */
+int mock__ctl_copy(mock_ctl_t *dst, const mock_ctl_t *src);
+/* Applies "k=v,k=v" on top of c. Returns 0 or LLMRT_EINVAL with a message. */
+int mock__ctl_parse(mock_ctl_t *c, const char *spec, char *err, size_t errlen);
+
+/* How many times a control string was seen (for fail_first); 1 on first use. */
+typedef struct {
+  uint64_t *keys;
+  uint32_t *counts;
+  size_t n, cap;
+} mock_seen_t;
+
+uint32_t mock__seen_bump(mock_seen_t *s, const char *key);
+void mock__seen_free(mock_seen_t *s);
+
+/* ---- Text generation ------------------------------------------------------ */
+
+typedef struct {
+  llmrt__buf_t text; /* the whole answer (or tool arguments) */
+  size_t *ends;      /* end offset of token i */
+  size_t n, cap;
+} mock_tokens_t;
+
+void mock__tokens_free(mock_tokens_t *t);
+/* Deterministic words from seed: n tokens. */
+int mock__gen_words(mock_tokens_t *t, uint64_t seed, int n, int lang);
+/* Splits text into tokens (words with their leading space; non-ASCII in
+ * runs of at most two characters; never inside a UTF-8 sequence). */
+int mock__gen_split(mock_tokens_t *t, const char *text, size_t len);
+/* Tool-call arguments JSON from seed, split into small fragments. */
+int mock__gen_tool_args(mock_tokens_t *t, uint64_t seed);
+uint64_t mock__fnv1a(uint64_t h, const void *p, size_t n);
+
+/* JSON string literal (quotes included) for UTF-8 text. */
+int mock__json_str(llmrt__buf_t *b, const char *s, size_t len);
+
+/* ---- One exchange ---------------------------------------------------------- */
+
+enum { MOCK_API_OPENAI = 0, MOCK_API_ANTHROPIC = 1 };
+enum { MOCK_FIN_STOP = 0, MOCK_FIN_LENGTH, MOCK_FIN_TOOL };
+
+typedef struct mock_ex_s mock_ex_t;
+
+/* A provider's wire format. Each function appends to out. */
+typedef struct {
+  const char *name;
+  int (*error_body)(llmrt__buf_t *out, int status, const char *msg);
+  int (*full)(llmrt__buf_t *out, const mock_ex_t *ex);
+  int (*stream_start)(llmrt__buf_t *out, const mock_ex_t *ex);
+  int (*stream_token)(llmrt__buf_t *out, const mock_ex_t *ex, const char *tok, size_t len);
+  int (*stream_finish)(llmrt__buf_t *out, const mock_ex_t *ex);
+  int (*stream_error)(llmrt__buf_t *out, const mock_ex_t *ex);
+  int (*stream_malformed)(llmrt__buf_t *out, const mock_ex_t *ex);
+  const char *request_id_header; /* "x-request-id" / "request-id" */
+} mock_fmt_t;
+
+extern const mock_fmt_t mock__fmt_openai;
+extern const mock_fmt_t mock__fmt_anthropic;
+
+struct llmrt_mock_s {
+  uv_loop_t *loop;
+  llmrt_t *rt;
+  llmrt__server_t *srv;
+  llmrt_mock_options_t o;
+  char *controls;       /* default controls string (copy) */
+  mock_ctl_t dflt;      /* parsed defaults */
+  mock_seen_t seen;
+  char url[96];
+  uint16_t port;
+  llmrt_mock_stats_t st;
+  llmrt__buf_t last_body;
+  llmrt__buf_t last_head; /* name\0value\0 pairs */
+  char last_path[256];
+  uint64_t seq; /* request counter, for ids */
+  int stopping;
+  void (*stop_cb)(llmrt_mock_t *, void *);
+  void *stop_user;
+};
+
+struct mock_ex_s {
+  llmrt_mock_t *m;
+  llmrt__sreq_t *r;
+  const mock_fmt_t *fmt;
+  int api;
+  mock_ctl_t ctl;
+  char id[48];
+  char req_id[48]; /* x-request-id / request-id header */
+  char tool_id[48];
+  char *model;
+  char *tool_name;
+  int64_t created;
+  int stream, include_usage;
+  int64_t input_tokens;
+  int finish; /* MOCK_FIN_* */
+  mock_tokens_t tok;
+  size_t sent; /* tokens sent */
+  size_t fault_at;
+  int phase;
+  int gz;
+  z_stream z;
+  uv_timer_t timer;
+  llmrt__buf_t out;  /* one event or body being built */
+  llmrt__buf_t zout; /* compressed */
+  int done; /* the server side of the exchange is finished */
+};
+
+/* Starts answering (mock.c validated the request and filled ex). Takes
+ * ownership of ex. */
+void mock__ex_run(mock_ex_t *ex);
+/* Answers at once with the provider's error JSON and finishes r. */
+void mock__respond_error(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt, int status,
+                         const char *msg, int32_t retry_after);
+
+/* Common pieces of both formats. */
+const char *mock__finish_name(int api, int finish);
+int64_t mock__output_tokens(const mock_ex_t *ex);
+
+#endif

@@ -20,7 +20,7 @@ typedef struct dns_cache_s dns_cache_t;
 typedef struct dns_entry_s {
   llmrt__link_t link; /* in cache->entries while findable */
   dns_cache_t *cache;
-  char *key;  /* "host:port" */
+  char *key;   /* "host:port" */
   int pending; /* a lookup is in flight */
   uint64_t expires_us;
   llmrt__sockaddr_t addrs[LLMRT__MAX_ADDRS];
@@ -31,7 +31,7 @@ typedef struct dns_entry_s {
 
 struct dns_cache_s {
   llmrt_t *rt;
-  int closed; /* the runtime closed the cache */
+  int closed;          /* the runtime closed the cache */
   llmrt__link_t conns; /* every conn not yet closed (conn.c links them) */
   llmrt__link_t entries;
   unsigned n_entries;

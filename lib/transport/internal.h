@@ -58,7 +58,7 @@ static inline void llmrt__link_move(llmrt__link_t *from, llmrt__link_t *to) {
   llmrt__link_init(from);
 }
 
-#define LLMRT__CONTAINER_OF(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+#define LLMRT__CONTAINER_OF(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
 
 /* ---- DNS (dns.c) ---- */
 typedef struct llmrt__dns_waiter_s llmrt__dns_waiter_t;
@@ -119,8 +119,13 @@ enum {
   LLMRT__CONN_CLOSED
 };
 
-enum { LLMRT__TIMER_NONE, LLMRT__TIMER_CONNECT, LLMRT__TIMER_TLS, LLMRT__TIMER_NOTIFY,
-       LLMRT__TIMER_DRAIN };
+enum {
+  LLMRT__TIMER_NONE,
+  LLMRT__TIMER_CONNECT,
+  LLMRT__TIMER_TLS,
+  LLMRT__TIMER_NOTIFY,
+  LLMRT__TIMER_DRAIN
+};
 
 struct llmrt__conn_s {
   llmrt_t *rt;
@@ -167,9 +172,9 @@ struct llmrt__conn_s {
   int tls_eof;
   llmrt__buf_t tls_out; /* ciphertext produced, not yet written */
   int tls_bio_err;
-  int tls_offered;    /* a cached session was offered */
-  int tls_cert_seen;  /* the peer's certificate went through verification */
-  int tls_draining;   /* re-entrancy guard for the read loop */
+  int tls_offered;   /* a cached session was offered */
+  int tls_cert_seen; /* the peer's certificate went through verification */
+  int tls_draining;  /* re-entrancy guard for the read loop */
 };
 
 /* conn.c, for dns.c: the runtime is closing. A conn still connecting fails

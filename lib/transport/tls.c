@@ -43,7 +43,7 @@ struct llmrt__tls_s {
   int load_ret; /* from the worker thread */
   char load_msg[256];
   uv_work_t work;
-  llmrt_t *work_rt; /* referenced while the bundle loads */
+  llmrt_t *work_rt;      /* referenced while the bundle loads */
   llmrt__link_t waiters; /* conns waiting for the configuration */
 
   llmrt__link_t sessions; /* least recently stored first */
@@ -188,8 +188,8 @@ static void load_work(uv_work_t *req) {
 }
 
 static int conf_setup(llmrt__tls_t *t) {
-  int r = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT,
-                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  int r = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                      MBEDTLS_SSL_PRESET_DEFAULT);
   if (r) return r;
   mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
@@ -324,8 +324,10 @@ void llmrt__tls_conn_free(llmrt__conn_t *c) {
   }
   llmrt__buf_free(&c->tls_in);
   llmrt__buf_free(&c->tls_out);
-  if (c->tls_srv) llmrt__tls_server_unref(c->tls_srv);
-  else if (c->tlsctx) llmrt__tls_unref(c->tlsctx);
+  if (c->tls_srv)
+    llmrt__tls_server_unref(c->tls_srv);
+  else if (c->tlsctx)
+    llmrt__tls_unref(c->tlsctx);
   c->tls_srv = NULL;
   c->tlsctx = NULL;
 }
@@ -353,8 +355,8 @@ static void hs_fail(llmrt__conn_t *c, int r) {
       code = LLMRT_ECERTEXPIRED;
     else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
       code = LLMRT_ECERTHOSTNAME;
-    llmrt__conn_fail(c, code, "%s %s failed: certificate verification failed: %s", who,
-                     c->hostport, info);
+    llmrt__conn_fail(c, code, "%s %s failed: certificate verification failed: %s", who, c->hostport,
+                     info);
     return;
   }
   if (r == MBEDTLS_ERR_SSL_CONN_EOF) {

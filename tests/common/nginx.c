@@ -163,7 +163,8 @@ static void print_error_log(const test_nginx_t *n) {
   if (!f) return;
   char line[1024];
   fprintf(stderr, "---- %s ----\n", path);
-  while (fgets(line, sizeof line, f)) fputs(line, stderr);
+  while (fgets(line, sizeof line, f))
+    fputs(line, stderr);
   fclose(f);
 }
 
@@ -182,7 +183,8 @@ static pid_t spawn(const test_nginx_t *n) {
   pid_t pid = fork();
   if (pid < 0) DIE("fork: %s", strerror(errno));
   if (pid == 0) {
-    char *argv[] = {"nginx", "-p", (char *)n->dir, "-c", conf, "-e", err, "-g", "daemon off;", NULL};
+    char *argv[] = {"nginx", "-p", (char *)n->dir, "-c",          conf,
+                    "-e",    err,  "-g",           "daemon off;", NULL};
     execvp("nginx", argv);
     execv("/usr/sbin/nginx", argv);
     fprintf(stderr, "nginx fixture: cannot run nginx (%s): install it (apt-get install nginx)\n",
@@ -205,7 +207,8 @@ static int wait_up(test_nginx_t *n) {
       return 1;
     }
     int up = 1;
-    for (size_t i = 0; i < sizeof ports / sizeof ports[0] && up; i++) up = port_accepts(ports[i]);
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0] && up; i++)
+      up = port_accepts(ports[i]);
     if (up) return 0;
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
@@ -229,7 +232,8 @@ void test_nginx_start(test_nginx_t *n, const char *extra) {
   }
   char *big = malloc(TEST_NGINX_BIG_SIZE);
   if (!big) DIE("out of memory");
-  for (size_t i = 0; i < TEST_NGINX_BIG_SIZE; i++) big[i] = (char)('0' + i % 10);
+  for (size_t i = 0; i < TEST_NGINX_BIG_SIZE; i++)
+    big[i] = (char)('0' + i % 10);
   write_file(n->dir, "www/big.txt", big, TEST_NGINX_BIG_SIZE);
   free(big);
 

@@ -141,7 +141,8 @@ static void test_connect_timeout(void) {
   ASSERT_CONTAINS(t.errmsg, "timed out");
   ASSERT_GE(el, 250 * 1000);
   ASSERT_LE(el, 5000 * 1000);
-  for (int i = 0; i < 4; i++) close(fill[i]);
+  for (int i = 0; i < 4; i++)
+    close(fill[i]);
   close(ls);
   t_teardown();
 }
@@ -184,7 +185,7 @@ static void test_close_in_callbacks(void) {
   ASSERT_EQ(t_client_start(&c, "127.0.0.1", e.port, 0, 5000, 0), 0);
   llmrt__conn_close(c.c);
   llmrt__conn_close(c.c); /* idempotent until the loop runs */
-  t_client_t d = {0}; /* closed while the name is being resolved */
+  t_client_t d = {0};     /* closed while the name is being resolved */
   ASSERT_EQ(t_client_start(&d, "localhost", e.port, 0, 5000, 0), 0);
   llmrt__conn_close(d.c);
   t_run_until(&a.done);
@@ -194,9 +195,11 @@ static void test_close_in_callbacks(void) {
   ASSERT_EQ(b.reads, 1);
   ASSERT_EQ(c.connected, 0);
   /* Let the rest settle: c and d must never report. */
-  for (int i = 0; i < 20; i++) uv_run(&t_loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < 20; i++)
+    uv_run(&t_loop, UV_RUN_NOWAIT);
   usleep(50 * 1000);
-  for (int i = 0; i < 20; i++) uv_run(&t_loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < 20; i++)
+    uv_run(&t_loop, UV_RUN_NOWAIT);
   ASSERT_EQ(c.connected, 0);
   ASSERT_EQ(d.connected, 0);
   t_echo_stop(&e);
@@ -213,7 +216,8 @@ static void test_runtime_close_with_open_conns(void) {
   ASSERT_EQ(t_client_start(&open_c, "127.0.0.1", e.port, 0, 5000, 0), 0);
   t_run_until(&open_c.connected);
   ASSERT_EQ(open_c.connected, 1);
-  while (e.handshakes_ok < 1) uv_run(&t_loop, UV_RUN_ONCE);
+  while (e.handshakes_ok < 1)
+    uv_run(&t_loop, UV_RUN_ONCE);
   t_client_t pending = {0};
   ASSERT_EQ(t_client_start(&pending, "localhost", e.port, 0, 5000, 0), 0);
   t_echo_stop(&e);

@@ -192,7 +192,8 @@ static void test_own_server_errors(void) {
   t.want_len = sizeof t.got;
   ASSERT_EQ(t_client_start(&t, "127.0.0.1", e.port, 0, 5000, 0), 0);
   t_run_until(&t.done);
-  while (e.handshake_errors == 0) uv_run(&t_loop, UV_RUN_ONCE);
+  while (e.handshake_errors == 0)
+    uv_run(&t_loop, UV_RUN_ONCE);
   ASSERT_ERR(e.last_error, LLMRT_ETLS);
   t_echo_stop(&e);
   llmrt__tls_server_free(srv);
@@ -230,7 +231,8 @@ static void big_connect(llmrt__conn_t *c, int status, const char *msg, void *use
   big_t *b = user;
   b->status = status;
   ASSERT_ERR(status, 0);
-  uv_buf_t bufs[2] = {uv_buf_init(b->out, 1000), uv_buf_init(b->out + 1000, (unsigned)b->len - 1000)};
+  uv_buf_t bufs[2] = {uv_buf_init(b->out, 1000),
+                      uv_buf_init(b->out + 1000, (unsigned)b->len - 1000)};
   ASSERT_EQ(llmrt__conn_write(c, bufs, 2, big_written, b), 0);
   ASSERT_EQ(llmrt__conn_read_start(c), 0);
 }
@@ -244,7 +246,8 @@ static void test_own_server_big(void) {
   b.len = 1 << 20;
   b.out = malloc(b.len);
   b.in = malloc(b.len);
-  for (size_t i = 0; i < b.len; i++) b.out[i] = (char)(i * 7 + i / 251);
+  for (size_t i = 0; i < b.len; i++)
+    b.out[i] = (char)(i * 7 + i / 251);
   llmrt__conn_opts_t o = {"localhost", (uint16_t)e.port, 1, 5000, 5000};
   llmrt__conn_cbs_t cbs = {big_connect, big_read};
   llmrt__conn_t *c;
@@ -357,7 +360,8 @@ static void test_runtime_close(void) {
   ASSERT_EQ(open_c.connected, 1);
   t_client_t hs = {0};
   ASSERT_EQ(t_client_start(&hs, "127.0.0.1", port, 1, 5000, 5000), 0);
-  while (!accepted) uv_run(&t_loop, UV_RUN_ONCE);
+  while (!accepted)
+    uv_run(&t_loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)accepted, (uv_close_cb)free);
   t_close_handle((uv_handle_t *)&srv);
   llmrt_close(t_rt, t_on_rt_done, &t_rt_done);

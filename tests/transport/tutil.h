@@ -97,7 +97,8 @@ static inline void t_echo_written(llmrt__conn_t *c, int status, void *arg) {
   free(arg);
 }
 
-static inline void t_echo_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
+static inline void t_echo_read(llmrt__conn_t *c, int status, const char *data, size_t len,
+                               void *user) {
   (void)user;
   if (status < 0) {
     llmrt__conn_close(c);
@@ -170,7 +171,8 @@ typedef struct {
   const char *send;
 } t_client_t;
 
-static inline void t_client_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user) {
+static inline void t_client_read(llmrt__conn_t *c, int status, const char *data, size_t len,
+                                 void *user) {
   t_client_t *t = user;
   t->reads++;
   if (status < 0) {
@@ -213,7 +215,7 @@ static inline void t_client_connect(llmrt__conn_t *c, int status, const char *ms
 }
 
 static inline int t_client_start(t_client_t *t, const char *host, int port, int tls,
-                          uint32_t connect_ms, uint32_t tls_ms) {
+                                 uint32_t connect_ms, uint32_t tls_ms) {
   llmrt__conn_opts_t o = {host, (uint16_t)port, tls, connect_ms, tls_ms};
   llmrt__conn_cbs_t cbs = {t_client_connect, t_client_read};
   return llmrt__conn_connect(t_rt, &o, &cbs, t, &t->c);

@@ -28,6 +28,13 @@
 
 static const llmrt_host_t *host;
 
+/* strdup is POSIX, not C11. */
+static char *copy_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  return d ? memcpy(d, s, n) : NULL;
+}
+
 typedef struct {
   char *literal[MAX_LITERALS];
   size_t literal_len[MAX_LITERALS];
@@ -68,7 +75,7 @@ static int add_literal(redact_t *r, const cJSON *v, char *err, size_t errlen) {
     snprintf(err, errlen, "\"literal\" holds more than %d strings", MAX_LITERALS);
     return LLMRT_EINVAL;
   }
-  if (!(r->literal[r->n_literals] = strdup(v->valuestring))) return LLMRT_ENOMEM;
+  if (!(r->literal[r->n_literals] = copy_str(v->valuestring))) return LLMRT_ENOMEM;
   r->literal_len[r->n_literals++] = n;
   return 0;
 }
@@ -96,7 +103,7 @@ static int parse(redact_t *r, const cJSON *root, char *err, size_t errlen) {
     snprintf(err, errlen, "\"replacement\" must be a string");
     return LLMRT_EINVAL;
   }
-  if (!(r->replacement = strdup(rep ? rep->valuestring : "[redacted]"))) return LLMRT_ENOMEM;
+  if (!(r->replacement = copy_str(rep ? rep->valuestring : "[redacted]"))) return LLMRT_ENOMEM;
   r->replacement_len = strlen(r->replacement);
   if (r->n_literals == 0 && r->digits == 0) {
     snprintf(err, errlen, "nothing to redact: set \"literal\" and/or \"digits\"");

@@ -16,6 +16,13 @@
 
 static const llmrt_host_t *host;
 
+/* strdup is POSIX, not C11. */
+static char *copy_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  return d ? memcpy(d, s, n) : NULL;
+}
+
 typedef struct {
   char *text;
   size_t len;
@@ -32,7 +39,7 @@ static int init(llmrt_plugin_rt_t *prt, const char *cfg, size_t len, void **stat
     return LLMRT_EINVAL;
   }
   prompt_t *p = calloc(1, sizeof *p);
-  if (p) p->text = strdup(text->valuestring);
+  if (p) p->text = copy_str(text->valuestring);
   cJSON_Delete(root);
   if (!p || !p->text) {
     free(p);

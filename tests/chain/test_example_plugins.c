@@ -10,6 +10,7 @@
 
 #include "llmrt.h"
 #include "llmrt/plugin.h"
+#include "llmrt_mock.h"
 #include "test.h"
 
 #ifndef LLMRT_TEST_PLUGIN_DIR
@@ -210,8 +211,154 @@ static void test_system_prompt_hooks(void) {
   uv_dlclose(&lib);
 }
 
+/* ---- Part 2: calls through the plugins against the mock upstream ---- */
+
+typedef struct {
+  int done, status;
+  char tokens[4096]; /* on_token deltas, concatenated */
+  size_t tokens_len;
+  int n_tokens;
+  char text[4096]; /* res->text */
+  size_t text_len;
+  char errmsg[512];
+} run_t;
+
+static uv_loop_t loop;
+static llmrt_mock_t *mock;
+static llmrt_t *rt;
+
+static void on_token(llmrt_call_t *call, const char *text, size_t len, void *user) {
+  (void)call;
+  run_t *r = user;
+  ASSERT(r->tokens_len + len < sizeof r->tokens);
+  memcpy(r->tokens + r->tokens_len, text, len);
+  r->tokens_len += len;
+  r->n_tokens++;
+}
+
+static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user) {
+  (void)call;
+  run_t *r = user;
+  r->done++;
+  r->status = status;
+  ASSERT(res->text_len < sizeof r->text);
+  if (res->text_len) memcpy(r->text, res->text, res->text_len);
+  r->text_len = res->text_len;
+  snprintf(r->errmsg, sizeof r->errmsg, "%s", res->error_message ? res->error_message : "");
+}
+
+/* A runtime on a fresh loop with the mock as upstreams "oa" (OpenAI) and
+ * "an" (Anthropic), and the plugins in `plugins` (a JSON array body). */
+static void start(const char *plugins) {
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  llmrt_mock_options_t mo;
+  llmrt_mock_options_init(&mo);
+  ASSERT_EQ(llmrt_mock_start(&loop, &mo, &mock), 0);
+  ASSERT_EQ(llmrt_new(&loop, NULL, &rt), 0);
+  setenv("TEST_MOCK_KEY", "sk-test-example-plugins", 1);
+  char cfg[2048], err[512];
+  const char *url = llmrt_mock_url(mock);
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"oa\":{\"base_url\":\"%s\",\"api_key_env\":\"TEST_MOCK_KEY\"},"
+           "\"an\":{\"base_url\":\"%s\",\"api\":\"anthropic\",\"api_key_env\":\"TEST_MOCK_KEY\"}},"
+           "\"default_upstream\":\"oa\",\"plugins\":[%s]}",
+           url, url, plugins);
+  if (llmrt_configure(rt, cfg, err, sizeof err)) TEST_FAIL_("configure: %s", err);
+}
+
+static void stop(void) {
+  llmrt_mock_stop(mock, NULL, NULL);
+  llmrt_close(rt, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void call(run_t *r, const char *upstream, int stream, const char *controls) {
+  memset(r, 0, sizeof *r);
+  ASSERT_EQ(llmrt_mock_set_controls(mock, controls), 0);
+  llmrt_message_t msg = {"user", "Tell me a story.", 0, NULL, NULL};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.upstream = upstream;
+  req.model = "mock-model";
+  req.messages = &msg;
+  req.n_messages = 1;
+  req.max_tokens = 200;
+  req.stream = stream;
+  llmrt_callbacks_t cbs = {on_token, NULL, on_done};
+  ASSERT_EQ(llmrt_call(rt, &req, &cbs, r, NULL), 0);
+  while (!r->done) ASSERT(uv_run(&loop, UV_RUN_ONCE) || r->done);
+  if (r->status) TEST_FAIL_("call failed: %s: %s", llmrt_err_name(r->status), r->errmsg);
+}
+
+static void test_calls_system_prompt(void) {
+  start("{\"name\":\"" PDIR "/system_prompt.so\",\"text\":\"Answer in haiku.\"}");
+  const char *ups[] = {"oa", "an"};
+  for (int u = 0; u < 2; u++) {
+    for (int stream = 0; stream < 2; stream++) {
+      run_t r;
+      call(&r, ups[u], stream, NULL);
+      /* The upstream got the plugin's system message, before the user's. */
+      const char *body = llmrt_mock_last_body(mock);
+      const char *sys = strstr(body, "Answer in haiku."), *usr = strstr(body, "Tell me a story.");
+      if (!sys || !usr || sys > usr) TEST_FAIL_("%s stream=%d: body %s", ups[u], stream, body);
+      if (u == 0) ASSERT_CONTAINS(body, "\"role\":\"system\"");
+      ASSERT(r.tokens_len > 0);
+    }
+  }
+  stop();
+}
+
+static void test_calls_redact(void) {
+  start("{\"name\":\"" PDIR "/redact.so\",\"literal\":[\"Project Falcon\",\"hunter2\"],"
+        "\"digits\":6}");
+  /* The mock streams this a word at a time, so "Project Falcon" comes as
+   * " Project" and " Falcon". Commas are percent-encoded in controls. */
+  const char *ctl = "text=Card 4111111111111111 for Project Falcon%2C code hunter2. Call 555 12.";
+  const char *want = "Card [redacted] for [redacted], code [redacted]. Call 555 12.";
+  const char *ups[] = {"oa", "an"};
+  for (int u = 0; u < 2; u++) {
+    for (int stream = 0; stream < 2; stream++) {
+      run_t r;
+      call(&r, ups[u], stream, ctl);
+      fprintf(stderr, "   %s stream=%d: %d deltas: %.*s\n", ups[u], stream, r.n_tokens,
+              (int)r.tokens_len, r.tokens);
+      ASSERT_MEM_EQ(r.tokens, r.tokens_len, want, strlen(want));
+      ASSERT_MEM_EQ(r.text, r.text_len, want, strlen(want));
+      if (stream) ASSERT_GE(r.n_tokens, 5);
+    }
+  }
+  char *m = NULL;
+  ASSERT_EQ(llmrt_metrics_text(rt, &m, NULL), 0);
+  ASSERT_CONTAINS(m, "llmrt_redact_matches_total 12\n");
+  llmrt_free(m);
+  stop();
+}
+
+static void test_calls_count_tokens(void) {
+  /* All three examples in one chain. */
+  start("{\"name\":\"" PDIR "/count_tokens.so\"},"
+        "{\"name\":\"" PDIR "/system_prompt.so\",\"text\":\"Be brief.\"},"
+        "{\"name\":\"" PDIR "/redact.so\",\"digits\":4}");
+  run_t r;
+  call(&r, "oa", 1, "tokens=10");
+  call(&r, "an", 0, "tokens=10");
+  char *m = NULL;
+  ASSERT_EQ(llmrt_metrics_text(rt, &m, NULL), 0);
+  fprintf(stderr, "%s", m);
+  ASSERT_CONTAINS(m, "# TYPE llmrt_example_tokens_total counter\n");
+  ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"oa\",gen_ai_token_type=\"output\"} 10\n");
+  ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"an\",gen_ai_token_type=\"output\"} 10\n");
+  ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"oa\",gen_ai_token_type=\"input\"} ");
+  llmrt_free(m);
+  stop();
+}
+
 int main(void) {
   RUN_TEST(test_redact_every_split);
   RUN_TEST(test_system_prompt_hooks);
+  RUN_TEST(test_calls_system_prompt);
+  RUN_TEST(test_calls_redact);
+  RUN_TEST(test_calls_count_tokens);
   return 0;
 }

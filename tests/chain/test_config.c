@@ -7,6 +7,10 @@
 #include "chain/chain.h"
 #include "test.h"
 
+#ifndef LLMRT_TEST_PLUGIN_DIR
+#define LLMRT_TEST_PLUGIN_DIR LLMRT_BINARY_DIR "/test-plugins"
+#endif
+
 #define SECRET "sk-test-DO-NOT-LEAK-1234567890"
 #define SECRET_ID "566e58f2e08b5166" /* sha256sum of SECRET, first 16 hex digits */
 
@@ -250,12 +254,86 @@ static void test_twice_and_args(void) {
   free_rt(rt);
 }
 
+/* ---- Allocation failures: each allocation of llmrt_configure fails in
+ * turn; it must refuse cleanly, change nothing and leak nothing. ---- */
+
+static long live_allocs;  /* allocations not yet freed */
+static long alloc_budget = -1; /* allocations left before failing; -1: no limit */
+
+static int take(void) {
+  if (alloc_budget == 0) return 0;
+  if (alloc_budget > 0) alloc_budget--;
+  return 1;
+}
+static void *t_malloc(size_t n) {
+  void *p = take() ? malloc(n) : NULL;
+  if (p) live_allocs++;
+  return p;
+}
+static void *t_calloc(size_t a, size_t b) {
+  void *p = take() ? calloc(a, b) : NULL;
+  if (p) live_allocs++;
+  return p;
+}
+static void *t_realloc(void *old, size_t n) {
+  if (!take()) return NULL;
+  void *p = realloc(old, n);
+  if (p && !old) live_allocs++;
+  return p;
+}
+static void t_free(void *p) {
+  if (p) live_allocs--;
+  free(p);
+}
+
+static void test_alloc_failures(void) {
+  setenv("LLMRT_TEST_KEY", SECRET, 1);
+  const char *cfg =
+      "{\"upstreams\":{\"a\":{\"base_url\":\"https://x.example/v1\",\"api_key_env\":\"LLMRT_TEST_KEY\","
+      "\"headers\":{\"X-A\":\"1\",\"X-B\":\"2\"}},\"b\":{\"base_url\":\"http://127.0.0.1:1\","
+      "\"api\":\"anthropic\"}},\"default_upstream\":\"b\",\"plugins\":["
+      "{\"name\":\"" LLMRT_TEST_PLUGIN_DIR "/testgood.so\",\"tag\":\"x\",\"timer_ms\":1000},"
+      "{\"name\":\"" LLMRT_TEST_PLUGIN_DIR "/testgood.so\",\"tag\":\"y\"}]}";
+  int ok = 0;
+  for (long n = 0; !ok; n++) {
+    long before = live_allocs;
+    llmrt_t *rt = new_rt();
+    llmrt__chain_get(rt); /* made before the budget: it is not configure's */
+    char err[512] = "";
+    alloc_budget = n;
+    int r = llmrt_configure(rt, cfg, err, sizeof err);
+    alloc_budget = -1;
+    if (r == 0) {
+      ok = 1;
+      ASSERT_EQ(llmrt__chain_get(rt)->n_plugins, 2);
+      fprintf(stderr, "   configure succeeded once given %ld allocations\n", n);
+      ASSERT_GE(n, 20); /* the loop did fail allocations along the way */
+    } else {
+      /* cJSON cannot tell a failed allocation from bad syntax. */
+      if (r != LLMRT_ENOMEM && r != LLMRT_ECONFIG)
+        TEST_FAIL_("allocation %ld: %s: %s", n, llmrt_err_name(r), err);
+      ASSERT(strstr(err, SECRET) == NULL);
+      llmrt__chain_t *ch = llmrt__chain_get(rt);
+      ASSERT_EQ(ch->configured, 0);
+      ASSERT(ch->upstreams == NULL && ch->plugins == NULL);
+      ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
+    }
+    free_rt(rt);
+    if (live_allocs != before) TEST_FAIL_("allocation %ld: %ld allocations leaked", n,
+                                          live_allocs - before);
+    ASSERT(n < 10000);
+  }
+}
+
 int main(void) {
+  /* Before anything else: counts every allocation llmrt and cJSON make. */
+  ASSERT_ERR(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
   RUN_TEST(test_good_minimal);
   RUN_TEST(test_good_full);
   RUN_TEST(test_single_upstream_is_default);
   RUN_TEST(test_bad);
   RUN_TEST(test_key_never_shown);
   RUN_TEST(test_twice_and_args);
+  RUN_TEST(test_alloc_failures);
   return 0;
 }

@@ -39,43 +39,63 @@ static llmrt__jtok_t *new_tok(llmrt__jtok_t *tok, uint32_t cap, uint32_t *nt, in
   return t;
 }
 
-/* s[*pi] is the opening quote. Validates escapes and control characters. */
-static int scan_string(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
-                       uint32_t *nt) {
-  size_t i = *pi + 1, start = i;
-  int esc = 0;
+/* Nonzero when any of the 8 bytes in x is '"', '\\' or a control character
+ * (the bytes that end a plain run in a string); the lowest set bit marks the
+ * first such byte. By the classic "has zero byte" / "has byte less than"
+ * tricks, exact for the first byte (borrows only disturb bytes after it). */
+static inline uint64_t special8(uint64_t x) {
+  const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+  return (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & high;
+}
+
+static inline int is_special(unsigned char ch) {
+  return ch == '"' || ch == '\\' || ch < 0x20;
+}
+
+/* i is just past the opening quote. Returns the index of the closing quote,
+ * or SIZE_MAX for a malformed string; *esc is set when escapes occur.
+ * Strings are most of a chunk's bytes, so runs go 8 bytes a step. */
+static inline __attribute__((always_inline)) size_t scan_string(const char *s, size_t n, size_t i,
+                                                                int *esc) {
   for (;;) {
-    while (i < n) {
-      unsigned char ch = (unsigned char)s[i];
-      if (ch == '"' || ch == '\\' || ch < 0x20) break;
-      i++;
+    for (;;) {
+      if (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t m = special8(x);
+        if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+          i += (size_t)__builtin_ctzll(m) >> 3;
+#else
+          while (!is_special((unsigned char)s[i])) i++;
+#endif
+          break;
+        }
+        i += 8;
+      } else {
+        while (i < n && !is_special((unsigned char)s[i])) i++;
+        break;
+      }
     }
-    if (i >= n) return BAD;
+    if (i >= n) return SIZE_MAX;
     char ch = s[i];
-    if (ch == '"') break;
-    if (ch != '\\') return BAD; /* raw control character */
-    esc = 1;
-    if (i + 1 >= n) return BAD;
+    if (ch == '"') return i;
+    if (ch != '\\' || i + 1 >= n) return SIZE_MAX; /* raw control character */
+    *esc = 1;
     char e = s[i + 1];
     if (e == 'u') {
-      if (n - i < 6) return BAD;
+      if (n - i < 6) return SIZE_MAX;
       for (int k = 2; k < 6; k++)
-        if (hexval(s[i + k]) < 0) return BAD;
+        if (hexval(s[i + k]) < 0) return SIZE_MAX;
       i += 6;
     } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
                e == 't') {
       i += 2;
     } else {
-      return BAD;
+      return SIZE_MAX;
     }
   }
-  llmrt__jtok_t *t = new_tok(tok, cap, nt, LLMRT__JSON_STRING, start);
-  if (t) {
-    t->end = (uint32_t)i;
-    t->esc = (uint8_t)esc;
-  }
-  *pi = i + 1;
-  return 0;
 }
 
 static int digits(const char *s, size_t n, size_t *pi) {
@@ -88,7 +108,7 @@ static int digits(const char *s, size_t n, size_t *pi) {
 
 /* Literals and numbers, by the RFC 8259 grammar. Whatever follows is checked
  * by the caller's state machine (so "nullx" and "01" fail there). */
-static int scan_prim(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
+static inline int scan_prim(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
                      uint32_t *nt) {
   size_t i = *pi;
   const char *lit = s[i] == 't' ? "true" : s[i] == 'f' ? "false" : s[i] == 'n' ? "null" : NULL;
@@ -132,7 +152,8 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
   uint32_t nt = 0;
   size_t i = 0;
   for (;;) {
-    while (i < n && is_ws(s[i])) i++;
+    if (i < n && (unsigned char)s[i] <= ' ')
+      while (i < n && is_ws(s[i])) i++;
     if (i == n) break;
     char c = s[i];
     int close = 0;
@@ -160,10 +181,9 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
         break;
       }
       if (c != '"') return BAD;
-      if ((rc = scan_string(s, n, &i, tok, cap, &nt))) return rc;
       st[depth - 1].size++;
       state = S_COLON;
-      continue;
+      goto string;
     case S_VALUE_OR_CLOSE:
     case S_VALUE:
       if (c == ']' && state == S_VALUE_OR_CLOSE) {
@@ -182,9 +202,9 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
         state = c == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
         continue;
       }
-      rc = c == '"' ? scan_string(s, n, &i, tok, cap, &nt) : scan_prim(s, n, &i, tok, cap, &nt);
-      if (rc) return rc;
       state = depth ? S_COMMA : S_DONE;
+      if (c == '"') goto string;
+      if ((rc = scan_prim(s, n, &i, tok, cap, &nt))) return rc;
       continue;
     }
     if (close) {
@@ -198,6 +218,18 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
       i++;
       state = depth ? S_COMMA : S_DONE;
     }
+    continue;
+  string: {
+    int esc = 0;
+    size_t end = scan_string(s, n, i + 1, &esc);
+    if (end == SIZE_MAX) return BAD;
+    llmrt__jtok_t *t = new_tok(tok, cap, &nt, LLMRT__JSON_STRING, i + 1);
+    if (t) {
+      t->end = (uint32_t)end;
+      t->esc = (uint8_t)esc;
+    }
+    i = end + 1;
+  }
   }
   if (state != S_DONE) return BAD; /* empty or truncated */
   *count = nt;
@@ -255,16 +287,48 @@ int llmrt__json_streq(const llmrt__json_t *j, int t, const char *s) {
   return llmrt__json_type(j, t) == LLMRT__JSON_STRING && str_eq(j, t, s, strlen(s));
 }
 
-int llmrt__json_get(const llmrt__json_t *j, int obj, const char *key) {
+/* Key token k equals key[0..klen)? The common case (no escapes) inline. */
+static inline int key_eq(const llmrt__json_t *j, uint32_t k, const char *key, size_t klen) {
+  const llmrt__jtok_t *t = &j->tok[k];
+  if (t->esc) return str_eq(j, (int)k, key, klen);
+  return t->end - t->start == klen && memcmp(j->js + t->start, key, klen) == 0;
+}
+
+int llmrt__json_getn(const llmrt__json_t *j, int obj, const char *key, size_t klen) {
   if (llmrt__json_type(j, obj) != LLMRT__JSON_OBJECT) return -1;
-  size_t klen = strlen(key);
   int found = -1;
   uint32_t c = (uint32_t)obj + 1;
   for (uint32_t m = 0; m < j->tok[obj].size; m++) {
-    if (str_eq(j, (int)c, key, klen)) found = (int)c + 1;
+    if (key_eq(j, c, key, klen)) found = (int)c + 1;
     c = j->tok[c + 1].next;
   }
   return found;
+}
+
+/* Member names are short: a loop beats a call to memcmp. */
+static inline int bytes_eq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
+}
+
+void llmrt__json_fields(const llmrt__json_t *j, int obj, const llmrt__jkey_t *keys, int n,
+                        int *out) {
+  for (int i = 0; i < n; i++) out[i] = -1;
+  if (llmrt__json_type(j, obj) != LLMRT__JSON_OBJECT) return;
+  uint32_t c = (uint32_t)obj + 1;
+  for (uint32_t m = 0; m < j->tok[obj].size; m++) {
+    const llmrt__jtok_t *k = &j->tok[c];
+    const char *raw = j->js + k->start;
+    size_t len = k->end - k->start;
+    for (int i = 0; i < n; i++) {
+      /* Length and first byte settle almost every comparison. */
+      if (len != keys[i].n) continue;
+      if (k->esc ? str_eq(j, (int)c, keys[i].s, keys[i].n) : bytes_eq(raw, keys[i].s, len))
+        out[i] = (int)c + 1;
+    }
+    c = j->tok[c + 1].next;
+  }
 }
 
 int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx) {

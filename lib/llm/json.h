@@ -13,6 +13,8 @@
 #ifndef LLMRT_LLM_JSON_H
 #define LLMRT_LLM_JSON_H
 
+#include <string.h>
+
 #include "../core/core.h"
 
 enum { LLMRT__JSON_OBJECT = 1, LLMRT__JSON_ARRAY, LLMRT__JSON_STRING, LLMRT__JSON_PRIM };
@@ -45,7 +47,21 @@ void llmrt__json_free(llmrt__json_t *j);
 
 /* Value of member `key` of object token obj, or -1 (absent, or obj is not an
  * object, or obj < 0). With duplicate keys the last one wins. */
-int llmrt__json_get(const llmrt__json_t *j, int obj, const char *key);
+int llmrt__json_getn(const llmrt__json_t *j, int obj, const char *key, size_t klen);
+static inline int llmrt__json_get(const llmrt__json_t *j, int obj, const char *key) {
+  return llmrt__json_getn(j, obj, key, strlen(key)); /* strlen of a literal folds */
+}
+/* A member name with its length, for llmrt__json_fields. */
+typedef struct {
+  const char *s;
+  size_t n;
+} llmrt__jkey_t;
+#define LLMRT__JKEY(lit) {lit, sizeof(lit) - 1}
+
+/* Several members in one pass over obj: out[i] is the value of keys[i] or
+ * -1. Cheaper than n lookups on the hot path. */
+void llmrt__json_fields(const llmrt__json_t *j, int obj, const llmrt__jkey_t *keys, int n,
+                        int *out);
 /* Element idx of array token arr, or -1. */
 int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx);
 /* Type of token t, 0 when t < 0. */

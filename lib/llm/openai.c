@@ -149,38 +149,49 @@ static int tool_call(llmrt__dec_t *d, int tc, uint32_t pos) {
 }
 
 /* choices[] element: `delta` in a stream chunk, `message` in a response.
- * Emits everything but the finish reason, whose token goes to *finish. */
+ * Emits everything but the finish reason, whose token goes to *finish.
+ * Members are looked up in one pass per object (the per-chunk hot path). */
 static int choice(llmrt__dec_t *d, int c, const char *body_key, int *finish) {
   const llmrt__json_t *j = &d->j;
+  const llmrt__jkey_t ckeys[3] = {LLMRT__JKEY("index"), {body_key, strlen(body_key)},
+                                  LLMRT__JKEY("finish_reason")};
+  static const llmrt__jkey_t mkeys[4] = {LLMRT__JKEY("content"), LLMRT__JKEY("reasoning_content"),
+                                         LLMRT__JKEY("reasoning"), LLMRT__JKEY("tool_calls")};
+  int cv[3], mv[4], rc;
   int64_t idx;
-  if (llmrt__json_int(j, llmrt__json_get(j, c, "index"), &idx) == 0 && idx != 0)
+  llmrt__json_fields(j, c, ckeys, 3, cv);
+  if (llmrt__json_int(j, cv[0], &idx) == 0 && idx != 0)
     return 0; /* only the first choice (n > 1 is not streamed to the user) */
-  int m = llmrt__json_get(j, c, body_key), rc;
-  int r = llmrt__json_get(j, m, "reasoning_content");
-  if (llmrt__json_type(j, r) != LLMRT__JSON_STRING) r = llmrt__json_get(j, m, "reasoning");
+  llmrt__json_fields(j, cv[1], mkeys, 4, mv);
+  int r = llmrt__json_type(j, mv[1]) == LLMRT__JSON_STRING ? mv[1] : mv[2];
   if ((rc = llmrt__emit_text(d, LLMRT_EV_THINKING, r))) return rc;
-  if ((rc = llmrt__emit_text(d, LLMRT_EV_TEXT, llmrt__json_get(j, m, "content")))) return rc;
-  int tcs = llmrt__json_get(j, m, "tool_calls");
+  if ((rc = llmrt__emit_text(d, LLMRT_EV_TEXT, mv[0]))) return rc;
+  int tcs = mv[3];
   if (llmrt__json_type(j, tcs) == LLMRT__JSON_ARRAY) {
     uint32_t t = (uint32_t)tcs + 1;
     for (uint32_t i = 0; i < j->tok[tcs].size; i++, t = j->tok[t].next)
       if ((rc = tool_call(d, (int)t, i))) return rc;
   }
-  int f = llmrt__json_get(j, c, "finish_reason");
-  if (llmrt__json_type(j, f) == LLMRT__JSON_STRING) *finish = f;
+  if (llmrt__json_type(j, cv[2]) == LLMRT__JSON_STRING) *finish = cv[2];
   return 0;
 }
 
-static int start(llmrt__dec_t *d) {
-  int rc = llmrt__meta_tok(d, LLMRT__META_MODEL, llmrt__json_get(&d->j, 0, "model"));
-  if (!rc) rc = llmrt__meta_tok(d, LLMRT__META_ID, llmrt__json_get(&d->j, 0, "id"));
+/* Members of a chunk or response the decoders read, in one pass. */
+enum { R_ERROR, R_CHOICES, R_USAGE, R_MODEL, R_ID, R_N };
+static const llmrt__jkey_t root_keys[R_N] = {LLMRT__JKEY("error"), LLMRT__JKEY("choices"),
+                                             LLMRT__JKEY("usage"), LLMRT__JKEY("model"),
+                                             LLMRT__JKEY("id")};
+
+static int start(llmrt__dec_t *d, const int *rv) {
+  int rc = llmrt__meta_tok(d, LLMRT__META_MODEL, rv[R_MODEL]);
+  if (!rc) rc = llmrt__meta_tok(d, LLMRT__META_ID, rv[R_ID]);
   if (!rc) rc = llmrt__emit_type(d, LLMRT_EV_START);
   return rc;
 }
 
-static int for_choices(llmrt__dec_t *d, const char *body_key, int *finish) {
+static int for_choices(llmrt__dec_t *d, int ch, const char *body_key, int *finish) {
   const llmrt__json_t *j = &d->j;
-  int ch = llmrt__json_get(j, 0, "choices"), rc;
+  int rc;
   if (llmrt__json_type(j, ch) != LLMRT__JSON_ARRAY) return 0;
   uint32_t t = (uint32_t)ch + 1;
   for (uint32_t i = 0; i < j->tok[ch].size; i++, t = j->tok[t].next)
@@ -195,14 +206,15 @@ static int openai_decode_response(const char *body, size_t len, const llmrt__sin
   int rc = llmrt__dec_begin(&d, NULL, sink, body, len, toks, LLMRT__STREAM_TOKENS, scratch,
                             sizeof scratch);
   if (rc) return rc;
-  int err = llmrt__json_get(&d.j, 0, "error"), finish = -1;
-  if (!llmrt__json_isnull(&d.j, err))
-    rc = llmrt__report_error(&d, err, LLMRT_EUPSTREAM);
-  else if (llmrt__json_type(&d.j, llmrt__json_get(&d.j, 0, "choices")) != LLMRT__JSON_ARRAY)
+  int rv[R_N], finish = -1;
+  llmrt__json_fields(&d.j, 0, root_keys, R_N, rv);
+  if (!llmrt__json_isnull(&d.j, rv[R_ERROR]))
+    rc = llmrt__report_error(&d, rv[R_ERROR], LLMRT_EUPSTREAM);
+  else if (llmrt__json_type(&d.j, rv[R_CHOICES]) != LLMRT__JSON_ARRAY)
     rc = LLMRT_EBADRESPONSE;
-  if (!rc) rc = start(&d);
-  if (!rc) rc = for_choices(&d, "message", &finish);
-  if (!rc) rc = usage(&d, llmrt__json_get(&d.j, 0, "usage"), NULL);
+  if (!rc) rc = start(&d, rv);
+  if (!rc) rc = for_choices(&d, rv[R_CHOICES], "message", &finish);
+  if (!rc) rc = usage(&d, rv[R_USAGE], NULL);
   if (!rc && finish >= 0) rc = llmrt__emit_finish(&d, finish);
   llmrt__dec_end(&d);
   return rc;
@@ -230,18 +242,19 @@ static int openai_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t *ev
   int rc = llmrt__dec_begin(&d, st, sink, ev->data, ev->data_len, toks, LLMRT__STREAM_TOKENS,
                             st->scratch, sizeof st->scratch);
   if (rc) return rc;
-  int err = llmrt__json_get(&d.j, 0, "error"), finish = -1;
-  if (!llmrt__json_isnull(&d.j, err)) {
-    rc = llmrt__report_error(&d, err, LLMRT_EUPSTREAM);
+  int rv[R_N], finish = -1;
+  llmrt__json_fields(&d.j, 0, root_keys, R_N, rv);
+  if (!llmrt__json_isnull(&d.j, rv[R_ERROR])) {
+    rc = llmrt__report_error(&d, rv[R_ERROR], LLMRT_EUPSTREAM);
     if (rc == 0) rc = LLMRT_EUPSTREAM;
   } else {
     if (!st->started) {
       st->started = 1;
-      rc = start(&d);
+      rc = start(&d, rv);
     }
-    if (!rc) rc = for_choices(&d, "delta", &finish);
+    if (!rc) rc = for_choices(&d, rv[R_CHOICES], "delta", &finish);
     if (!rc && finish >= 0) rc = llmrt__emit_finish(&d, finish);
-    if (!rc) rc = usage(&d, llmrt__json_get(&d.j, 0, "usage"), st);
+    if (!rc) rc = usage(&d, rv[R_USAGE], st);
   }
   llmrt__dec_end(&d);
   return rc;

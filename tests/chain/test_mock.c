@@ -967,6 +967,131 @@ static void test_start_errors(void) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+/* ---- Through llmrt's own HTTP client, plain and TLS (all on the loop) ------ */
+
+typedef struct {
+  llmrt_t *rt;
+  int step, status;
+  int http_status;
+  char body[1 << 16];
+  size_t len;
+  char base[128];
+} hc_t;
+
+static hc_t hc;
+static void hc_next(void);
+
+static int hc_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t n, void *u) {
+  hc.http_status = status;
+  return 0;
+}
+
+static int hc_body(llmrt_http_t *h, const char *d, size_t n, void *u) {
+  ASSERT(hc.len + n < sizeof hc.body);
+  memcpy(hc.body + hc.len, d, n);
+  hc.len += n;
+  hc.body[hc.len] = '\0';
+  return 0;
+}
+
+static void on_rt_closed(llmrt_t *rt, void *u) {
+  hc.rt = NULL;
+}
+
+static void hc_stopped(llmrt_mock_t *m, void *u) {
+  stopped = 1;
+  llmrt_close(hc.rt, on_rt_closed, NULL);
+}
+
+static void hc_done(llmrt_http_t *h, int status, const char *errmsg, void *u) {
+  if (status != 0) fprintf(stderr, "request failed: %s\n", errmsg ? errmsg : "?");
+  ASSERT_ERR(status, 0);
+  ASSERT_EQ(hc.http_status, 200);
+  if (hc.step == 0) {
+    ASSERT_CONTAINS(hc.body, "data: [DONE]");
+    ASSERT_CONTAINS(hc.body, "\"role\":\"assistant\"");
+  } else {
+    cJSON *j = cJSON_Parse(hc.body);
+    ASSERT(j);
+    ASSERT_STR_EQ(jstr(j, "content.0.text"), "over TLS");
+    cJSON_Delete(j);
+  }
+  hc.step++;
+  hc.len = 0;
+  hc_next();
+}
+
+static void hc_next(void) {
+  static const llmrt_header_t oai[] = {{"Authorization", "Bearer sk-test"},
+                                       {"Content-Type", "application/json"}};
+  static const llmrt_header_t ant[] = {{"x-api-key", "k"},
+                                       {"anthropic-version", "2023-06-01"},
+                                       {"x-mock", "text=over%20TLS"},
+                                       {"Content-Type", "application/json"}};
+  static const char sbody[] = SHORT;
+  static const char abody[] = "{\"model\":\"c\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"hi\"}]}";
+  static uv_buf_t buf;
+  static char url[160];
+  if (hc.step == 2) {
+    llmrt_pool_stats_t ps;
+    ASSERT_EQ(llmrt_pool_stats(hc.rt, NULL, &ps), 0);
+    ASSERT_EQ(ps.opened, 1); /* the second request reused the connection */
+    ASSERT_EQ(ps.reused, 1);
+    llmrt_mock_stats_t st;
+    llmrt_mock_stats(mock, &st);
+    ASSERT_EQ(st.connections, 1);
+    ASSERT_EQ(st.requests, 2);
+    llmrt_mock_stop(mock, hc_stopped, NULL);
+    return;
+  }
+  llmrt_http_request_t req;
+  llmrt_http_request_init(&req);
+  req.method = "POST";
+  snprintf(url, sizeof url, "%s/%s", hc.base, hc.step == 0 ? "chat/completions" : "messages");
+  req.url = url;
+  req.headers = hc.step == 0 ? oai : ant;
+  req.n_headers = hc.step == 0 ? 2 : 4;
+  buf = hc.step == 0 ? uv_buf_init((char *)sbody, sizeof sbody - 1)
+                     : uv_buf_init((char *)abody, sizeof abody - 1);
+  req.body = &buf;
+  req.n_body = 1;
+  llmrt_http_callbacks_t cbs = {hc_head, hc_body, hc_done};
+  ASSERT_EQ(llmrt_http_request(hc.rt, &req, &cbs, NULL, NULL), 0);
+}
+
+static void run_http_client(int tls) {
+  memset(&hc, 0, sizeof hc);
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  llmrt_mock_options_t o;
+  llmrt_mock_options_init(&o);
+  if (tls) {
+    o.tls_cert = LLMRT_TEST_CERTS "/server.pem";
+    o.tls_key = LLMRT_TEST_CERTS "/server.key";
+  }
+  ASSERT_EQ(llmrt_mock_start(&loop, &o, &mock), 0);
+  snprintf(hc.base, sizeof hc.base, "%s", llmrt_mock_url(mock));
+  ASSERT_EQ(strncmp(hc.base, tls ? "https://" : "http://", tls ? 8 : 7), 0);
+  llmrt_options_t ro;
+  llmrt_options_init(&ro);
+  ro.ca_file = LLMRT_TEST_CERTS "/ca.pem";
+  ASSERT_EQ(llmrt_new(&loop, &ro, &hc.rt), 0);
+  stopped = 0;
+  hc_next();
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT(stopped);
+  ASSERT(hc.rt == NULL);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void test_llmrt_client_plain(void) {
+  run_http_client(0);
+}
+
+static void test_llmrt_client_tls(void) {
+  run_http_client(1);
+}
+
 int main(void) {
   RUN_TEST(test_openai);
   RUN_TEST(test_anthropic);
@@ -978,5 +1103,7 @@ int main(void) {
   RUN_TEST(test_options);
   RUN_TEST(test_stop_with_open_exchanges);
   RUN_TEST(test_start_errors);
+  RUN_TEST(test_llmrt_client_plain);
+  RUN_TEST(test_llmrt_client_tls);
   return 0;
 }

@@ -316,7 +316,15 @@ static int anthropic_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t 
     memcpy(name, ev->event, n);
     name[n] = '\0';
   }
-  if (strcmp(name, "content_block_delta") == 0) {
+  if (!st->started && (strcmp(name, "content_block_delta") == 0 ||
+                       strcmp(name, "content_block_start") == 0 ||
+                       strcmp(name, "message_delta") == 0)) {
+    /* A proxy dropped message_start: the stream still starts. */
+    st->started = 1;
+    rc = llmrt__emit_type(&d, LLMRT_EV_START);
+  }
+  if (rc) {
+  } else if (strcmp(name, "content_block_delta") == 0) {
     rc = block_delta(&d);
   } else if (strcmp(name, "message_start") == 0) {
     int msg = llmrt__json_get(j, 0, "message");

@@ -38,8 +38,15 @@ typedef struct {
  * retry value the stream gave (it persists, like id), -1 if none. */
 void llmrt__sse_init(llmrt__sse_t *p, size_t max_event_bytes);
 void llmrt__sse_free(llmrt__sse_t *p);
+/* Forgets everything of the stream so far (a new attempt's stream), keeping
+ * the buffers' capacity. */
+void llmrt__sse_reset(llmrt__sse_t *p);
 /* Feeds bytes; calls cb for each complete event. Buffers grow to the largest
- * event seen and are reused, so steady-state parsing does not allocate. */
+ * event seen and are reused, so steady-state parsing does not allocate.
+ * Returns 0, cb's nonzero verdict (the rest of this read is then dropped),
+ * LLMRT_EBODYSIZE or LLMRT_ENOMEM. An event with a data field is dispatched
+ * even when its data is empty ("data:" alone, as WHATWG says); a block
+ * without any data field is not. */
 int llmrt__sse_feed(llmrt__sse_t *p, const char *data, size_t len, llmrt__sse_cb cb, void *user);
 /* True when bytes of an unfinished event are buffered (a truncated stream). */
 int llmrt__sse_pending(const llmrt__sse_t *p);
@@ -62,7 +69,26 @@ typedef struct {
 } llmrt__sink_t;
 
 /* Decoder state of one streamed response. Zero it (llmrt__pstate_init) per
- * attempt. Fixed size: the hot path never allocates. */
+ * attempt. Fixed size: the hot path never allocates (JSON is scanned into a
+ * token array on the stack and strings are decoded into scratch; only a
+ * chunk with more than 256 JSON values or 8 KiB of escaped strings takes a
+ * temporary heap block, freed before decode_event returns).
+ *
+ * What the decoders emit, for both providers:
+ *  - START once, after on_meta MODEL and ID (first chunk / message_start);
+ *  - TEXT and THINKING deltas, never ending inside a UTF-8 character (an
+ *    incomplete tail waits in utf8_carry for the next delta), index 0;
+ *  - TOOL_CALL: index = tool call ordinal (0, 1, ...; for Anthropic not the
+ *    content block index); id and name on the first fragment with text "",
+ *    then argument fragments; a full response gives one event per call with
+ *    the whole arguments JSON;
+ *  - USAGE with running totals. input_tokens counts all prompt tokens,
+ *    cached included (Anthropic: input + cache_read + cache_creation),
+ *    cached_tokens the cache reads (OpenAI prompt_tokens_details);
+ *  - FINISH, normalized: stop, length, tool_calls, content_filter (others
+ *    as given). Streams give events in wire order (OpenAI: FINISH, then the
+ *    usage chunk; Anthropic message_delta: FINISH then USAGE); a full
+ *    response gives START, THINKING, TEXT, TOOL_CALL..., USAGE, FINISH. */
 typedef struct {
   int done;          /* [DONE] or message_stop seen */
   int started;       /* START emitted */
@@ -93,10 +119,17 @@ typedef struct {
   const llmrt_header_t *extra_headers; /* e.g. anthropic-version */
   size_t n_extra_headers;
 
-  /* Appends the JSON body for req to out. Streaming requests ask for usage. */
+  /* Appends the JSON body for req to out. Streaming requests ask for usage.
+   * extra_json's members are merged on top (its keys replace ours). Errors:
+   * LLMRT_EINVAL with a message in err (no model or messages, a message
+   * without role, a bad extra_json, a non-finite number), LLMRT_ENOMEM; out
+   * is left as it was. Invalid UTF-8 in strings is sent as U+FFFD. */
   int (*encode)(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen);
-  /* Decodes a complete non-streamed JSON response into events: START, TEXT
-   * (whole text as one event), TOOL_CALL, USAGE, FINISH. */
+  /* Decodes a complete non-streamed JSON response into events: START,
+   * THINKING, TEXT (whole text as one event), TOOL_CALL, USAGE, FINISH.
+   * An error object in the body reports through on_meta and returns its
+   * code; malformed JSON or a body without choices/content is
+   * LLMRT_EBADRESPONSE. A nonzero return of on_event stops and is returned. */
   int (*decode_response)(const char *body, size_t len, const llmrt__sink_t *sink);
   /* Decodes one SSE event of a streamed response. */
   int (*decode_event)(llmrt__pstate_t *st, const llmrt__sse_event_t *ev, const llmrt__sink_t *sink);

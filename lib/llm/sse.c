@@ -32,6 +32,16 @@ void llmrt__sse_free(llmrt__sse_t *p) {
   llmrt__buf_free(&p->id);
 }
 
+void llmrt__sse_reset(llmrt__sse_t *p) {
+  llmrt__buf_reset(&p->line);
+  llmrt__buf_reset(&p->data);
+  llmrt__buf_reset(&p->event);
+  llmrt__buf_reset(&p->id);
+  p->retry = -1;
+  p->skip_lf = p->has_data = p->has_id = 0;
+  p->bom = 0;
+}
+
 int llmrt__sse_pending(const llmrt__sse_t *p) {
   return p->has_data || p->line.len > 0 || p->event.len > 0;
 }

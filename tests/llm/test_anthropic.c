@@ -96,6 +96,28 @@ static void test_stream_zh_crlf(void) {
   rec_free(&r);
 }
 
+static void test_no_message_start(void) {
+  /* A proxy that drops message_start: START still comes first, once. */
+  static const char *evs[] = {
+      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"Hi\"}}",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}",
+      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}",
+      "{\"type\":\"message_stop\"}",
+  };
+  llmrt__pstate_t *st = malloc(sizeof *st);
+  llmrt__pstate_init(st);
+  rec_t r;
+  rec_init(&r);
+  llmrt__sink_t sink = rec_sink(&r);
+  for (size_t i = 0; i < 4; i++) {
+    llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1};
+    ASSERT_EQ(P->decode_event(st, &ev, &sink), i == 3 ? LLMRT__STREAM_DONE : 0);
+  }
+  ASSERT_STR_EQ(r.log.data, "START\nTEXT Hi\nTEXT  there\nFINISH stop\nUSAGE in=0 out=3 cached=0\n");
+  free(st);
+  rec_free(&r);
+}
+
 static void test_bad_events(void) {
   static const char *bad[] = {
       "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x}}",
@@ -292,6 +314,7 @@ int main(void) {
   RUN_TEST(test_stream_thinking);
   RUN_TEST(test_stream_error);
   RUN_TEST(test_stream_zh_crlf);
+  RUN_TEST(test_no_message_start);
   RUN_TEST(test_bad_events);
   RUN_TEST(test_response);
   RUN_TEST(test_errors);

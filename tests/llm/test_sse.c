@@ -2,6 +2,9 @@
  * whole, split at every byte, one byte at a time and in random slices. */
 #include "llm_fixture.h"
 
+/* Feeds a string literal (its length from sizeof, never counted by hand). */
+#define FEED(p, lit, col) llmrt__sse_feed((p), (lit), sizeof(lit) - 1, col_cb, (col))
+
 typedef struct {
   llmrt__buf_t out; /* "event|id|retry|data" per event */
   int n;
@@ -128,7 +131,7 @@ static void test_limit(void) {
     llmrt__sse_t p;
     col_t c = {{0}, 0, 0};
     llmrt__sse_init(&p, 64);
-    ASSERT_EQ(llmrt__sse_feed(&p, "data: ", 6, col_cb, &c), 0);
+    ASSERT_EQ(FEED(&p, "data: ", &c), 0);
     ASSERT_ERR(llmrt__sse_feed(&p, big, 100, col_cb, &c), LLMRT_EBODYSIZE);
     llmrt__sse_free(&p);
     llmrt__sse_init(&p, 64);
@@ -144,7 +147,7 @@ static void test_limit(void) {
     col_t c = {{0}, 0, 0};
     int rc = 0;
     llmrt__sse_init(&p, 64);
-    for (int i = 0; i < 10 && rc == 0; i++) rc = llmrt__sse_feed(&p, "data: 0123456789\n", 17, col_cb, &c);
+    for (int i = 0; i < 10 && rc == 0; i++) rc = FEED(&p, "data: 0123456789\n", &c);
     ASSERT_ERR(rc, LLMRT_EBODYSIZE);
     ASSERT_EQ(c.n, 0);
     llmrt__sse_free(&p);
@@ -155,7 +158,7 @@ static void test_limit(void) {
     col_t c = {{0}, 0, 0};
     llmrt__sse_init(&p, 64);
     for (int i = 0; i < 100; i++)
-      ASSERT_EQ(llmrt__sse_feed(&p, "data: 0123456789012345678901234567890123456789\n\n", 48, col_cb, &c), 0);
+      ASSERT_EQ(FEED(&p, "data: 0123456789012345678901234567890123456789\n\n", &c), 0);
     ASSERT_EQ(c.n, 100);
     llmrt__sse_free(&p);
     llmrt__buf_free(&c.out);
@@ -167,14 +170,27 @@ static void test_pending_and_stop(void) {
   col_t c = {{0}, 0, 0};
   llmrt__sse_init(&p, 0);
   ASSERT(!llmrt__sse_pending(&p));
-  ASSERT_EQ(llmrt__sse_feed(&p, "data: x\n", 8, col_cb, &c), 0);
+  ASSERT_EQ(FEED(&p, "data: x\n", &c), 0);
   ASSERT(llmrt__sse_pending(&p));
-  ASSERT_EQ(llmrt__sse_feed(&p, "\n", 1, col_cb, &c), 0);
+  ASSERT_EQ(FEED(&p, "\n", &c), 0);
   ASSERT(!llmrt__sse_pending(&p));
-  ASSERT_EQ(llmrt__sse_feed(&p, "data: par", 9, col_cb, &c), 0);
+  ASSERT_EQ(FEED(&p, "data: par", &c), 0);
   ASSERT(llmrt__sse_pending(&p)); /* a truncated stream */
   llmrt__sse_free(&p);
   llmrt__buf_free(&c.out);
+
+  /* Reset forgets a half-read event, the id and a pending CR. */
+  col_t z = {{0}, 0, 0};
+  llmrt__sse_init(&p, 0);
+  const char *old = "id: 9\nretry: 5\n\ndata: old\nda";
+  ASSERT_EQ(llmrt__sse_feed(&p, old, strlen(old), col_cb, &z), 0);
+  ASSERT_EQ(FEED(&p, "\r", &z), 0);
+  llmrt__sse_reset(&p);
+  ASSERT(!llmrt__sse_pending(&p));
+  ASSERT_EQ(FEED(&p, "\ndata: new\n\n", &z), 0);
+  ASSERT_STR_EQ(z.out.data, "message|(none)|-1|new\n");
+  llmrt__sse_free(&p);
+  llmrt__buf_free(&z.out);
 
   /* A nonzero return from the callback stops the feed and is returned. */
   col_t s = {{0}, 0, 2};

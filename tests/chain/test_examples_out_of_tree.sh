@@ -14,7 +14,8 @@ mode=$4
 flags=""
 if [ "$mode" = sanitize ]; then
   flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
-  # The loader dlcloses plugins; leak reports would lack their symbols.
+  # The installed library is instrumented: so must the loader be, and
+  # leaks in it count.
   export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=1"
 fi
 

@@ -63,6 +63,7 @@ struct sconn_s {
   int read_paused;
   int kick;      /* the timer is a zero-delay "parse pipelined input" */
   int lingering; /* FIN sent; reading and discarding until EOF or timeout */
+  int peer_eof;  /* the client half-closed while the last response was flushing */
 };
 
 struct llmrt__server_s {
@@ -492,7 +493,7 @@ static void sconn_close(sconn_t *c, int status) {
 static void sconn_close_output(sconn_t *c) {
   uv_os_fd_t fd;
   if (c->closing || c->lingering) return;
-  if (c->s->tls || !c->tcp || uv_fileno((uv_handle_t *)c->tcp, &fd) != 0 ||
+  if (c->s->tls || c->peer_eof || !c->tcp || uv_fileno((uv_handle_t *)c->tcp, &fd) != 0 ||
       shutdown(fd, SHUT_WR) != 0) {
     sconn_close(c, LLMRT_ECLOSED);
     return;
@@ -562,6 +563,20 @@ static void sconn_process(sconn_t *c) {
 static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t len, void *user) {
   sconn_t *c = user;
   if (status < 0) {
+    /* A client may half-close after its last request: let the response that
+     * is being flushed finish (nothing else is read after close_after). */
+    if (status == LLMRT_ECLOSED && c->close_after && !c->lingering &&
+        (c->writing || c->out.len > 0)) {
+      c->peer_eof = 1;
+      return;
+    }
+    /* Likewise a client that sent a last request (Connection: close, or
+     * HTTP/1.0) and half-closed still waits for its answer; a real
+     * disconnect then shows as a write error. */
+    if (status == LLMRT_ECLOSED && c->r.active && !c->r.keep_alive) {
+      c->peer_eof = 1;
+      return;
+    }
     sconn_close(c, status);
     return;
   }

@@ -394,6 +394,38 @@ static void cli_stream(void) {
   close(fd);
 }
 
+/* Clients that half-close after their last request still get the answer. */
+static void cli_half_close(void) {
+  const char *want = "data: part 5\n\ndata: part 4\n\ndata: part 3\n\ndata: part 2\n\n"
+                     "data: part 1\n\n";
+  int fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /stream HTTP/1.0\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  shutdown(fd, SHUT_WR);
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT(resp.complete);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, want, strlen(want));
+  close(fd);
+  fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  req = "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  shutdown(fd, SHUT_WR);
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "hello GET /hello", 16);
+  ASSERT(cli_closed(fd, &rd));
+  close(fd);
+}
+
+static void test_half_close(void) {
+  port = server_up(NULL);
+  run_with_client(cli_half_close);
+  ASSERT_EQ(aborts, 0);
+}
+
 static void test_stream(void) {
   port = server_up(NULL);
   run_with_client(cli_stream);
@@ -626,6 +658,7 @@ static void test_bind_error(void) {
 int main(void) {
   RUN_TEST(test_keepalive);
   RUN_TEST(test_stream);
+  RUN_TEST(test_half_close);
   RUN_TEST(test_limits);
   RUN_TEST(test_gzip_body);
   RUN_TEST(test_disconnect_mid_stream);

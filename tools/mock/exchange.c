@@ -127,6 +127,9 @@ void mock__respond_error(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fm
     h[n++].value = ra;
   }
   m->st.errors++;
+  if (m->o.log_requests)
+    fprintf(stderr, "mock: %s %s %s -> %d%s%s\n", llmrt__sreq_peer(r), llmrt__sreq_method(r),
+            llmrt__sreq_path(r), status, msg ? " " : "", msg ? msg : "");
   if (fmt->error_body(&body, status, msg) != 0) {
     llmrt__sreq_abort(r, 0);
   } else {

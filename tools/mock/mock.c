@@ -159,11 +159,14 @@ static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
     mock__respond_error(m, r, fmt, 400, err, -1);
     goto fail;
   }
-  if (ex->ctl.fail_first > 0 &&
-      mock__seen_bump(&m->seen, xm ? xm : m->controls ? m->controls : "") >
-          (uint32_t)ex->ctl.fail_first) {
-    ex->ctl.status = 0;
-    ex->ctl.fault = MOCK_FAULT_NONE;
+  if (ex->ctl.fail_first > 0) {
+    /* Counted per control string: the defaults plus this request's x-mock. */
+    char key[512];
+    snprintf(key, sizeof key, "%s|%s", m->controls ? m->controls : "", xm ? xm : "");
+    if (mock__seen_bump(&m->seen, key) > (uint32_t)ex->ctl.fail_first) {
+      ex->ctl.status = 0;
+      ex->ctl.fault = MOCK_FAULT_NONE;
+    }
   }
 
   size_t blen;

@@ -45,8 +45,8 @@ static int is_ident(const char *s) {
   if (!*s || (*s >= '0' && *s <= '9')) return 0;
   for (; *s; s++) {
     char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-'))
       return 0;
   }
   return 1;
@@ -91,8 +91,10 @@ static int check_keys(const cJSON *obj, const char *path, const char *const *all
       if (strcmp(*a, it->string) == 0) ok = 1;
     if (!ok) {
       if (strcmp(it->string, "api_key") == 0)
-        fail_msg(e, "%s: keys are not accepted in the configuration; name the environment "
-                    "variable that holds it with api_key_env", p);
+        fail_msg(e,
+                 "%s: keys are not accepted in the configuration; name the environment "
+                 "variable that holds it with api_key_env",
+                 p);
       else
         fail_msg(e, "%s: unknown key (expected %s)", p, expected);
       return LLMRT_ECONFIG;
@@ -107,7 +109,8 @@ static void secret_free(char *s) {
   if (!s) return;
   /* Wipe the key before the allocator may hand the bytes to someone else. */
   volatile char *v = s;
-  while (*v) *v++ = '\0';
+  while (*v)
+    *v++ = '\0';
   llmrt__free(s);
 }
 
@@ -178,7 +181,8 @@ static int parse_base_url(const cJSON *v, const char *path, llmrt__upstream_t *u
     return LLMRT_ECONFIG;
   }
   size_t n = strlen(s);
-  while (n > skip && s[n - 1] == '/') n--;
+  while (n > skip && s[n - 1] == '/')
+    n--;
   u->base_url = llmrt__strndup(s, n);
   return u->base_url ? 0 : LLMRT_ENOMEM;
 }
@@ -217,7 +221,7 @@ static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u,
 }
 
 static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, errout_t *e) {
-  static const char *const keys[] = {"base_url", "api", "api_key_env", "headers",
+  static const char *const keys[] = {"base_url",        "api", "api_key_env", "headers",
                                      "max_connections", NULL};
   char path[256];
   path_key(path, sizeof path, "$.upstreams", obj->string);
@@ -250,8 +254,10 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
   const cJSON *env = cJSON_GetObjectItemCaseSensitive(obj, "api_key_env");
   if (env) {
     if (!cJSON_IsString(env) || !valid_env_name(env->valuestring)) {
-      fail_msg(e, "%s.api_key_env: must be the name of an environment variable "
-                  "(letters, digits and '_')", path);
+      fail_msg(e,
+               "%s.api_key_env: must be the name of an environment variable "
+               "(letters, digits and '_')",
+               path);
       return LLMRT_ECONFIG;
     }
     u->key_env = llmrt__strdup(env->valuestring);
@@ -266,7 +272,8 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
     } else {
       llmrt__log(rt, LLMRT_LOG_WARN,
                  "upstream %s: environment variable %s is not set; calls to it will fail "
-                 "with LLMRT_ENOKEY", u->name, u->key_env);
+                 "with LLMRT_ENOKEY",
+                 u->name, u->key_env);
     }
   }
 
@@ -394,9 +401,11 @@ static int load_plugins(llmrt_t *rt, const cJSON *root, draft_t *d, errout_t *e)
 
 static void draft_free(draft_t *d) {
   /* Innermost first: an outer plugin may hold on to what inner ones made. */
-  while (d->n_plugins > 0) llmrt__plugin_unload(d->plugins[--d->n_plugins]);
+  while (d->n_plugins > 0)
+    llmrt__plugin_unload(d->plugins[--d->n_plugins]);
   llmrt__free(d->plugins);
-  for (size_t i = 0; i < d->n_ups; i++) upstream_free(&d->ups[i]);
+  for (size_t i = 0; i < d->n_ups; i++)
+    upstream_free(&d->ups[i]);
   llmrt__free(d->ups);
   memset(d, 0, sizeof *d);
 }
@@ -468,9 +477,9 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
   ch->states_size = d.states_size;
   ch->configured = 1;
   for (size_t i = 0; i < d.n_ups; i++)
-    llmrt__log(rt, LLMRT_LOG_DEBUG, "upstream %s: %s (%s)%s%s%s", d.ups[i].name,
-               d.ups[i].base_url, d.ups[i].provider->name, d.ups[i].key_id[0] ? ", key id " : "",
-               d.ups[i].key_id, i == d.dflt ? ", default" : "");
+    llmrt__log(rt, LLMRT_LOG_DEBUG, "upstream %s: %s (%s)%s%s%s", d.ups[i].name, d.ups[i].base_url,
+               d.ups[i].provider->name, d.ups[i].key_id[0] ? ", key id " : "", d.ups[i].key_id,
+               i == d.dflt ? ", default" : "");
   for (size_t i = 0; i < d.n_plugins; i++)
     llmrt__log(rt, LLMRT_LOG_DEBUG, "plugin %s: loaded at position %zu", d.plugins[i]->label, i);
   return 0;

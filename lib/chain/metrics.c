@@ -16,8 +16,8 @@
  * whose name says so (the OpenTelemetry GenAI token usage advice). */
 static const double seconds_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                         1,     2.5,  5,     10,   20,  30,   60};
-static const double token_bounds[] = {1,     4,      16,      64,      256,     1024,
-                                      4096,  16384,  65536,   262144,  1048576, 4194304};
+static const double token_bounds[] = {1,    4,     16,    64,     256,     1024,
+                                      4096, 16384, 65536, 262144, 1048576, 4194304};
 #define MAX_BOUNDS 14
 
 typedef struct series_s {
@@ -46,8 +46,8 @@ static int valid_name(const char *s) {
   if (!*s || (*s >= '0' && *s <= '9')) return 0;
   for (; *s; s++) {
     char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == ':' || c == '.'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == ':' || c == '.'))
       return 0;
   }
   return 1;
@@ -212,8 +212,9 @@ static int put_histogram(llmrt__buf_t *b, const llmrt_metric_t *m, const series_
   if (!r) r = llmrt__buf_printf(b, s->labels[0] ? "%s_sum{%s} " : "%s_sum%s ", m->name, s->labels);
   if (!r) r = put_number(b, s->value);
   if (!r)
-    r = llmrt__buf_printf(b, s->labels[0] ? "\n%s_count{%s} %" PRIu64 "\n" : "\n%s_count%s %" PRIu64 "\n",
-                          m->name, s->labels, s->count);
+    r = llmrt__buf_printf(
+        b, s->labels[0] ? "\n%s_count{%s} %" PRIu64 "\n" : "\n%s_count%s %" PRIu64 "\n", m->name,
+        s->labels, s->count);
   return r;
 }
 
@@ -224,7 +225,8 @@ int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len) {
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   int r = llmrt__buf_reserve(&b, 256);
-  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  /* Reading makes nothing: no chain (never used, or closed) is no metrics. */
+  llmrt__chain_t *ch = rt->chain;
   registry_t *reg = ch ? ch->metrics : NULL;
   for (llmrt_metric_t *m = reg ? reg->head : NULL; !r && m; m = m->next) {
     r = put_help(&b, m);

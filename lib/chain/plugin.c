@@ -84,8 +84,8 @@ static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, s
     }
   }
   snprintf(why, whylen,
-           "not a registered or built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH (%s), " LLMRT_PLUGIN_DIR
-           " or " LLMRT_BUILD_PLUGIN_DIR,
+           "not a registered or built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH "
+           "(%s), " LLMRT_PLUGIN_DIR " or " LLMRT_BUILD_PLUGIN_DIR,
            name, env && *env ? env : "unset");
   file[0] = '\0';
   return LLMRT_EPLUGINLOAD;
@@ -151,7 +151,8 @@ static int check_desc(const llmrt_plugin_t *d, char *why, size_t whylen) {
 }
 
 static void stop_all_timers(llmrt_plugin_rt_t *p) {
-  while (p->timers) llmrt__timer_stop(p->timers);
+  while (p->timers)
+    llmrt__timer_stop(p->timers);
 }
 
 static void instance_free(llmrt_plugin_rt_t *p) {
@@ -205,8 +206,8 @@ int llmrt__plugin_load(llmrt_t *rt, const char *name, const char *config_json, s
 
   if (p->desc->init) {
     char ebuf[512] = "";
-    r = p->desc->init(p, config_json ? config_json : "{}", config_json ? config_len : 2,
-                      &p->state, ebuf, sizeof ebuf);
+    r = p->desc->init(p, config_json ? config_json : "{}", config_json ? config_len : 2, &p->state,
+                      ebuf, sizeof ebuf);
     ebuf[sizeof ebuf - 1] = '\0';
     if (r) {
       if (ebuf[0])

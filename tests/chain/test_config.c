@@ -58,18 +58,19 @@ static void test_good_full(void) {
   unsetenv("LLMRT_TEST_MISSING_KEY");
   llmrt_t *rt = new_rt();
   char err[256];
-  const char *cfg = "{\n"
-                    "  \"upstreams\": {\n"
-                    "    \"openai\": {\"base_url\": \"https://api.openai.com/v1/\", \"api\": \"openai\",\n"
-                    "               \"api_key_env\": \"LLMRT_TEST_KEY\", \"max_connections\": 64,\n"
-                    "               \"headers\": {\"OpenAI-Organization\": \"org-1\", \"X-Two\": \"2\"}},\n"
-                    "    \"claude\": {\"base_url\": \"http://127.0.0.1:8080\", \"api\": \"anthropic\",\n"
-                    "               \"api_key_env\": \"LLMRT_TEST_MISSING_KEY\"},\n"
-                    "    \"local\": {\"base_url\": \"http://127.0.0.1:9/v1\"}\n"
-                    "  },\n"
-                    "  \"default_upstream\": \"claude\",\n"
-                    "  \"plugins\": []\n"
-                    "}";
+  const char *cfg =
+      "{\n"
+      "  \"upstreams\": {\n"
+      "    \"openai\": {\"base_url\": \"https://api.openai.com/v1/\", \"api\": \"openai\",\n"
+      "               \"api_key_env\": \"LLMRT_TEST_KEY\", \"max_connections\": 64,\n"
+      "               \"headers\": {\"OpenAI-Organization\": \"org-1\", \"X-Two\": \"2\"}},\n"
+      "    \"claude\": {\"base_url\": \"http://127.0.0.1:8080\", \"api\": \"anthropic\",\n"
+      "               \"api_key_env\": \"LLMRT_TEST_MISSING_KEY\"},\n"
+      "    \"local\": {\"base_url\": \"http://127.0.0.1:9/v1\"}\n"
+      "  },\n"
+      "  \"default_upstream\": \"claude\",\n"
+      "  \"plugins\": []\n"
+      "}";
   ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
   llmrt__chain_t *ch = llmrt__chain_get(rt);
   ASSERT_EQ(ch->n_upstreams, 3);
@@ -154,7 +155,8 @@ static const bad_t bad[] = {
     {UP("{" URL ", \"api_key_env\": 5}"), "$.upstreams.openai.api_key_env: must be the name"},
     {UP("{" URL ", \"api_key_env\": \"A-B\"}"), "$.upstreams.openai.api_key_env: must be"},
     {UP("{" URL ", \"headers\": []}"), "$.upstreams.openai.headers: must be an object"},
-    {UP("{" URL ", \"headers\": {\"X-A\": 1}}"), "$.upstreams.openai.headers.X-A: must be a string"},
+    {UP("{" URL ", \"headers\": {\"X-A\": 1}}"),
+     "$.upstreams.openai.headers.X-A: must be a string"},
     {UP("{" URL ", \"headers\": {\"X-A\": \"a\\r\\nEvil: 1\"}}"),
      "$.upstreams.openai.headers.X-A: must be a string without control"},
     {UP("{" URL ", \"headers\": {\"Bad Name\": \"a\"}}"),
@@ -257,7 +259,7 @@ static void test_twice_and_args(void) {
 /* ---- Allocation failures: each allocation of llmrt_configure fails in
  * turn; it must refuse cleanly, change nothing and leak nothing. ---- */
 
-static long live_allocs;  /* allocations not yet freed */
+static long live_allocs;       /* allocations not yet freed */
 static long alloc_budget = -1; /* allocations left before failing; -1: no limit */
 
 static int take(void) {
@@ -289,7 +291,8 @@ static void t_free(void *p) {
 static void test_alloc_failures(void) {
   setenv("LLMRT_TEST_KEY", SECRET, 1);
   const char *cfg =
-      "{\"upstreams\":{\"a\":{\"base_url\":\"https://x.example/v1\",\"api_key_env\":\"LLMRT_TEST_KEY\","
+      "{\"upstreams\":{\"a\":{\"base_url\":\"https://x.example/"
+      "v1\",\"api_key_env\":\"LLMRT_TEST_KEY\","
       "\"headers\":{\"X-A\":\"1\",\"X-B\":\"2\"}},\"b\":{\"base_url\":\"http://127.0.0.1:1\","
       "\"api\":\"anthropic\"}},\"default_upstream\":\"b\",\"plugins\":["
       "{\"name\":\"" LLMRT_TEST_PLUGIN_DIR "/testgood.so\",\"tag\":\"x\",\"timer_ms\":1000},"
@@ -319,8 +322,8 @@ static void test_alloc_failures(void) {
       ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
     }
     free_rt(rt);
-    if (live_allocs != before) TEST_FAIL_("allocation %ld: %ld allocations leaked", n,
-                                          live_allocs - before);
+    if (live_allocs != before)
+      TEST_FAIL_("allocation %ld: %ld allocations leaked", n, live_allocs - before);
     ASSERT(n < 10000);
   }
 }

@@ -100,8 +100,8 @@ static const llmrt_plugin_t *open_plugin(uv_lib_t *lib, const char *file) {
 
 /* Feeds text to the redact plugin cut at the given points, then a FINISH,
  * and returns what went outward. */
-static void run_redact(const llmrt_plugin_t *d, void *pstate, const char *text,
-                       const size_t *cuts, size_t n_cuts, llmrt_ctx_t *x) {
+static void run_redact(const llmrt_plugin_t *d, void *pstate, const char *text, const size_t *cuts,
+                       size_t n_cuts, llmrt_ctx_t *x) {
   memset(x, 0, sizeof *x);
   x->plugin_state = pstate;
   x->call_state = calloc(1, d->call_state_size);
@@ -161,7 +161,8 @@ static void test_redact_every_split(void) {
   }
   /* One byte per delta. */
   size_t *every = malloc(len * sizeof *every);
-  for (size_t i = 0; i < len - 1; i++) every[i] = i + 1;
+  for (size_t i = 0; i < len - 1; i++)
+    every[i] = i + 1;
   run_redact(d, ps, text, every, len - 1, x);
   ASSERT_STR_EQ(x->out, want);
   free(every);
@@ -287,7 +288,8 @@ static void call(run_t *r, const char *upstream, int stream, const char *control
   req.stream = stream;
   llmrt_callbacks_t cbs = {on_token, NULL, on_done};
   ASSERT_EQ(llmrt_call(rt, &req, &cbs, r, NULL), 0);
-  while (!r->done) ASSERT(uv_run(&loop, UV_RUN_ONCE) || r->done);
+  while (!r->done)
+    ASSERT(uv_run(&loop, UV_RUN_ONCE) || r->done);
   if (r->status) TEST_FAIL_("call failed: %s: %s", llmrt_err_name(r->status), r->errmsg);
 }
 
@@ -347,8 +349,10 @@ static void test_calls_count_tokens(void) {
   ASSERT_EQ(llmrt_metrics_text(rt, &m, NULL), 0);
   fprintf(stderr, "%s", m);
   ASSERT_CONTAINS(m, "# TYPE llmrt_example_tokens_total counter\n");
-  ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"oa\",gen_ai_token_type=\"output\"} 10\n");
-  ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"an\",gen_ai_token_type=\"output\"} 10\n");
+  ASSERT_CONTAINS(m,
+                  "llmrt_example_tokens_total{upstream=\"oa\",gen_ai_token_type=\"output\"} 10\n");
+  ASSERT_CONTAINS(m,
+                  "llmrt_example_tokens_total{upstream=\"an\",gen_ai_token_type=\"output\"} 10\n");
   ASSERT_CONTAINS(m, "llmrt_example_tokens_total{upstream=\"oa\",gen_ai_token_type=\"input\"} ");
   llmrt_free(m);
   stop();

@@ -129,21 +129,28 @@ static void test_refused(void) {
   fclose(f);
   setenv("LLMRT_PLUGIN_PATH", PDIR, 1);
   const bad_t bad[] = {
-      {PDIR "/testbadabi.so", LLMRT_EPLUGINABI,
+      {PDIR "/testbadabi.so",
+       LLMRT_EPLUGINABI,
        {"$.plugins[1].name: plugin " PDIR "/testbadabi.so: ",
         "built for plugin ABI 7, this runtime speaks 1"}},
-      {"testbadabi", LLMRT_EPLUGINABI,
+      {"testbadabi",
+       LLMRT_EPLUGINABI,
        {"plugin testbadabi: " PDIR "/testbadabi.so: built for plugin ABI 7"}},
-      {PDIR "/testsmallstruct.so", LLMRT_EPLUGINABI,
+      {PDIR "/testsmallstruct.so",
+       LLMRT_EPLUGINABI,
        {"plugin " PDIR "/testsmallstruct.so: ", "struct_size 16 is outside"}},
-      {PDIR "/testnoentry.so", LLMRT_EPLUGINLOAD,
+      {PDIR "/testnoentry.so",
+       LLMRT_EPLUGINLOAD,
        {"plugin " PDIR "/testnoentry.so: ", "no llmrt_plugin_entry symbol"}},
-      {PDIR "/testrefuse.so", LLMRT_EPLUGIN,
+      {PDIR "/testrefuse.so",
+       LLMRT_EPLUGIN,
        {"$.plugins[1]: plugin " PDIR "/testrefuse.so: max_bytes must be a positive integer"}},
       {"testrefuse", LLMRT_EPLUGIN, {"plugin testrefuse: max_bytes must be a positive integer"}},
-      {LLMRT_BINARY_DIR "/test-plugins-junk.so", LLMRT_EPLUGINLOAD,
+      {LLMRT_BINARY_DIR "/test-plugins-junk.so",
+       LLMRT_EPLUGINLOAD,
        {"plugin " LLMRT_BINARY_DIR "/test-plugins-junk.so: file too short"}},
-      {PDIR "/nothere.so", LLMRT_EPLUGINLOAD,
+      {PDIR "/nothere.so",
+       LLMRT_EPLUGINLOAD,
        {"plugin " PDIR "/nothere.so: cannot open shared object file: No such file"}},
       {"nothere", LLMRT_EPLUGINLOAD, {"no nothere.so in LLMRT_PLUGIN_PATH (" PDIR ")"}},
   };
@@ -157,7 +164,8 @@ static void test_refused(void) {
     int r = llmrt_configure(rt, cfg, err, sizeof err);
     fprintf(stderr, "   %s\n      -> %s\n", bad[i].name, err);
     ASSERT_ERR(r, bad[i].err);
-    for (int k = 0; k < 3 && bad[i].want[k]; k++) ASSERT_CONTAINS(err, bad[i].want[k]);
+    for (int k = 0; k < 3 && bad[i].want[k]; k++)
+      ASSERT_CONTAINS(err, bad[i].want[k]);
     ASSERT_CONTAINS(logbuf, "fini first");
     llmrt__chain_t *ch = llmrt__chain_get(rt);
     ASSERT_EQ(ch->configured, 0);
@@ -180,7 +188,8 @@ static void test_timers(void) {
   test_plugin_state_t *st = good_state(llmrt__chain_get(rt), 0);
   ASSERT(st->tick_timer != NULL && st->never_timer != NULL);
   uint64_t t0 = llmrt__plugin_now_ms(st->prt);
-  for (int turns = 0; st->ticks < 3 && turns < 1000; turns++) llmrt_run(rt, UV_RUN_ONCE);
+  for (int turns = 0; st->ticks < 3 && turns < 1000; turns++)
+    llmrt_run(rt, UV_RUN_ONCE);
   ASSERT_EQ(st->ticks, 3);
   ASSERT(st->tick_timer == NULL);
   ASSERT_GE(llmrt__plugin_now_ms(st->prt) - t0, 15);
@@ -196,10 +205,10 @@ static void test_metrics_text(void) {
   llmrt_t *rt = new_rt();
   llmrt_metric_t *c = NULL, *g = NULL, *h = NULL, *tok = NULL, *again = NULL;
   ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_COUNTER, "llmrt_retries_total", "Retries", &c), 0);
-  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "llmrt.calls.in_flight", "In flight\nnow",
-                               &g),
-             0);
-  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_HISTOGRAM, "gen_ai_client_operation_duration_seconds",
+  ASSERT_ERR(
+      llmrt__metric_get(rt, LLMRT_METRIC_GAUGE, "llmrt.calls.in_flight", "In flight\nnow", &g), 0);
+  ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_HISTOGRAM,
+                               "gen_ai_client_operation_duration_seconds",
                                "GenAI operation duration", &h),
              0);
   ASSERT_ERR(llmrt__metric_get(rt, LLMRT_METRIC_HISTOGRAM, "gen_ai_client_token_usage",
@@ -227,8 +236,8 @@ static void test_metrics_text(void) {
   llmrt__metric_observe(h, lab, 0.7);
   llmrt__metric_observe(h, lab, 100);
   llmrt__metric_observe(h, "x=\"y\"", 0.5);
-  llmrt__metric_observe(h, lab, NAN);      /* NaN: ignored */
-  llmrt__metric_add(h, lab, 1);             /* wrong kind: ignored */
+  llmrt__metric_observe(h, lab, NAN); /* NaN: ignored */
+  llmrt__metric_add(h, lab, 1);       /* wrong kind: ignored */
   llmrt__metric_observe(tok, NULL, 3000);
   llmrt__metric_observe(tok, "bad=\"a\nb\"", 1); /* would break the format: dropped */
 

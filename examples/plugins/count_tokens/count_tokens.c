@@ -22,8 +22,8 @@ static void on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *res)
   int64_t n[2] = {res->input_tokens, res->output_tokens};
   for (int i = 0; i < 2; i++) {
     char labels[160];
-    snprintf(labels, sizeof labels, "upstream=\"%s\",gen_ai_token_type=\"%s\"",
-             host->upstream(ctx), types[i]);
+    snprintf(labels, sizeof labels, "upstream=\"%s\",gen_ai_token_type=\"%s\"", host->upstream(ctx),
+             types[i]);
     host->metric_add(m, labels, (double)n[i]);
   }
 }

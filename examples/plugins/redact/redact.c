@@ -60,7 +60,8 @@ typedef struct {
 /* ---- Configuration ---- */
 
 static void redact_free(redact_t *r) {
-  for (size_t i = 0; i < r->n_literals; i++) free(r->literal[i]);
+  for (size_t i = 0; i < r->n_literals; i++)
+    free(r->literal[i]);
   free(r->replacement);
   free(r);
 }
@@ -86,7 +87,8 @@ static int parse(redact_t *r, const cJSON *root, char *err, size_t errlen) {
   const cJSON *rep = cJSON_GetObjectItemCaseSensitive(root, "replacement");
   int rc = 0;
   if (cJSON_IsArray(lit)) {
-    for (const cJSON *v = lit->child; v && !rc; v = v->next) rc = add_literal(r, v, err, errlen);
+    for (const cJSON *v = lit->child; v && !rc; v = v->next)
+      rc = add_literal(r, v, err, errlen);
   } else if (lit) {
     rc = add_literal(r, lit, err, errlen);
   }
@@ -139,7 +141,8 @@ static void fini(void *state) {
 static int grow(char **buf, size_t *cap, size_t need) {
   if (need <= *cap) return 0;
   size_t c = *cap ? *cap : 256;
-  while (c < need) c *= 2;
+  while (c < need)
+    c *= 2;
   char *p = realloc(*buf, c);
   if (!p) return LLMRT_ENOMEM;
   *buf = p;
@@ -194,7 +197,8 @@ static int scan(const redact_t *r, redact_call_t *cs, const char *text, size_t n
     }
     if (r->digits && is_digit(text[i])) {
       size_t j = i;
-      while (j < n && is_digit(text[j])) j++;
+      while (j < n && is_digit(text[j]))
+        j++;
       if (j - i >= r->digits) {
         if (put(cs, r->replacement, r->replacement_len)) return LLMRT_ENOMEM;
         (*matches)++;

@@ -323,8 +323,8 @@ void llmrt__json_fields(const llmrt__json_t *j, int obj, const llmrt__jkey_t *ke
     size_t len = k->end - k->start;
     for (int i = 0; i < n; i++) {
       /* Length and first byte settle almost every comparison. */
-      if (len != keys[i].n) continue;
-      if (k->esc ? str_eq(j, (int)c, keys[i].s, keys[i].n) : bytes_eq(raw, keys[i].s, len))
+      if (k->esc ? str_eq(j, (int)c, keys[i].s, keys[i].n)
+                 : len == keys[i].n && bytes_eq(raw, keys[i].s, len))
         out[i] = (int)c + 1;
     }
     c = j->tok[c + 1].next;

@@ -297,12 +297,54 @@ static void test_metrics_text(void) {
   free_rt(rt);
 }
 
+/* A plugin linked into the program, registered with llmrt_add_plugin: it
+ * comes before files, even one of the same name on LLMRT_PLUGIN_PATH. */
+static int inline_inits;
+static char inline_cfg[128];
+
+static int inline_init(llmrt_plugin_rt_t *prt, const char *cfg, size_t len, void **state, char *err,
+                       size_t errlen) {
+  (void)prt, (void)state, (void)err, (void)errlen;
+  inline_inits++;
+  snprintf(inline_cfg, sizeof inline_cfg, "%.*s", (int)len, cfg);
+  return 0;
+}
+
+static const llmrt_plugin_t inline_desc = {
+    .abi_version = LLMRT_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(llmrt_plugin_t),
+    .name = "inline",
+    .init = inline_init,
+};
+
+static const llmrt_plugin_t *inline_entry(const llmrt_host_t *h) {
+  ASSERT(h != NULL && h->abi_version == LLMRT_PLUGIN_ABI_VERSION);
+  return &inline_desc;
+}
+
+static void test_registered(void) {
+  setenv("LLMRT_PLUGIN_PATH", PDIR, 1);
+  llmrt_t *rt = new_rt();
+  ASSERT_ERR(llmrt_add_plugin(rt, "testgood", inline_entry), 0);
+  char err[512];
+  ASSERT_ERR(
+      llmrt_configure(rt, "{\"plugins\":[{\"name\":\"testgood\",\"k\":1}]}", err, sizeof err), 0);
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  ASSERT_EQ(ch->n_plugins, 1);
+  ASSERT(ch->plugins[0]->desc->init == inline_init);
+  ASSERT_EQ(inline_inits, 1);
+  ASSERT_STR_EQ(inline_cfg, "{\"name\":\"testgood\",\"k\":1}");
+  free_rt(rt);
+  unsetenv("LLMRT_PLUGIN_PATH");
+}
+
 int main(void) {
   unsetenv("LLMRT_PLUGIN_PATH");
   RUN_TEST(test_by_path);
   RUN_TEST(test_by_name_and_twice);
   RUN_TEST(test_refused);
   RUN_TEST(test_timers);
+  RUN_TEST(test_registered);
   RUN_TEST(test_metrics_text);
   return 0;
 }

@@ -7,8 +7,11 @@
  * then they swap, so steady streaming reuses both and coalesces small writes.
  *
  * Memory of a connection is freed in its timer's close callback, which always
- * comes after every call stack that might still hold the pointer. */
-#include "server.h"
+ * comes after every call stack that might still hold the pointer.
+ *
+ * This file: listener, connections, request parsing, lifecycle. The
+ * exchange API (accessors, responses, output) is in server_exchange.c. */
+#include "server_internal.h"
 
 #include <llhttp.h>
 #include <stdio.h>
@@ -18,73 +21,6 @@
 #include <sys/socket.h>
 #include <zlib.h>
 
-typedef struct sconn_s sconn_t;
-
-struct llmrt__sreq_s {
-  sconn_t *c;
-  llmrt__buf_t head; /* url\0path\0name\0value\0... (offsets below) */
-  size_t url_off, path_off;
-  size_t *hoffs; /* 2 per header: name, value offsets into head */
-  llmrt_header_t *headers;
-  size_t n_headers, cap_headers;
-  int hstate; /* 0: between headers, 1: in a name, 2: in a value */
-  llmrt__buf_t body;
-  const char *method;
-  int http_minor;
-  int keep_alive;
-  int is_head;
-  char peer[64];
-
-  int active;   /* handed to the handler and not finished */
-  int started;  /* streamed head sent */
-  int chunked;
-  void (*abort_cb)(llmrt__sreq_t *, int, void *);
-  void *abort_arg;
-  void (*drain_cb)(llmrt__sreq_t *, void *);
-  void *drain_arg;
-};
-
-struct sconn_s {
-  llmrt__server_t *s;
-  sconn_t *prev, *next;
-  llmrt__conn_t *conn;
-  uv_tcp_t *tcp; /* owned by conn; valid until conn closes (for SO_LINGER) */
-  uv_timer_t timer;
-  llhttp_t parser;
-  llmrt__buf_t in;
-  llmrt__buf_t out, inflight;
-  llmrt__sreq_t r;
-  int reject;      /* status to answer after a parse failure */
-  int connected;   /* on_connect succeeded */
-  int writing;     /* inflight handed to the transport */
-  int close_after; /* close once output is flushed; read nothing more */
-  int closing;
-  int in_process;
-  int read_paused;
-  int kick;      /* the timer is a zero-delay "parse pipelined input" */
-  int lingering; /* FIN sent; reading and discarding until EOF or timeout */
-  int peer_eof;  /* the client half-closed while the last response was flushing */
-};
-
-struct llmrt__server_s {
-  llmrt_t *rt;
-  llmrt__server_opts_t o;
-  char *host;
-  llmrt__server_cbs_t cbs;
-  void *user;
-  uv_tcp_t listener;
-  llmrt__tls_server_t *tls;
-  uint16_t port;
-  sconn_t *conns;
-  uint32_t n_conns; /* including connections whose timer is still closing */
-  llmrt__server_stats_t st;
-  int closing, listener_closed;
-  void (*done)(llmrt__server_t *, void *);
-  void *done_user;
-  llhttp_settings_t settings;
-};
-
-static void sconn_close(sconn_t *c, int status);
 static void sconn_process(sconn_t *c);
 static void on_timer(uv_timer_t *t);
 
@@ -94,40 +30,7 @@ static void arm_idle(sconn_t *c) {
   c->kick = 0;
   if (ms != UINT32_MAX) uv_timer_start(&c->timer, on_timer, ms, 0);
 }
-static void sconn_flush(sconn_t *c);
-static void sconn_close_output(sconn_t *c);
 static void server_maybe_done(llmrt__server_t *s);
-
-const char *llmrt__http_reason(int status) {
-  switch (status) {
-  case 100: return "Continue";
-  case 200: return "OK";
-  case 201: return "Created";
-  case 204: return "No Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 409: return "Conflict";
-  case 413: return "Content Too Large";
-  case 415: return "Unsupported Media Type";
-  case 422: return "Unprocessable Content";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  case 529: return "Site Overloaded";
-  default: return status < 300 ? "OK" : "Error";
-  }
-}
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o) {
   memset(o, 0, sizeof *o);
@@ -255,7 +158,7 @@ static int on_headers_complete(llhttp_t *p) {
       c->reject = 500;
       return -1;
     }
-    sconn_flush(c);
+    llmrt__srv_flush(c);
   }
   return 0;
 }
@@ -332,82 +235,8 @@ static int on_message_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
-/* ---- Output -------------------------------------------------------------- */
-
-static void on_write(llmrt__conn_t *conn, int status, void *arg) {
-  sconn_t *c = arg;
-  c->writing = 0;
-  llmrt__buf_reset(&c->inflight);
-  if (status < 0) {
-    sconn_close(c, status);
-    return;
-  }
-  if (c->out.len > 0) {
-    sconn_flush(c);
-    return;
-  }
-  if (c->close_after) {
-    sconn_close_output(c);
-    return;
-  }
-  if (c->r.active && c->r.drain_cb) c->r.drain_cb(&c->r, c->r.drain_arg);
-}
-
-static void sconn_flush(sconn_t *c) {
-  if (c->writing || c->closing || !c->connected || c->out.len == 0) return;
-  llmrt__buf_t t = c->inflight;
-  c->inflight = c->out;
-  c->out = t;
-  uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-  c->writing = 1;
-  int rc = llmrt__conn_write(c->conn, &b, 1, on_write, c);
-  if (rc < 0) {
-    c->writing = 0;
-    sconn_close(c, rc);
-  }
-}
-
-static int has_header(const llmrt_header_t *h, size_t n, const char *name, const char *value) {
-  for (size_t i = 0; i < n; i++)
-    if (strcasecmp(h[i].name, name) == 0 && (!value || strcasecmp(h[i].value, value) == 0))
-      return 1;
-  return 0;
-}
-
-/* Appends the status line and headers; body_len < 0 means streamed. */
-static int put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t n, long long body_len) {
-  llmrt__sreq_t *r = &c->r;
-  llmrt__buf_t *o = &c->out;
-  int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
-  for (size_t i = 0; i < n && rc == 0; i++)
-    rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
-  if (has_header(h, n, "connection", "close") || c->s->closing) r->keep_alive = 0;
-  int has_cl = has_header(h, n, "content-length", NULL);
-  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
-  r->chunked = 0;
-  if (body_len >= 0) {
-    if (!has_cl && !no_body && rc == 0)
-      rc = llmrt__buf_printf(o, "Content-Length: %lld\r\n", body_len);
-  } else if (!has_cl && !no_body) {
-    if (r->http_minor >= 1) {
-      r->chunked = 1;
-      if (rc == 0) rc = llmrt__buf_puts(o, "Transfer-Encoding: chunked\r\n");
-    } else {
-      r->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
-    }
-  }
-  if (rc == 0 && !has_header(h, n, "connection", NULL)) {
-    if (!r->keep_alive)
-      rc = llmrt__buf_puts(o, "Connection: close\r\n");
-    else if (r->http_minor == 0)
-      rc = llmrt__buf_puts(o, "Connection: keep-alive\r\n");
-  }
-  if (rc == 0) rc = llmrt__buf_puts(o, "\r\n");
-  return rc;
-}
-
 /* The exchange is over from the handler's side: prepare for the next request. */
-static void exchange_done(sconn_t *c) {
+void llmrt__srv_exchange_done(sconn_t *c) {
   llmrt__sreq_t *r = &c->r;
   r->active = 0;
   r->started = 0;
@@ -416,7 +245,7 @@ static void exchange_done(sconn_t *c) {
   if (c->closing) return;
   if (!r->keep_alive) {
     c->close_after = 1;
-    if (!c->writing && c->out.len == 0) sconn_close_output(c);
+    if (!c->writing && c->out.len == 0) llmrt__srv_close_output(c);
     return;
   }
   if (c->in_process) return; /* sconn_process goes on by itself */
@@ -440,12 +269,12 @@ static void on_timer(uv_timer_t *t) {
     return;
   }
   if (c->lingering) {
-    sconn_close(c, LLMRT_ECLOSED);
+    llmrt__srv_conn_close(c, LLMRT_ECLOSED);
     return;
   }
   if (c->r.active) return;
   /* Idle keep-alive connection, or a request that took too long to arrive. */
-  sconn_close(c, LLMRT_ETIMEDOUT);
+  llmrt__srv_conn_close(c, LLMRT_ETIMEDOUT);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -463,7 +292,7 @@ static void on_timer_closed(uv_handle_t *h) {
   server_maybe_done(s);
 }
 
-static void sconn_close(sconn_t *c, int status) {
+void llmrt__srv_conn_close(sconn_t *c, int status) {
   if (c->closing) return;
   c->closing = 1;
   llmrt__server_t *s = c->s;
@@ -490,12 +319,12 @@ static void sconn_close(sconn_t *c, int status) {
  * plain TCP send a FIN first and read and discard until the client closes or
  * a short timeout passes, as nginx's lingering close does. (TLS closes with
  * close_notify at once.) */
-static void sconn_close_output(sconn_t *c) {
+void llmrt__srv_close_output(sconn_t *c) {
   uv_os_fd_t fd;
   if (c->closing || c->lingering) return;
   if (c->s->tls || c->peer_eof || !c->tcp || uv_fileno((uv_handle_t *)c->tcp, &fd) != 0 ||
       shutdown(fd, SHUT_WR) != 0) {
-    sconn_close(c, LLMRT_ECLOSED);
+    llmrt__srv_conn_close(c, LLMRT_ECLOSED);
     return;
   }
   c->lingering = 1;
@@ -513,14 +342,14 @@ static void reject(sconn_t *c, int status) {
   c->r.http_minor = 1;
   llmrt_header_t h[] = {{"Content-Type", "text/plain"}};
   size_t blen = strlen(body);
-  if (put_head(c, status, h, 1, (long long)blen) != 0 ||
+  if (llmrt__srv_put_head(c, status, h, 1, (long long)blen) != 0 ||
       llmrt__buf_append(&c->out, body, blen) != 0) {
-    sconn_close(c, LLMRT_ENOMEM);
+    llmrt__srv_conn_close(c, LLMRT_ENOMEM);
     return;
   }
   c->close_after = 1;
   llmrt__buf_reset(&c->in);
-  sconn_flush(c);
+  llmrt__srv_flush(c);
 }
 
 static void dispatch(sconn_t *c) {
@@ -577,12 +406,12 @@ static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t le
       c->peer_eof = 1;
       return;
     }
-    sconn_close(c, status);
+    llmrt__srv_conn_close(c, status);
     return;
   }
-  if (c->close_after) return; /* discarded (see sconn_close_output) */
+  if (c->close_after) return; /* discarded (see llmrt__srv_close_output) */
   if (llmrt__buf_append(&c->in, data, len) != 0) {
-    sconn_close(c, LLMRT_ENOMEM);
+    llmrt__srv_conn_close(c, LLMRT_ENOMEM);
     return;
   }
   if (c->r.active) {
@@ -603,7 +432,7 @@ static void on_connect(llmrt__conn_t *conn, int status, const char *errmsg, void
     llmrt__log(s->rt, LLMRT_LOG_DEBUG, "server %s:%u: connection from %s failed: %s", s->host,
                s->port, c->r.peer, errmsg ? errmsg : llmrt_strerror(status));
     c->conn = NULL; /* already closing on the transport's side */
-    sconn_close(c, status);
+    llmrt__srv_conn_close(c, status);
     return;
   }
   c->connected = 1;
@@ -611,7 +440,7 @@ static void on_connect(llmrt__conn_t *conn, int status, const char *errmsg, void
   s->st.open++;
   int rc = llmrt__conn_read_start(conn);
   if (rc < 0) {
-    sconn_close(c, rc);
+    llmrt__srv_conn_close(c, rc);
     return;
   }
   arm_idle(c);
@@ -674,10 +503,10 @@ static void on_connection(uv_stream_t *ls, int status) {
   static const llmrt__conn_cbs_t cbs = {on_connect, on_read};
   int rc = llmrt__conn_accept(s->rt, tcp, s->tls, s->o.handshake_timeout_ms, &cbs, c, &c->conn);
   if (rc < 0) {
-    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: cannot set up connection from %s: %s",
-               s->host, s->port, c->r.peer, llmrt_strerror(rc));
+    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: cannot set up connection from %s: %s", s->host,
+               s->port, c->r.peer, llmrt_strerror(rc));
     c->conn = NULL; /* the transport closed and freed tcp */
-    sconn_close(c, rc);
+    llmrt__srv_conn_close(c, rc);
   }
 }
 
@@ -827,152 +656,7 @@ void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, voi
   s->done = done;
   s->done_user = user;
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-  /* sconn_close unlinks the head each time, whatever the abort callbacks do. */
-  while (s->conns) sconn_close(s->conns, LLMRT_ESHUTDOWN);
-}
-
-/* ---- The exchange: request accessors ------------------------------------ */
-
-const char *llmrt__sreq_method(const llmrt__sreq_t *r) {
-  return r->method;
-}
-
-const char *llmrt__sreq_target(const llmrt__sreq_t *r) {
-  return r->head.data + r->url_off;
-}
-
-const char *llmrt__sreq_path(const llmrt__sreq_t *r) {
-  return r->head.data + r->path_off;
-}
-
-const char *llmrt__sreq_header(const llmrt__sreq_t *r, const char *name) {
-  for (size_t i = 0; i < r->n_headers; i++)
-    if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
-  return NULL;
-}
-
-const llmrt_header_t *llmrt__sreq_headers(const llmrt__sreq_t *r, size_t *n) {
-  *n = r->n_headers;
-  return r->headers;
-}
-
-const char *llmrt__sreq_body(const llmrt__sreq_t *r, size_t *len) {
-  if (len) *len = r->body.len;
-  return r->body.data ? r->body.data : "";
-}
-
-int llmrt__sreq_accepts_gzip(const llmrt__sreq_t *r) {
-  const char *ae = llmrt__sreq_header(r, "accept-encoding");
-  if (!ae) return 0;
-  /* Walk the comma list: "gzip", "gzip;q=0.5" accept; "gzip;q=0" refuses. */
-  while (*ae) {
-    while (*ae == ' ' || *ae == ',') ae++;
-    size_t n = strcspn(ae, ",;");
-    if (n == 4 && strncasecmp(ae, "gzip", 4) == 0) {
-      const char *p = ae + n;
-      if (*p != ';') return 1;
-      p++;
-      while (*p == ' ') p++;
-      if (strncasecmp(p, "q=", 2) != 0) return 1;
-      return strtod(p + 2, NULL) > 0.0;
-    }
-    ae += strcspn(ae, ",");
-  }
-  return 0;
-}
-
-const char *llmrt__sreq_peer(const llmrt__sreq_t *r) {
-  return r->peer;
-}
-
-void llmrt__sreq_on_abort(llmrt__sreq_t *r, void (*cb)(llmrt__sreq_t *, int, void *), void *arg) {
-  r->abort_cb = cb;
-  r->abort_arg = arg;
-}
-
-/* ---- The exchange: responses -------------------------------------------- */
-
-int llmrt__sreq_respond(llmrt__sreq_t *r, int status, const llmrt_header_t *headers, size_t n,
-                        const char *body, size_t len) {
-  sconn_t *c = r->c;
-  if (c->closing) return LLMRT_ECLOSED;
-  if (!r->active || r->started) return LLMRT_EINVAL;
-  int rc = put_head(c, status, headers, n, (long long)len);
-  if (rc == 0 && !r->is_head && len) rc = llmrt__buf_append(&c->out, body, len);
-  if (rc != 0) {
-    r->active = 0;
-    sconn_close(c, rc);
-    return rc;
-  }
-  sconn_flush(c);
-  exchange_done(c);
-  return 0;
-}
-
-int llmrt__sreq_start(llmrt__sreq_t *r, int status, const llmrt_header_t *headers, size_t n) {
-  sconn_t *c = r->c;
-  if (c->closing) return LLMRT_ECLOSED;
-  if (!r->active || r->started) return LLMRT_EINVAL;
-  int rc = put_head(c, status, headers, n, -1);
-  if (rc != 0) return rc;
-  r->started = 1;
-  sconn_flush(c);
-  return 0;
-}
-
-int llmrt__sreq_write(llmrt__sreq_t *r, const char *data, size_t len) {
-  sconn_t *c = r->c;
-  if (c->closing) return LLMRT_ECLOSED;
-  if (!r->active || !r->started) return LLMRT_EINVAL;
-  if (len == 0 || r->is_head) return 0;
-  int rc = 0;
-  if (r->chunked) rc = llmrt__buf_printf(&c->out, "%zx\r\n", len);
-  if (rc == 0) rc = llmrt__buf_append(&c->out, data, len);
-  if (rc == 0 && r->chunked) rc = llmrt__buf_append(&c->out, "\r\n", 2);
-  if (rc != 0) return rc;
-  sconn_flush(c);
-  return 0;
-}
-
-size_t llmrt__sreq_pending(const llmrt__sreq_t *r) {
-  return r->c->out.len + r->c->inflight.len;
-}
-
-void llmrt__sreq_on_drain(llmrt__sreq_t *r, void (*cb)(llmrt__sreq_t *, void *), void *arg) {
-  r->drain_cb = cb;
-  r->drain_arg = arg;
-}
-
-int llmrt__sreq_end(llmrt__sreq_t *r) {
-  sconn_t *c = r->c;
-  if (c->closing) return LLMRT_ECLOSED;
-  if (!r->active || !r->started) return LLMRT_EINVAL;
-  int rc = 0;
-  if (r->chunked && !r->is_head) rc = llmrt__buf_append(&c->out, "0\r\n\r\n", 5);
-  if (rc != 0) {
-    r->active = 0;
-    sconn_close(c, rc);
-    return rc;
-  }
-  sconn_flush(c);
-  exchange_done(c);
-  return 0;
-}
-
-void llmrt__sreq_abort(llmrt__sreq_t *r, int reset) {
-  sconn_t *c = r->c;
-  if (!r->active) return;
-  r->active = 0;
-  if (c->closing) return;
-  if (reset) {
-    uv_os_fd_t fd;
-    if (c->tcp && uv_fileno((uv_handle_t *)c->tcp, &fd) == 0) {
-      struct linger l = {1, 0};
-      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    }
-    sconn_close(c, LLMRT_ECONNRESET);
-    return;
-  }
-  r->keep_alive = 0;
-  exchange_done(c);
+  /* llmrt__srv_conn_close unlinks the head each time, whatever the abort callbacks do. */
+  while (s->conns)
+    llmrt__srv_conn_close(s->conns, LLMRT_ESHUTDOWN);
 }

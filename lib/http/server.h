@@ -37,9 +37,9 @@ typedef struct {
 } llmrt__server_cbs_t;
 
 typedef struct {
-  const char *host;      /* literal IPv4/IPv6 address; NULL: "127.0.0.1" */
-  uint16_t port;         /* 0: an ephemeral port (see llmrt__server_port) */
-  const char *tls_cert;  /* PEM chain; with tls_key: serve TLS */
+  const char *host;     /* literal IPv4/IPv6 address; NULL: "127.0.0.1" */
+  uint16_t port;        /* 0: an ephemeral port (see llmrt__server_port) */
+  const char *tls_cert; /* PEM chain; with tls_key: serve TLS */
   const char *tls_key;
   int backlog;                   /* 0: 511 */
   size_t max_header_bytes;       /* request line + headers; 0: 64 KiB; over: 431 */

@@ -118,8 +118,10 @@ static int need(conn_t *c, size_t n) {
     ASSERT(c->len < sizeof c->buf);
     ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
     if (r <= 0) {
-      if (r == 0) c->eof = 1;
-      else c->err = errno;
+      if (r == 0)
+        c->eof = 1;
+      else
+        c->err = errno;
       return 0;
     }
     c->len += (size_t)r;
@@ -178,7 +180,8 @@ static void cli_read(conn_t *c, resp_t *r, double t0) {
   long long cl = -1;
   int chunked = 0;
   while ((l = line(c)) && *l) {
-    for (char *p = l; *p && *p != ':'; p++) *p = (char)tolower((unsigned char)*p);
+    for (char *p = l; *p && *p != ':'; p++)
+      *p = (char)tolower((unsigned char)*p);
     if (!strncmp(l, "content-length:", 15)) cl = atoll(l + 15);
     if (strstr(l, "transfer-encoding: chunked")) chunked = 1;
     strncat(r->head, l, sizeof r->head - strlen(r->head) - 2);
@@ -272,7 +275,8 @@ static int sse_split(const char *body, ev_t *evs, int max) {
     while (q < p + blk) {
       size_t ln = strcspn(q, "\n");
       if (ln > (size_t)(p + blk - q)) ln = (size_t)(p + blk - q);
-      if (!strncmp(q, "event: ", 7)) snprintf(e->event, sizeof e->event, "%.*s", (int)ln - 7, q + 7);
+      if (!strncmp(q, "event: ", 7))
+        snprintf(e->event, sizeof e->event, "%.*s", (int)ln - 7, q + 7);
       if (!strncmp(q, "data: ", 6)) {
         e->data = malloc(ln - 6 + 1);
         memcpy(e->data, q + 6, ln - 6);
@@ -283,7 +287,8 @@ static int sse_split(const char *body, ev_t *evs, int max) {
     if (e->data) e->json = cJSON_Parse(e->data);
     n++;
     p += blk;
-    while (*p == '\n') p++;
+    while (*p == '\n')
+      p++;
   }
   return n;
 }
@@ -360,8 +365,9 @@ static void openai_stream_text(const char *body, char *out, size_t outlen, int *
 
 /* ---- Tests ----------------------------------------------------------------- */
 
-#define HELLO "{\"model\":\"gpt-test\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"}," \
-              "{\"role\":\"user\",\"content\":\"Say hello to the mock upstream.\"}]"
+#define HELLO                                                                                      \
+  "{\"model\":\"gpt-test\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"         \
+  "{\"role\":\"user\",\"content\":\"Say hello to the mock upstream.\"}]"
 
 static void cli_openai(void) {
   resp_t a, b;
@@ -417,7 +423,7 @@ static void cli_openai(void) {
   openai_stream_text(b.body, joined, sizeof joined, &n_content, &fin, &usage);
   ASSERT_EQ(n_content, 5);
   ASSERT_STR_EQ(fin, "length");
-  ASSERT_EQ(usage, -1); /* not asked for */
+  ASSERT_EQ(usage, -1);                  /* not asked for */
   ASSERT(!strstr(b.body, "\"usage\":")); /* no usage:null either */
   resp_free(&b);
   openai("tokens=3", HELLO ",\"max_completion_tokens\":5}", &b);
@@ -450,9 +456,10 @@ static void test_openai(void) {
   run_mock(NULL, cli_openai);
 }
 
-#define ANT_BODY "{\"model\":\"claude-test\",\"max_tokens\":64,\"system\":\"Be brief.\"," \
-                 "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","       \
-                 "\"text\":\"Say hello to the mock upstream.\"}]}]"
+#define ANT_BODY                                                                                   \
+  "{\"model\":\"claude-test\",\"max_tokens\":64,\"system\":\"Be brief.\","                         \
+  "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","                              \
+  "\"text\":\"Say hello to the mock upstream.\"}]}]"
 
 static void cli_anthropic(void) {
   resp_t a, b;
@@ -501,8 +508,9 @@ static void cli_anthropic(void) {
   resp_free(&b);
 
   /* max_tokens below the answer length: stop_reason max_tokens. */
-  anthropic(NULL, "{\"model\":\"c\",\"max_tokens\":4,\"messages\":[{\"role\":\"user\","
-                  "\"content\":\"hi\"}]}",
+  anthropic(NULL,
+            "{\"model\":\"c\",\"max_tokens\":4,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"hi\"}]}",
             &b);
   cJSON *j2 = cJSON_Parse(b.body);
   ASSERT_STR_EQ(jstr(j2, "stop_reason"), "max_tokens");
@@ -511,8 +519,9 @@ static void cli_anthropic(void) {
   resp_free(&b);
 
   /* Tool use, streamed: input_json_delta fragments that join into JSON. */
-  anthropic("tool=1", ANT_BODY ",\"stream\":true,\"tools\":[{\"name\":\"get_time\","
-                      "\"input_schema\":{\"type\":\"object\"}}]}",
+  anthropic("tool=1",
+            ANT_BODY ",\"stream\":true,\"tools\":[{\"name\":\"get_time\","
+                     "\"input_schema\":{\"type\":\"object\"}}]}",
             &b);
   n = sse_split(b.body, evs, 256);
   ASSERT_STR_EQ(jstr(evs[1].json, "content_block.type"), "tool_use");
@@ -562,7 +571,8 @@ static void cli_auth(void) {
   ASSERT_CONTAINS(r.body, "anthropic-version");
   resp_free(&r);
   /* Validation: Anthropic needs max_tokens; bad JSON; bad controls. */
-  request("/v1/messages", ANT_AUTH, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r);
+  request("/v1/messages", ANT_AUTH,
+          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r);
   ASSERT_EQ(r.status, 400);
   ASSERT_CONTAINS(r.body, "max_tokens");
   resp_free(&r);
@@ -582,8 +592,9 @@ static void test_auth_and_validation(void) {
   run_mock(NULL, cli_auth);
 }
 
-#define SHORT "{\"model\":\"m\",\"max_tokens\":100,\"stream\":true,\"messages\":[{\"role\":\"user\"," \
-              "\"content\":\"hello\"}]}"
+#define SHORT                                                                                      \
+  "{\"model\":\"m\",\"max_tokens\":100,\"stream\":true,\"messages\":[{\"role\":\"user\","          \
+  "\"content\":\"hello\"}]}"
 
 static void cli_faults(void) {
   resp_t r;
@@ -657,7 +668,8 @@ static void cli_faults(void) {
   openai("tokens=4,fault=malformed,after=1", SHORT, &r);
   n = sse_split(r.body, evs, 64);
   int bad = 0;
-  for (int i = 0; i < n; i++) bad += evs[i].json == NULL && strcmp(evs[i].data, "[DONE]") != 0;
+  for (int i = 0; i < n; i++)
+    bad += evs[i].json == NULL && strcmp(evs[i].data, "[DONE]") != 0;
   ASSERT_EQ(bad, 1);
   ASSERT(evs[2].json == NULL); /* role, 1 token, then the broken one */
   ASSERT_STR_EQ(evs[n - 1].data, "[DONE]");
@@ -665,14 +677,15 @@ static void cli_faults(void) {
   resp_free(&r);
 
   /* Non-streamed faults. */
-  openai("fault=malformed", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-         &r);
+  openai("fault=malformed",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r);
   ASSERT_EQ(r.status, 200);
   ASSERT(r.complete);
   j = cJSON_Parse(r.body);
   ASSERT(j == NULL);
   resp_free(&r);
-  openai("fault=reset", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r);
+  openai("fault=reset", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &r);
   ASSERT_EQ(r.status, 0);
   ASSERT_EQ(r.err, ECONNRESET);
   resp_free(&r);
@@ -727,9 +740,10 @@ static void test_stall(void) {
 static void cli_text_controls(void) {
   resp_t r;
   /* echo: the answer is the last user message. */
-  openai("echo", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"first\"},"
-                 "{\"role\":\"assistant\",\"content\":\"ok\"},{\"role\":\"user\","
-                 "\"content\":\"second question here\"}]}",
+  openai("echo",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"first\"},"
+         "{\"role\":\"assistant\",\"content\":\"ok\"},{\"role\":\"user\","
+         "\"content\":\"second question here\"}]}",
          &r);
   cJSON *j = cJSON_Parse(r.body);
   ASSERT_STR_EQ(jstr(j, "choices.0.message.content"), "second question here");
@@ -751,7 +765,8 @@ static void cli_text_controls(void) {
   ev_t evs[64];
   int n = sse_split(r.body, evs, 64);
   ASSERT_EQ(n, 3 + 12 + 3);
-  for (int i = 0; i < n; i++) ASSERT(evs[i].json);
+  for (int i = 0; i < n; i++)
+    ASSERT(evs[i].json);
   sse_free(evs, n);
   resp_free(&r);
   /* Pacing: ttft and slow headers are lower bounds. */
@@ -814,9 +829,10 @@ static void cli_gzip(void) {
   cJSON_Delete(b);
   resp_free(&gz);
   /* Streams are compressed only with gzip=1. */
-  request("/v1/chat/completions", OAI_AUTH "Accept-Encoding: gzip\r\nx-mock: gzip=1\r\n",
-          "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"zip it\"}]}",
-          &gz);
+  request(
+      "/v1/chat/completions", OAI_AUTH "Accept-Encoding: gzip\r\nx-mock: gzip=1\r\n",
+      "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"zip it\"}]}",
+      &gz);
   ASSERT_STR_EQ(hdr(&gz, "content-encoding"), "gzip");
   ASSERT(gz.complete);
   gunzip(gz.body, gz.body_len, out, sizeof out);
@@ -919,7 +935,8 @@ static void cli_stop(void) {
   ASSERT(line(c)); /* the status line: the exchange is under way */
   uv_async_send(&finish_async);
   /* The mock closes both. */
-  while (need(c, c->len - c->pos + 1)) c->pos = c->len;
+  while (need(c, c->len - c->pos + 1))
+    c->pos = c->len;
   ASSERT(c->eof || c->err);
   ASSERT(!need(idle, 1));
   close(c->fd);

@@ -251,7 +251,8 @@ static void cli_response(int fd, rd_t *rd, resp_t *out) {
   ASSERT_EQ(sscanf(line, "HTTP/1.1 %d", &out->status), 1);
   long long cl = -1;
   while ((line = rd_line(fd, rd)) && *line) {
-    for (char *p = line; *p && *p != ':'; p++) *p = (char)tolower((unsigned char)*p);
+    for (char *p = line; *p && *p != ':'; p++)
+      *p = (char)tolower((unsigned char)*p);
     if (strncmp(line, "content-length:", 15) == 0) cl = atoll(line + 15);
     if (strstr(line, "transfer-encoding: chunked")) out->chunked = 1;
     strncat(out->head, line, sizeof out->head - strlen(out->head) - 2);
@@ -451,7 +452,8 @@ static void cli_limits(void) {
   fd = cli_connect();
   memset(&rd, 0, sizeof rd);
   cli_send(fd, "GET /hello HTTP/1.1\r\n", 21);
-  for (int i = 0; i < 40; i++) cli_send(fd, "X-A: b\r\n", 8);
+  for (int i = 0; i < 40; i++)
+    cli_send(fd, "X-A: b\r\n", 8);
   cli_send(fd, "\r\n", 2);
   cli_response(fd, &rd, &resp);
   ASSERT_EQ(resp.status, 431);
@@ -528,9 +530,10 @@ static void cli_gzip_body(void) {
   int fd = cli_connect();
   memset(&rd, 0, sizeof rd);
   char head[256];
-  snprintf(head, sizeof head,
-           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
-           zlen);
+  snprintf(
+      head, sizeof head,
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+      zlen);
   cli_send(fd, head, strlen(head));
   cli_send(fd, (char *)z, zlen);
   cli_response(fd, &rd, &resp);

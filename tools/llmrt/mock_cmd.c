@@ -12,27 +12,26 @@
 #include "llmrt_mock.h"
 
 static void mock_usage(FILE *f) {
-  fprintf(f,
-          "usage: llmrt mock [options]\n"
-          "\n"
-          "Serves OpenAI Chat Completions (POST /v1/chat/completions) and Anthropic\n"
-          "Messages (POST /v1/messages), streamed or not, with deterministic answers.\n"
-          "\n"
-          "  -p, --port N         port to listen on (default 8089; 0: any free port)\n"
-          "      --host H         address to bind (default 127.0.0.1)\n"
-          "      --tls-cert F     PEM certificate chain: serve https (with --tls-key)\n"
-          "      --tls-key F      PEM private key\n"
-          "      --ttft-ms N      time to first token (default 0)\n"
-          "      --token-ms N     delay between tokens (default 0)\n"
-          "      --tokens N       answer length in tokens (default 32, capped by max_tokens)\n"
-          "      --controls S     default controls for every request, in the x-mock header\n"
-          "                       syntax, e.g. \"fault=reset,after=3,fail_first=1\"\n"
-          "  -v, --verbose        one line per request on stderr\n"
-          "  -h, --help           this help\n"
-          "\n"
-          "Per request, the header \"x-mock: k=v,k=v\" sets the same controls (see\n"
-          "tools/mock/README.md): ttft_ms, token_ms, tokens, text, echo, tool, lang,\n"
-          "status, retry_after, fault, after, fail_first, head_ms, gzip, seed, cached.\n");
+  fprintf(f, "usage: llmrt mock [options]\n"
+             "\n"
+             "Serves OpenAI Chat Completions (POST /v1/chat/completions) and Anthropic\n"
+             "Messages (POST /v1/messages), streamed or not, with deterministic answers.\n"
+             "\n"
+             "  -p, --port N         port to listen on (default 8089; 0: any free port)\n"
+             "      --host H         address to bind (default 127.0.0.1)\n"
+             "      --tls-cert F     PEM certificate chain: serve https (with --tls-key)\n"
+             "      --tls-key F      PEM private key\n"
+             "      --ttft-ms N      time to first token (default 0)\n"
+             "      --token-ms N     delay between tokens (default 0)\n"
+             "      --tokens N       answer length in tokens (default 32, capped by max_tokens)\n"
+             "      --controls S     default controls for every request, in the x-mock header\n"
+             "                       syntax, e.g. \"fault=reset,after=3,fail_first=1\"\n"
+             "  -v, --verbose        one line per request on stderr\n"
+             "  -h, --help           this help\n"
+             "\n"
+             "Per request, the header \"x-mock: k=v,k=v\" sets the same controls (see\n"
+             "tools/mock/README.md): ttft_ms, token_ms, tokens, text, echo, tool, lang,\n"
+             "status, retry_after, fault, after, fail_first, head_ms, gzip, seed, cached.\n");
 }
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
@@ -63,13 +62,17 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 int llmrt_cmd_mock(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"port", required_argument, 0, 'p'},     {"host", required_argument, 0, 1},
-      {"tls-cert", required_argument, 0, 2},   {"tls-key", required_argument, 0, 3},
-      {"ttft-ms", required_argument, 0, 4},    {"token-ms", required_argument, 0, 5},
-      {"tokens", required_argument, 0, 6},     {"controls", required_argument, 0, 7},
-      {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"port", required_argument, 0, 'p'},
+                                           {"host", required_argument, 0, 1},
+                                           {"tls-cert", required_argument, 0, 2},
+                                           {"tls-key", required_argument, 0, 3},
+                                           {"ttft-ms", required_argument, 0, 4},
+                                           {"token-ms", required_argument, 0, 5},
+                                           {"tokens", required_argument, 0, 6},
+                                           {"controls", required_argument, 0, 7},
+                                           {"verbose", no_argument, 0, 'v'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   llmrt_mock_options_t o;
   llmrt_mock_options_init(&o);
   o.port = 8089;
@@ -85,9 +88,15 @@ int llmrt_cmd_mock(int argc, char **argv) {
       else
         bad = "--port";
       break;
-    case 1: o.host = optarg; break;
-    case 2: o.tls_cert = optarg; break;
-    case 3: o.tls_key = optarg; break;
+    case 1:
+      o.host = optarg;
+      break;
+    case 2:
+      o.tls_cert = optarg;
+      break;
+    case 3:
+      o.tls_key = optarg;
+      break;
     case 4:
       if (parse_u32(optarg, 3600000, &o.ttft_ms) != 0) bad = "--ttft-ms";
       break;
@@ -100,10 +109,18 @@ int llmrt_cmd_mock(int argc, char **argv) {
       else
         bad = "--tokens";
       break;
-    case 7: o.controls = optarg; break;
-    case 'v': o.log_requests = 1; break;
-    case 'h': mock_usage(stdout); return EXIT_OK;
-    default: mock_usage(stderr); return EXIT_USAGE;
+    case 7:
+      o.controls = optarg;
+      break;
+    case 'v':
+      o.log_requests = 1;
+      break;
+    case 'h':
+      mock_usage(stdout);
+      return EXIT_OK;
+    default:
+      mock_usage(stderr);
+      return EXIT_USAGE;
     }
     if (bad) {
       fprintf(stderr, "llmrt mock: bad value for %s: '%s'\n", bad, optarg);

@@ -77,17 +77,21 @@ static const struct {
   const char *name;
   int fault;
 } faults[] = {
-    {"none", MOCK_FAULT_NONE},         {"reset", MOCK_FAULT_RESET},
-    {"reset_mid", MOCK_FAULT_RESET},   {"stall", MOCK_FAULT_STALL},
-    {"malformed", MOCK_FAULT_MALFORMED}, {"truncate", MOCK_FAULT_TRUNCATE},
-    {"eof", MOCK_FAULT_EOF},           {"error", MOCK_FAULT_ERROR},
+    {"none", MOCK_FAULT_NONE},
+    {"reset", MOCK_FAULT_RESET},
+    {"reset_mid", MOCK_FAULT_RESET},
+    {"stall", MOCK_FAULT_STALL},
+    {"malformed", MOCK_FAULT_MALFORMED},
+    {"truncate", MOCK_FAULT_TRUNCATE},
+    {"eof", MOCK_FAULT_EOF},
+    {"error", MOCK_FAULT_ERROR},
     {"error_event", MOCK_FAULT_ERROR},
 };
 
 #define KEY(s) (klen == sizeof(s) - 1 && memcmp(k, s, klen) == 0)
 
-static int apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_t vlen,
-                 char *err, size_t errlen) {
+static int apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_t vlen, char *err,
+                 size_t errlen) {
   long long x = 0;
   const long long MS = 3600 * 1000;
   if (KEY("ttft_ms") && parse_num(v, vlen, 0, MS, &x) == 0) {
@@ -153,7 +157,8 @@ int mock__ctl_parse(mock_ctl_t *c, const char *spec, char *err, size_t errlen) {
   if (!spec) return 0;
   const char *p = spec;
   while (*p) {
-    while (*p == ' ' || *p == ',' || *p == ';') p++;
+    while (*p == ' ' || *p == ',' || *p == ';')
+      p++;
     if (!*p) break;
     size_t n = strcspn(p, ",;");
     const char *eq = memchr(p, '=', n);
@@ -168,12 +173,14 @@ int mock__ctl_parse(mock_ctl_t *c, const char *spec, char *err, size_t errlen) {
       v = "1";
       vlen = 1;
     }
-    while (klen > 0 && k[klen - 1] == ' ') klen--;
+    while (klen > 0 && k[klen - 1] == ' ')
+      klen--;
     while (vlen > 0 && (*v == ' ')) {
       v++;
       vlen--;
     }
-    while (vlen > 0 && v[vlen - 1] == ' ') vlen--;
+    while (vlen > 0 && v[vlen - 1] == ' ')
+      vlen--;
     int rc = apply(c, k, klen, v, vlen, err, errlen);
     if (rc != 0) return rc;
     p += n;

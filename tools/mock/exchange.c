@@ -49,14 +49,14 @@ static void after_ms(mock_ex_t *ex, int phase, uint64_t ms) {
   uv_timer_start(&ex->timer, on_tick, ms, 0);
 }
 
-static const char *const fault_names[] = {"none", "reset", "stall", "malformed",
-                                          "truncate", "eof", "error"};
+static const char *const fault_names[] = {"none",     "reset", "stall", "malformed",
+                                          "truncate", "eof",   "error"};
 
 static void log_line(mock_ex_t *ex, int status, const char *what) {
   if (!ex->m->o.log_requests) return;
   fprintf(stderr, "mock: %s %s %s -> %d %s%s%s\n", llmrt__sreq_peer(ex->r), ex->fmt->name,
-          ex->stream ? "stream" : "full", status, what,
-          ex->ctl.fault ? " fault=" : "", ex->ctl.fault ? fault_names[ex->ctl.fault] : "");
+          ex->stream ? "stream" : "full", status, what, ex->ctl.fault ? " fault=" : "",
+          ex->ctl.fault ? fault_names[ex->ctl.fault] : "");
 }
 
 /* ---- gzip ----------------------------------------------------------------- */
@@ -185,8 +185,7 @@ static void do_full(mock_ex_t *ex) {
   }
   if (c->fault == MOCK_FAULT_ERROR) {
     ex->m->st.faults++;
-    mock__respond_error(ex->m, ex->r, ex->fmt, ex->api == MOCK_API_ANTHROPIC ? 529 : 500, NULL,
-                        -1);
+    mock__respond_error(ex->m, ex->r, ex->fmt, ex->api == MOCK_API_ANTHROPIC ? 529 : 500, NULL, -1);
     ex_finish(ex);
     return;
   }
@@ -235,10 +234,18 @@ static void do_full(mock_ex_t *ex) {
 static int stream_fault(mock_ex_t *ex) {
   ex->m->st.faults++;
   switch (ex->ctl.fault) {
-  case MOCK_FAULT_RESET: ex_cut(ex, 1); return 0;
-  case MOCK_FAULT_EOF: ex_cut(ex, 0); return 0;
-  case MOCK_FAULT_STALL: ex->phase = PH_STALLED; return 0;
-  case MOCK_FAULT_TRUNCATE: ex_end(ex); return 0;
+  case MOCK_FAULT_RESET:
+    ex_cut(ex, 1);
+    return 0;
+  case MOCK_FAULT_EOF:
+    ex_cut(ex, 0);
+    return 0;
+  case MOCK_FAULT_STALL:
+    ex->phase = PH_STALLED;
+    return 0;
+  case MOCK_FAULT_TRUNCATE:
+    ex_end(ex);
+    return 0;
   case MOCK_FAULT_ERROR:
     if (put_event(ex, ex->fmt->stream_error) != 0) {
       ex_cut(ex, 0);
@@ -288,10 +295,17 @@ static void do_tokens(mock_ex_t *ex) {
 static void on_tick(uv_timer_t *t) {
   mock_ex_t *ex = t->data;
   switch (ex->phase) {
-  case PH_HEAD: do_head(ex); break;
-  case PH_FULL: do_full(ex); break;
-  case PH_TOKENS: do_tokens(ex); break;
-  default: break;
+  case PH_HEAD:
+    do_head(ex);
+    break;
+  case PH_FULL:
+    do_full(ex);
+    break;
+  case PH_TOKENS:
+    do_tokens(ex);
+    break;
+  default:
+    break;
   }
 }
 

@@ -42,7 +42,8 @@ static int err_body(llmrt__buf_t *o, int status, const char *msg) {
     }
   }
   if (!msg) msg = dflt;
-  int rc = llmrt__buf_printf(o, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", type);
+  int rc =
+      llmrt__buf_printf(o, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", type);
   if (rc == 0) rc = mock__json_str(o, msg, strlen(msg));
   if (rc == 0) rc = llmrt__buf_puts(o, "}}");
   return rc;
@@ -83,8 +84,8 @@ static int block_json(llmrt__buf_t *o, const mock_ex_t *ex, int with_content) {
 }
 
 static int message_head(llmrt__buf_t *o, const mock_ex_t *ex) {
-  int rc = llmrt__buf_printf(o, "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":",
-                             ex->id);
+  int rc = llmrt__buf_printf(
+      o, "{\"id\":\"%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":", ex->id);
   if (rc == 0) rc = mock__json_str(o, ex->model, strlen(ex->model));
   return rc;
 }
@@ -102,13 +103,17 @@ static int full(llmrt__buf_t *o, const mock_ex_t *ex) {
 }
 
 static int stream_start(llmrt__buf_t *o, const mock_ex_t *ex) {
-  int rc = llmrt__buf_puts(o, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":");
+  int rc =
+      llmrt__buf_puts(o, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":");
   if (rc == 0) rc = message_head(o, ex);
-  if (rc == 0) rc = llmrt__buf_puts(o, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+  if (rc == 0)
+    rc = llmrt__buf_puts(o,
+                         ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
   if (rc == 0) rc = usage(o, ex, 1);
   if (rc == 0)
-    rc = llmrt__buf_puts(o, "}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\","
-                            "\"index\":0,\"content_block\":");
+    rc = llmrt__buf_puts(
+        o, "}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\","
+           "\"index\":0,\"content_block\":");
   if (rc == 0) rc = block_json(o, ex, 0);
   if (rc == 0) rc = llmrt__buf_puts(o, "}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n");
   return rc;
@@ -149,6 +154,6 @@ static int stream_malformed(llmrt__buf_t *o, const mock_ex_t *ex) {
 }
 
 const mock_fmt_t mock__fmt_anthropic = {
-    "anthropic",   err_body,     full,           stream_start, stream_token,
-    stream_finish, stream_error, stream_malformed, "request-id",
+    "anthropic",  err_body,         full,         stream_start, stream_token, stream_finish,
+    stream_error, stream_malformed, "request-id",
 };

@@ -16,7 +16,9 @@ static int err_body(llmrt__buf_t *o, int status, const char *msg) {
     code = "invalid_api_key";
     dflt = "Incorrect API key provided.";
     break;
-  case 403: dflt = "You are not allowed to sample from this model."; break;
+  case 403:
+    dflt = "You are not allowed to sample from this model.";
+    break;
   case 404:
     code = "model_not_found";
     dflt = "The model does not exist or you do not have access to it.";
@@ -44,51 +46,62 @@ static int err_body(llmrt__buf_t *o, int status, const char *msg) {
 
 static int usage(llmrt__buf_t *o, const mock_ex_t *ex) {
   int64_t out = mock__output_tokens(ex);
-  return llmrt__buf_printf(o,
-                           "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
-                           "\"prompt_tokens_details\":{\"cached_tokens\":%d,\"audio_tokens\":0},"
-                           "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":"
-                           "0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
-                           (long long)ex->input_tokens, (long long)out,
-                           (long long)(ex->input_tokens + out), ex->ctl.cached);
+  return llmrt__buf_printf(
+      o,
+      "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+      "\"prompt_tokens_details\":{\"cached_tokens\":%d,\"audio_tokens\":0},"
+      "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":"
+      "0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+      (long long)ex->input_tokens, (long long)out, (long long)(ex->input_tokens + out),
+      ex->ctl.cached);
 }
 
 static int full(llmrt__buf_t *o, const mock_ex_t *ex) {
-  int rc = llmrt__buf_printf(o, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
-                                "\"model\":",
+  int rc = llmrt__buf_printf(o,
+                             "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%lld,"
+                             "\"model\":",
                              ex->id, (long long)ex->created);
   if (rc == 0) rc = mock__json_str(o, ex->model, strlen(ex->model));
-  if (rc == 0) rc = llmrt__buf_puts(o, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",");
+  if (rc == 0)
+    rc = llmrt__buf_puts(o, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",");
   if (ex->tool_name) {
     if (rc == 0)
-      rc = llmrt__buf_printf(o, "\"content\":null,\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
-                                "\"function\":{\"name\":",
-                             ex->tool_id);
+      rc =
+          llmrt__buf_printf(o,
+                            "\"content\":null,\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+                            "\"function\":{\"name\":",
+                            ex->tool_id);
     if (rc == 0) rc = mock__json_str(o, ex->tool_name, strlen(ex->tool_name));
     if (rc == 0) rc = llmrt__buf_puts(o, ",\"arguments\":");
     if (rc == 0) rc = mock__json_str(o, ex->tok.text.data, ex->tok.text.len);
     if (rc == 0) rc = llmrt__buf_puts(o, "}}],");
   } else {
     if (rc == 0) rc = llmrt__buf_puts(o, "\"content\":");
-    if (rc == 0) rc = mock__json_str(o, ex->tok.text.data ? ex->tok.text.data : "", ex->tok.text.len);
+    if (rc == 0)
+      rc = mock__json_str(o, ex->tok.text.data ? ex->tok.text.data : "", ex->tok.text.len);
     if (rc == 0) rc = llmrt__buf_puts(o, ",");
   }
   if (rc == 0)
-    rc = llmrt__buf_printf(o, "\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
-                              "\"finish_reason\":\"%s\"}],\"usage\":",
+    rc = llmrt__buf_printf(o,
+                           "\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
+                           "\"finish_reason\":\"%s\"}],\"usage\":",
                            mock__finish_name(MOCK_API_OPENAI, ex->finish));
   if (rc == 0) rc = usage(o, ex);
-  if (rc == 0) rc = llmrt__buf_puts(o, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
+  if (rc == 0)
+    rc = llmrt__buf_puts(o, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
   return rc;
 }
 
 /* "data: {chunk head,"choices":[" ... */
 static int chunk_open(llmrt__buf_t *o, const mock_ex_t *ex) {
-  int rc = llmrt__buf_printf(o, "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
-                                "\"created\":%lld,\"model\":",
+  int rc = llmrt__buf_printf(o,
+                             "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\","
+                             "\"created\":%lld,\"model\":",
                              ex->id, (long long)ex->created);
   if (rc == 0) rc = mock__json_str(o, ex->model, strlen(ex->model));
-  if (rc == 0) rc = llmrt__buf_puts(o, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
+  if (rc == 0)
+    rc = llmrt__buf_puts(
+        o, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
   return rc;
 }
 
@@ -99,9 +112,10 @@ static int chunk_close(llmrt__buf_t *o, const mock_ex_t *ex) {
 static int stream_start(llmrt__buf_t *o, const mock_ex_t *ex) {
   int rc = chunk_open(o, ex);
   if (rc == 0 && ex->tool_name) {
-    rc = llmrt__buf_printf(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
-                              "\"tool_calls\":[{\"index\":0,\"id\":\"%s\",\"type\":\"function\","
-                              "\"function\":{\"name\":",
+    rc = llmrt__buf_printf(o,
+                           "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+                           "\"tool_calls\":[{\"index\":0,\"id\":\"%s\",\"type\":\"function\","
+                           "\"function\":{\"name\":",
                            ex->tool_id);
     if (rc == 0) rc = mock__json_str(o, ex->tool_name, strlen(ex->tool_name));
     if (rc == 0)
@@ -131,7 +145,8 @@ static int stream_token(llmrt__buf_t *o, const mock_ex_t *ex, const char *tok, s
 static int stream_finish(llmrt__buf_t *o, const mock_ex_t *ex) {
   int rc = chunk_open(o, ex);
   if (rc == 0)
-    rc = llmrt__buf_printf(o, "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}",
+    rc = llmrt__buf_printf(o,
+                           "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}",
                            mock__finish_name(MOCK_API_OPENAI, ex->finish));
   if (rc == 0) rc = chunk_close(o, ex);
   if (rc == 0 && ex->include_usage) {
@@ -159,6 +174,6 @@ static int stream_malformed(llmrt__buf_t *o, const mock_ex_t *ex) {
 }
 
 const mock_fmt_t mock__fmt_openai = {
-    "openai",     err_body,     full,           stream_start, stream_token,
-    stream_finish, stream_error, stream_malformed, "x-request-id",
+    "openai",     err_body,         full,           stream_start, stream_token, stream_finish,
+    stream_error, stream_malformed, "x-request-id",
 };

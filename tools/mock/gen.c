@@ -24,24 +24,29 @@ static uint64_t next(uint64_t *s) {
 }
 
 static const char *const en_words[] = {
-    "the",      "model",     "runtime",  "stream",   "token",    "request",  "answer",
-    "server",   "client",    "latency",  "buffer",   "event",    "loop",     "socket",
-    "quick",    "steady",    "simple",   "careful",  "large",    "small",    "remote",
-    "local",    "network",   "message",  "context",  "budget",   "cache",    "retry",
-    "window",   "packet",    "header",   "body",     "is",       "are",      "was",
-    "can",      "will",      "should",   "returns",  "sends",    "reads",    "writes",
-    "keeps",    "measures",  "a",        "an",       "and",      "or",       "with",
-    "without",  "before",    "after",    "every",    "each",     "some",     "many",
-    "of",       "to",        "in",       "on",       "for",      "from",     "by",
-    "when",
+    "the",     "model",   "runtime", "stream",   "token",  "request", "answer",  "server",
+    "client",  "latency", "buffer",  "event",    "loop",   "socket",  "quick",   "steady",
+    "simple",  "careful", "large",   "small",    "remote", "local",   "network", "message",
+    "context", "budget",  "cache",   "retry",    "window", "packet",  "header",  "body",
+    "is",      "are",     "was",     "can",      "will",   "should",  "returns", "sends",
+    "reads",   "writes",  "keeps",   "measures", "a",      "an",      "and",     "or",
+    "with",    "without", "before",  "after",    "every",  "each",    "some",    "many",
+    "of",      "to",      "in",      "on",       "for",    "from",    "by",      "when",
 };
 
 /* Chinese words (1 to 3 characters) and one emoji (U+1F680, 4 bytes). */
 static const char *const zh_words[] = {
-    "模型", "运行时", "数据", "流式", "请求", "回答", "服务器", "客户端", "延迟", "缓冲",
-    "事件", "循环", "连接", "网络", "消息", "上下文", "缓存", "重试", "快速", "稳定",
-    "简单", "我们", "你好", "世界", "是", "的", "在", "和", "每个", "一些",
-    "发送", "读取", "\xF0\x9F\x9A\x80",
+    "模型",   "运行时", "数据",
+    "流式",   "请求",   "回答",
+    "服务器", "客户端", "延迟",
+    "缓冲",   "事件",   "循环",
+    "连接",   "网络",   "消息",
+    "上下文", "缓存",   "重试",
+    "快速",   "稳定",   "简单",
+    "我们",   "你好",   "世界",
+    "是",     "的",     "在",
+    "和",     "每个",   "一些",
+    "发送",   "读取",   "\xF0\x9F\x9A\x80",
 };
 
 #define N_EN (sizeof en_words / sizeof en_words[0])
@@ -111,7 +116,8 @@ int mock__gen_split(mock_tokens_t *t, const char *text, size_t len) {
   size_t i = 0;
   while (i < len) {
     size_t j = i;
-    while (j < len && (p[j] == ' ' || p[j] == '\n' || p[j] == '\t')) j++;
+    while (j < len && (p[j] == ' ' || p[j] == '\n' || p[j] == '\t'))
+      j++;
     if (j < len && p[j] >= 0x80) {
       /* Up to two non-ASCII characters per token. */
       for (int k = 0; k < 2 && j < len && p[j] >= 0x80; k++) {
@@ -119,7 +125,8 @@ int mock__gen_split(mock_tokens_t *t, const char *text, size_t len) {
         j = j + cl > len ? len : j + cl;
       }
     } else {
-      while (j < len && p[j] != ' ' && p[j] != '\n' && p[j] != '\t' && p[j] < 0x80) j++;
+      while (j < len && p[j] != ' ' && p[j] != '\n' && p[j] != '\t' && p[j] < 0x80)
+        j++;
     }
     /* push_end records text.len; record j instead. */
     size_t save = t->text.len;
@@ -163,11 +170,21 @@ int mock__json_str(llmrt__buf_t *b, const char *s, size_t len) {
     const char *esc = NULL;
     char u[7];
     switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
+    case '"':
+      esc = "\\\"";
+      break;
+    case '\\':
+      esc = "\\\\";
+      break;
+    case '\n':
+      esc = "\\n";
+      break;
+    case '\r':
+      esc = "\\r";
+      break;
+    case '\t':
+      esc = "\\t";
+      break;
     default:
       if (c < 0x20) {
         u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0', u[4] = hex[c >> 4], u[5] = hex[c & 15];

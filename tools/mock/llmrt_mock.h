@@ -24,9 +24,9 @@ typedef struct {
   uint16_t port;        /* 0: an ephemeral port (see llmrt_mock_port) */
   const char *tls_cert; /* PEM files: both set serves https */
   const char *tls_key;
-  uint32_t ttft_ms;     /* time to first token (default 0) */
-  uint32_t token_ms;    /* delay between tokens (default 0) */
-  int32_t tokens;       /* answer length in tokens; 0: 32 (capped by max_tokens) */
+  uint32_t ttft_ms;  /* time to first token (default 0) */
+  uint32_t token_ms; /* delay between tokens (default 0) */
+  int32_t tokens;    /* answer length in tokens; 0: 32 (capped by max_tokens) */
   /* Further defaults for every request, in the x-mock header syntax
    * ("fault=reset,after=3,fail_first=1"); a request's own x-mock header is
    * applied on top. NULL: none. Copied. */

@@ -236,7 +236,8 @@ static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
     }
     rc = mock__gen_words(&ex->tok, seed, (int)n, ex->ctl.lang);
   }
-  if (rc == 0 && ex->finish != MOCK_FIN_TOOL && max_tokens >= 0 && (int64_t)ex->tok.n > max_tokens) {
+  if (rc == 0 && ex->finish != MOCK_FIN_TOOL && max_tokens >= 0 &&
+      (int64_t)ex->tok.n > max_tokens) {
     ex->tok.n = (size_t)max_tokens; /* fixed or echoed text cut by max_tokens */
     ex->tok.text.len = ex->tok.ends[ex->tok.n - 1];
     ex->tok.text.data[ex->tok.text.len] = '\0';
@@ -383,8 +384,9 @@ int llmrt_mock_start(uv_loop_t *loop, const llmrt_mock_options_t *opts, llmrt_mo
   }
   m->port = llmrt__server_port(m->srv);
   int v6 = strchr(m->o.host, ':') != NULL;
-  snprintf(m->url, sizeof m->url, "%s://%s%s%s:%u/v1", llmrt__server_is_tls(m->srv) ? "https" : "http",
-           v6 ? "[" : "", m->o.host, v6 ? "]" : "", m->port);
+  snprintf(m->url, sizeof m->url, "%s://%s%s%s:%u/v1",
+           llmrt__server_is_tls(m->srv) ? "https" : "http", v6 ? "[" : "", m->o.host, v6 ? "]" : "",
+           m->port);
   *out = m;
   return 0;
 }

@@ -28,19 +28,19 @@ enum {
 
 typedef struct {
   uint32_t ttft_ms, token_ms, head_ms;
-  int32_t tokens;    /* -1: unset */
-  char *text;        /* fixed answer (percent-decoded), or NULL */
-  int echo;          /* answer with the last user message */
-  char *tool;        /* answer with a call of this tool ("" = first in request) */
-  int lang;          /* 0: English words, 1: Chinese (with an emoji now and then) */
-  int status;        /* answer with this error status (0: none) */
+  int32_t tokens;      /* -1: unset */
+  char *text;          /* fixed answer (percent-decoded), or NULL */
+  int echo;            /* answer with the last user message */
+  char *tool;          /* answer with a call of this tool ("" = first in request) */
+  int lang;            /* 0: English words, 1: Chinese (with an emoji now and then) */
+  int status;          /* answer with this error status (0: none) */
   int32_t retry_after; /* seconds for Retry-After (-1: no header) */
-  int fault;         /* MOCK_FAULT_* */
-  int32_t after;     /* tokens sent before the fault (-1: half of them) */
-  int32_t fail_first; /* faults and status apply to the first N matching requests (0: all) */
-  int gzip;          /* -1: non-streamed bodies when accepted; 0: never; 1: streams too */
-  int64_t seed;      /* -1: derived from model and messages */
-  int32_t cached;    /* cached input tokens to report */
+  int fault;           /* MOCK_FAULT_* */
+  int32_t after;       /* tokens sent before the fault (-1: half of them) */
+  int32_t fail_first;  /* faults and status apply to the first N matching requests (0: all) */
+  int gzip;            /* -1: non-streamed bodies when accepted; 0: never; 1: streams too */
+  int64_t seed;        /* -1: derived from model and messages */
+  int32_t cached;      /* cached input tokens to report */
 } mock_ctl_t;
 
 void mock__ctl_init(mock_ctl_t *c);
@@ -109,8 +109,8 @@ struct llmrt_mock_s {
   llmrt_t *rt;
   llmrt__server_t *srv;
   llmrt_mock_options_t o;
-  char *controls;       /* default controls string (copy) */
-  mock_ctl_t dflt;      /* parsed defaults */
+  char *controls;  /* default controls string (copy) */
+  mock_ctl_t dflt; /* parsed defaults */
   mock_seen_t seen;
   char url[96];
   uint16_t port;
@@ -148,7 +148,7 @@ struct mock_ex_s {
   uv_timer_t timer;
   llmrt__buf_t out;  /* one event or body being built */
   llmrt__buf_t zout; /* compressed */
-  int done; /* the server side of the exchange is finished */
+  int done;          /* the server side of the exchange is finished */
 };
 
 /* Starts answering (mock.c validated the request and filled ex). Takes

@@ -175,17 +175,28 @@ static size_t r_cjson(const llmrt__buf_t *b, void *arg) {
   return run_cjson(b, arg);
 }
 
-/* Median CPU seconds of `runs` runs. */
-static double measure(runner_fn fn, const llmrt__buf_t *b, void *arg, int runs, size_t *events) {
-  double t[64];
+/* Runs the methods in turn, `runs` rounds, so that a noisy neighbour hits
+ * all of them alike; t[m] gets each method's median CPU seconds. */
+typedef struct {
+  runner_fn fn;
+  void *arg;
+  size_t events;
+  double median;
+} method_t;
+
+static void measure(method_t *m, int nm, const llmrt__buf_t *b, int runs) {
+  double t[8][64];
   if (runs > 64) runs = 64;
-  for (int i = 0; i < runs; i++) {
-    double t0 = cpu_now();
-    *events = fn(b, arg);
-    t[i] = cpu_now() - t0;
+  for (int r = 0; r < runs; r++)
+    for (int i = 0; i < nm; i++) {
+      double t0 = cpu_now();
+      m[i].events = m[i].fn(b, m[i].arg);
+      t[i][r] = cpu_now() - t0;
+    }
+  for (int i = 0; i < nm; i++) {
+    qsort(t[i], (size_t)runs, sizeof t[i][0], cmp_double);
+    m[i].median = t[i][runs / 2];
   }
-  qsort(t, (size_t)runs, sizeof t[0], cmp_double);
-  return t[runs / 2];
 }
 
 int main(int argc, char **argv) {
@@ -194,7 +205,7 @@ int main(int argc, char **argv) {
   if (mb == 0) mb = 4;
   if (runs <= 0) runs = 7;
   llmrt__buf_t b;
-  size_t expect, n;
+  size_t expect;
   llmrt__buf_init(&b);
   generate(&b, mb << 20, &expect);
   ctx_t *c = calloc(1, sizeof *c);
@@ -205,21 +216,23 @@ int main(int argc, char **argv) {
          "thread CPU time)\n",
          (double)b.len / 1e6, expect, (double)b.len / (double)expect, READ_SIZE, runs);
 
-  if (argc > 3 && strcmp(argv[3], "llmrt") == 0) {
-    double t = measure(r_llmrt, &b, c, runs, &n);
-    printf("llmrt SSE + JSON decode: %.0f events/s, %.0f ns/event\n", (double)expect / t,
-           t * 1e9 / (double)expect);
+  size_t cj_text = 0;
+  method_t m[3] = {{r_memchr, NULL, 0, 0}, {r_llmrt, c, 0, 0}, {r_cjson, &cj_text, 0, 0}};
+  int only = argc > 3 && strcmp(argv[3], "llmrt") == 0;
+  if (only) {
+    measure(&m[1], 1, &b, runs);
+    printf("llmrt SSE + JSON decode: %.0f events/s, %.0f ns/event\n", (double)expect / m[1].median,
+           m[1].median * 1e9 / (double)expect);
     free(c);
     llmrt__buf_free(&b);
     return 0;
   }
-  double t_mem = measure(r_memchr, &b, NULL, runs, &n);
-  if (n != expect) fprintf(stderr, "memchr counted %zu events, expected %zu\n", n, expect);
-  double t_llm = measure(r_llmrt, &b, c, runs, &n);
-  if (n != expect) fprintf(stderr, "llmrt decoded %zu events, expected %zu\n", n, expect);
-  size_t cj_text = 0;
-  double t_cj = measure(r_cjson, &b, &cj_text, runs, &n);
-  if (cj_text != c->text_bytes) fprintf(stderr, "text mismatch: cJSON %zu, llmrt %zu\n", cj_text, c->text_bytes);
+  measure(m, 3, &b, runs);
+  if (m[0].events != expect) fprintf(stderr, "memchr counted %zu events, expected %zu\n", m[0].events, expect);
+  if (m[1].events != expect) fprintf(stderr, "llmrt decoded %zu events, expected %zu\n", m[1].events, expect);
+  if (cj_text != c->text_bytes)
+    fprintf(stderr, "text mismatch: cJSON %zu, llmrt %zu\n", cj_text, c->text_bytes);
+  double t_mem = m[0].median, t_llm = m[1].median, t_cj = m[2].median;
 
   double ev = (double)expect;
   printf("%-34s %12.0f events/s %8.1f MB/s\n", "memchr \"\\n\\n\" scan (ceiling)", ev / t_mem,

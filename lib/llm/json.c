@@ -314,15 +314,22 @@ static inline int bytes_eq(const char *a, const char *b, size_t n) {
 
 void llmrt__json_fields(const llmrt__json_t *j, int obj, const llmrt__jkey_t *keys, int n,
                         int *out) {
-  for (int i = 0; i < n; i++) out[i] = -1;
+  /* Keys by length: most members match no wanted length and cost one load. */
+  uint16_t bylen[32] = {0};
+  if (n > 16) n = 16;
+  for (int i = 0; i < n; i++) {
+    out[i] = -1;
+    if (keys[i].n < 32) bylen[keys[i].n] |= (uint16_t)(1u << i);
+  }
   if (llmrt__json_type(j, obj) != LLMRT__JSON_OBJECT) return;
   uint32_t c = (uint32_t)obj + 1;
   for (uint32_t m = 0; m < j->tok[obj].size; m++) {
     const llmrt__jtok_t *k = &j->tok[c];
     const char *raw = j->js + k->start;
     size_t len = k->end - k->start;
-    for (int i = 0; i < n; i++) {
-      /* Length and first byte settle almost every comparison. */
+    unsigned cand = k->esc ? 0xFFFFu : len < 32 ? bylen[len] : 0xFFFFu;
+    for (int i = 0; cand && i < n; i++, cand >>= 1) {
+      if (!(cand & 1)) continue;
       if (k->esc ? str_eq(j, (int)c, keys[i].s, keys[i].n)
                  : len == keys[i].n && bytes_eq(raw, keys[i].s, len))
         out[i] = (int)c + 1;

@@ -48,32 +48,57 @@ static int cmp_double(const void *a, const void *b) {
 /* Token-sized pieces of English and some CJK, with the escapes real
  * streams carry (newlines, quotes). */
 static const char *pieces[] = {
-    "The",   " quick", " brown", " fox",     " jumps", " over", " the",        " lazy", " dog",
-    ".",     "\\n\\n", " It",    " said",    " \\\"",  "hello", "\\\"",        ",",     " and",
-    " then", " left",  " \xe4\xbd\xa0\xe5\xa5\xbd", "\xe4\xb8\x96\xe7\x95\x8c", " ok", " 42",
+    "The",
+    " quick",
+    " brown",
+    " fox",
+    " jumps",
+    " over",
+    " the",
+    " lazy",
+    " dog",
+    ".",
+    "\\n\\n",
+    " It",
+    " said",
+    " \\\"",
+    "hello",
+    "\\\"",
+    ",",
+    " and",
+    " then",
+    " left",
+    " \xe4\xbd\xa0\xe5\xa5\xbd",
+    "\xe4\xb8\x96\xe7\x95\x8c",
+    " ok",
+    " 42",
 };
 
 static void generate(llmrt__buf_t *b, size_t bytes, size_t *events) {
-  const char *head = "data: {\"id\":\"chatcmpl-BdHxq2XYZ9kLmNoPqRsTuVwXyZ012\",\"object\":"
-                     "\"chat.completion.chunk\",\"created\":1747000000,\"model\":"
-                     "\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":"
-                     "\"fp_34a54ae93c\",\"choices\":[{\"index\":0,\"delta\":";
+  const char *head =
+      "data: {\"id\":\"chatcmpl-BdHxq2XYZ9kLmNoPqRsTuVwXyZ012\",\"object\":"
+      "\"chat.completion.chunk\",\"created\":1747000000,\"model\":"
+      "\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":"
+      "\"fp_34a54ae93c\",\"choices\":[{\"index\":0,\"delta\":";
   const char *tail = ",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
   size_t n = 0;
-  llmrt__buf_printf(b, "%s{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}%s", head, tail);
+  llmrt__buf_printf(b, "%s{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}%s", head,
+                    tail);
   n++;
   for (size_t i = 0; b->len < bytes; i++, n++)
-    llmrt__buf_printf(b, "%s{\"content\":\"%s\"}%s", head, pieces[i % (sizeof pieces / sizeof *pieces)],
-                      tail);
+    llmrt__buf_printf(b, "%s{\"content\":\"%s\"}%s", head,
+                      pieces[i % (sizeof pieces / sizeof *pieces)], tail);
   llmrt__buf_printf(b, "data: {\"id\":\"chatcmpl-BdHxq2XYZ9kLmNoPqRsTuVwXyZ012\",\"object\":"
                        "\"chat.completion.chunk\",\"created\":1747000000,\"model\":"
                        "\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"delta\":{},"
                        "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n");
-  llmrt__buf_printf(b, "data: {\"id\":\"chatcmpl-BdHxq2XYZ9kLmNoPqRsTuVwXyZ012\",\"object\":"
-                       "\"chat.completion.chunk\",\"created\":1747000000,\"model\":"
-                       "\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
-                       "12,\"completion_tokens\":%zu,\"total_tokens\":%zu,\"prompt_tokens_details\":"
-                       "{\"cached_tokens\":0}}}\n\ndata: [DONE]\n\n", n, n + 12);
+  llmrt__buf_printf(b,
+                    "data: {\"id\":\"chatcmpl-BdHxq2XYZ9kLmNoPqRsTuVwXyZ012\",\"object\":"
+                    "\"chat.completion.chunk\",\"created\":1747000000,\"model\":"
+                    "\"gpt-4o-mini-2024-07-18\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+                    "12,\"completion_tokens\":%zu,\"total_tokens\":%zu,\"prompt_tokens_details\":"
+                    "{\"cached_tokens\":0}}}\n\ndata: [DONE]\n\n",
+                    n, n + 12);
   *events = n + 3;
 }
 
@@ -228,8 +253,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   measure(m, 3, &b, runs);
-  if (m[0].events != expect) fprintf(stderr, "memchr counted %zu events, expected %zu\n", m[0].events, expect);
-  if (m[1].events != expect) fprintf(stderr, "llmrt decoded %zu events, expected %zu\n", m[1].events, expect);
+  if (m[0].events != expect)
+    fprintf(stderr, "memchr counted %zu events, expected %zu\n", m[0].events, expect);
+  if (m[1].events != expect)
+    fprintf(stderr, "llmrt decoded %zu events, expected %zu\n", m[1].events, expect);
   if (cj_text != c->text_bytes)
     fprintf(stderr, "text mismatch: cJSON %zu, llmrt %zu\n", cj_text, c->text_bytes);
   double t_mem = m[0].median, t_llm = m[1].median, t_cj = m[2].median;
@@ -237,8 +264,8 @@ int main(int argc, char **argv) {
   double ev = (double)expect;
   printf("%-34s %12.0f events/s %8.1f MB/s\n", "memchr \"\\n\\n\" scan (ceiling)", ev / t_mem,
          (double)b.len / 1e6 / t_mem);
-  printf("%-34s %12.0f events/s %8.1f MB/s  %6.0f ns/event\n", "llmrt SSE + JSON decode", ev / t_llm,
-         (double)b.len / 1e6 / t_llm, t_llm * 1e9 / ev);
+  printf("%-34s %12.0f events/s %8.1f MB/s  %6.0f ns/event\n", "llmrt SSE + JSON decode",
+         ev / t_llm, (double)b.len / 1e6 / t_llm, t_llm * 1e9 / ev);
   printf("%-34s %12.0f events/s %8.1f MB/s  %6.0f ns/event\n", "cJSON per chunk (reference)",
          ev / t_cj, (double)b.len / 1e6 / t_cj, t_cj * 1e9 / ev);
   printf("ratio llmrt / memchr ceiling: %.3f   llmrt / cJSON: %.2fx faster\n", t_mem / t_llm,

@@ -100,8 +100,8 @@ static int encode_body(llmrt__enc_t *e, const llmrt_request_t *req) {
   if ((rc = put_system(e, req))) return rc;
   if ((rc = put_messages(e, req))) return rc;
   if ((rc = llmrt__enc_key(e, "max_tokens")) < 0) return rc;
-  if (rc && llmrt__buf_printf(b, "%d", req->max_tokens > 0 ? (int)req->max_tokens
-                                                            : DEFAULT_MAX_TOKENS))
+  if (rc &&
+      llmrt__buf_printf(b, "%d", req->max_tokens > 0 ? (int)req->max_tokens : DEFAULT_MAX_TOKENS))
     return LLMRT_ENOMEM;
   if ((rc = llmrt__enc_sampling(e, req))) return rc;
   if (req->n_stop > 0) {
@@ -184,7 +184,8 @@ static int tool_use(llmrt__dec_t *d, int blk, uint32_t ordinal, int whole) {
   ev.index = ordinal;
   ev.text = "";
   int id = llmrt__json_get(j, blk, "id"), name = llmrt__json_get(j, blk, "name"), rc = 0;
-  if (llmrt__json_type(j, id) == LLMRT__JSON_STRING) rc = llmrt__json_str(j, id, &d->a, 1, &ev.id, &n);
+  if (llmrt__json_type(j, id) == LLMRT__JSON_STRING)
+    rc = llmrt__json_str(j, id, &d->a, 1, &ev.id, &n);
   if (!rc && llmrt__json_type(j, name) == LLMRT__JSON_STRING)
     rc = llmrt__json_str(j, name, &d->a, 1, &ev.name, &n);
   if (rc) return rc;
@@ -260,7 +261,8 @@ static int block_start(llmrt__dec_t *d) {
     st->block_kind[idx] = (unsigned char)kind;
     st->block_tool[idx] = (unsigned char)ordinal;
   }
-  if (kind == BLOCK_TEXT) return llmrt__emit_text(d, LLMRT_EV_TEXT, llmrt__json_get(j, blk, "text"));
+  if (kind == BLOCK_TEXT)
+    return llmrt__emit_text(d, LLMRT_EV_TEXT, llmrt__json_get(j, blk, "text"));
   if (kind == BLOCK_THINKING)
     return llmrt__emit_text(d, LLMRT_EV_THINKING, llmrt__json_get(j, blk, "thinking"));
   if (kind == BLOCK_TOOL) return tool_use(d, blk, ordinal, 0);
@@ -306,8 +308,8 @@ static int anthropic_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t 
   int ty = llmrt__json_get(j, 0, "type");
   char name[32];
   /* The data's "type" names the event; the SSE event field is the fallback. */
-  if (llmrt__json_type(j, ty) == LLMRT__JSON_STRING && j->tok[ty].end - j->tok[ty].start < sizeof name &&
-      !j->tok[ty].esc) {
+  if (llmrt__json_type(j, ty) == LLMRT__JSON_STRING &&
+      j->tok[ty].end - j->tok[ty].start < sizeof name && !j->tok[ty].esc) {
     size_t n = j->tok[ty].end - j->tok[ty].start;
     memcpy(name, j->js + j->tok[ty].start, n);
     name[n] = '\0';
@@ -316,9 +318,9 @@ static int anthropic_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t 
     memcpy(name, ev->event, n);
     name[n] = '\0';
   }
-  if (!st->started && (strcmp(name, "content_block_delta") == 0 ||
-                       strcmp(name, "content_block_start") == 0 ||
-                       strcmp(name, "message_delta") == 0)) {
+  if (!st->started &&
+      (strcmp(name, "content_block_delta") == 0 || strcmp(name, "content_block_start") == 0 ||
+       strcmp(name, "message_delta") == 0)) {
     /* A proxy dropped message_start: the stream still starts. */
     st->started = 1;
     rc = llmrt__emit_type(&d, LLMRT_EV_START);

@@ -68,13 +68,15 @@ static inline __attribute__((always_inline)) size_t scan_string(const char *s, s
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
           i += (size_t)__builtin_ctzll(m) >> 3;
 #else
-          while (!is_special((unsigned char)s[i])) i++;
+          while (!is_special((unsigned char)s[i]))
+            i++;
 #endif
           break;
         }
         i += 8;
       } else {
-        while (i < n && !is_special((unsigned char)s[i])) i++;
+        while (i < n && !is_special((unsigned char)s[i]))
+          i++;
         break;
       }
     }
@@ -100,7 +102,8 @@ static inline __attribute__((always_inline)) size_t scan_string(const char *s, s
 
 static int digits(const char *s, size_t n, size_t *pi) {
   size_t i = *pi;
-  while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  while (i < n && s[i] >= '0' && s[i] <= '9')
+    i++;
   if (i == *pi) return BAD;
   *pi = i;
   return 0;
@@ -109,7 +112,7 @@ static int digits(const char *s, size_t n, size_t *pi) {
 /* Literals and numbers, by the RFC 8259 grammar. Whatever follows is checked
  * by the caller's state machine (so "nullx" and "01" fail there). */
 static inline int scan_prim(const char *s, size_t n, size_t *pi, llmrt__jtok_t *tok, uint32_t cap,
-                     uint32_t *nt) {
+                            uint32_t *nt) {
   size_t i = *pi;
   const char *lit = s[i] == 't' ? "true" : s[i] == 'f' ? "false" : s[i] == 'n' ? "null" : NULL;
   if (lit) {
@@ -153,7 +156,8 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
   size_t i = 0;
   for (;;) {
     if (i < n && (unsigned char)s[i] <= ' ')
-      while (i < n && is_ws(s[i])) i++;
+      while (i < n && is_ws(s[i]))
+        i++;
     if (i == n) break;
     char c = s[i];
     int close = 0;
@@ -219,7 +223,7 @@ static int scan(const char *s, size_t n, llmrt__jtok_t *tok, uint32_t cap, uint3
       state = depth ? S_COMMA : S_DONE;
     }
     continue;
-  string: {
+  string : {
     int esc = 0;
     size_t end = scan_string(s, n, i + 1, &esc);
     if (end == SIZE_MAX) return BAD;
@@ -341,7 +345,8 @@ void llmrt__json_fields(const llmrt__json_t *j, int obj, const llmrt__jkey_t *ke
 int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx) {
   if (llmrt__json_type(j, arr) != LLMRT__JSON_ARRAY || idx >= j->tok[arr].size) return -1;
   uint32_t c = (uint32_t)arr + 1;
-  while (idx--) c = j->tok[c].next;
+  while (idx--)
+    c = j->tok[c].next;
   return (int)c;
 }
 
@@ -418,8 +423,12 @@ size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi) {
     char e = s[i + 1];
     if (e != 'u') {
       if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
-      out[o++] = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b'
-               : e == 'f' ? '\f' : e; /* '"', '\\', '/' stand for themselves */
+      out[o++] = e == 'n'   ? '\n'
+                 : e == 't' ? '\t'
+                 : e == 'r' ? '\r'
+                 : e == 'b' ? '\b'
+                 : e == 'f' ? '\f'
+                            : e; /* '"', '\\', '/' stand for themselves */
       i += 2;
       continue;
     }
@@ -543,7 +552,8 @@ int llmrt__jw_string(llmrt__buf_t *b, const char *str, size_t n) {
   size_t i = 0;
   while (i < n) {
     size_t run = i;
-    while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\') run++;
+    while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
+      run++;
     if (run > i && llmrt__buf_append(b, s + i, run - i)) return LLMRT_ENOMEM;
     i = run;
     if (i == n) break;

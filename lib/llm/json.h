@@ -20,8 +20,8 @@
 enum { LLMRT__JSON_OBJECT = 1, LLMRT__JSON_ARRAY, LLMRT__JSON_STRING, LLMRT__JSON_PRIM };
 
 typedef struct {
-  uint8_t type; /* LLMRT__JSON_* */
-  uint8_t esc;  /* string holds backslash escapes */
+  uint8_t type;        /* LLMRT__JSON_* */
+  uint8_t esc;         /* string holds backslash escapes */
   uint32_t start, end; /* byte range; for strings the inside of the quotes */
   uint32_t size;       /* objects: members; arrays: elements */
   uint32_t next;       /* index of the first token after this value's subtree */
@@ -56,7 +56,8 @@ typedef struct {
   const char *s;
   size_t n;
 } llmrt__jkey_t;
-#define LLMRT__JKEY(lit) {lit, sizeof(lit) - 1}
+#define LLMRT__JKEY(lit)                                                                           \
+  { lit, sizeof(lit) - 1 }
 
 /* Several members in one pass over obj: out[i] is the value of keys[i] or
  * -1. Cheaper than n lookups on the hot path. */

@@ -54,10 +54,10 @@ int llmrt__sse_pending(const llmrt__sse_t *p);
 /* ---- Provider adapters ---- */
 
 enum {
-  LLMRT__META_MODEL = 1,      /* model name the provider reported */
-  LLMRT__META_ID,             /* response/message id from the body */
-  LLMRT__META_ERROR_TYPE,     /* provider error type ("rate_limit_error") */
-  LLMRT__META_ERROR_MESSAGE,  /* provider error message */
+  LLMRT__META_MODEL = 1,     /* model name the provider reported */
+  LLMRT__META_ID,            /* response/message id from the body */
+  LLMRT__META_ERROR_TYPE,    /* provider error type ("rate_limit_error") */
+  LLMRT__META_ERROR_MESSAGE, /* provider error message */
 };
 
 /* Where decoders deliver what they find. */
@@ -90,17 +90,17 @@ typedef struct {
  *    usage chunk; Anthropic message_delta: FINISH then USAGE); a full
  *    response gives START, THINKING, TEXT, TOOL_CALL..., USAGE, FINISH. */
 typedef struct {
-  int done;          /* [DONE] or message_stop seen */
-  int started;       /* START emitted */
+  int done;    /* [DONE] or message_stop seen */
+  int started; /* START emitted */
   int64_t input_tokens, output_tokens, cached_tokens;
   unsigned char utf8_carry[4]; /* incomplete UTF-8 tail held back from a delta */
   unsigned utf8_carry_len;
-  int utf8_carry_type;  /* LLMRT_EV_TEXT or LLMRT_EV_THINKING: whose tail it is */
-  uint32_t utf16_hi;    /* a \uD8xx escape ended the last delta: its pair may follow */
+  int utf8_carry_type;          /* LLMRT_EV_TEXT or LLMRT_EV_THINKING: whose tail it is */
+  uint32_t utf16_hi;            /* a \uD8xx escape ended the last delta: its pair may follow */
   unsigned char block_kind[64]; /* Anthropic: kind of content block by index */
   unsigned char block_tool[64]; /* Anthropic: tool call ordinal of a tool_use block */
-  uint32_t n_tools;     /* Anthropic: tool_use blocks seen */
-  char scratch[8192];  /* decoded (unescaped) strings of the current chunk */
+  uint32_t n_tools;             /* Anthropic: tool_use blocks seen */
+  char scratch[8192];           /* decoded (unescaped) strings of the current chunk */
 } llmrt__pstate_t;
 
 void llmrt__pstate_init(llmrt__pstate_t *st);
@@ -112,10 +112,10 @@ void llmrt__pstate_init(llmrt__pstate_t *st);
 #define LLMRT__STREAM_DONE 1
 
 typedef struct {
-  const char *name;            /* "openai", "anthropic" */
-  const char *path;            /* appended to base_url */
-  const char *auth_header;     /* "Authorization" / "x-api-key" */
-  const char *auth_prefix;     /* "Bearer " / "" */
+  const char *name;                    /* "openai", "anthropic" */
+  const char *path;                    /* appended to base_url */
+  const char *auth_header;             /* "Authorization" / "x-api-key" */
+  const char *auth_prefix;             /* "Bearer " / "" */
   const llmrt_header_t *extra_headers; /* e.g. anthropic-version */
   size_t n_extra_headers;
 

@@ -153,8 +153,8 @@ static int tool_call(llmrt__dec_t *d, int tc, uint32_t pos) {
  * Members are looked up in one pass per object (the per-chunk hot path). */
 static int choice(llmrt__dec_t *d, int c, const char *body_key, int *finish) {
   const llmrt__json_t *j = &d->j;
-  const llmrt__jkey_t ckeys[3] = {LLMRT__JKEY("index"), {body_key, strlen(body_key)},
-                                  LLMRT__JKEY("finish_reason")};
+  const llmrt__jkey_t ckeys[3] = {
+      LLMRT__JKEY("index"), {body_key, strlen(body_key)}, LLMRT__JKEY("finish_reason")};
   static const llmrt__jkey_t mkeys[4] = {LLMRT__JKEY("content"), LLMRT__JKEY("reasoning_content"),
                                          LLMRT__JKEY("reasoning"), LLMRT__JKEY("tool_calls")};
   int cv[3], mv[4], rc;
@@ -221,8 +221,10 @@ static int openai_decode_response(const char *body, size_t len, const llmrt__sin
 }
 
 static int is_done(const char *s, size_t n) {
-  while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++, n--;
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+  while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+    s++, n--;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+    n--;
   return n == 6 && memcmp(s, "[DONE]", 6) == 0;
 }
 

@@ -21,8 +21,8 @@ void llmrt__pstate_init(llmrt__pstate_t *st) {
 /* ---- Decoding ----------------------------------------------------------- */
 
 int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *sink,
-                     const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks,
-                     char *scratch, size_t scratch_len) {
+                     const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks, char *scratch,
+                     size_t scratch_len) {
   d->st = st;
   d->sink = sink;
   llmrt__jarena_init(&d->a, scratch, scratch_len);
@@ -66,8 +66,9 @@ int llmrt__emit_finish(llmrt__dec_t *d, int t) {
   static const struct {
     const char *from, *to;
   } map[] = {
-      {"stop", "stop"},           {"end_turn", "stop"},       {"stop_sequence", "stop"},
-      {"length", "length"},       {"max_tokens", "length"},   {"tool_calls", "tool_calls"},
+      {"stop", "stop"},           {"end_turn", "stop"},
+      {"stop_sequence", "stop"},  {"length", "length"},
+      {"max_tokens", "length"},   {"tool_calls", "tool_calls"},
       {"tool_use", "tool_calls"}, {"content_filter", "content_filter"},
   };
   int rc = llmrt__flush_text(d);
@@ -128,8 +129,8 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
   llmrt__jtok_t toks[64];
   char scratch[1024];
   int have_msg = 0;
-  if (body && len && llmrt__dec_begin(&d, NULL, sink, body, len, toks, 64, scratch,
-                                      sizeof scratch) == 0) {
+  if (body && len &&
+      llmrt__dec_begin(&d, NULL, sink, body, len, toks, 64, scratch, sizeof scratch) == 0) {
     const llmrt__json_t *j = &d.j;
     int e = llmrt__json_get(j, 0, "error");
     int t = llmrt__json_type(j, e);
@@ -152,9 +153,11 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
     /* Not JSON (an HTML page from a proxy, plain text): the first 200 bytes,
      * trimmed, cut at a character boundary. */
     size_t s = 0, n = len < 200 ? len : 200;
-    while (s < n && is_space(body[s])) s++;
+    while (s < n && is_space(body[s]))
+      s++;
     n = s + llmrt__utf8_complete(body + s, n - s);
-    while (n > s && is_space(body[n - 1])) n--;
+    while (n > s && is_space(body[n - 1]))
+      n--;
     d.sink = sink;
     if (n > s) {
       llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, body + s, n - s);

@@ -55,8 +55,8 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
 
 /* Parses a document for a decode; pairs with llmrt__dec_end. */
 int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *sink,
-                     const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks,
-                     char *scratch, size_t scratch_len);
+                     const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks, char *scratch,
+                     size_t scratch_len);
 void llmrt__dec_end(llmrt__dec_t *d);
 
 /* ---- Encoding ---- */

@@ -21,7 +21,10 @@ size_t llmrt__utf8_complete(const char *str, size_t n) {
   }
   if (n == 0 || (s[i] & 0xC0) == 0x80) return n; /* only continuation bytes: invalid, pass */
   unsigned char c = s[i];
-  size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 1;
+  size_t need = c >= 0xF0 && c <= 0xF4   ? 4
+                : c >= 0xE0 && c <= 0xEF ? 3
+                : c >= 0xC2 && c <= 0xDF ? 2
+                                         : 1;
   return n - i < need ? i : n;
 }
 
@@ -75,7 +78,8 @@ int llmrt__emit_text(llmrt__dec_t *d, int type, int t) {
     char *buf = llmrt__jarena_alloc(&d->a, st->utf8_carry_len + rlen + 3);
     if (!buf) return LLMRT_ENOMEM;
     memcpy(buf, st->utf8_carry, st->utf8_carry_len);
-    n = st->utf8_carry_len + llmrt__json_unescape(raw, rlen, buf + st->utf8_carry_len, &st->utf16_hi);
+    n = st->utf8_carry_len +
+        llmrt__json_unescape(raw, rlen, buf + st->utf8_carry_len, &st->utf16_hi);
     st->utf8_carry_len = 0;
     s = buf;
   }

@@ -33,7 +33,8 @@ static inline void rec_free(rec_t *r) {
   llmrt__buf_free(&r->log);
   llmrt__buf_free(&r->text);
   llmrt__buf_free(&r->thinking);
-  for (int i = 0; i < REC_TOOLS; i++) llmrt__buf_free(&r->args[i]);
+  for (int i = 0; i < REC_TOOLS; i++)
+    llmrt__buf_free(&r->args[i]);
 }
 
 /* Independent of the library: is s[0..n) whole, valid UTF-8? */
@@ -99,8 +100,8 @@ static inline int rec_on_event(void *user, const llmrt_event_t *ev) {
 
 static inline void rec_on_meta(void *user, int key, const char *val, size_t len) {
   rec_t *r = user;
-  char *dst = key == LLMRT__META_MODEL ? r->model
-              : key == LLMRT__META_ID ? r->id
+  char *dst = key == LLMRT__META_MODEL        ? r->model
+              : key == LLMRT__META_ID         ? r->id
               : key == LLMRT__META_ERROR_TYPE ? r->err_type
                                               : r->err_msg;
   size_t cap = key == LLMRT__META_ERROR_MESSAGE ? sizeof r->err_msg : sizeof r->model;
@@ -157,8 +158,8 @@ static inline uint64_t prng(uint64_t *s) {
  * at a time when seed == 1, else random slices of 1..64 bytes. Returns the
  * rc that ended the stream (LLMRT__STREAM_DONE, an error, or 0 if the data
  * ran out first). */
-static inline int run_stream(const llmrt__provider_t *prov, const char *data, size_t len, uint64_t seed,
-                      rec_t *r) {
+static inline int run_stream(const llmrt__provider_t *prov, const char *data, size_t len,
+                             uint64_t seed, rec_t *r) {
   llmrt__sse_t p;
   stream_t *s = malloc(sizeof *s);
   ASSERT(s != NULL);

@@ -54,8 +54,9 @@ static void test_stream_tools(void) {
 static void test_stream_thinking(void) {
   rec_t r;
   ASSERT_EQ(run_transcript(P, "anthropic_stream_thinking.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(r.thinking.data,
-                "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3");
+  ASSERT_STR_EQ(
+      r.thinking.data,
+      "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3");
   ASSERT_STR_EQ(r.text.data, "27 * 453 = 12,231");
   ASSERT_STR_EQ(r.finish, "length"); /* max_tokens */
   ASSERT_EQ(r.out, 120);
@@ -99,9 +100,12 @@ static void test_stream_zh_crlf(void) {
 static void test_no_message_start(void) {
   /* A proxy that drops message_start: START still comes first, once. */
   static const char *evs[] = {
-      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"Hi\"}}",
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}",
-      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}",
+      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":"
+      "\"Hi\"}}",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
+      "\" there\"}}",
+      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_"
+      "tokens\":3}}",
       "{\"type\":\"message_stop\"}",
   };
   llmrt__pstate_t *st = malloc(sizeof *st);
@@ -113,15 +117,19 @@ static void test_no_message_start(void) {
     llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1};
     ASSERT_EQ(P->decode_event(st, &ev, &sink), i == 3 ? LLMRT__STREAM_DONE : 0);
   }
-  ASSERT_STR_EQ(r.log.data, "START\nTEXT Hi\nTEXT  there\nFINISH stop\nUSAGE in=0 out=3 cached=0\n");
+  ASSERT_STR_EQ(r.log.data,
+                "START\nTEXT Hi\nTEXT  there\nFINISH stop\nUSAGE in=0 out=3 cached=0\n");
   free(st);
   rec_free(&r);
 }
 
 static void test_bad_events(void) {
   static const char *bad[] = {
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x}}",
-      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}", /* no index */
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
+      "\"x}}",
+      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}", /* no
+                                                                                                  index
+                                                                                                */
       "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"}}",
       "[\"message_start\"]",
   };
@@ -188,16 +196,27 @@ static void err_case(int status, const char *body, int want, const char *type, c
 }
 
 static void test_errors(void) {
-  err_case(401, "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":\"invalid x-api-key\"}}",
+  err_case(401,
+           "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":\"invalid "
+           "x-api-key\"}}",
            LLMRT_EAUTH, "authentication_error", "invalid x-api-key");
-  err_case(429, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Number of request tokens has exceeded your per-minute rate limit\"}}",
-           LLMRT_ERATELIMIT, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit");
-  err_case(529, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
-           LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
+  err_case(429,
+           "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Number of "
+           "request tokens has exceeded your per-minute rate limit\"}}",
+           LLMRT_ERATELIMIT, "rate_limit_error",
+           "Number of request tokens has exceeded your per-minute rate limit");
+  err_case(
+      529,
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+      LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
   /* The overload type counts even under another status. */
-  err_case(500, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
-           LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
-  err_case(400, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_tokens: Field required\"},\"request_id\":\"req_011\"}",
+  err_case(
+      500,
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+      LLMRT_EOVERLOADED, "overloaded_error", "Overloaded");
+  err_case(400,
+           "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"max_"
+           "tokens: Field required\"},\"request_id\":\"req_011\"}",
            LLMRT_EUPSTREAM, "invalid_request_error", "max_tokens: Field required");
   err_case(413, "request_too_large", LLMRT_EUPSTREAM, "", "request_too_large");
 }
@@ -240,7 +259,8 @@ static void test_encode(void) {
   req.stream = 1;
   cJSON *j = encode(&req);
   ASSERT_STR_EQ(cJSON_GetObjectItem(j, "model")->valuestring, "claude-sonnet-4-20250514");
-  ASSERT_STR_EQ(cJSON_GetObjectItem(j, "system")->valuestring, "You are terse.\n\nAnswer in French.");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(j, "system")->valuestring,
+                "You are terse.\n\nAnswer in French.");
   ASSERT_EQ(cJSON_GetObjectItem(j, "max_tokens")->valueint, 1024); /* required: default */
   ASSERT(cJSON_GetObjectItem(j, "temperature")->valuedouble == 0.25);
   ASSERT(cJSON_GetObjectItem(j, "top_p") == NULL);
@@ -273,12 +293,14 @@ static void test_encode(void) {
   req.n_messages = 3;
   req.max_tokens = 64;
   req.stream = 0;
-  req.extra_json = "{\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},\"max_tokens\":4096,"
-                   "\"metadata\":{\"user_id\":\"u1\"}}";
+  req.extra_json =
+      "{\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048},\"max_tokens\":4096,"
+      "\"metadata\":{\"user_id\":\"u1\"}}";
   j = encode(&req);
   ASSERT(cJSON_GetObjectItem(j, "system") == NULL);
   ASSERT_EQ(cJSON_GetObjectItem(j, "max_tokens")->valueint, 4096);
-  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "thinking"), "budget_tokens")->valueint, 2048);
+  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "thinking"), "budget_tokens")->valueint,
+            2048);
   ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(j, "stream")));
   m = cJSON_GetObjectItem(j, "messages");
   ASSERT_EQ(cJSON_GetArraySize(m), 3);

@@ -55,7 +55,8 @@ static void test_heap_fallback(void) {
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   llmrt__buf_puts(&b, "{\"list\":[");
-  for (int i = 0; i < 1000; i++) llmrt__buf_printf(&b, "%s{\"i\":%d}", i ? "," : "", i);
+  for (int i = 0; i < 1000; i++)
+    llmrt__buf_printf(&b, "%s{\"i\":%d}", i ? "," : "", i);
   llmrt__buf_puts(&b, "],\"end\":\"yes\"}");
   llmrt__jtok_t toks[16];
   llmrt__json_t j;
@@ -63,7 +64,11 @@ static void test_heap_fallback(void) {
   ASSERT(j.heap != NULL);
   ASSERT_EQ(j.n, 1 + 2 + 1000 * 3 + 2);
   int64_t v;
-  ASSERT_EQ(llmrt__json_int(&j, llmrt__json_get(&j, llmrt__json_at(&j, llmrt__json_get(&j, 0, "list"), 999), "i"), &v), 0);
+  ASSERT_EQ(llmrt__json_int(
+                &j,
+                llmrt__json_get(&j, llmrt__json_at(&j, llmrt__json_get(&j, 0, "list"), 999), "i"),
+                &v),
+            0);
   ASSERT_EQ(v, 999);
   ASSERT(llmrt__json_streq(&j, llmrt__json_get(&j, 0, "end"), "yes"));
   llmrt__json_free(&j);
@@ -72,9 +77,36 @@ static void test_heap_fallback(void) {
 
 static void test_strict(void) {
   static const char *bad[] = {
-      "", " ", "{", "}", "[", "{\"a\"}", "{\"a\":}", "{,}", "[,1]", "[1 2]", "{\"a\":1 \"b\":2}",
-      "\"abc", "\"a\\\"", "\"\\q\"", "\"\\u00g0\"", "\"\\u00\"", "\"ctl\x01\"", "+1", "-", "1e",
-      "1e+", ".5", "0x10", "NaN", "Infinity", "nul", "truee", "[1]]", "{} 1", "'single'",
+      "",
+      " ",
+      "{",
+      "}",
+      "[",
+      "{\"a\"}",
+      "{\"a\":}",
+      "{,}",
+      "[,1]",
+      "[1 2]",
+      "{\"a\":1 \"b\":2}",
+      "\"abc",
+      "\"a\\\"",
+      "\"\\q\"",
+      "\"\\u00g0\"",
+      "\"\\u00\"",
+      "\"ctl\x01\"",
+      "+1",
+      "-",
+      "1e",
+      "1e+",
+      ".5",
+      "0x10",
+      "NaN",
+      "Infinity",
+      "nul",
+      "truee",
+      "[1]]",
+      "{} 1",
+      "'single'",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     llmrt__jtok_t toks[16];
@@ -83,8 +115,16 @@ static void test_strict(void) {
     if (rc != LLMRT_EBADRESPONSE) TEST_FAIL_("accepted malformed JSON: '%s'", bad[i]);
     llmrt__json_free(&j);
   }
-  static const char *good[] = {"0", "-0.0e-0", "1E+10", "\"\"", "[]", "{}", "[[[]]]", "\"\\/\"",
-                               "\"\xff raw bytes pass\"", " \t\r\n[ 1 , 2 ] \n"};
+  static const char *good[] = {"0",
+                               "-0.0e-0",
+                               "1E+10",
+                               "\"\"",
+                               "[]",
+                               "{}",
+                               "[[[]]]",
+                               "\"\\/\"",
+                               "\"\xff raw bytes pass\"",
+                               " \t\r\n[ 1 , 2 ] \n"};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     llmrt__jtok_t toks[16];
     llmrt__json_t j;
@@ -117,10 +157,12 @@ static void test_unescape(void) {
   char out[64];
   uint32_t hi = 0;
   size_t n = UNESC("a\\n\\t\\\"\\\\\\/\\b\\f\\r\\u00e9\\u4f60\\ud83d\\ude00", NULL);
-  ASSERT_MEM_EQ(out, n, "a\n\t\"\\/\b\f\r\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98\x80", sizeof("a\n\t\"\\/\b\f\r\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98\x80") - 1);
+  ASSERT_MEM_EQ(out, n, "a\n\t\"\\/\b\f\r\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98\x80",
+                sizeof("a\n\t\"\\/\b\f\r\xc3\xa9\xe4\xbd\xa0\xf0\x9f\x98\x80") - 1);
   /* Lone surrogates become U+FFFD. */
   n = UNESC("\\ude00x\\ud83dy\\ud83d", NULL);
-  ASSERT_MEM_EQ(out, n, "\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbd", sizeof("\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbd") - 1);
+  ASSERT_MEM_EQ(out, n, "\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbd",
+                sizeof("\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbd") - 1);
   /* A high surrogate at the end waits for its pair across calls. */
   n = UNESC("ok\\ud83d", &hi);
   ASSERT_MEM_EQ(out, n, "ok", sizeof("ok") - 1);

@@ -43,49 +43,75 @@ static int on_sse(void *user, const llmrt__sse_event_t *ev) {
   return c->rc = c->prov->decode_event(&c->st, ev, &c->sink);
 }
 
-static const char *words[] = {"The", " quick", " brown", " fox", " jumps", " over", " the", " lazy",
-                              " dog", ".\\n", " \\\"quoted\\\"", " caf\xc3\xa9", " \xe4\xbd\xa0\xe5\xa5\xbd",
-                              " \\ud83d\\ude00", " tab\\t"};
+static const char *words[] = {"The",
+                              " quick",
+                              " brown",
+                              " fox",
+                              " jumps",
+                              " over",
+                              " the",
+                              " lazy",
+                              " dog",
+                              ".\\n",
+                              " \\\"quoted\\\"",
+                              " caf\xc3\xa9",
+                              " \xe4\xbd\xa0\xe5\xa5\xbd",
+                              " \\ud83d\\ude00",
+                              " tab\\t"};
 
 static void openai_stream(llmrt__buf_t *b, int n) {
-  const char *head = "data: {\"id\":\"chatcmpl-AbCdEf0123456789\",\"object\":\"chat.completion.chunk\","
-                     "\"created\":1726000000,\"model\":\"gpt-4o-mini-2024-07-18\","
-                     "\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":[{\"index\":0,\"delta\":";
+  const char *head =
+      "data: {\"id\":\"chatcmpl-AbCdEf0123456789\",\"object\":\"chat.completion.chunk\","
+      "\"created\":1726000000,\"model\":\"gpt-4o-mini-2024-07-18\","
+      "\"system_fingerprint\":\"fp_44709d6fcb\",\"choices\":[{\"index\":0,\"delta\":";
   const char *tail = ",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
   /* The largest event first, so the warm-up grows the buffers to it. */
   llmrt__buf_printf(b, "%s{\"role\":\"assistant\",\"content\":\"%s\"}%s", head,
-                    "warm-up text long enough to be the largest event of the stream .................................................................................................................................", tail);
+                    "warm-up text long enough to be the largest event of the stream "
+                    ".............................................................................."
+                    "...................................................",
+                    tail);
   for (int i = 0; i < n; i++) {
     if (i == n / 2) { /* a tool call in the middle */
-      llmrt__buf_printf(b, "%s{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
-                           "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}%s", head, tail);
-      llmrt__buf_printf(b, "%s{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]}%s",
+      llmrt__buf_printf(b,
+                        "%s{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+                        "\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}%s",
                         head, tail);
+      llmrt__buf_printf(
+          b, "%s{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\\\":1}\"}}]}%s",
+          head, tail);
     }
     llmrt__buf_printf(b, "%s{\"content\":\"%s\"}%s", head, words[i % 15], tail);
   }
   llmrt__buf_printf(b, "%s{}%s", head, tail);
-  llmrt__buf_puts(b, "data: {\"id\":\"chatcmpl-AbCdEf0123456789\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
-                     "\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\n"
-                     "data: [DONE]\n\n");
+  llmrt__buf_puts(
+      b,
+      "data: {\"id\":\"chatcmpl-AbCdEf0123456789\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+      "\"completion_tokens\":9,\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\n"
+      "data: [DONE]\n\n");
 }
 
 static void anthropic_stream(llmrt__buf_t *b, int n) {
-  llmrt__buf_puts(b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
-                     "\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-x\","
-                     "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,"
-                     "\"output_tokens\":1}}}\n\n"
-                     "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                     "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+  llmrt__buf_puts(
+      b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+         "\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-x\","
+         "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,"
+         "\"output_tokens\":1}}}\n\n"
+         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+         "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
   for (int i = 0; i < n; i++) {
-    llmrt__buf_printf(b, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                         "\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n", words[i % 15]);
+    llmrt__buf_printf(
+        b,
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"%s\"}}\n\n",
+        words[i % 15]);
     if (i % 100 == 0) llmrt__buf_puts(b, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
   }
-  llmrt__buf_puts(b, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-                     "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
-                     "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n"
-                     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+  llmrt__buf_puts(
+      b, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+         "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n"
+         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
 static void check(const llmrt__provider_t *prov, const llmrt__buf_t *stream, size_t warm, int n) {
@@ -118,7 +144,8 @@ static void check(const llmrt__provider_t *prov, const llmrt__buf_t *stream, siz
   }
   ASSERT_EQ(rc, LLMRT__STREAM_DONE);
   ASSERT_GE(c->events, (size_t)n);
-  fprintf(stderr, "%s: %zu events, %zu allocations after warm-up\n", prov->name, c->events, n_alloc);
+  fprintf(stderr, "%s: %zu events, %zu allocations after warm-up\n", prov->name, c->events,
+          n_alloc);
   ASSERT_EQ(n_alloc, 0);
   llmrt__sse_free(&p);
   free(c);

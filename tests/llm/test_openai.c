@@ -94,7 +94,8 @@ static void test_stream_zh_split(void) {
    * cut between two chunks: no delta may end or start inside a character. */
   rec_t r;
   ASSERT_EQ(run_transcript(P, "openai_stream_zh_split.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(r.text.data, "你好，世界！这是一个测试。Mixed 中文 and ASCII，结束。\U0001F600 ok \uFFFDx");
+  ASSERT_STR_EQ(r.text.data,
+                "你好，世界！这是一个测试。Mixed 中文 and ASCII，结束。\U0001F600 ok \uFFFDx");
   ASSERT_STR_EQ(r.finish, "stop");
   ASSERT_EQ(r.out, 30);
   rec_free(&r);
@@ -133,12 +134,23 @@ static void test_invalid_utf8_and_flush(void) {
 
 static void test_malformed(void) {
   static const char *bad[] = {
-      "{\"choices\":[{\"delta\":{\"content\":\"abc}}]}", /* unterminated string */
-      "{\"choices\":[{\"delta\":{\"content\":\"abc\"}}]",  /* truncated */
+      "{\"choices\":[{\"delta\":{\"content\":\"abc}}]}",    /* unterminated string */
+      "{\"choices\":[{\"delta\":{\"content\":\"abc\"}}]",   /* truncated */
       "{\"choices\":[{\"delta\":{\"content\":\"a\\x\"}}]}", /* bad escape */
       "{\"choices\":[{\"delta\":{\"content\":\"a\\u12\"}}]}",
-      "{\"a\":01}", "{\"a\":1.}", "{\"a\":tru}", "{\"a\" 1}", "{\"a\":1,}", "[1,]", "{1:2}",
-      "{\"a\":1}}", "{\"a\":1} x", "not json", "{\"a\":\"tab\there\"}", "\"just a string\"", "[]",
+      "{\"a\":01}",
+      "{\"a\":1.}",
+      "{\"a\":tru}",
+      "{\"a\" 1}",
+      "{\"a\":1,}",
+      "[1,]",
+      "{1:2}",
+      "{\"a\":1}}",
+      "{\"a\":1} x",
+      "not json",
+      "{\"a\":\"tab\there\"}",
+      "\"just a string\"",
+      "[]",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     llmrt__pstate_t *st = malloc(sizeof *st);
@@ -173,11 +185,14 @@ static void test_big_chunk(void) {
    * than pstate.scratch (the whole arguments in one chunk, as some servers do). */
   llmrt__buf_t b;
   llmrt__buf_init(&b);
-  llmrt__buf_puts(&b, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
-                      "\"function\":{\"name\":\"f\",\"arguments\":\"[");
-  for (int i = 0; i < 3000; i++) llmrt__buf_printf(&b, "%s\\\"v%d\\\"", i ? "," : "", i);
+  llmrt__buf_puts(
+      &b, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\","
+          "\"function\":{\"name\":\"f\",\"arguments\":\"[");
+  for (int i = 0; i < 3000; i++)
+    llmrt__buf_printf(&b, "%s\\\"v%d\\\"", i ? "," : "", i);
   llmrt__buf_puts(&b, "]\"}}]},\"logprobs\":{\"content\":[");
-  for (int i = 0; i < 400; i++) llmrt__buf_printf(&b, "%s{\"token\":\"t\",\"logprob\":-0.5}", i ? "," : "");
+  for (int i = 0; i < 400; i++)
+    llmrt__buf_printf(&b, "%s{\"token\":\"t\",\"logprob\":-0.5}", i ? "," : "");
   llmrt__buf_puts(&b, "]}}]}");
   llmrt__pstate_t *st = malloc(sizeof *st);
   rec_t r;
@@ -283,10 +298,12 @@ static void test_errors(void) {
            "{\"error\":{\"message\":\"Rate limit reached for gpt-4o\",\"type\":\"requests\","
            "\"param\":null,\"code\":\"rate_limit_exceeded\"}}",
            LLMRT_ERATELIMIT, "requests", "Rate limit reached for gpt-4o");
-  err_case(503, "{\"error\":{\"message\":\"The engine is currently overloaded\",\"type\":null,"
-                "\"code\":\"engine_overloaded\"}}",
+  err_case(503,
+           "{\"error\":{\"message\":\"The engine is currently overloaded\",\"type\":null,"
+           "\"code\":\"engine_overloaded\"}}",
            LLMRT_EOVERLOADED, "engine_overloaded", "The engine is currently overloaded");
-  err_case(400, "{\"error\":{\"message\":\"bad \\\"model\\\"\",\"type\":\"invalid_request_error\"}}",
+  err_case(400,
+           "{\"error\":{\"message\":\"bad \\\"model\\\"\",\"type\":\"invalid_request_error\"}}",
            LLMRT_EUPSTREAM, "invalid_request_error", "bad \"model\"");
   err_case(500, "{\"error\":\"plain string error\"}", LLMRT_EUPSTREAM, "", "plain string error");
   err_case(422, "{\"detail\":\"Field required\"}", LLMRT_EUPSTREAM, "", "Field required");
@@ -323,7 +340,10 @@ static cJSON *encode(const llmrt_request_t *req) {
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
       {"system", "Be terse.", 0, NULL, NULL},
-      {"user", "Quote \" backslash \\ newline\n tab\t ctl\x01 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 bad\xff", 0, "alice", NULL},
+      {"user",
+       "Quote \" backslash \\ newline\n tab\t ctl\x01 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 "
+       "bad\xff",
+       0, "alice", NULL},
       {"assistant", NULL, 0, NULL, NULL},
       {"tool", "{\"temp\":21}", 0, NULL, "call_1"},
       {"user", "lenXXXX", 3, NULL, NULL},
@@ -349,7 +369,8 @@ static void test_encode(void) {
   ASSERT(cJSON_GetObjectItem(j, "top_p")->valuedouble == 0.1);
   ASSERT_EQ(cJSON_GetObjectItem(j, "seed")->valuedouble, -42);
   ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(j, "stream")));
-  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "stream_options"), "include_usage")));
+  ASSERT(
+      cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "stream_options"), "include_usage")));
   cJSON *stop = cJSON_GetObjectItem(j, "stop");
   ASSERT_EQ(cJSON_GetArraySize(stop), 2);
   ASSERT_STR_EQ(cJSON_GetArrayItem(stop, 1)->valuestring, "\n\n");
@@ -411,7 +432,8 @@ static void test_extra_json(void) {
   ASSERT_EQ(cJSON_GetObjectItem(j, "x")->valueint, 2);
   /* Each key appears once in the body. */
   int n = 0;
-  for (cJSON *c = j->child; c; c = c->next) n += strcmp(c->string, "max_tokens") == 0 || strcmp(c->string, "x") == 0;
+  for (cJSON *c = j->child; c; c = c->next)
+    n += strcmp(c->string, "max_tokens") == 0 || strcmp(c->string, "x") == 0;
   ASSERT_EQ(n, 2);
   cJSON_Delete(j);
 

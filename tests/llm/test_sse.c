@@ -113,14 +113,21 @@ static void test_line_endings(void) {
 }
 
 static void test_bom(void) {
-  expect("\xEF\xBB\xBF" "data: x\n\n", "message|(none)|-1|x\n");
-  const char *pieces[] = {"\xEF", "\xBB", "\xBF" "da", "ta: x\n\n"};
+  expect("\xEF\xBB\xBF"
+         "data: x\n\n",
+         "message|(none)|-1|x\n");
+  const char *pieces[] = {"\xEF", "\xBB",
+                          "\xBF"
+                          "da",
+                          "ta: x\n\n"};
   col_t c = {{0}, 0, 0};
   ASSERT_EQ(parse_pieces(pieces, 4, 0, &c), 0);
   ASSERT_STR_EQ(c.out.data, "message|(none)|-1|x\n");
   llmrt__buf_free(&c.out);
   /* Only at the very start: later it is part of a (then unknown) field name. */
-  expect("data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "message|(none)|-1|a\n");
+  expect("data: a\n\n\xEF\xBB\xBF"
+         "data: b\n\n",
+         "message|(none)|-1|a\n");
 }
 
 static void test_limit(void) {
@@ -147,7 +154,8 @@ static void test_limit(void) {
     col_t c = {{0}, 0, 0};
     int rc = 0;
     llmrt__sse_init(&p, 64);
-    for (int i = 0; i < 10 && rc == 0; i++) rc = FEED(&p, "data: 0123456789\n", &c);
+    for (int i = 0; i < 10 && rc == 0; i++)
+      rc = FEED(&p, "data: 0123456789\n", &c);
     ASSERT_ERR(rc, LLMRT_EBODYSIZE);
     ASSERT_EQ(c.n, 0);
     llmrt__sse_free(&p);
@@ -203,16 +211,15 @@ static void test_pending_and_stop(void) {
 }
 
 /* A stream exercising everything; its events must not depend on slicing. */
-static const char torture[] =
-    ": hello\r\n"
-    "event: one\r\nid: 1\r\ndata: first\r\ndata:  second\r\n\r\n"
-    "data: cr only\rdata: more\r\r"
-    "retry: 1500\ndata\n\n"
-    "data: {\"k\":\"v: w\"}\n\n"
-    "event: empty\n\n"
-    "data: \xe4\xbd\xa0\xe5\xa5\xbd\r\n\r\n"
-    "id\r\ndata: last\n\n"
-    "data: unterminated";
+static const char torture[] = ": hello\r\n"
+                              "event: one\r\nid: 1\r\ndata: first\r\ndata:  second\r\n\r\n"
+                              "data: cr only\rdata: more\r\r"
+                              "retry: 1500\ndata\n\n"
+                              "data: {\"k\":\"v: w\"}\n\n"
+                              "event: empty\n\n"
+                              "data: \xe4\xbd\xa0\xe5\xa5\xbd\r\n\r\n"
+                              "id\r\ndata: last\n\n"
+                              "data: unterminated";
 
 static void slices(const char *in, size_t len, const size_t *cuts, size_t ncuts, col_t *c) {
   llmrt__sse_t p;
@@ -258,7 +265,8 @@ static void test_any_split(void) {
   /* One byte at a time, then random slices. */
   size_t *cuts = malloc(len * sizeof *cuts);
   ASSERT(cuts != NULL);
-  for (size_t i = 0; i < len; i++) cuts[i] = i + 1;
+  for (size_t i = 0; i < len; i++)
+    cuts[i] = i + 1;
   {
     col_t c = {{0}, 0, 0};
     slices(torture, len, cuts, len - 1, &c);

@@ -228,9 +228,7 @@ static void test_runtime_close_with_open_conns(void) {
   /* New conns are refused once closing. */
   t_client_t late = {0};
   ASSERT_ERR(t_client_start(&late, "127.0.0.1", e.port, 0, 5000, 0), LLMRT_ESHUTDOWN);
-  uv_run(&t_loop, UV_RUN_DEFAULT);
-  ASSERT_EQ(t_rt_done, 1);
-  ASSERT_EQ(uv_loop_close(&t_loop), 0);
+  t_finish();
 }
 
 static llmrt__sockaddr_t loop_addr(int port) {

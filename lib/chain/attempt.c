@@ -41,10 +41,8 @@ void llmrt__attempt_reset(llmrt_call_t *c) {
   if (!c->text_emitted) llmrt__buf_reset(&c->text);
   llmrt__call_set_str(&c->error_type, NULL, 0);
   llmrt__call_set_str(&c->error_message, NULL, 0);
-  if (c->sse_inited) {
-    llmrt__sse_free(&c->sse);
-    c->sse_inited = 0;
-  }
+  /* A half-read event of a failed attempt must not leak into the next. */
+  if (c->sse_inited) llmrt__sse_reset(&c->sse);
 }
 
 /* ---- Decoder sinks ---- */

@@ -188,7 +188,7 @@ static int parse_base_url(const cJSON *v, const char *path, llmrt__upstream_t *u
 }
 
 static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u, errout_t *e) {
-  char hp[256];
+  char hp[300];
   snprintf(hp, sizeof hp, "%s.headers", path);
   if (!cJSON_IsObject(v)) {
     fail_msg(e, "%s: must be an object of header names to string values", hp);

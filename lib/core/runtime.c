@@ -6,6 +6,7 @@
  * when the last one is dropped, the runtime closes its own idle handle and,
  * in that close callback (so never inside the caller's stack), runs the
  * user's done callback and frees itself. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,14 @@ int llmrt_new(uv_loop_t *loop, const llmrt_options_t *opts, llmrt_t **out) {
     loop = &rt->own_loop_storage;
   }
   rt->loop = loop;
+  /* A write to a connection the peer reset raises SIGPIPE, whose default
+   * action kills the process; libuv does not ignore it. Ignore it only if
+   * the application left it at the default: never override its handler. */
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
   uv_idle_init(loop, &rt->close_idle);
   uv_unref((uv_handle_t *)&rt->close_idle);
   rt->close_idle.data = rt;

@@ -77,11 +77,18 @@ static int probe_on_request(llmrt_ctx_t *ctx) {
   probe_t *p = H->plugin_state(ctx);
   probe_call_t *pc = H->call_state(ctx);
   logf_(p->id, "req");
-  if (!strcmp(p->req, "stop")) {
-    llmrt_event_t ev = {.type = LLMRT_EV_TEXT, .text = "cached ", .len = 7};
-    ASSERT_EQ(H->emit(ctx, &ev), 0);
+  if (!strcmp(p->req, "stop") || !strcmp(p->req, "stop_emit")) {
     llmrt_result_t res = {0};
-    res.text = "answer";
+    if (!strcmp(p->req, "stop_emit")) {
+      /* A replayed stream: events first, then the result without text. */
+      llmrt_event_t ev = {.type = LLMRT_EV_TEXT, .text = "cached ", .len = 7};
+      ASSERT_EQ(H->emit(ctx, &ev), 0);
+      ev.text = "answer";
+      ev.len = 6;
+      ASSERT_EQ(H->emit(ctx, &ev), 0);
+    } else {
+      res.text = "cached answer"; /* emitted as one text event */
+    }
     res.finish_reason = "stop";
     res.cache_hit = 1;
     res.output_tokens = 2;
@@ -259,7 +266,7 @@ static void setup(const char *plugins, const char *mock_controls) {
   if (r) TEST_FAIL_("configure: %s", err);
 }
 
-static void send(res_t *r, int stream, uint32_t deadline_ms) {
+static void send_call(res_t *r, int stream, uint32_t deadline_ms) {
   memset(r, 0, sizeof *r);
   llmrt_message_t m = {.role = "user", .content = "What is an onion?"};
   llmrt_request_t req;
@@ -294,7 +301,7 @@ static void wait_done(res_t *r) {
 static void test_order_success(void) {
   res_t r = {0};
   setup(A("") "," B(""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT_STR_EQ(g_log, "A.req B.req B.resp A.resp B.complete A.complete user.done B.end A.end");
@@ -305,7 +312,7 @@ static void test_order_success(void) {
 static void test_order_error(void) {
   res_t r = {0};
   setup(A("") "," B(""), "status=500");
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_EUPSTREAM);
   ASSERT_STR_EQ(g_log, "A.req B.req B.err A.err B.complete A.complete user.done B.end A.end");
@@ -315,7 +322,7 @@ static void test_order_error(void) {
 static void test_retry_inner(void) {
   res_t r = {0};
   setup(A("") "," B(",\"err\":\"retry\",\"retries\":2"), "status=503,fail_first=1");
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   if (r.status) TEST_FAIL_("%s", r.errmsg);
   ASSERT_EQ(r.attempts, 2);
@@ -328,7 +335,7 @@ static void test_retry_inner(void) {
 static void test_retry_outer(void) {
   res_t r = {0};
   setup(A(",\"err\":\"retry\",\"retries\":2") "," B(""), "status=503,fail_first=1");
-  send(&r, 0, 0);
+  send_call(&r, 0, 0);
   wait_done(&r);
   if (r.status) TEST_FAIL_("%s", r.errmsg);
   ASSERT_EQ(r.attempts, 2);
@@ -341,7 +348,7 @@ static void test_retry_outer(void) {
 static void test_retry_refused_after_commit(void) {
   res_t r = {0};
   setup(A(",\"err\":\"retry\",\"retries\":3"), "fault=truncate,after=3");
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_ETRUNCATED);
   ASSERT_EQ(r.attempts, 1);
@@ -353,7 +360,7 @@ static void test_retry_refused_after_commit(void) {
 static void test_short_circuit(void) {
   res_t r = {0};
   setup(A("") "," B(",\"req\":\"stop\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT_STR_EQ(r.text, "cached answer");
@@ -366,10 +373,12 @@ static void test_short_circuit(void) {
   teardown();
 
   /* The outermost answers: the inner plugin is never entered. */
-  setup(A(",\"req\":\"stop\"") "," B(""), NULL);
-  send(&r, 0, 0);
+  setup(A(",\"req\":\"stop_emit\"") "," B(""), NULL);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(r.text, "cached answer");
+  ASSERT_EQ(r.n_tokens, 2);
   ASSERT_STR_EQ(g_log, "A.req A.complete user.done B.end A.end");
   teardown();
 }
@@ -377,7 +386,7 @@ static void test_short_circuit(void) {
 static void test_error_respond(void) {
   res_t r = {0};
   setup(A(",\"err\":\"respond\"") "," B(""), "status=500");
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT_STR_EQ(r.text, "fallback");
@@ -391,7 +400,7 @@ static void test_pause_resume(void) {
     char pl[256];
     snprintf(pl, sizeof pl, "{\"name\":\"probe\",\"id\":\"A\"%s}," B(""), modes[i]);
     setup(pl, NULL);
-    send(&r, 1, 0);
+    send_call(&r, 1, 0);
     wait_done(&r);
     if (r.status) TEST_FAIL_("%s", r.errmsg);
     ASSERT_STR_EQ(g_log, "A.req B.req B.resp A.resp B.complete A.complete user.done B.end A.end");
@@ -402,8 +411,8 @@ static void test_pause_resume(void) {
 static void test_pause_resumed_by_other_call(void) {
   res_t r1 = {0}, r2 = {0};
   setup(A(",\"req\":\"pause_first\""), NULL);
-  send(&r1, 1, 0);
-  send(&r2, 1, 0);
+  send_call(&r1, 1, 0);
+  send_call(&r2, 1, 0);
   g_second_waiter = &r2;
   wait_done(&r2);
   ASSERT_EQ(r2.status, 0);
@@ -416,7 +425,7 @@ static void test_pause_resumed_by_other_call(void) {
 static void test_pause_deadline(void) {
   res_t r = {0};
   setup(A(",\"req\":\"pause_forever\"") "," B(""), NULL);
-  send(&r, 1, 200);
+  send_call(&r, 1, 200);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_ETIMEDOUT);
   ASSERT_STR_EQ(g_log, "A.req A.complete user.done B.end A.end");
@@ -432,7 +441,7 @@ static void on_close_timer(uv_timer_t *t) {
 static void test_close_while_paused(void) {
   res_t r = {0};
   setup(A(",\"req\":\"pause_forever\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   uv_timer_t t;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, on_close_timer, 50, 0);
@@ -447,7 +456,7 @@ static void test_close_while_paused(void) {
 static void test_cancel_mid_stream(void) {
   res_t r = {0};
   setup(A("") "," B(""), "tokens=30,token_ms=5");
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   r.cancel_after = 2;
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_ECANCELED);
@@ -458,7 +467,7 @@ static void test_cancel_mid_stream(void) {
 static void test_request_change_seen_upstream(void) {
   res_t r = {0};
   setup(A(",\"req\":\"set_system\""), NULL);
-  send(&r, 0, 0);
+  send_call(&r, 0, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT_CONTAINS(llmrt_mock_last_body(mock), "PROBE-SYSTEM");
@@ -469,7 +478,7 @@ static void test_request_change_seen_upstream(void) {
 static void test_events_changed_and_dropped(void) {
   res_t r = {0};
   setup(A("") "," B(",\"ev\":\"upper\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT(r.text[0]);
@@ -477,7 +486,7 @@ static void test_events_changed_and_dropped(void) {
   teardown();
 
   setup(A(",\"ev\":\"drop_text\"") "," B(""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_EQ(r.status, 0);
   ASSERT_EQ(r.n_tokens, 0);
@@ -489,7 +498,7 @@ static void test_events_changed_and_dropped(void) {
 static void test_plugin_failures(void) {
   res_t r = {0};
   setup(A("") "," B(",\"req\":\"fail\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_EINVAL);
   ASSERT_CONTAINS(r.errmsg, "plugin probe");
@@ -498,14 +507,14 @@ static void test_plugin_failures(void) {
   teardown();
 
   setup(A(",\"req\":\"stop_noreply\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_EPLUGIN);
   ASSERT_CONTAINS(r.errmsg, "without responding");
   teardown();
 
   setup(A(",\"ev\":\"fail\""), NULL);
-  send(&r, 1, 0);
+  send_call(&r, 1, 0);
   wait_done(&r);
   ASSERT_ERR(r.status, LLMRT_EINVAL);
   ASSERT_CONTAINS(r.errmsg, "on_event");

@@ -79,6 +79,7 @@ typedef struct {
   char *body;      /* decoded from chunked; NUL-terminated */
   size_t body_len;
   int complete; /* the body ended as framed */
+  int n_chunks; /* HTTP chunks of a chunked body */
   int err;      /* errno of a failed recv (ECONNRESET), 0 otherwise */
   double first_byte_ms, first_body_ms, total_ms;
 } resp_t;
@@ -200,6 +201,7 @@ static void cli_read(conn_t *c, resp_t *r, double t0) {
       if (!r->first_body_ms) r->first_body_ms = now_ms() - t0;
       body_add(r, c->buf + c->pos, n);
       c->pos += n + 2;
+      r->n_chunks++;
     }
   } else if (cl >= 0) {
     if (need(c, (size_t)cl)) {
@@ -768,6 +770,22 @@ static void cli_text_controls(void) {
   for (int i = 0; i < n; i++)
     ASSERT(evs[i].json);
   sse_free(evs, n);
+  resp_free(&r);
+  /* chunk_bytes=1: every byte is its own HTTP chunk, UTF-8 split anyhow. */
+  anthropic("lang=zh,tokens=6,chunk_bytes=1", SHORT, &r);
+  ASSERT(r.complete);
+  ASSERT_EQ(r.n_chunks, (long long)r.body_len);
+  n = sse_split(r.body, evs, 64);
+  ASSERT_EQ(n, 3 + 6 + 3);
+  ASSERT_STR_EQ(evs[n - 1].event, "message_stop");
+  sse_free(evs, n);
+  resp_free(&r);
+  openai("chunk_bytes=7", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         &r);
+  ASSERT(r.complete);
+  j = cJSON_Parse(r.body);
+  ASSERT(jstr(j, "choices.0.message.content"));
+  cJSON_Delete(j);
   resp_free(&r);
   /* Pacing: ttft and slow headers are lower bounds. */
   openai("ttft_ms=150,token_ms=10,tokens=5", SHORT, &r);

@@ -135,6 +135,8 @@ static int apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_
     c->seed = x;
   } else if (KEY("cached") && parse_num(v, vlen, 0, 100000000, &x) == 0) {
     c->cached = (int32_t)x;
+  } else if (KEY("chunk_bytes") && parse_num(v, vlen, 0, 1 << 20, &x) == 0) {
+    c->chunk_bytes = (int32_t)x;
   } else if (KEY("fault")) {
     size_t i;
     for (i = 0; i < sizeof faults / sizeof faults[0]; i++)

@@ -12,17 +12,20 @@
 #include "mock_internal.h"
 
 enum { PH_HEAD = 0, PH_FULL, PH_TOKENS, PH_STALLED };
+enum { AFTER_NONE = 0, AFTER_END, AFTER_EOF, AFTER_RESET };
 
 static void on_tick(uv_timer_t *t);
 
 static void ex_closed(uv_handle_t *h) {
   mock_ex_t *ex = h->data;
   llmrt_mock_t *m = ex->m;
+  if (--ex->handles > 0) return;
   if (ex->gz) deflateEnd(&ex->z);
   mock__tokens_free(&ex->tok);
   mock__ctl_free(&ex->ctl);
   llmrt__buf_free(&ex->out);
   llmrt__buf_free(&ex->zout);
+  llmrt__buf_free(&ex->rest);
   llmrt__free(ex->model);
   llmrt__free(ex->tool_name);
   llmrt__free(ex);
@@ -36,6 +39,7 @@ static void ex_finish(mock_ex_t *ex) {
   ex->done = 1;
   uv_timer_stop(&ex->timer);
   uv_close((uv_handle_t *)&ex->timer, ex_closed);
+  uv_close((uv_handle_t *)&ex->pump, ex_closed);
 }
 
 static void on_abort(llmrt__sreq_t *r, int status, void *arg) {
@@ -88,23 +92,65 @@ static int gz_run(mock_ex_t *ex, const char *data, size_t len, int flush) {
 
 /* ---- Output --------------------------------------------------------------- */
 
+static void ex_after(mock_ex_t *ex, int what) {
+  if (what == AFTER_END)
+    llmrt__sreq_end(ex->r);
+  else
+    llmrt__sreq_abort(ex->r, what == AFTER_RESET);
+  ex_finish(ex);
+}
+
+/* chunk_bytes: one piece per loop turn (an idle handle, not a 0 ms timer,
+ * which libuv 1.44 would run again in the same turn). Each piece is its own
+ * HTTP chunk, so the client's parser sees the body split that finely even
+ * when TCP merges the segments. */
+static void on_pump(uv_idle_t *h) {
+  mock_ex_t *ex = h->data;
+  size_t left = ex->rest.len - ex->rest_off;
+  size_t n = left < (size_t)ex->ctl.chunk_bytes ? left : (size_t)ex->ctl.chunk_bytes;
+  if (n > 0 && llmrt__sreq_write(ex->r, ex->rest.data + ex->rest_off, n) != 0) {
+    ex_after(ex, AFTER_EOF);
+    return;
+  }
+  ex->rest_off += n;
+  if (ex->rest_off < ex->rest.len) return;
+  uv_idle_stop(h);
+  llmrt__buf_reset(&ex->rest);
+  ex->rest_off = 0;
+  if (ex->after_rest) ex_after(ex, ex->after_rest);
+}
+
+static int ex_send(mock_ex_t *ex, const char *data, size_t len) {
+  if (ex->ctl.chunk_bytes <= 0) return llmrt__sreq_write(ex->r, data, len);
+  if (llmrt__buf_append(&ex->rest, data, len) != 0) return LLMRT_ENOMEM;
+  uv_idle_start(&ex->pump, on_pump);
+  return 0;
+}
+
 static int ex_write(mock_ex_t *ex, const char *data, size_t len) {
-  if (!ex->gz) return llmrt__sreq_write(ex->r, data, len);
+  if (!ex->gz) return ex_send(ex, data, len);
   int rc = gz_run(ex, data, len, Z_SYNC_FLUSH);
-  return rc ? rc : llmrt__sreq_write(ex->r, ex->zout.data, ex->zout.len);
+  return rc ? rc : ex_send(ex, ex->zout.data, ex->zout.len);
+}
+
+/* Ends (AFTER_END) or cuts the response once everything queued was sent. */
+static void ex_then(mock_ex_t *ex, int what) {
+  if (ex->rest.len > ex->rest_off) {
+    ex->after_rest = what;
+    uv_timer_stop(&ex->timer);
+    return;
+  }
+  ex_after(ex, what);
 }
 
 /* Ends the HTTP response cleanly (the gzip trailer first). */
 static void ex_end(mock_ex_t *ex) {
-  if (ex->gz && gz_run(ex, "", 0, Z_FINISH) == 0)
-    llmrt__sreq_write(ex->r, ex->zout.data, ex->zout.len);
-  llmrt__sreq_end(ex->r);
-  ex_finish(ex);
+  if (ex->gz && gz_run(ex, "", 0, Z_FINISH) == 0) ex_send(ex, ex->zout.data, ex->zout.len);
+  ex_then(ex, AFTER_END);
 }
 
 static void ex_cut(mock_ex_t *ex, int reset) {
-  llmrt__sreq_abort(ex->r, reset);
-  ex_finish(ex);
+  ex_then(ex, reset ? AFTER_RESET : AFTER_EOF);
 }
 
 static int put_event(mock_ex_t *ex, int (*fn)(llmrt__buf_t *, const mock_ex_t *)) {
@@ -216,14 +262,20 @@ static void do_full(mock_ex_t *ex) {
   ex->m->st.completions++;
   ex->m->st.tokens += ex->tok.n;
   log_line(ex, 200, "");
-  if (c->fault == MOCK_FAULT_TRUNCATE) {
-    /* Announce the whole length, send half, then close. */
+  if (c->fault == MOCK_FAULT_TRUNCATE || c->chunk_bytes > 0) {
+    /* The head with the whole length, then the body in pieces; for
+     * truncate only half of it, then close. */
     char cl[24];
     snprintf(cl, sizeof cl, "%zu", len);
-    llmrt_header_t th[3] = {h[0], h[1], {"Content-Length", cl}};
-    ex->m->st.faults++;
-    if (llmrt__sreq_start(ex->r, 200, th, 3) == 0) llmrt__sreq_write(ex->r, body, len / 2);
-    ex_cut(ex, 0);
+    llmrt_header_t th[4] = {h[0], h[1], {"Content-Length", cl}, h[2]};
+    int trunc = c->fault == MOCK_FAULT_TRUNCATE;
+    if (trunc) ex->m->st.faults++;
+    if (llmrt__sreq_start(ex->r, 200, th, gz ? 4 : 3) != 0 ||
+        ex_send(ex, body, trunc ? len / 2 : len) != 0) {
+      ex_cut(ex, 0);
+      return;
+    }
+    ex_then(ex, trunc ? AFTER_EOF : AFTER_END);
     return;
   }
   llmrt__sreq_respond(ex->r, 200, h, gz ? 3 : 2, body, len);
@@ -313,8 +365,12 @@ void mock__ex_run(mock_ex_t *ex) {
   llmrt_mock_t *m = ex->m;
   llmrt__buf_init(&ex->out);
   llmrt__buf_init(&ex->zout);
+  llmrt__buf_init(&ex->rest);
   uv_timer_init(m->loop, &ex->timer);
   ex->timer.data = ex;
+  uv_idle_init(m->loop, &ex->pump);
+  ex->pump.data = ex;
+  ex->handles = 2;
   llmrt__rt_ref(m->rt);
   m->st.active++;
   if (ex->ctl.after < 0)

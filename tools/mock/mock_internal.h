@@ -41,6 +41,7 @@ typedef struct {
   int gzip;            /* -1: non-streamed bodies when accepted; 0: never; 1: streams too */
   int64_t seed;        /* -1: derived from model and messages */
   int32_t cached;      /* cached input tokens to report */
+  int32_t chunk_bytes; /* >0: send the body in pieces of this size, one per loop turn */
 } mock_ctl_t;
 
 void mock__ctl_init(mock_ctl_t *c);
@@ -146,6 +147,11 @@ struct mock_ex_s {
   int gz;
   z_stream z;
   uv_timer_t timer;
+  uv_idle_t pump;    /* chunk_bytes: sends one piece of `rest` per loop turn */
+  llmrt__buf_t rest; /* chunk_bytes: bytes still to send */
+  size_t rest_off;
+  int after_rest;    /* what to do once rest is sent: 0, END, EOF or RESET */
+  int handles;       /* open handles; ex is freed when the last one closed */
   llmrt__buf_t out;  /* one event or body being built */
   llmrt__buf_t zout; /* compressed */
   int done;          /* the server side of the exchange is finished */

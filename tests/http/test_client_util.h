@@ -52,31 +52,39 @@ static inline void env_init(env_t *e) { env_init_opts(e, NULL); }
 
 static inline void on_rt_closed(llmrt_t *rt, void *user) { ((env_t *)user)->closed = 1; }
 
-/* Runs the loop until *flag is non-zero, failing after timeout_ms. */
+static inline void noop_timer(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until *flag is non-zero, failing after timeout_ms. A ticking
+ * timer keeps uv_run from blocking forever when nothing else happens. */
 static inline void run_until(env_t *e, const int *flag, unsigned timeout_ms) {
   uint64_t end = now_ms() + timeout_ms;
+  uv_timer_t tick;
+  uv_timer_init(&e->loop, &tick);
+  uv_timer_start(&tick, noop_timer, 50, 50);
   while (!*flag) {
     if (now_ms() > end) TEST_FAIL_("timed out after %u ms waiting", timeout_ms);
     uv_run(&e->loop, UV_RUN_ONCE);
   }
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(&e->loop, UV_RUN_NOWAIT);
 }
 
 /* Runs the loop for ms milliseconds. */
-static inline void noop_timer(uv_timer_t *t) { (void)t; }
-
 static inline void run_for(env_t *e, unsigned ms) {
   uint64_t end = now_ms() + ms;
   uv_timer_t t;
   uv_timer_init(&e->loop, &t);
-  uv_timer_start(&t, noop_timer, ms, 0);
+  uv_timer_start(&t, noop_timer, 10, 10);
   while (now_ms() < end) uv_run(&e->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
   uv_run(&e->loop, UV_RUN_NOWAIT);
 }
 
 static inline void env_close(env_t *e) {
-  if (e->rt) llmrt_close(e->rt, on_rt_closed, e);
-  run_until(e, &e->closed, 10000);
+  if (e->rt) {
+    llmrt_close(e->rt, on_rt_closed, e);
+    run_until(e, &e->closed, 10000);
+  }
   rawserver_stop(e->srv);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   ASSERT_EQ(uv_loop_close(&e->loop), 0);

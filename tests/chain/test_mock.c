@@ -711,13 +711,13 @@ static void cli_stall(void) {
   conn_t *c = malloc(sizeof *c);
   cli_open(c);
   cli_post(c, "/v1/chat/completions", OAI_AUTH "x-mock: tokens=10,fault=stall,after=2\r\n", SHORT);
-  struct timeval tv = {0, 300 * 1000};
+  struct timeval tv = {1, 0};
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   resp_t r;
   cli_read(c, &r, now_ms());
   ASSERT_EQ(r.status, 200);
   ASSERT(!r.complete);
-  ASSERT_EQ(r.err, EAGAIN); /* nothing came for 300 ms */
+  ASSERT_EQ(r.err, EAGAIN); /* nothing came for a second */
   resp_free(&r);
   close(c->fd);
   free(c);

@@ -39,7 +39,8 @@ void llmrt_mock_options_init(llmrt_mock_options_t *o);
 /* Starts the mock on loop (it makes its own llmrt runtime on that loop).
  * Returns 0 or a negative llmrt/libuv error code (UV_EADDRINUSE, a TLS
  * error for unreadable certificates...); a message says what and where on
- * stderr. opts is copied. */
+ * stderr. opts is copied. After a failure past the runtime's creation, the
+ * half-started mock frees itself on the loop: run the loop before closing it. */
 int llmrt_mock_start(uv_loop_t *loop, const llmrt_mock_options_t *opts, llmrt_mock_t **out);
 
 uint16_t llmrt_mock_port(const llmrt_mock_t *m);

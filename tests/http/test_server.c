@@ -510,8 +510,6 @@ static void test_limits(void) {
   o.max_body_bytes = 10000;
   port = server_up(&o);
   run_with_client(cli_limits);
-  llmrt__server_stats_t st;
-  (void)st;
 }
 
 static void cli_gzip_body(void) {

@@ -79,7 +79,9 @@ struct llmrt_plugin_s {
    * plugin's retry. */
   int (*on_request)(llmrt_ctx_t *ctx);
 
-  /* Response head of an upstream attempt (status < 400), inner to outer.
+  /* Response head of an upstream attempt, inner to outer, for every status
+   * (an error status then goes on to on_error once its body arrived, so a
+   * plugin can read Retry-After or rate-limit headers here first).
    * OWNERSHIP: headers valid only during the call. Negative fails the attempt. */
   int (*on_response)(llmrt_ctx_t *ctx, int http_status, const llmrt_header_t *headers,
                      size_t n_headers);

@@ -127,13 +127,13 @@ static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t
 
   if (status >= 400) {
     c->body_kind = BODY_ERROR;
-    return 0;
-  }
-  c->stream_state = STREAM_BEFORE_CONTENT;
-  c->body_kind = strstr(ctype, "text/event-stream") ? BODY_SSE : BODY_JSON;
-  if (c->body_kind == BODY_SSE && !c->sse_inited) {
-    llmrt__sse_init(&c->sse, MAX_SSE_EVENT);
-    c->sse_inited = 1;
+  } else {
+    c->stream_state = STREAM_BEFORE_CONTENT;
+    c->body_kind = strstr(ctype, "text/event-stream") ? BODY_SSE : BODY_JSON;
+    if (c->body_kind == BODY_SSE && !c->sse_inited) {
+      llmrt__sse_init(&c->sse, MAX_SSE_EVENT);
+      c->sse_inited = 1;
+    }
   }
   llmrt__pstate_init(c->pst);
   c->in_hook++;

@@ -359,12 +359,15 @@ void llmrt__http_conn_ready(llmrt__req_t *r) {
    * write; it restarts when the write completes. */
   r->fb_deadline_us = r->to_first_byte ? llmrt__now_us() + (uint64_t)r->to_first_byte * 1000 : 0;
   r->writing = 1;
+  /* The pool calls this in the middle of its own work: a failure here must
+   * not run on_done before the pool is done (see llmrt__http_finish). */
+  r->in_cb++;
   int rc = llmrt__conn_write(pc->conn, r->bufs, r->nbufs, on_written, r);
   if (rc) {
     r->writing = 0;
     io_error(r, rc, "sending the request");
-    return;
   }
+  r->in_cb--;
   arm_timer(r);
 }
 

@@ -314,9 +314,14 @@ static void conn_on_connect(llmrt__conn_t *c, int status, const char *errmsg, vo
     pc->conn = NULL; /* the transport closes it */
     if (req) req->pconn = NULL;
     drop(pc, 0);
-    if (req) llmrt__http_finish(req, status, errmsg, 0);
-    if (pw) prewarm_settle(pw, status);
+    /* Pool code never runs user callbacks in the middle of its work (one
+     * might close the runtime and free the pool): on_done is deferred, and
+     * the prewarm's done comes last. While the runtime closes (the transport
+     * ends its connects before our closer runs) nobody can close it again,
+     * so on_done runs at once, inside llmrt_close as the API promises. */
+    if (req) llmrt__http_finish(req, status, errmsg, !o->rt->closing);
     serve_queue(o);
+    if (pw) prewarm_settle(pw, status);
     return;
   }
   llmrt__conn_info(c, &pc->info);
@@ -329,8 +334,8 @@ static void conn_on_connect(llmrt__conn_t *c, int status, const char *errmsg, vo
     pc->state = LLMRT__PC_ACTIVE;
     llmrt__http_conn_ready(req);
   } else {
-    if (pw) prewarm_settle(pw, 0);
     llmrt__pool_release(pc, 1);
+    if (pw) prewarm_settle(pw, 0); /* last: its callback may close everything */
   }
 }
 

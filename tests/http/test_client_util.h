@@ -14,7 +14,7 @@
 
 typedef struct {
   /* What to do (set before the request). */
-  int cancel_in_head, cancel_in_body, close_in_body;
+  int cancel_in_head, cancel_in_body, close_in_body, close_in_done;
   int head_ret, body_ret; /* returned by on_head / on_body */
   /* What happened. */
   int heads, dones, bodies;
@@ -138,6 +138,8 @@ static inline void cb_done(llmrt_http_t *h, int status, const char *msg, void *u
   snprintf(r->errmsg, sizeof(r->errmsg), "%s", msg ? msg : "");
   llmrt_http_info(h, &r->info);
   r->done_at_us = uv_hrtime() / 1000;
+  ASSERT_EQ(llmrt_http_cancel(h), 0); /* a no-op now */
+  if (r->close_in_done) llmrt_close(r->rt, NULL, NULL);
 }
 
 static const llmrt_http_callbacks_t test_cbs = {cb_head, cb_body, cb_done};

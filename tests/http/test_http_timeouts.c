@@ -201,7 +201,7 @@ static void test_close_in_flight(void) {
   close_done = 0;
   llmrt_close(e.rt, on_closed, NULL);
   for (int i = 0; i < 5; i++) {
-    ASSERT_EQ(r[i].dones, 1);
+    if (r[i].dones != 1) TEST_FAIL_("request %d: %d on_done", i, r[i].dones);
     ASSERT_ERR(r[i].status, LLMRT_ESHUTDOWN);
   }
   ASSERT_ERR(pw, LLMRT_ESHUTDOWN);
@@ -246,7 +246,76 @@ static void test_close_inside_body(void) {
   ASSERT_EQ(uv_loop_close(&e.loop), 0);
 }
 
+static void pw_close_cb(llmrt_t *rt, int status, void *user) {
+  *(int *)user = status ? status : 1;
+  llmrt_close(rt, NULL, NULL);
+}
+
+/* Closing the runtime from on_done or a prewarm callback that the pool
+ * triggered (a failed connect) while other requests wait in the queue. */
+static void test_close_from_pool_callbacks(void) {
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.pool_max_per_origin = 1;
+  for (int k = 0; k < 2; k++) {
+    env_t e;
+    env_init_opts(&e, &o);
+    llmrt_http_request_t q;
+    llmrt_http_request_init(&q);
+    q.url = "http://127.0.0.1:9/refused";
+    res_t a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.rt = b.rt = e.rt;
+    a.close_in_done = 1;
+    int pw = 0;
+    if (k == 0)
+      ASSERT_EQ(llmrt_http_request(e.rt, &q, &test_cbs, &a, NULL), 0);
+    else
+      ASSERT_EQ(llmrt_http_prewarm(e.rt, q.url, 1, pw_close_cb, &pw), 0);
+    ASSERT_EQ(llmrt_http_request(e.rt, &q, &test_cbs, &b, NULL), 0);
+    llmrt_pool_stats_t st;
+    ASSERT_EQ(llmrt_pool_stats(e.rt, q.url, &st), 0);
+    ASSERT_EQ(st.queued, 1);
+    run_until(&e, &b.dones, 10000);
+    if (k == 0) {
+      ASSERT_EQ(a.dones, 1);
+      ASSERT(a.status < 0 && a.status != LLMRT_ESHUTDOWN);
+      ASSERT_CONTAINS(a.errmsg, "127.0.0.1:9");
+    } else {
+      ASSERT(pw < 0 && pw != LLMRT_ESHUTDOWN);
+    }
+    ASSERT_ERR(b.status, LLMRT_ESHUTDOWN);
+    e.rt = NULL;
+    rawserver_stop(e.srv);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&e.loop), 0);
+  }
+}
+
+static void test_total_timeout_queued(void) {
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.pool_max_per_origin = 1;
+  env_t e;
+  env_init_opts(&e, &o);
+  res_t a, b;
+  ASSERT_EQ(start_timed(&e, "/delay/600", 0, 0, 0, &a), 0);
+  ASSERT_EQ(start_timed(&e, "/ok", 0, 0, 100, &b), 0);
+  ASSERT_EQ(pool_stats(&e).queued, 1);
+  run_until(&e, &b.dones, 10000);
+  ASSERT_ERR(b.status, LLMRT_ETIMEDOUT);
+  ASSERT_EQ(a.dones, 0);
+  ASSERT_EQ(pool_stats(&e).queued, 0);
+  run_until(&e, &a.dones, 10000);
+  ASSERT_ERR(a.status, 0);
+  res_free(&a);
+  env_close(&e);
+}
+
 int main(void) {
+  RUN_TEST(test_close_from_pool_callbacks);
+  RUN_TEST(test_total_timeout_queued);
   RUN_TEST(test_first_byte_timeout);
   RUN_TEST(test_idle_timeout);
   RUN_TEST(test_cancel_in_callbacks);

@@ -38,6 +38,8 @@ struct sconn_s {
   int head;      /* the current request is HEAD */
   size_t left;   /* trickle: bytes still to send */
   unsigned ms;
+  unsigned id;   /* accept order, from 1 */
+  int reply_id;  /* the delayed response carries id */
 };
 
 typedef struct {
@@ -167,7 +169,12 @@ static void on_timer_close(uv_timer_t *t) {
 
 static void on_timer_delay(uv_timer_t *t) {
   sconn_t *c = t->data;
-  respond(c, 200, NULL, "hello", 5, 0);
+  char id[16];
+  int n = snprintf(id, sizeof(id), "%u", c->id);
+  if (c->reply_id)
+    respond(c, 200, NULL, id, (size_t)n, 0);
+  else
+    respond(c, 200, NULL, "hello", 5, 0);
   c->busy = 0;
   process(c);
 }
@@ -255,8 +262,9 @@ static void handle(sconn_t *c, const char *head, size_t hlen, const char *path, 
   } else if (is(path, "/die-next") || is(path, "/reset-next")) {
     respond(c, 200, NULL, "hello", 5, 0);
     c->die_next = is(path, "/die-next") ? 1 : 2;
-  } else if (is(path, "/delay")) {
+  } else if (is(path, "/delay") || is(path, "/conn-id")) {
     c->busy = 1;
+    c->reply_id = is(path, "/conn-id");
     uv_timer_start(&c->timer, on_timer_delay, arg_num(path, 0), 0);
   } else if (is(path, "/stall")) {
     size_t k = arg_num(path, 0);
@@ -453,6 +461,7 @@ static void on_connection(uv_stream_t *l, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->st.accepted++;
+  c->id = s->st.accepted;
   if (++s->st.open > s->st.max_open) s->st.max_open = s->st.open;
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);

@@ -15,6 +15,8 @@
  *   /die-next, /reset-next 200; the next request on this connection gets EOF (or
  *                          a reset) without a response byte
  *   /delay/MS              waits MS ms, then 200
+ *   /conn-id/MS            waits MS ms, then 200 with the connection's number
+ *                          (accept order, from 1) as the body
  *   /stall/K               Content-Length 100000, sends K bytes, then nothing
  *   /trickle/MS            Content-Length 100000, one byte every MS ms
  *   /big-header/N          a header X-Big whose value has N bytes

@@ -70,6 +70,32 @@ static void test_limit_and_queue(void) {
   env_close(&e);
 }
 
+/* The most recently used idle connection is reused first: it is the least
+ * likely to have been closed by the server. */
+static void test_lifo_reuse(void) {
+  env_t e;
+  env_init(&e);
+  res_t a, b, c;
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  ASSERT_EQ(start_req(&e, "GET", "/conn-id/0", 0, &a), 0);
+  ASSERT_EQ(start_req(&e, "GET", "/conn-id/300", 0, &b), 0);
+  run_until(&e, &a.dones, 10000);
+  run_until(&e, &b.dones, 10000);
+  ASSERT_ERR(a.status, 0);
+  ASSERT_ERR(b.status, 0);
+  ASSERT(strcmp(a.body, b.body) != 0);
+  for (int i = 0; i < 3; i++) {
+    do_req(&e, "GET", "/conn-id/0", 0, &c);
+    ASSERT_ERR(c.status, 0);
+    ASSERT_STR_EQ(c.body, b.body); /* b's connection went idle last */
+    res_free(&c);
+  }
+  res_free(&a);
+  res_free(&b);
+  env_close(&e);
+}
+
 static void test_server_closes_idle(void) {
   env_t e;
   env_init(&e);
@@ -233,6 +259,7 @@ static void test_prewarm(void) {
 int main(void) {
   RUN_TEST(test_keepalive_reuse);
   RUN_TEST(test_limit_and_queue);
+  RUN_TEST(test_lifo_reuse);
   RUN_TEST(test_server_closes_idle);
   RUN_TEST(test_stale_retry);
   RUN_TEST(test_not_reused);

@@ -184,7 +184,9 @@ static result_t tally_result(tally_t *t, double secs) {
   return r;
 }
 
-static uint64_t now_us(void) { return uv_hrtime() / 1000; }
+static uint64_t now_us(void) {
+  return uv_hrtime() / 1000;
+}
 
 /* llmrt ------------------------------------------------------------------ */
 
@@ -240,14 +242,19 @@ static void l_run(llmrt_t *rt, uv_loop_t *loop, const char *url, int conc, doubl
     slots[i] = (lslot_t){t, rt, url, 0};
     l_start(&slots[i]);
   }
-  while (t->inflight > 0) uv_run(loop, UV_RUN_ONCE);
+  while (t->inflight > 0)
+    uv_run(loop, UV_RUN_ONCE);
   free(slots);
 }
 
 static int closed_flag;
-static void on_closed(llmrt_t *rt, void *u) { closed_flag = 1; }
+static void on_closed(llmrt_t *rt, void *u) {
+  closed_flag = 1;
+}
 static int pw_flag;
-static void on_pw(llmrt_t *rt, int status, void *u) { pw_flag = 1; }
+static void on_pw(llmrt_t *rt, int status, void *u) {
+  pw_flag = 1;
+}
 
 static llmrt_t *new_rt(uv_loop_t *loop, uint32_t max_conns) {
   llmrt_options_t o;
@@ -262,7 +269,8 @@ static llmrt_t *new_rt(uv_loop_t *loop, uint32_t max_conns) {
 static void close_rt(llmrt_t *rt, uv_loop_t *loop) {
   closed_flag = 0;
   llmrt_close(rt, on_closed, NULL);
-  while (!closed_flag) uv_run(loop, UV_RUN_ONCE);
+  while (!closed_flag)
+    uv_run(loop, UV_RUN_ONCE);
 }
 
 static result_t bench_llmrt(const char *url, int conc) {
@@ -284,7 +292,9 @@ static result_t bench_llmrt(const char *url, int conc) {
 
 /* curl ------------------------------------------------------------------- */
 
-static size_t c_discard(char *p, size_t sz, size_t n, void *u) { return sz * n; }
+static size_t c_discard(char *p, size_t sz, size_t n, void *u) {
+  return sz * n;
+}
 
 typedef struct {
   CURL *e;
@@ -348,7 +358,8 @@ static result_t bench_curl(const char *url, int conc, int tls) {
   uint64_t t0 = now_us();
   c_run(m, slots, conc, run_seconds, &t);
   result_t r = tally_result(&t, (double)(now_us() - t0) / 1e6);
-  for (int i = 0; i < conc; i++) curl_easy_cleanup(slots[i].e);
+  for (int i = 0; i < conc; i++)
+    curl_easy_cleanup(slots[i].e);
   curl_multi_cleanup(m);
   curl_slist_free_all(hs);
   free(slots);
@@ -362,7 +373,8 @@ static result_t bench_curl(const char *url, int conc, int tls) {
 static void prewarm_wait(llmrt_t *rt, uv_loop_t *loop, const char *url, unsigned n) {
   pw_flag = 0;
   if (llmrt_http_prewarm(rt, url, n, on_pw, NULL) != 0) abort();
-  while (!pw_flag) uv_run(loop, UV_RUN_ONCE);
+  while (!pw_flag)
+    uv_run(loop, UV_RUN_ONCE);
 }
 
 static void memory_per_conn(const char *url, const char *label) {
@@ -408,8 +420,7 @@ static void compare(const char *label, const char *url, int tls, int conc) {
   double x = median(cr, rounds), y = median(c50, rounds), z = median(c99, rounds);
   printf("%-5s c=%-3d llmrt %8.0f req/s p50 %6.0f us p99 %6.0f us | curl %8.0f req/s p50 %6.0f "
          "us p99 %6.0f us | llmrt/curl rps %.2f p50 %.2f p99 %.2f%s\n",
-         label, conc, a, b, c, x, y, z, a / x, b / y, c / z,
-         lerr || cerr ? "  (errors!)" : "");
+         label, conc, a, b, c, x, y, z, a / x, b / y, c / z, lerr || cerr ? "  (errors!)" : "");
   if (lerr || cerr) printf("      errors: llmrt %ld curl %ld\n", lerr, cerr);
   fflush(stdout);
 }
@@ -421,7 +432,8 @@ int main(int argc, char **argv) {
   main_thread = uv_thread_self();
   if (llmrt_set_allocator(c_malloc, c_realloc, c_calloc, c_free) != 0) abort();
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  for (size_t i = 0; i < sizeof(body1k); i++) body1k[i] = (char)('a' + i % 26);
+  for (size_t i = 0; i < sizeof(body1k); i++)
+    body1k[i] = (char)('a' + i % 26);
 
   printf("HTTP client benchmark: keep-alive POST of 1 KiB, server on its own thread; %.1f s per "
          "run, median of %d rounds\n",
@@ -432,7 +444,8 @@ int main(int argc, char **argv) {
     server_start(&sv, tls);
     char url[128];
     snprintf(url, sizeof(url), "%s://127.0.0.1:%u/bench", tls ? "https" : "http", sv.port);
-    for (int i = 0; i < 3; i++) compare(tls ? "tls" : "plain", url, tls, concs[i]);
+    for (int i = 0; i < 3; i++)
+      compare(tls ? "tls" : "plain", url, tls, concs[i]);
     memory_per_conn(url, tls ? "tls" : "plain");
     server_stop(&sv);
   }

@@ -88,7 +88,8 @@ static int skip_user_header(const char *name, unsigned flags) {
 static int serialize_head(llmrt__req_t *r, const llmrt_http_request_t *q, const llmrt__url_t *u,
                           size_t body_len, int has_body) {
   llmrt__buf_t *b = &r->head;
-  int rc = llmrt__buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", q->method, u->target, u->host_hdr);
+  int rc =
+      llmrt__buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", q->method, u->target, u->host_hdr);
   int user_ae = 0;
   for (size_t i = 0; rc == 0 && i < q->n_headers; i++) {
     const llmrt_header_t *h = &q->headers[i];
@@ -143,8 +144,8 @@ static int method_has_body(const char *m) {
   return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
-int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q, const llmrt_http_callbacks_t *cbs,
-                       void *user, llmrt_http_t **out) {
+int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
+                       const llmrt_http_callbacks_t *cbs, void *user, llmrt_http_t **out) {
   if (out) *out = NULL;
   if (!rt || !q || !cbs || !cbs->on_done) return LLMRT_EINVAL;
   if (rt->closing) return LLMRT_ESHUTDOWN;
@@ -174,7 +175,8 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q, const llmrt_h
   /* The body: the caller's buffers as they are, or one gzip buffer. */
   size_t body_len = 0;
   unsigned nb = q->n_body;
-  for (unsigned i = 0; i < q->n_body; i++) body_len += q->body[i].len;
+  for (unsigned i = 0; i < q->n_body; i++)
+    body_len += q->body[i].len;
   int has_body = q->n_body > 0 || method_has_body(q->method);
   if ((q->flags & LLMRT_HTTP_GZIP_BODY) && q->n_body) {
     rc = llmrt__gzip_compress(q->body, q->n_body, &r->gz);
@@ -196,7 +198,8 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q, const llmrt_h
   if (r->gz.data)
     r->bufs[1] = uv_buf_init(r->gz.data, (unsigned)r->gz.len);
   else
-    for (unsigned i = 0; i < nb; i++) r->bufs[i + 1] = q->body[i];
+    for (unsigned i = 0; i < nb; i++)
+      r->bufs[i + 1] = q->body[i];
   r->nbufs = nb + 1;
 
   const llmrt_options_t *o = &rt->opts;
@@ -410,8 +413,10 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
       snprintf(msg, sizeof(msg), "connection closed after %llu of %lld body bytes from %s",
                (unsigned long long)r->body_raw, (long long)r->body_expected, label(r));
     else if (r->head_done)
-      snprintf(msg, sizeof(msg), "connection closed after %llu body bytes from %s (chunked body "
-               "incomplete)", (unsigned long long)r->body_raw, label(r));
+      snprintf(msg, sizeof(msg),
+               "connection closed after %llu body bytes from %s (chunked body "
+               "incomplete)",
+               (unsigned long long)r->body_raw, label(r));
     else if (r->got_byte)
       snprintf(msg, sizeof(msg), "connection closed by %s in the middle of the response head",
                label(r));
@@ -623,8 +628,8 @@ static int p_headers_complete(llhttp_t *p) {
   size_t max = r->rt->opts.max_body_bytes;
   if (!r->decoding && !r->head_only && max && r->body_expected > (int64_t)max) {
     set_err(r, LLMRT_EBODYSIZE,
-            "response body from %s exceeds max_body_bytes (%zu): Content-Length is %lld",
-            label(r), max, (long long)r->body_expected);
+            "response body from %s exceeds max_body_bytes (%zu): Content-Length is %lld", label(r),
+            max, (long long)r->body_expected);
     return -1;
   }
   if (r->cbs.on_head) {
@@ -644,8 +649,8 @@ static int p_headers_complete(llhttp_t *p) {
 static int p_body(llhttp_t *p, const char *at, size_t len) {
   llmrt__req_t *r = p->data;
   r->body_raw += len;
-  int rc = r->decoding ? llmrt__inflate_feed(&r->inflate, at, len, emit_body, r)
-                       : emit_body(r, at, len);
+  int rc =
+      r->decoding ? llmrt__inflate_feed(&r->inflate, at, len, emit_body, r) : emit_body(r, at, len);
   if (r->done) return HPE_USER;
   if (rc) {
     set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)",

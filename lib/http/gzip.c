@@ -25,7 +25,8 @@ int llmrt__gzip_compress(const uv_buf_t *bufs, unsigned n, llmrt__buf_t *out) {
   if (zr != Z_OK) return zr == Z_MEM_ERROR ? LLMRT_ENOMEM : LLMRT_EINVAL;
 
   size_t total = 0;
-  for (unsigned i = 0; i < n; i++) total += bufs[i].len;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
   int rc = llmrt__buf_reserve(out, deflateBound(&zs, (uLong)total) + 64);
   for (unsigned i = 0; rc == 0 && i <= n; i++) {
     int flush = i == n ? Z_FINISH : Z_NO_FLUSH;
@@ -100,8 +101,10 @@ static int run(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_e
       int rc = emit(arg, d->out, got);
       if (rc) return rc;
     }
-    if (zr == Z_STREAM_END) d->ended = 1;
-    else if (zr == Z_BUF_ERROR && got == 0) break; /* needs more input */
+    if (zr == Z_STREAM_END)
+      d->ended = 1;
+    else if (zr == Z_BUF_ERROR && got == 0)
+      break; /* needs more input */
   }
   return 0;
 }

@@ -42,12 +42,12 @@ typedef int (*llmrt__inflate_emit)(void *arg, const char *data, size_t len);
  * that send "deflate" without the zlib wrapper. */
 typedef struct {
   z_stream zs;
-  int active;   /* inflateInit2 succeeded */
-  int raw;      /* switched to raw deflate */
-  int ended;    /* saw Z_STREAM_END */
-  size_t fed;   /* input bytes so far */
+  int active;             /* inflateInit2 succeeded */
+  int raw;                /* switched to raw deflate */
+  int ended;              /* saw Z_STREAM_END */
+  size_t fed;             /* input bytes so far */
   unsigned char head[16]; /* the first input bytes, to replay on fallback */
-  char *out;    /* output window, LLMRT__INFLATE_CHUNK bytes */
+  char *out;              /* output window, LLMRT__INFLATE_CHUNK bytes */
 } llmrt__inflate_t;
 
 #define LLMRT__INFLATE_CHUNK 16384
@@ -67,9 +67,15 @@ typedef struct llmrt__link_s {
   struct llmrt__link_s *prev, *next;
 } llmrt__link_t;
 
-static inline void llmrt__list_init(llmrt__link_t *h) { h->prev = h->next = h; }
-static inline int llmrt__list_empty(const llmrt__link_t *h) { return h->next == h; }
-static inline int llmrt__list_linked(const llmrt__link_t *l) { return l->next != NULL && l->next != l; }
+static inline void llmrt__list_init(llmrt__link_t *h) {
+  h->prev = h->next = h;
+}
+static inline int llmrt__list_empty(const llmrt__link_t *h) {
+  return h->next == h;
+}
+static inline int llmrt__list_linked(const llmrt__link_t *l) {
+  return l->next != NULL && l->next != l;
+}
 static inline void llmrt__list_remove(llmrt__link_t *l) {
   l->prev->next = l->next;
   l->next->prev = l->prev;
@@ -87,7 +93,7 @@ static inline void llmrt__list_push_back(llmrt__link_t *h, llmrt__link_t *l) {
   h->prev->next = l;
   h->prev = l;
 }
-#define LLMRT__CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
+#define LLMRT__CONTAINER(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
 
 /* ---- Pool (pool.c) ------------------------------------------------------- */
 
@@ -114,11 +120,11 @@ struct llmrt__origin_s {
   int tls;
   uint16_t port;
   char *host;
-  char *label;        /* "host:port" for messages */
-  llmrt__link_t idle; /* most recently used first (LIFO reuse) */
-  llmrt__link_t busy; /* connecting or carrying a request */
+  char *label;         /* "host:port" for messages */
+  llmrt__link_t idle;  /* most recently used first (LIFO reuse) */
+  llmrt__link_t busy;  /* connecting or carrying a request */
   llmrt__link_t queue; /* requests waiting for a slot, first come first served */
-  uint32_t n_conns;   /* idle + busy */
+  uint32_t n_conns;    /* idle + busy */
   uint32_t n_idle;
   uint32_t n_queued;
   llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
@@ -133,9 +139,9 @@ struct llmrt__pconn_s {
   llmrt__origin_t *origin;
   llmrt__conn_t *conn;
   int state;
-  unsigned uses;           /* exchanges completed */
+  unsigned uses; /* exchanges completed */
   uint64_t idle_since_us;
-  llmrt__req_t *req;       /* the request it connects for or carries */
+  llmrt__req_t *req;         /* the request it connects for or carries */
   llmrt__prewarm_t *prewarm; /* set while connecting for a prewarm */
   llmrt__conn_info_t info;
 };
@@ -167,10 +173,10 @@ struct llmrt_http_s {
   void *user;
   unsigned flags;
   int state;
-  int head_only;  /* HEAD request: the response has no body */
-  int in_cb;      /* > 0 while our API or a user callback is on the stack */
-  int done;       /* finished: on_done delivered or scheduled */
-  int deferred;   /* on_done waits for the timer */
+  int head_only; /* HEAD request: the response has no body */
+  int in_cb;     /* > 0 while our API or a user callback is on the stack */
+  int done;      /* finished: on_done delivered or scheduled */
+  int deferred;  /* on_done waits for the timer */
   int status;
   char errmsg[320];
 
@@ -190,13 +196,13 @@ struct llmrt_http_s {
 
   /* Response. */
   llhttp_t parser;
-  llmrt__buf_t hdrs;     /* name\0value\0 ... */
-  uint32_t *hoff;        /* offsets into hdrs: name, value per header */
+  llmrt__buf_t hdrs; /* name\0value\0 ... */
+  uint32_t *hoff;    /* offsets into hdrs: name, value per header */
   uint32_t hcap;
   uint32_t n_hdrs;
-  int hstate;            /* 0 between headers, 1 in a name, 2 in a value */
+  int hstate; /* 0 between headers, 1 in a name, 2 in a value */
   size_t hdr_bytes;
-  int informational;     /* parsing a 1xx, skipped */
+  int informational; /* parsing a 1xx, skipped */
   int got_byte;
   int head_done;
   int complete;

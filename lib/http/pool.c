@@ -482,7 +482,8 @@ static void pool_closer(llmrt_t *rt, void *arg) {
   while (!llmrt__list_empty(&pool->origins)) {
     llmrt__origin_t *o = LLMRT__CONTAINER(pool->origins.next, llmrt__origin_t, link);
     llmrt__list_remove(&o->link);
-    while (!llmrt__list_empty(&o->idle)) drop(LLMRT__CONTAINER(o->idle.next, llmrt__pconn_t, link), 0);
+    while (!llmrt__list_empty(&o->idle))
+      drop(LLMRT__CONTAINER(o->idle.next, llmrt__pconn_t, link), 0);
     while (!llmrt__list_empty(&o->busy)) {
       llmrt__pconn_t *pc = LLMRT__CONTAINER(o->busy.next, llmrt__pconn_t, link);
       if (pc->req) pc->req->pconn = NULL;

@@ -32,7 +32,9 @@ static int is_name_char(char c) {
 
 /* Bytes allowed in the request target: visible ASCII only, so no space, CR,
  * LF or other control byte can reach the request line. */
-static int is_target_char(unsigned char c) { return c > 0x20 && c < 0x7f; }
+static int is_target_char(unsigned char c) {
+  return c > 0x20 && c < 0x7f;
+}
 
 int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t errlen) {
   memset(out, 0, sizeof(*out));
@@ -136,8 +138,9 @@ int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t er
   size_t tlen = strcspn(t, "#");
   for (size_t i = 0; i < tlen; i++) {
     if (!is_target_char((unsigned char)t[i])) {
-      url_fail(errbuf, errlen, url, "invalid character in path or query (spaces and control "
-                                    "characters must be percent-encoded)");
+      url_fail(errbuf, errlen, url,
+               "invalid character in path or query (spaces and control "
+               "characters must be percent-encoded)");
       return LLMRT_EURL;
     }
   }

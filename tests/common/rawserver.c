@@ -31,15 +31,15 @@ struct sconn_s {
   sconn_t *prev, *next;
   char *buf;
   size_t len, cap;
-  int busy;      /* a timed response is in progress: parse nothing more yet */
+  int busy; /* a timed response is in progress: parse nothing more yet */
   int closing;
-  int die_next;  /* 1: EOF on the next request, 2: reset */
+  int die_next; /* 1: EOF on the next request, 2: reset */
   int handles;
-  int head;      /* the current request is HEAD */
-  size_t left;   /* trickle: bytes still to send */
+  int head;    /* the current request is HEAD */
+  size_t left; /* trickle: bytes still to send */
   unsigned ms;
-  unsigned id;   /* accept order, from 1 */
-  int reply_id;  /* the delayed response carries id */
+  unsigned id;  /* accept order, from 1 */
+  int reply_id; /* the delayed response carries id */
 };
 
 typedef struct {
@@ -75,7 +75,9 @@ static void send_bytes(sconn_t *c, const void *p, size_t n, int close_after) {
   }
 }
 
-static void send_str(sconn_t *c, const char *s) { send_bytes(c, s, strlen(s), 0); }
+static void send_str(sconn_t *c, const char *s) {
+  send_bytes(c, s, strlen(s), 0);
+}
 
 /* Head (and body unless HEAD) of a simple response. */
 static void respond(sconn_t *c, int status, const char *extra_headers, const char *body,
@@ -92,7 +94,8 @@ static void respond(sconn_t *c, int status, const char *extra_headers, const cha
 
 static char *pattern(size_t n) {
   char *p = malloc(n + 1);
-  for (size_t i = 0; i < n; i++) p[i] = rawserver_pattern(i);
+  for (size_t i = 0; i < n; i++)
+    p[i] = rawserver_pattern(i);
   p[n] = 0;
   return p;
 }
@@ -231,7 +234,8 @@ static void handle(sconn_t *c, const char *head, size_t hlen, const char *path, 
     const char *enc = wb == 31 ? "gzip" : "deflate";
     if (is(path, "/gzip-chunked")) {
       snprintf(hdr, sizeof(hdr),
-               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: %s\r\n\r\n", enc);
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: %s\r\n\r\n",
+               enc);
       send_str(c, hdr);
       if (!c->head) send_chunked(c, z, zl, 1, 0);
     } else {
@@ -283,7 +287,8 @@ static void handle(sconn_t *c, const char *head, size_t hlen, const char *path, 
     size_t n = arg_num(path, 0);
     char *h = malloc(n + 32);
     memcpy(h, "X-Big: ", 7);
-    for (size_t i = 0; i < n; i++) h[7 + i] = 'b';
+    for (size_t i = 0; i < n; i++)
+      h[7 + i] = 'b';
     memcpy(h + 7 + n, "\r\n", 3);
     respond(c, 200, h, "hello", 5, 0);
     free(h);
@@ -291,7 +296,8 @@ static void handle(sconn_t *c, const char *head, size_t hlen, const char *path, 
     size_t n = arg_num(path, 0);
     char *h = malloc(n * 32 + 1);
     size_t off = 0;
-    for (size_t i = 0; i < n; i++) off += (size_t)sprintf(h + off, "X-H%zu: v%zu\r\n", i, i);
+    for (size_t i = 0; i < n; i++)
+      off += (size_t)sprintf(h + off, "X-H%zu: v%zu\r\n", i, i);
     h[off] = 0;
     respond(c, 200, h, "hello", 5, 0);
     free(h);
@@ -354,9 +360,11 @@ static const char *find_header(const char *head, size_t hlen, const char *name, 
     p++;
     if ((size_t)(end - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
       const char *v = p + nl + 1;
-      while (*v == ' ') v++;
+      while (*v == ' ')
+        v++;
       const char *e = v;
-      while (e < end && *e != '\r') e++;
+      while (e < end && *e != '\r')
+        e++;
       *vlen = (size_t)(e - v);
       return v;
     }
@@ -495,17 +503,22 @@ int rawserver_start(uv_loop_t *loop, rawserver_t **out) {
   return 0;
 }
 
-uint16_t rawserver_port(const rawserver_t *s) { return s->port; }
+uint16_t rawserver_port(const rawserver_t *s) {
+  return s->port;
+}
 
 char *rawserver_url(const rawserver_t *s, const char *path, char *buf, size_t len) {
   snprintf(buf, len, "http://127.0.0.1:%u%s", s->port, path);
   return buf;
 }
 
-void rawserver_stats(const rawserver_t *s, rawserver_stats_t *out) { *out = s->st; }
+void rawserver_stats(const rawserver_t *s, rawserver_stats_t *out) {
+  *out = s->st;
+}
 
 void rawserver_close_conns(rawserver_t *s) {
-  while (s->conns) close_conn(s->conns, 0);
+  while (s->conns)
+    close_conn(s->conns, 0);
 }
 
 static void on_listener_closed(uv_handle_t *h) {

@@ -39,7 +39,9 @@ typedef struct {
   int closed;
 } env_t;
 
-static inline uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+static inline uint64_t now_ms(void) {
+  return uv_hrtime() / 1000000;
+}
 
 static inline void env_init_opts(env_t *e, const llmrt_options_t *opts) {
   memset(e, 0, sizeof(*e));
@@ -48,11 +50,17 @@ static inline void env_init_opts(env_t *e, const llmrt_options_t *opts) {
   ASSERT_EQ(rawserver_start(&e->loop, &e->srv), 0);
 }
 
-static inline void env_init(env_t *e) { env_init_opts(e, NULL); }
+static inline void env_init(env_t *e) {
+  env_init_opts(e, NULL);
+}
 
-static inline void on_rt_closed(llmrt_t *rt, void *user) { ((env_t *)user)->closed = 1; }
+static inline void on_rt_closed(llmrt_t *rt, void *user) {
+  ((env_t *)user)->closed = 1;
+}
 
-static inline void noop_timer(uv_timer_t *t) { (void)t; }
+static inline void noop_timer(uv_timer_t *t) {
+  (void)t;
+}
 
 /* Runs the loop until *flag is non-zero, failing after timeout_ms. A ticking
  * timer keeps uv_run from blocking forever when nothing else happens. */
@@ -75,7 +83,8 @@ static inline void run_for(env_t *e, unsigned ms) {
   uv_timer_t t;
   uv_timer_init(&e->loop, &t);
   uv_timer_start(&t, noop_timer, 10, 10);
-  while (now_ms() < end) uv_run(&e->loop, UV_RUN_ONCE);
+  while (now_ms() < end)
+    uv_run(&e->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
   uv_run(&e->loop, UV_RUN_NOWAIT);
 }
@@ -95,7 +104,8 @@ static inline void res_free(res_t *r) {
   r->body = NULL;
 }
 
-static inline int cb_head(llmrt_http_t *h, int status, const llmrt_header_t *hs, size_t n, void *user) {
+static inline int cb_head(llmrt_http_t *h, int status, const llmrt_header_t *hs, size_t n,
+                          void *user) {
   res_t *r = user;
   r->heads++;
   r->http_status = status;
@@ -145,7 +155,8 @@ static inline void cb_done(llmrt_http_t *h, int status, const char *msg, void *u
 static const llmrt_http_callbacks_t test_cbs = {cb_head, cb_body, cb_done};
 
 /* Starts a request for path on the env's server. */
-static inline int start_req(env_t *e, const char *method, const char *path, unsigned flags, res_t *r) {
+static inline int start_req(env_t *e, const char *method, const char *path, unsigned flags,
+                            res_t *r) {
   char url[256];
   llmrt_http_request_t q;
   llmrt_http_request_init(&q);
@@ -157,7 +168,8 @@ static inline int start_req(env_t *e, const char *method, const char *path, unsi
 }
 
 /* One request, run to completion. */
-static inline void do_req(env_t *e, const char *method, const char *path, unsigned flags, res_t *r) {
+static inline void do_req(env_t *e, const char *method, const char *path, unsigned flags,
+                          res_t *r) {
   memset(r, 0, sizeof(*r));
   ASSERT_EQ(start_req(e, method, path, flags, r), 0);
   run_until(e, &r->dones, 20000);

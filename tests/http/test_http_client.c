@@ -171,7 +171,8 @@ static void test_gzip_request_body(void) {
   char url[128];
   size_t n = 300000;
   char *data = malloc(n);
-  for (size_t i = 0; i < n; i++) data[i] = rawserver_pattern(i);
+  for (size_t i = 0; i < n; i++)
+    data[i] = rawserver_pattern(i);
   uv_buf_t parts[3] = {uv_buf_init(data, 1000), uv_buf_init(data + 1000, 99000),
                        uv_buf_init(data + 100000, 200000)};
   llmrt_http_request_t q;

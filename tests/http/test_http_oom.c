@@ -4,10 +4,10 @@
  * close, and every byte must be given back. */
 #include "test_client_util.h"
 
-static long n_allocs;   /* allocations since arming */
-static long fail_at;    /* 0: never */
+static long n_allocs; /* allocations since arming */
+static long fail_at;  /* 0: never */
 static int armed, failed;
-static long live;       /* blocks alive through the llmrt allocator */
+static long live; /* blocks alive through the llmrt allocator */
 
 typedef struct {
   size_t size;
@@ -107,10 +107,13 @@ static void torture(const char *method, const char *path, unsigned flags, const 
   ASSERT_EQ(rawserver_start(&e.loop, &e.srv), 0);
   /* Warm up libuv's internal arrays so that they need not grow later (libuv
    * aborts if that allocation fails, which is not ours to test). */
-  for (int i = 0; i < 3; i++) one_run(&e, 0, method, path, flags, body);
+  for (int i = 0; i < 3; i++)
+    one_run(&e, 0, method, path, flags, body);
   long point = 1;
-  while (one_run(&e, point, method, path, flags, body)) point++;
-  fprintf(stderr, "   %s %s: %ld allocation points, each failed in turn\n", method, path, point - 1);
+  while (one_run(&e, point, method, path, flags, body))
+    point++;
+  fprintf(stderr, "   %s %s: %ld allocation points, each failed in turn\n", method, path,
+          point - 1);
   ASSERT(point > 5);
   rawserver_stop(e.srv);
   uv_run(&e.loop, UV_RUN_DEFAULT);

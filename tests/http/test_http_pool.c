@@ -42,14 +42,16 @@ static void test_limit_and_queue(void) {
   env_init_opts(&e, &o);
   res_t r[12];
   memset(r, 0, sizeof(r));
-  for (int i = 0; i < 10; i++) ASSERT_EQ(start_req(&e, "GET", "/delay/30", 0, &r[i]), 0);
+  for (int i = 0; i < 10; i++)
+    ASSERT_EQ(start_req(&e, "GET", "/delay/30", 0, &r[i]), 0);
   llmrt_pool_stats_t st = pool_stats(&e);
   ASSERT_EQ(st.queued, 8);
   ASSERT_EQ(st.active, 2);
   /* Queue bound: 8 waiting, one more fits, the next is refused. */
   ASSERT_EQ(start_req(&e, "GET", "/delay/30", 0, &r[10]), 0);
   ASSERT_ERR(start_req(&e, "GET", "/ok", 0, &r[11]), LLMRT_EQUEUEFULL);
-  for (int i = 0; i < 11; i++) run_until(&e, &r[i].dones, 20000);
+  for (int i = 0; i < 11; i++)
+    run_until(&e, &r[i].dones, 20000);
   for (int i = 0; i < 11; i++) {
     ASSERT_ERR(r[i].status, 0);
     ASSERT_MEM_EQ(r[i].body, r[i].blen, "hello", 5);

@@ -170,9 +170,13 @@ static void test_cancel_early(void) {
 }
 
 static int close_done;
-static void on_closed(llmrt_t *rt, void *user) { close_done++; }
+static void on_closed(llmrt_t *rt, void *user) {
+  close_done++;
+}
 
-static void pw_cb(llmrt_t *rt, int status, void *user) { *(int *)user = status ? status : 1; }
+static void pw_cb(llmrt_t *rt, int status, void *user) {
+  *(int *)user = status ? status : 1;
+}
 
 static void test_close_in_flight(void) {
   llmrt_options_t o;

@@ -19,7 +19,9 @@ static void tenv_init(tenv_t *t) {
   ASSERT_EQ(llmrt_new(&t->loop, &o, &t->rt), 0);
 }
 
-static env_t *as_env(tenv_t *t) { return t; }
+static env_t *as_env(tenv_t *t) {
+  return t;
+}
 
 static void tenv_close(tenv_t *t) {
   llmrt_close(t->rt, on_rt_closed, as_env(t));
@@ -106,7 +108,8 @@ static void test_tls_prewarm(void) {
   llmrt_http_request_t q;
   llmrt_http_request_init(&q);
   q.url = url;
-  for (int i = 0; i < 4; i++) ASSERT_EQ(llmrt_http_request(t.rt, &q, &test_cbs, &r[i], NULL), 0);
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(llmrt_http_request(t.rt, &q, &test_cbs, &r[i], NULL), 0);
   for (int i = 0; i < 4; i++) {
     run_until(as_env(&t), &r[i].dones, 20000);
     ASSERT_ERR(r[i].status, 0);

@@ -78,7 +78,9 @@ static int sink(void *arg, const char *d, size_t n) {
   return 0;
 }
 
-static int stop_sink(void *arg, const char *d, size_t n) { return LLMRT_ECANCELED; }
+static int stop_sink(void *arg, const char *d, size_t n) {
+  return LLMRT_ECANCELED;
+}
 
 /* Compresses with zlib directly: window_bits 31 gzip, 15 zlib, -15 raw. */
 static size_t zcompress(const char *in, size_t n, int wb, char *out, size_t cap) {
@@ -114,7 +116,8 @@ static void inflate_check(const char *z, size_t zl, size_t step, const char *wan
 static void test_gzip(void) {
   size_t n = 300000;
   char *text = malloc(n);
-  for (size_t i = 0; i < n; i++) text[i] = (char)('a' + (i * 7 + i / 100) % 26);
+  for (size_t i = 0; i < n; i++)
+    text[i] = (char)('a' + (i * 7 + i / 100) % 26);
   size_t cap = n + 1024;
   char *z = malloc(cap);
   const int wbs[] = {31, 15, -15};

@@ -6,8 +6,9 @@
  * For each concurrency (1, 16, 64) both clients keep that many requests in
  * flight for a fixed time, after a warm-up; we report requests/s and
  * p50/p99 latency (medians over rounds) and the ratios llmrt/curl. Then the
- * memory held per idle pooled connection, plain and TLS: bytes through
- * llmrt's allocator (llmrt, libuv) and the heap growth of the main arena
+ * memory held per idle pooled connection, plain and TLS, against nginx (a
+ * separate process, so the heap figures are the client's alone): bytes
+ * through llmrt's allocator (llmrt, libuv) and the growth of the whole heap
  * (which also sees mbedTLS, whose allocations bypass llmrt_set_allocator).
  *
  * Usage: bench_http_client [seconds-per-run (default 1)] [rounds (default 3)]
@@ -21,6 +22,7 @@
 
 #include "http/server.h"
 #include "llmrt.h"
+#include "nginx.h"
 
 #ifndef LLMRT_TEST_CERTS
 #define LLMRT_TEST_CERTS "tests/certs"
@@ -446,9 +448,17 @@ int main(int argc, char **argv) {
     snprintf(url, sizeof(url), "%s://127.0.0.1:%u/bench", tls ? "https" : "http", sv.port);
     for (int i = 0; i < 3; i++)
       compare(tls ? "tls" : "plain", url, tls, concs[i]);
-    memory_per_conn(url, tls ? "tls" : "plain");
     server_stop(&sv);
   }
+  test_nginx_t ngx;
+  test_nginx_start(&ngx, NULL);
+  for (int tls = 0; tls <= 1; tls++) {
+    char url[128];
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d/", tls ? "https" : "http",
+             tls ? ngx.https_port : ngx.http_port);
+    memory_per_conn(url, tls ? "tls" : "plain");
+  }
+  test_nginx_stop(&ngx);
   curl_global_cleanup();
   return 0;
 }

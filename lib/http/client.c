@@ -291,8 +291,13 @@ static void on_timer(uv_timer_t *t) {
   uint64_t now = llmrt__now_us();
   char msg[256];
   if (r->total_deadline_us && now >= r->total_deadline_us) {
-    snprintf(msg, sizeof(msg), "no complete response from %s within the total timeout of %u ms",
-             label(r), r->to_total);
+    const char *phase = r->state == LLMRT__REQ_QUEUED       ? "waiting for a free connection"
+                        : r->state == LLMRT__REQ_CONNECTING ? "connecting"
+                        : !r->got_byte                      ? "waiting for the response"
+                                                            : "reading the response";
+    snprintf(msg, sizeof(msg),
+             "no complete response from %s within the total timeout of %u ms (%s)", label(r),
+             r->to_total, phase);
     llmrt__http_finish(r, LLMRT_ETIMEDOUT, msg, 0);
   } else if (r->state == LLMRT__REQ_EXCHANGE && !r->got_byte && r->fb_deadline_us &&
              now >= r->fb_deadline_us) {

@@ -309,6 +309,7 @@ static void test_total_timeout_queued(void) {
   ASSERT_EQ(pool_stats(&e).queued, 1);
   run_until(&e, &b.dones, 10000);
   ASSERT_ERR(b.status, LLMRT_ETIMEDOUT);
+  ASSERT_CONTAINS(b.errmsg, "waiting for a free connection");
   ASSERT_EQ(a.dones, 0);
   ASSERT_EQ(pool_stats(&e).queued, 0);
   run_until(&e, &a.dones, 10000);

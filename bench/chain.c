@@ -118,32 +118,41 @@ static double run(int plugins, int responder_on, const char *url, int n) {
   return dt;
 }
 
-static double median_run(int plugins, int responder_on, const char *url, int n) {
-  double v[RUNS];
-  for (int r = 0; r < RUNS; r++) v[r] = run(plugins, responder_on, url, n);
-  return bench_median(v, RUNS);
-}
-
 int main(void) {
   setenv("BENCH_KEY", "bench", 1);
-  int sizes[] = {0, 1, 4, 16};
-  const int n = 20000, events = 64;
-
-  printf("chain, part 1: calls answered by the innermost plugin (no sockets), %d calls\n", n);
-  printf("%8s %14s %16s %16s\n", "plugins", "calls/s", "ns/call vs 0", "ns/event vs 0");
-  double base0 = 0, base64 = 0;
-  for (size_t i = 0; i < 4; i++) {
-    g_events = 0;
-    double t0 = median_run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
-    g_events = events;
-    double t64 = median_run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
-    if (i == 0) {
-      base0 = t0;
-      base64 = t64;
+  enum { NS = 4 };
+  int sizes[NS] = {0, 1, 4, 16};
+  const int n = 100000, events = 64;
+  const char *one = getenv("BENCH_CHAIN_ONE"); /* "plugins,events,calls": for callgrind */
+  if (one) {
+    int p = 0, e = 0, c = 0;
+    if (sscanf(one, "%d,%d,%d", &p, &e, &c) != 3) return 2;
+    g_events = e;
+    printf("%d plugins, %d events: %.0f ns/call\n", p, e, run(p, 1, "http://127.0.0.1:9/v1", c) / c * 1e9);
+    return 0;
+  }
+  /* Configurations are interleaved run by run (not measured one after the
+   * other), so warm-up, heap growth and machine noise hit them alike. */
+  double t0[NS][RUNS], t64[NS][RUNS];
+  for (int r = 0; r < RUNS; r++)
+    for (int i = 0; i < NS; i++) {
+      g_events = 0;
+      t0[i][r] = run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
+      g_events = events;
+      t64[i][r] = run(sizes[i], 1, "http://127.0.0.1:9/v1", n);
     }
-    double per_call = (t0 - base0) / n * 1e9;
-    double per_event = ((t64 - t0) - (base64 - base0)) / ((double)n * events) * 1e9;
-    printf("%8d %14.0f %16.0f %16.1f\n", sizes[i], n / t0, per_call, per_event);
+  printf("chain, part 1: calls answered by the innermost plugin (no sockets), %d calls, "
+         "median of %d interleaved runs\n", n, RUNS);
+  printf("%8s %14s %16s %16s\n", "plugins", "calls/s", "ns/call vs 0", "ns/event vs 0");
+  double m0[NS], m64[NS];
+  for (int i = 0; i < NS; i++) {
+    m0[i] = bench_median(t0[i], RUNS);
+    m64[i] = bench_median(t64[i], RUNS);
+  }
+  for (int i = 0; i < NS; i++) {
+    double per_call = (m0[i] - m0[0]) / n * 1e9;
+    double per_event = ((m64[i] - m0[i]) - (m64[0] - m0[0])) / ((double)n * events) * 1e9;
+    printf("%8d %14.0f %16.0f %16.1f\n", sizes[i], n / m0[i], per_call, per_event);
   }
 
   bench_mock_t bm;
@@ -152,13 +161,15 @@ int main(void) {
     return 1;
   }
   const int nm = 3000;
+  double tm[NS][RUNS];
+  for (int r = 0; r < RUNS; r++)
+    for (int i = 0; i < NS; i++) tm[i][r] = run(sizes[i], 0, bm.url, nm);
   printf("\nchain, part 2: streamed calls of 16 tokens against the mock, %d calls, 64 in flight\n",
          nm);
   printf("%8s %14s %12s\n", "plugins", "calls/s", "vs 0");
-  double b = 0;
-  for (size_t i = 0; i < 4; i++) {
-    double t = median_run(sizes[i], 0, bm.url, nm);
-    if (i == 0) b = t;
+  double b = bench_median(tm[0], RUNS);
+  for (int i = 0; i < NS; i++) {
+    double t = bench_median(tm[i], RUNS);
     printf("%8d %14.0f %11.3fx\n", sizes[i], nm / t, b / t);
   }
   bench_mock_stop(&bm);

@@ -200,6 +200,7 @@ void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
   if (status != 0 && !c->error_message)
     llmrt__call_set_str(&c->error_message, llmrt_strerror(status), strlen(llmrt_strerror(status)));
   llmrt__call_set_state(c, CALL_DONE);
+  c->halted = 1;
   c->status = status;
   llmrt__attempt_abort(c);
   if (c->timer_open) {
@@ -288,7 +289,7 @@ static void error_flow(llmrt_call_t *c, int from, int err) {
     int r = x->p->desc->on_error(x, err);
     c->in_hook--;
     if (c->state == CALL_DONE) return;
-    if (c->actions & (ACT_CANCEL | ACT_SHUTDOWN)) return; /* the deferred runner ends it */
+    if (c->halted) return; /* the deferred runner ends it */
     if (r == LLMRT_STOP) {
       if (c->answering == i) {
         llmrt__call_complete(c, 0, NULL);
@@ -360,34 +361,32 @@ static void deliver(llmrt_call_t *c, llmrt_event_t *ev) {
   default:
     break;
   }
-  if (c->cbs.on_event && c->state != CALL_DONE && !(c->actions & (ACT_CANCEL | ACT_SHUTDOWN)))
-    c->cbs.on_event(c, ev, c->user);
+  if (c->cbs.on_event && !c->halted) c->cbs.on_event(c, ev, c->user);
 }
 
 /* Passes ev through plugins from..0 and then to the user. Returns 0, or a
  * negative error when a plugin failed (the message is set). */
 int llmrt__call_dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
+  /* The hot path: one indirect call per plugin that has on_event, and one
+   * flag to learn whether a hook ended or canceled the call. */
   c->in_hook++;
   int r = 0;
   for (int i = from; i >= 0; i--) {
     llmrt_ctx_t *x = &c->ctx[i];
-    if (x->p->desc->on_event) {
-      r = x->p->desc->on_event(x, ev);
-      if (c->state == CALL_DONE || (c->actions & (ACT_CANCEL | ACT_SHUTDOWN))) {
-        r = 0;
-        goto out;
-      }
-      if (r == LLMRT_STOP) {
-        r = 0;
-        goto out; /* dropped here */
-      }
-      if (r < 0) {
+    if (x->on_event) {
+      r = x->on_event(x, ev);
+      if (r != LLMRT_CONTINUE || c->halted) {
+        if (c->halted || r == LLMRT_STOP) {
+          r = 0; /* ended, canceled, or dropped here */
+          goto out;
+        }
         char msg[256];
-        snprintf(msg, sizeof msg, "plugin %s: on_event failed: %s", x->p->label, llmrt_strerror(r));
+        snprintf(msg, sizeof msg, "plugin %s: on_event failed: %s", x->p->label,
+                 llmrt_strerror(r < 0 ? r : LLMRT_EPLUGIN));
         llmrt__call_set_str(&c->error_message, msg, strlen(msg));
+        if (r > 0) r = LLMRT_EPLUGIN;
         goto out;
       }
-      r = 0;
     }
     x->passed = 1;
   }
@@ -413,7 +412,7 @@ void llmrt__call_request_phase(llmrt_call_t *c, unsigned from) {
     int r = x->p->desc->on_request(x);
     c->in_hook--;
     if (c->state == CALL_DONE) return;
-    if (c->actions & (ACT_CANCEL | ACT_SHUTDOWN)) return;
+    if (c->halted) return;
     if (r == LLMRT_CONTINUE) continue;
     if (r == LLMRT_STOP) {
       if (c->answering == (int)i) {
@@ -481,6 +480,7 @@ static void run_actions(void *arg) {
 void llmrt__call_act(llmrt_call_t *c, unsigned act) {
   if (c->state == CALL_DONE) return;
   c->actions |= act;
+  if (act & (ACT_CANCEL | ACT_SHUTDOWN)) c->halted = 1;
   if (!c->defer_queued) {
     c->defer_queued = 1;
     llmrt__defer(c->ch, &c->defer, run_actions, c);
@@ -503,8 +503,11 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   size_t head = sizeof(llmrt_call_t) + sizeof(llmrt_ctx_t) * ch->n_plugins;
   head = (head + 15) & ~(size_t)15;
   size_t total = head + ch->states_size + sizeof(llmrt__pstate_t);
-  llmrt_call_t *c = llmrt__calloc(1, total);
+  /* One block: call, contexts, plugin states, decoder state. The decoder's
+   * 8 KiB scratch is not zeroed (it is written before it is read). */
+  llmrt_call_t *c = llmrt__malloc(total);
   if (!c) return LLMRT_ENOMEM;
+  memset(c, 0, head + ch->states_size);
   int r = llmrt__call_copy_request(c, req);
   if (r) {
     llmrt__free(c);
@@ -522,6 +525,7 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
     x->p = ch->plugins[i];
     x->index = (unsigned)i;
     x->state = x->p->desc->call_state_size ? (char *)c + head + x->p->state_off : NULL;
+    x->on_event = x->p->desc->on_event;
   }
   c->t_start_us = llmrt__now_us();
   uv_timer_init(rt->loop, &c->timer);

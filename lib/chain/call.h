@@ -33,6 +33,7 @@ enum { STREAM_BEFORE_HEADERS = 0, STREAM_BEFORE_CONTENT, STREAM_COMMITTED };
 enum { BODY_NONE = 0, BODY_SSE, BODY_JSON, BODY_ERROR };
 
 struct llmrt_ctx_s {
+  int (*on_event)(llmrt_ctx_t *ctx, llmrt_event_t *ev); /* copied: the hot path */
   llmrt_call_t *call;
   llmrt_plugin_rt_t *p;
   void *state;
@@ -60,6 +61,7 @@ struct llmrt_call_s {
   int pause_in_error;  /* the pause happened in on_error */
   int in_hook;         /* depth of hooks and user callbacks running now */
   unsigned actions;    /* ACT_* waiting for the deferred runner */
+  int halted;          /* done, or cancel/shutdown pending: stop walking */
   int answering;       /* index of the plugin answering, or -1 */
   int retry_asked;     /* set by host->retry inside on_error */
   uint32_t retry_delay_ms;

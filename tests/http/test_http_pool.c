@@ -196,7 +196,7 @@ static void test_not_reused(void) {
 static void test_idle_timeout(void) {
   llmrt_options_t o;
   llmrt_options_init(&o);
-  o.pool_idle_timeout_ms = 150;
+  o.pool_idle_timeout_ms = 400;
   env_t e;
   env_init_opts(&e, &o);
   res_t r;
@@ -205,7 +205,7 @@ static void test_idle_timeout(void) {
   ASSERT_EQ(pool_stats(&e).idle, 1);
   run_for(&e, 30);
   ASSERT_EQ(pool_stats(&e).idle, 1);
-  run_for(&e, 600);
+  run_for(&e, 1500);
   llmrt_pool_stats_t st = pool_stats(&e);
   ASSERT_EQ(st.idle, 0);
   ASSERT_EQ(st.closed, 1);

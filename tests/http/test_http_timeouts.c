@@ -68,7 +68,7 @@ static void test_idle_timeout(void) {
   ASSERT_CONTAINS(r.errmsg, "idle");
   res_free(&r);
   /* A slow but steady stream does not trip the idle timeout... */
-  ASSERT_EQ(start_timed(&e, "/trickle/20", 0, 500, 600, &r), 0);
+  ASSERT_EQ(start_timed(&e, "/trickle/20", 0, 3000, 700, &r), 0);
   run_until(&e, &r.dones, 10000);
   /* ...but the total deadline ends it. */
   ASSERT_ERR(r.status, LLMRT_ETIMEDOUT);

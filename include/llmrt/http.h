@@ -38,6 +38,10 @@ typedef struct {
   const uv_buf_t *body;
   unsigned n_body;
   unsigned flags; /* LLMRT_HTTP_* */
+  /* Caps the connections to this request's origin (scheme, host, port);
+   * 0 keeps the runtime's pool_max_per_origin. The latest non-zero value
+   * given for an origin applies to it from then on. */
+  uint32_t max_connections;
   uint32_t connect_timeout_ms;
   uint32_t tls_timeout_ms;
   uint32_t first_byte_timeout_ms;

@@ -326,6 +326,7 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   hr.body = &body;
   hr.n_body = 1;
   hr.flags = LLMRT_HTTP_DECOMPRESS;
+  hr.max_connections = up->max_connections;
   if (c->deadline_at) {
     uint64_t now = uv_now(c->rt->loop);
     hr.total_timeout_ms = c->deadline_at > now ? (uint32_t)(c->deadline_at - now) : 1;

@@ -168,6 +168,7 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
   r->cbs = *cbs;
   r->user = user;
   r->flags = q->flags;
+  r->max_connections = q->max_connections;
   r->head_only = strcmp(q->method, "HEAD") == 0;
   llmrt__list_init(&r->link);
   llmrt__list_init(&r->qlink);

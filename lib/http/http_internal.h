@@ -127,6 +127,7 @@ struct llmrt__origin_s {
   uint32_t n_conns;    /* idle + busy */
   uint32_t n_idle;
   uint32_t n_queued;
+  uint32_t max; /* per-origin cap set by requests (0: runtime default) */
   llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
   uv_timer_t idle_timer;    /* closes connections idle past pool_idle_timeout_ms */
 };
@@ -172,6 +173,7 @@ struct llmrt_http_s {
   llmrt_http_callbacks_t cbs;
   void *user;
   unsigned flags;
+  uint32_t max_connections; /* 0: the runtime's pool_max_per_origin */
   int state;
   int head_only; /* HEAD request: the response has no body */
   int in_cb;     /* > 0 while our API or a user callback is on the stack */

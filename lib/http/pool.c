@@ -26,8 +26,9 @@ static void conn_on_connect(llmrt__conn_t *c, int status, const char *errmsg, vo
 static void conn_on_read(llmrt__conn_t *c, int status, const char *data, size_t len, void *user);
 static const llmrt__conn_cbs_t conn_cbs = {conn_on_connect, conn_on_read};
 
-static uint32_t max_conns(const llmrt_t *rt) {
-  return rt->opts.pool_max_per_origin ? rt->opts.pool_max_per_origin : 64;
+static uint32_t max_conns(const llmrt__origin_t *o) {
+  if (o->max) return o->max;
+  return o->rt->opts.pool_max_per_origin ? o->rt->opts.pool_max_per_origin : 64;
 }
 
 llmrt__pool_t *llmrt__pool_get(llmrt_t *rt) {
@@ -188,7 +189,7 @@ static void serve_queue(llmrt__origin_t *o) {
       llmrt__pool_dequeue(req);
       note_dequeued(req);
       assign(idle_newest(o), req);
-    } else if (o->n_conns < max_conns(pool->rt)) {
+    } else if (o->n_conns < max_conns(o)) {
       llmrt__pool_dequeue(req);
       note_dequeued(req);
       int rc = connect_for(o, req, NULL);
@@ -208,13 +209,15 @@ static void serve_queue(llmrt__origin_t *o) {
 int llmrt__pool_acquire(llmrt__req_t *req) {
   llmrt__origin_t *o = req->origin;
   llmrt_t *rt = o->pool->rt;
+  /* An upstream's max_connections caps its origin (the latest value wins). */
+  if (req->max_connections) o->max = req->max_connections;
   if (!(req->flags & LLMRT_HTTP_NO_REUSE) && o->n_idle) {
     assign(idle_newest(o), req);
     return 0;
   }
-  if ((req->flags & LLMRT_HTTP_NO_REUSE) && o->n_conns >= max_conns(rt) && o->n_idle)
+  if ((req->flags & LLMRT_HTTP_NO_REUSE) && o->n_conns >= max_conns(o) && o->n_idle)
     drop(idle_oldest(o), 0);
-  if (o->n_conns < max_conns(rt)) return connect_for(o, req, NULL);
+  if (o->n_conns < max_conns(o)) return connect_for(o, req, NULL);
   if (rt->opts.pool_max_queue && o->n_queued >= rt->opts.pool_max_queue) {
     llmrt__log(rt, LLMRT_LOG_WARN, "pool for %s: wait queue full (%u requests)", o->label,
                o->n_queued);
@@ -408,7 +411,7 @@ int llmrt_http_prewarm(llmrt_t *rt, const char *url, unsigned n,
   llmrt__rt_ref(rt);
   llmrt__list_push_back(&pool->prewarms, &pw->link);
 
-  uint32_t max = max_conns(rt);
+  uint32_t max = max_conns(o);
   unsigned room = o->n_conns < max ? max - o->n_conns : 0;
   if (n > room) n = room;
   unsigned started = 0;

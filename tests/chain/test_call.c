@@ -96,6 +96,7 @@ typedef struct {
   const char *controls; /* mock defaults for this test */
   int tls;
   uint32_t idle_ms, first_byte_ms, first_token_ms;
+  int max_conns; /* max_connections of upstream "oa"; 0: unset */
 } setup_t;
 
 static uv_loop_t loop;
@@ -120,14 +121,15 @@ static void start(run_t *r, const setup_t *s) {
   if (s && s->first_token_ms) o.first_token_timeout_ms = s->first_token_ms;
   ASSERT_EQ(llmrt_new(&loop, &o, &r->rt), 0);
   setenv("TEST_MOCK_KEY", "sk-test-secret-123", 1);
-  char cfg[1024], err[256];
+  char cfg[1024], err[256], maxc[64] = "";
   const char *url = llmrt_mock_url(r->mock);
+  if (s && s->max_conns) snprintf(maxc, sizeof maxc, ",\"max_connections\":%d", s->max_conns);
   snprintf(cfg, sizeof cfg,
            "{\"upstreams\":{\"oa\":{\"base_url\":\"%s\",\"api\":\"openai\",\"api_key_env\":"
-           "\"TEST_MOCK_KEY\"},\"an\":{\"base_url\":\"%s\",\"api\":\"anthropic\",\"api_key_env\":"
+           "\"TEST_MOCK_KEY\"%s},\"an\":{\"base_url\":\"%s\",\"api\":\"anthropic\",\"api_key_env\":"
            "\"TEST_MOCK_KEY\"},\"nokey\":{\"base_url\":\"%s\",\"api_key_env\":\"TEST_UNSET_KEY\"}},"
            "\"default_upstream\":\"oa\"}",
-           url, url, url);
+           url, maxc, url, url);
   unsetenv("TEST_UNSET_KEY");
   int rc = llmrt_configure(r->rt, cfg, err, sizeof err);
   if (rc) TEST_FAIL_("configure: %s", err);
@@ -313,6 +315,33 @@ static void test_close_in_flight(void) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+static void test_max_connections(void) {
+  /* The upstream's max_connections caps its pool: 8 concurrent calls share
+   * 2 connections, the rest wait in order, and all complete. */
+  run_t r[8];
+  setup_t s = {.controls = "tokens=8,token_ms=10", .max_conns = 2};
+  start(&r[0], &s);
+  for (int i = 1; i < 8; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    r[i].rt = r[0].rt;
+    r[i].mock = r[0].mock;
+  }
+  for (int i = 0; i < 8; i++) call(&r[i], "oa", 1, "share the pool");
+  for (int i = 0; i < 8; i++)
+    while (!r[i].done) uv_run(&loop, UV_RUN_ONCE);
+  llmrt_mock_stats_t st;
+  llmrt_mock_stats(r[0].mock, &st);
+  ASSERT_LE(st.connections, 2);
+  ASSERT_EQ(st.completions, 8);
+  for (int i = 0; i < 8; i++) check_success(&r[i], 1);
+  llmrt_pool_stats_t ps;
+  ASSERT_EQ(llmrt_pool_stats(r[0].rt, llmrt_mock_url(r[0].mock), &ps), 0);
+  ASSERT_LE(ps.opened, 2);
+  ASSERT_GE(ps.reused, 6);
+  for (int i = 1; i < 8; i++) r[i].done = 0; /* finish() checks the first */
+  finish(&r[0]);
+}
+
 static void test_missing_key(void) {
   run_t r;
   run_one(&r, NULL, "nokey", 1);
@@ -382,6 +411,7 @@ int main(void) {
   RUN_TEST(test_cancel_mid_stream);
   RUN_TEST(test_cancel_before_start);
   RUN_TEST(test_close_in_flight);
+  RUN_TEST(test_max_connections);
   RUN_TEST(test_missing_key);
   RUN_TEST(test_unreachable);
   RUN_TEST(test_utf8);

@@ -88,10 +88,13 @@ static void on_first_done(llmrt_call_t *call, int status, const llmrt_result_t *
     return;
   }
   printf("[%lld input tokens, %lld output tokens, finish %s, first token after %.1f ms, total "
-         "%.1f ms]\n",
+         "%.1f ms, %d attempts]\n",
          (long long)res->input_tokens, (long long)res->output_tokens,
          res->finish_reason ? res->finish_reason : "-", res->timings.first_token_us / 1000.0,
-         res->timings.total_us / 1000.0);
+         res->timings.total_us / 1000.0, res->attempts);
+  if (res->attempts > 1)
+    printf("[the first attempt got HTTP 503; the retry plugin tried again before any token, so the "
+           "stream above is the second attempt's]\n");
   start_burst(d);
 }
 
@@ -128,6 +131,8 @@ int llmrt_cmd_demo(int argc, char **argv) {
   llmrt_mock_options_init(&mo);
   mo.ttft_ms = 120;
   mo.token_ms = 15;
+  /* The very first request gets a 503, to show the retry plugin at work. */
+  mo.controls = "status=503,fail_first=1";
   r = llmrt_mock_start(llmrt_loop(d.rt), &mo, &d.mock);
   if (r) {
     fprintf(stderr, "llmrt demo: cannot start the mock upstream: %s\n", llmrt_strerror(r));
@@ -139,7 +144,8 @@ int llmrt_cmd_demo(int argc, char **argv) {
   char config[512], errbuf[256];
   snprintf(config, sizeof config,
            "{\"upstreams\":{\"mock\":{\"base_url\":\"%s\",\"api\":\"openai\","
-           "\"api_key_env\":\"LLMRT_DEMO_KEY\"}}}",
+           "\"api_key_env\":\"LLMRT_DEMO_KEY\"}},"
+           "\"plugins\":[{\"name\":\"retry\",\"max_attempts\":3,\"base_delay_ms\":100}]}",
            llmrt_mock_url(d.mock));
   r = llmrt_configure(d.rt, config, errbuf, sizeof errbuf);
   if (r) {

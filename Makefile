@@ -30,7 +30,7 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
 
-# The core tests under valgrind: no leaks, no invalid accesses.
+# Every test binary under valgrind: no leaks, no invalid accesses.
 valgrind: build
 	./scripts/valgrind.sh $(BUILD)
 

@@ -63,6 +63,7 @@ struct llmrt_s {
   void *tls;   /* lib/transport/tls.c */
   void *pools; /* lib/http/pool.c */
   void *chain; /* lib/chain */
+  char *read_buf; /* lib/transport: the plaintext read buffer all conns share */
 
   struct llmrt__closer_s {
     llmrt__closer_fn fn;

@@ -39,6 +39,7 @@ void llmrt_request_init(llmrt_request_t *req) {
 
 static void rt_free(llmrt_t *rt) {
   llmrt__free((char *)rt->opts.ca_file);
+  llmrt__free(rt->read_buf);
   if (rt->own_loop) {
     /* Every handle is closed by now; a failure here would be our bug, and
      * there is nothing better to do than leave the loop be. */

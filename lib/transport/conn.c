@@ -39,7 +39,6 @@ static void conn_maybe_free(llmrt__conn_t *c) {
   if (!c->closed || c->handles > 0) return;
   llmrt_t *rt = c->rt;
   llmrt__tls_conn_free(c);
-  llmrt__free(c->rbuf);
   llmrt__free(c->host);
   llmrt__free(c->hostport);
   llmrt__free(c);
@@ -185,9 +184,16 @@ int llmrt__conn_read_start(llmrt__conn_t *c) {
   if (c->read_done) return LLMRT_ECLOSED;
   if (!c->cbs.on_read) return LLMRT_EINVAL;
   if (!c->rbuf) {
+    /* One plaintext read buffer per runtime, shared by every connection:
+     * bytes are handed to on_read synchronously and never kept, and libuv
+     * reads one stream at a time, so an idle pooled connection costs no
+     * read buffer of its own. */
+    if (!c->rt->read_buf) {
+      c->rt->read_buf = llmrt__malloc(PLAIN_RBUF_SIZE);
+      if (!c->rt->read_buf) return LLMRT_ENOMEM;
+    }
+    c->rbuf = c->rt->read_buf;
     c->rbuf_size = c->tls ? TLS_RBUF_SIZE : PLAIN_RBUF_SIZE;
-    c->rbuf = llmrt__malloc(c->rbuf_size);
-    if (!c->rbuf) return LLMRT_ENOMEM;
   }
   c->want_read = 1;
   int r = llmrt__conn_uv_read(c, 1);

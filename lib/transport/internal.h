@@ -158,7 +158,7 @@ struct llmrt__conn_s {
   int want_read;  /* the owner asked for data */
   int uv_reading; /* uv_read_start is active */
   int read_done;  /* an error or EOF was reported: no more reads */
-  char *rbuf;     /* plaintext read buffer */
+  char *rbuf;     /* plaintext read buffer: the runtime's shared one (not owned) */
   size_t rbuf_size;
 
   /* TLS */

@@ -507,7 +507,10 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
    * 8 KiB scratch is not zeroed (it is written before it is read). */
   llmrt_call_t *c = llmrt__malloc(total);
   if (!c) return LLMRT_ENOMEM;
-  memset(c, 0, head + ch->states_size);
+  /* Zero the call itself and the plugins' states (their contract); the
+   * contexts are filled in completely below. */
+  memset(c, 0, sizeof *c);
+  if (ch->states_size) memset((char *)c + head, 0, ch->states_size);
   int r = llmrt__call_copy_request(c, req);
   if (r) {
     llmrt__free(c);
@@ -526,6 +529,8 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
     x->index = (unsigned)i;
     x->state = x->p->desc->call_state_size ? (char *)c + head + x->p->state_off : NULL;
     x->on_event = x->p->desc->on_event;
+    x->entered = 0;
+    x->passed = 0;
   }
   c->t_start_us = llmrt__now_us();
   uv_timer_init(rt->loop, &c->timer);

@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Runs the test binaries under valgrind memcheck: any invalid access or
-# definite/indirect leak fails. Script tests (the out-of-tree install check)
-# have no binary of their own and are skipped by name.
+# definite/indirect leak fails. Tests labelled "script" (shell scripts: the
+# out-of-tree install check, the CLI) have no binary of their own.
 set -euo pipefail
 build=${1:-build}
 labels=${2:-'core|transport|http|llm|chain'}
-tests=$(ctest --test-dir "$build" -N -L "$labels" | sed -n 's/^ *Test *#[0-9]*: *//p')
+tests=$(ctest --test-dir "$build" -N -L "$labels" -LE script | sed -n 's/^ *Test *#[0-9]*: *//p')
 [ -n "$tests" ] || { echo "valgrind: no tests found in $build"; exit 1; }
 fail=0; n=0
 for t in $tests; do
-  case "$t" in *_out_of_tree) echo "valgrind: $t: script, skipped"; continue ;; esac
   bin=$(find "$build/tests" -maxdepth 1 -type f -name "$t" | head -1)
   [ -x "$bin" ] || { echo "valgrind: $t: binary not found"; fail=1; continue; }
   n=$((n+1))

@@ -8,7 +8,16 @@
 #include "test.h"
 
 typedef struct {
+  char tool_name[64];
+  char tool_id[64];
+  char tool_args[512];
+  size_t tool_args_len;
+  int tool_index_max;
+} tool_t;
+
+typedef struct {
   llmrt_t *rt;
+  tool_t tool;
   llmrt_mock_t *mock;
   int done;
   int status;
@@ -71,6 +80,14 @@ static void on_event(llmrt_call_t *call, const llmrt_event_t *ev, void *user) {
   run_t *r = user;
   ASSERT(ev->type >= 1 && ev->type < 8);
   r->n_events[ev->type]++;
+  if (ev->type == LLMRT_EV_TOOL_CALL) {
+    if (ev->name) snprintf(r->tool.tool_name, sizeof r->tool.tool_name, "%s", ev->name);
+    if (ev->id) snprintf(r->tool.tool_id, sizeof r->tool.tool_id, "%s", ev->id);
+    ASSERT(r->tool.tool_args_len + ev->len < sizeof r->tool.tool_args);
+    memcpy(r->tool.tool_args + r->tool.tool_args_len, ev->text, ev->len);
+    r->tool.tool_args_len += ev->len;
+    if ((int)ev->index > r->tool.tool_index_max) r->tool.tool_index_max = (int)ev->index;
+  }
 }
 
 static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user) {
@@ -116,6 +133,7 @@ static void start(run_t *r, const setup_t *s) {
   llmrt_options_t o;
   llmrt_options_init(&o);
   o.ca_file = LLMRT_TEST_CERTS "/ca.pem";
+  o.log_level = LLMRT_LOG_ERROR; /* upstream "nokey" is unset on purpose */
   if (s && s->idle_ms) o.idle_timeout_ms = s->idle_ms;
   if (s && s->first_byte_ms) o.first_byte_timeout_ms = s->first_byte_ms;
   if (s && s->first_token_ms) o.first_token_timeout_ms = s->first_token_ms;
@@ -342,6 +360,27 @@ static void test_max_connections(void) {
   finish(&r[0]);
 }
 
+static void test_tool_calls(void) {
+  /* Tool-call deltas reach on_event: id and name first, then argument
+   * fragments that concatenate to the JSON the mock sent. */
+  const char *ups[] = {"oa", "an"};
+  for (int u = 0; u < 2; u++)
+    for (int stream = 0; stream < 2; stream++) {
+      run_t r;
+      setup_t s = {.controls = "tool=get_weather"};
+      run_one(&r, &s, ups[u], stream);
+      if (r.status) TEST_FAIL_("%s: %s", llmrt_err_name(r.status), r.errmsg);
+      ASSERT_STR_EQ(r.finish, "tool_calls");
+      ASSERT_STR_EQ(r.tool.tool_name, "get_weather");
+      ASSERT(r.tool.tool_id[0]);
+      ASSERT_GE(r.n_events[LLMRT_EV_TOOL_CALL], stream ? 2 : 1);
+      r.tool.tool_args[r.tool.tool_args_len] = '\0';
+      ASSERT(r.tool.tool_args[0] == '{');
+      ASSERT(r.tool.tool_args[r.tool.tool_args_len - 1] == '}');
+      ASSERT_EQ(r.tool.tool_index_max, 0);
+    }
+}
+
 static void test_missing_key(void) {
   run_t r;
   run_one(&r, NULL, "nokey", 1);
@@ -412,6 +451,7 @@ int main(void) {
   RUN_TEST(test_cancel_before_start);
   RUN_TEST(test_close_in_flight);
   RUN_TEST(test_max_connections);
+  RUN_TEST(test_tool_calls);
   RUN_TEST(test_missing_key);
   RUN_TEST(test_unreachable);
   RUN_TEST(test_utf8);

@@ -79,26 +79,7 @@ static int encode_body(llmrt__enc_t *e, const llmrt_request_t *req) {
 }
 
 static int openai_encode(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen) {
-  llmrt__enc_t e;
-  if (!req->model || !req->model[0]) {
-    if (err && errlen) snprintf(err, errlen, "request has no model");
-    return LLMRT_EINVAL;
-  }
-  if (req->n_messages == 0 || !req->messages) {
-    if (err && errlen) snprintf(err, errlen, "request has no messages");
-    return LLMRT_EINVAL;
-  }
-  size_t mark = out->len;
-  int rc = llmrt__enc_begin(&e, req, out, err, errlen);
-  if (rc) return rc;
-  rc = encode_body(&e, req);
-  if (rc) {
-    llmrt__enc_fail(&e);
-    out->len = mark;
-    if (out->data) out->data[mark] = '\0';
-    return rc;
-  }
-  return llmrt__enc_end(&e);
+  return llmrt__enc_request(req, out, err, errlen, encode_body);
 }
 
 /* ---- Decoding ----------------------------------------------------------- */

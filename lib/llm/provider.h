@@ -78,6 +78,11 @@ int llmrt__enc_key(llmrt__enc_t *e, const char *key);
 /* Appends extra_json's members, closes the object, frees the parse. */
 int llmrt__enc_end(llmrt__enc_t *e);
 void llmrt__enc_fail(llmrt__enc_t *e);
+
+/* Checks what every provider needs (a model, messages with roles), then runs
+ * body between enc_begin and enc_end; on failure out is left as it was. */
+int llmrt__enc_request(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen,
+                       int (*body)(llmrt__enc_t *e, const llmrt_request_t *req));
 void llmrt__enc_msg(llmrt__enc_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Common numeric options: temperature, top_p (when >= 0). */
 int llmrt__enc_sampling(llmrt__enc_t *e, const llmrt_request_t *req);

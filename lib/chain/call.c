@@ -278,6 +278,9 @@ static void schedule_retry(llmrt_call_t *c, unsigned below) {
 }
 
 static void error_flow(llmrt_call_t *c, int from, int err) {
+  /* A cancel or close is pending: its deferred completion ends the call;
+   * plugins must not be asked to retry what the application abandoned. */
+  if (c->halted) return;
   llmrt__call_set_state(c, CALL_REQUEST); /* walking the chain again */
   for (int i = from; i >= 0; i--) {
     llmrt_ctx_t *x = &c->ctx[i];

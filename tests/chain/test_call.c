@@ -303,6 +303,22 @@ static void test_cancel_mid_stream(void) {
   ASSERT_MEM_EQ(r.text, r.text_len, r.tokens, r.tokens_len);
 }
 
+static void test_cancel_non_stream(void) {
+  /* A whole (non-streamed) answer arrives as one text event; canceling
+   * inside its on_token still ends the call with ECANCELED, once. */
+  const char *ups[] = {"oa", "an"};
+  for (int u = 0; u < 2; u++) {
+    run_t r;
+    start(&r, NULL);
+    r.cancel_after = 1;
+    call(&r, ups[u], 0, "cancel the whole answer");
+    finish(&r);
+    ASSERT_ERR(r.status, LLMRT_ECANCELED);
+    ASSERT_EQ(r.n_tokens, 1);
+    ASSERT_EQ(r.n_events[LLMRT_EV_FINISH], 0); /* nothing after the cancel */
+  }
+}
+
 static void test_cancel_before_start(void) {
   run_t r;
   start(&r, NULL);
@@ -448,6 +464,7 @@ int main(void) {
   RUN_TEST(test_first_token_timeout);
   RUN_TEST(test_deadline);
   RUN_TEST(test_cancel_mid_stream);
+  RUN_TEST(test_cancel_non_stream);
   RUN_TEST(test_cancel_before_start);
   RUN_TEST(test_close_in_flight);
   RUN_TEST(test_max_connections);

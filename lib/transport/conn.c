@@ -165,6 +165,10 @@ static void on_uv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->tls_in.len += (size_t)nread;
     c->tls_in.data[c->tls_in.len] = '\0';
     llmrt__tls_on_input(c);
+    /* All ciphertext consumed: give the buffer back, so an idle pooled TLS
+     * connection does not keep 32 KiB (one malloc per read is far cheaper
+     * than the decryption it feeds). */
+    if (!c->closed && c->tls_in.len == 0) llmrt__buf_free(&c->tls_in);
     return;
   }
   c->cbs.on_read(c, 0, buf->base, (size_t)nread, c->user);

@@ -79,7 +79,10 @@ typedef struct {
   int reused;          /* connection came from the pool */
   int tls;             /* connection is TLS */
   int tls_resumed;     /* TLS session was resumed */
-  int retried_stale;   /* first try hit a dead keep-alive connection */
+  int retried_stale;   /* first try hit a dead keep-alive connection: it failed
+                          with no response byte while the request was being
+                          written or within max(250 ms, 4 x connect time)
+                          after; a later failure is reported, never resent */
   uint64_t queued_us;  /* waited for a free connection slot */
   uint64_t dns_us;
   uint64_t connect_us;

@@ -144,10 +144,12 @@ struct llmrt_host_s {
   int (*emit)(llmrt_ctx_t *ctx, const llmrt_event_t *ev);
   /* Completes the call from this plugin with res (copied; if res->text is set
    * and no text was emitted, it is emitted as one text event first). Allowed
-   * in on_request / on_error before returning LLMRT_STOP, or while paused. */
+   * in on_request / on_error before returning LLMRT_STOP, or while paused.
+   * LLMRT_EBUSY once upstream content passed this plugin outward (the answer
+   * would follow part of another); LLMRT_ECANCELED after a cancel. */
   int (*respond)(llmrt_ctx_t *ctx, const llmrt_result_t *res);
-  /* Ends a pause: the chain goes on. Called inside the hook that is about to
-   * return LLMRT_PAUSE, it is deferred to the next loop turn. */
+  /* Ends a pause: the chain goes on, on the next loop turn. Called inside a
+   * hook, it takes effect only if that hook returns LLMRT_PAUSE. */
   int (*resume)(llmrt_ctx_t *ctx);
   /* Asks for another attempt after delay_ms, re-entering the chain below
    * this plugin. From on_error (then return LLMRT_STOP) or while paused in

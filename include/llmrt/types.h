@@ -86,7 +86,8 @@ typedef struct {
   uint64_t connect_us;     /* duration of the TCP connect */
   uint64_t tls_us;         /* duration of the TLS handshake */
   uint64_t first_byte_us;  /* from call start to the first response byte */
-  uint64_t first_token_us; /* from call start to the first text reaching the user */
+  uint64_t first_token_us; /* from call start to the first content (text, reasoning or tool
+                              call) reaching the user */
   uint64_t total_us;
   uint32_t n_gaps;         /* inter-token gaps observed */
   uint64_t gap_mean_us;
@@ -104,7 +105,7 @@ typedef struct {
   int64_t cached_tokens;
   int http_status;          /* of the last attempt; 0 if none */
   const char *request_id;   /* provider's request id, NULL if none */
-  const char *error_type;   /* provider's error type, NULL if none */
+  const char *error_type;   /* provider's error type when the call failed, else NULL */
   const char *error_message; /* what went wrong and where; NULL on success */
   int attempts;
   int cache_hit;

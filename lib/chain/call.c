@@ -126,8 +126,9 @@ static void on_timer(uv_timer_t *t) {
   if (c->retry_at && now >= c->retry_at) {
     c->retry_at = 0;
     if (c->state == CALL_RETRY_WAIT) llmrt__call_request_phase(c, c->pos);
-    return;
   }
+  /* The total deadline (and any other) keeps running: a pause after a retry
+   * must still end at it. A no-op once the call is done. */
   llmrt__call_arm_timer(c);
 }
 
@@ -220,7 +221,7 @@ void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
   res.cached_tokens = c->cached_tokens;
   res.http_status = c->http_status;
   res.request_id = c->request_id;
-  res.error_type = c->error_type;
+  res.error_type = status ? c->error_type : NULL;
   res.error_message = status ? c->error_message : NULL;
   res.attempts = c->attempts;
   res.cache_hit = c->cache_hit;
@@ -289,7 +290,9 @@ static void error_flow(llmrt_call_t *c, int from, int err) {
     c->answering = -1;
     c->pos = (unsigned)i;
     c->in_hook++;
+    c->in_error = 1;
     int r = x->p->desc->on_error(x, err);
+    c->in_error = 0;
     c->in_hook--;
     if (c->state == CALL_DONE) return;
     if (c->halted) return; /* the deferred runner ends it */
@@ -314,8 +317,10 @@ static void error_flow(llmrt_call_t *c, int from, int err) {
       c->fail_err = err;
       c->pause_in_error = 1;
       llmrt__call_set_state(c, CALL_PAUSED);
+      if (c->resume_for == i) llmrt__call_act(c, ACT_RESUME);
       return;
     }
+    c->resume_for = -1;
     if (r < 0) {
       char msg[512];
       snprintf(msg, sizeof msg, "plugin %s: on_error failed: %s (while handling: %s)", x->p->label,
@@ -329,26 +334,36 @@ static void error_flow(llmrt_call_t *c, int from, int err) {
 
 /* ---- Events flow inner to outer through on_event, then to the user ---- */
 
-static void deliver(llmrt_call_t *c, llmrt_event_t *ev) {
+/* Content (text, reasoning, tool calls) counts for the first token and the
+ * gaps between tokens. */
+static void note_content(llmrt_call_t *c) {
   uint64_t now = llmrt__now_us();
+  if (!c->timings.first_token_us) {
+    c->timings.first_token_us = now - c->t_start_us;
+    c->first_token_at = 0;
+  } else {
+    uint64_t gap = now - c->t_last_token_us;
+    c->timings.n_gaps++;
+    c->gap_sum_us += gap;
+    if (gap > c->timings.gap_max_us) c->timings.gap_max_us = gap;
+  }
+  c->t_last_token_us = now;
+}
+
+/* Hands ev to the user and records it in the result. Returns 0 or
+ * LLMRT_ENOMEM (the text could not be kept). */
+static int deliver(llmrt_call_t *c, llmrt_event_t *ev) {
+  if (c->halted) return 0; /* canceled or closed: nothing more reaches the user */
   switch (ev->type) {
   case LLMRT_EV_TEXT:
-    if (llmrt__buf_append(&c->text, ev->text, ev->len) != 0) {
-      c->decode_err = LLMRT_ENOMEM;
-      return;
-    }
+    if (llmrt__buf_append(&c->text, ev->text, ev->len) != 0) return LLMRT_ENOMEM;
     c->text_emitted = 1;
-    if (!c->timings.first_token_us) {
-      c->timings.first_token_us = now - c->t_start_us;
-      c->first_token_at = 0;
-    } else {
-      uint64_t gap = now - c->t_last_token_us;
-      c->timings.n_gaps++;
-      c->gap_sum_us += gap;
-      if (gap > c->timings.gap_max_us) c->timings.gap_max_us = gap;
-    }
-    c->t_last_token_us = now;
+    note_content(c);
     if (c->cbs.on_token && ev->len) c->cbs.on_token(c, ev->text, ev->len, c->user);
+    break;
+  case LLMRT_EV_THINKING:
+  case LLMRT_EV_TOOL_CALL:
+    note_content(c);
     break;
   case LLMRT_EV_USAGE:
     if (ev->input_tokens) c->input_tokens = ev->input_tokens;
@@ -365,6 +380,7 @@ static void deliver(llmrt_call_t *c, llmrt_event_t *ev) {
     break;
   }
   if (c->cbs.on_event && !c->halted) c->cbs.on_event(c, ev, c->user);
+  return 0;
 }
 
 /* Passes ev through plugins from..0 and then to the user. Returns 0, or a
@@ -372,6 +388,7 @@ static void deliver(llmrt_call_t *c, llmrt_event_t *ev) {
 int llmrt__call_dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
   /* The hot path: one indirect call per plugin that has on_event, and one
    * flag to learn whether a hook ended or canceled the call. */
+  if (c->halted) return 0;
   c->in_hook++;
   int r = 0;
   for (int i = from; i >= 0; i--) {
@@ -393,8 +410,8 @@ int llmrt__call_dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
     }
     x->passed = 1;
   }
-  deliver(c, ev);
-  if (c->decode_err) r = c->decode_err;
+  r = deliver(c, ev);
+  if (r) llmrt__call_set_str(&c->error_message, "out of memory keeping the result text", 37);
 out:
   c->in_hook--;
   return r;
@@ -429,10 +446,12 @@ void llmrt__call_request_phase(llmrt_call_t *c, unsigned from) {
     }
     if (r == LLMRT_PAUSE) {
       c->pause_in_error = 0;
-      /* A resume issued inside the hook is already queued as ACT_RESUME. */
       llmrt__call_set_state(c, CALL_PAUSED);
+      /* A resume issued inside the hook takes effect now, deferred. */
+      if (c->resume_for == (int)i) llmrt__call_act(c, ACT_RESUME);
       return;
     }
+    c->resume_for = -1; /* a stray resume from a hook that did not pause */
     llmrt__call_error(c, (int)i - 1, r < 0 ? r : LLMRT_EPLUGIN,
                       "plugin %s: on_request failed: %s", x->p->label,
                       llmrt_strerror(r < 0 ? r : LLMRT_EPLUGIN));
@@ -469,7 +488,8 @@ static void run_actions(void *arg) {
     int from = (int)c->pos - 1;
     llmrt__call_set_state(c, CALL_REQUEST);
     error_flow(c, from, c->fail_err);
-  } else if (act & ACT_RESUME) {
+  } else if ((act & ACT_RESUME) && c->resume_for == (int)c->pos) {
+    c->resume_for = -1;
     if (c->pause_in_error) {
       llmrt__call_set_state(c, CALL_REQUEST);
       error_flow(c, (int)c->pos - 1, c->fail_err);
@@ -524,16 +544,18 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   c->cbs = *cbs;
   c->user = user;
   c->answering = -1;
+  c->resume_for = -1;
   c->pst = (llmrt__pstate_t *)((char *)c + head + ch->states_size);
   for (size_t i = 0; i < ch->n_plugins; i++) {
     llmrt_ctx_t *x = &c->ctx[i];
-    x->call = c;
-    x->p = ch->plugins[i];
-    x->index = (unsigned)i;
-    x->state = x->p->desc->call_state_size ? (char *)c + head + x->p->state_off : NULL;
-    x->on_event = x->p->desc->on_event;
-    x->entered = 0;
-    x->passed = 0;
+    llmrt_plugin_rt_t *p = ch->plugins[i];
+    *x = (llmrt_ctx_t){
+        .on_event = p->desc->on_event,
+        .call = c,
+        .p = p,
+        .state = p->desc->call_state_size ? (char *)c + head + p->state_off : NULL,
+        .index = (unsigned)i,
+    };
   }
   c->t_start_us = llmrt__now_us();
   uv_timer_init(rt->loop, &c->timer);

@@ -39,7 +39,8 @@ struct llmrt_ctx_s {
   void *state;
   unsigned index;
   int entered; /* on_request ran in this call */
-  int passed;  /* an event passed this plugin outward */
+  int passed;  /* an event from inside passed this plugin outward */
+  int emitted; /* this plugin emitted events of its own */
 };
 
 #define LLMRT__MAX_HELD 4
@@ -59,11 +60,13 @@ struct llmrt_call_s {
   /* Chain position. */
   unsigned pos;        /* plugin being run / paused */
   int pause_in_error;  /* the pause happened in on_error */
+  int in_error;        /* an on_error hook is running */
   int in_hook;         /* depth of hooks and user callbacks running now */
   unsigned actions;    /* ACT_* waiting for the deferred runner */
   int halted;          /* done, or cancel/shutdown pending: stop walking */
   int answering;       /* index of the plugin answering, or -1 */
   int retry_asked;     /* set by host->retry inside on_error */
+  int resume_for;      /* index of the plugin whose resume is pending, or -1 */
   uint32_t retry_delay_ms;
   int fail_err;        /* for ACT_FAIL / error flow */
   llmrt__defer_t defer;

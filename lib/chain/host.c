@@ -54,24 +54,29 @@ static int may_answer(llmrt_ctx_t *x) {
 static int h_emit(llmrt_ctx_t *x, const llmrt_event_t *ev) {
   llmrt_call_t *c = x->call;
   if (!ev || c->state == CALL_DONE) return LLMRT_EINVAL;
+  if (c->halted) return LLMRT_ECANCELED;
   int in_event = c->state == CALL_UPSTREAM || c->answering >= 0;
   if (!may_answer(x) && !in_event) return LLMRT_EINVAL;
   if (may_answer(x)) c->answering = (int)x->index;
   llmrt_event_t copy = *ev;
-  x->passed = 1;
+  x->emitted = 1;
   return llmrt__call_dispatch(c, (int)x->index - 1, &copy);
 }
 
 static int h_respond(llmrt_ctx_t *x, const llmrt_result_t *res) {
   llmrt_call_t *c = x->call;
   if (!res || !may_answer(x)) return LLMRT_EINVAL;
+  if (c->halted) return LLMRT_ECANCELED;
+  /* Content from upstream already reached the user through this plugin: an
+   * answer now would pass a truncated stream off as complete. */
+  if (x->passed) return LLMRT_EBUSY;
   c->answering = (int)x->index;
   if (res->text && !c->text_emitted) {
     llmrt_event_t ev = {0};
     ev.type = LLMRT_EV_TEXT;
     ev.text = res->text;
     ev.len = res->text_len ? res->text_len : strlen(res->text);
-    x->passed = 1;
+    x->emitted = 1;
     int r = llmrt__call_dispatch(c, (int)x->index - 1, &ev);
     if (r) return r;
   }
@@ -97,16 +102,20 @@ static int h_resume(llmrt_ctx_t *x) {
   if (c->state == CALL_DONE || c->pos != x->index) return LLMRT_EINVAL;
   if (c->state != CALL_PAUSED && !(c->state == CALL_REQUEST && c->in_hook)) return LLMRT_EINVAL;
   /* Always on the next loop turn: inside the hook that is about to return
-   * LLMRT_PAUSE, and elsewhere so the plugin's stack unwinds first. */
-  llmrt__call_act(c, ACT_RESUME);
+   * LLMRT_PAUSE (it takes effect only if the hook does pause), and
+   * elsewhere so the plugin's stack unwinds first. */
+  c->resume_for = (int)x->index;
+  if (c->state == CALL_PAUSED) llmrt__call_act(c, ACT_RESUME);
   return 0;
 }
 
 static int h_retry(llmrt_ctx_t *x, uint32_t delay_ms) {
   llmrt_call_t *c = x->call;
   if (c->rt->closing) return LLMRT_ESHUTDOWN;
-  if (x->passed) return LLMRT_EBUSY;
+  if (x->passed || x->emitted) return LLMRT_EBUSY;
   if (!may_answer(x)) return LLMRT_EINVAL;
+  /* Only from on_error, or while paused in it. */
+  if (c->state == CALL_PAUSED ? !c->pause_in_error : !c->in_error) return LLMRT_EINVAL;
   c->retry_delay_ms = delay_ms;
   if (c->state == CALL_PAUSED)
     llmrt__call_act(c, ACT_RETRY);

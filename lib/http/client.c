@@ -347,6 +347,7 @@ static void on_written(llmrt__conn_t *c, int status, void *arg) {
     io_error(r, status, "sending the request");
     return;
   }
+  r->written_us = llmrt__now_us();
   if (!r->got_byte && r->to_first_byte) {
     r->fb_deadline_us = llmrt__now_us() + (uint64_t)r->to_first_byte * 1000;
     arm_timer(r);
@@ -380,17 +381,30 @@ void llmrt__http_conn_ready(llmrt__req_t *r) {
   arm_timer(r);
 }
 
+/* A kept-alive connection the server closed while idle fails at once: its
+ * FIN or RST crosses our request within about a round trip. A failure that
+ * comes later means the server had the request and was working on it, and
+ * sending it again could run (and bill) an LLM generation twice. */
+static int looks_stale(const llmrt__req_t *r) {
+  if (!r->info.reused || r->got_byte || r->retried) return 0;
+  if (!r->written_us) return 1; /* failed while still writing */
+  uint64_t window = 250000, rtt4 = 4 * r->pconn->info.connect_us;
+  if (rtt4 > window) window = rtt4;
+  return llmrt__now_us() - r->written_us <= window;
+}
+
 /* The connection failed (EOF, reset, write error) during the exchange. */
 static void io_error(llmrt__req_t *r, int status, const char *step) {
   char msg[256];
   llmrt__pconn_t *pc = r->pconn;
   if (r->done || !pc) return;
-  if (r->info.reused && !r->got_byte && !r->retried) {
+  if (looks_stale(r)) {
     /* A kept-alive connection the server had already closed: the request
      * cannot have been processed, so it goes once more on a new one. */
     llmrt__log(r->rt, LLMRT_LOG_DEBUG, "%s: reused connection dead (%s) while %s; retrying",
                label(r), llmrt_err_name(status), step);
     r->retried = 1;
+    r->written_us = 0;
     r->info.retried_stale = 1;
     r->state = LLMRT__REQ_NEW;
     int rc = llmrt__pool_reconnect(r);

@@ -190,6 +190,7 @@ struct llmrt_http_s {
   unsigned nbufs;
   int writing;
   int retried;
+  uint64_t written_us; /* when the request was fully written (0: not yet) */
 
   /* Deadlines (µs, monotonic; 0 = none) and timeouts (ms; 0 = none). */
   uint32_t to_connect, to_tls, to_first_byte, to_idle, to_total;

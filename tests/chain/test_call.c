@@ -273,6 +273,38 @@ static void test_first_token_timeout(void) {
   ASSERT_EQ(r.n_tokens, 0);
 }
 
+static void test_first_token_counts_tool_calls(void) {
+  /* A tool-call stream is content too: its slow deltas after the first one
+   * must not trip the first-token timeout. */
+  run_t r;
+  setup_t s = {.controls = "tool=get_weather,token_ms=150", .first_token_ms = 400};
+  run_one(&r, &s, "oa", 1);
+  if (r.status) TEST_FAIL_("%s: %s", llmrt_err_name(r.status), r.errmsg);
+  ASSERT_STR_EQ(r.finish, "tool_calls");
+  ASSERT(r.timings.first_token_us > 0);
+}
+
+static void test_no_silent_resend(void) {
+  /* A reused connection that dies long after the request was sent is not a
+   * stale keep-alive: the server had the request (and may have billed it),
+   * so the error is reported and the request is not sent again. */
+  run_t r;
+  start(&r, NULL);
+  call(&r, "oa", 0, "warm the pool");
+  while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_EQ(llmrt_mock_set_controls(r.mock, "ttft_ms=800,fault=reset,after=0"), 0);
+  r.done = 0;
+  call(&r, "oa", 0, "do not send me twice");
+  while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+  llmrt_mock_stats_t st;
+  llmrt_mock_stats(r.mock, &st);
+  ASSERT_EQ(st.requests, 2); /* the warm-up and this one, once */
+  finish(&r);
+  ASSERT(r.status == LLMRT_ECONNRESET || r.status == LLMRT_ECLOSED);
+  ASSERT_CONTAINS(r.errmsg, "oa");
+}
+
 static void test_deadline(void) {
   run_t r;
   setup_t s = {.controls = "ttft_ms=3000"};
@@ -463,6 +495,8 @@ int main(void) {
   RUN_TEST(test_faults);
   RUN_TEST(test_first_token_timeout);
   RUN_TEST(test_deadline);
+  RUN_TEST(test_first_token_counts_tool_calls);
+  RUN_TEST(test_no_silent_resend);
   RUN_TEST(test_cancel_mid_stream);
   RUN_TEST(test_cancel_non_stream);
   RUN_TEST(test_cancel_before_start);

@@ -95,7 +95,26 @@ static int probe_on_request(llmrt_ctx_t *ctx) {
     ASSERT_EQ(H->respond(ctx, &res), 0);
     return LLMRT_STOP;
   }
+  if (!strcmp(p->req, "stop_emit3")) {
+    /* Emits may be refused once the user canceled: that is the point. */
+    const char *parts[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+      llmrt_event_t ev = {.type = LLMRT_EV_TEXT, .text = parts[i], .len = 1};
+      int r = H->emit(ctx, &ev);
+      if (r) ASSERT_ERR(r, LLMRT_ECANCELED);
+    }
+    llmrt_result_t res = {0};
+    res.finish_reason = "stop";
+    int r = H->respond(ctx, &res);
+    if (r) ASSERT_ERR(r, LLMRT_ECANCELED);
+    return LLMRT_STOP;
+  }
   if (!strcmp(p->req, "stop_noreply")) return LLMRT_STOP;
+  if (!strcmp(p->req, "pause_on_retry") && H->attempt(ctx) >= 1) return LLMRT_PAUSE;
+  if (!strcmp(p->req, "stray_resume")) {
+    ASSERT_EQ(H->resume(ctx), 0); /* accepted, but this hook does not pause */
+    return LLMRT_CONTINUE;
+  }
   if (!strcmp(p->req, "fail")) return LLMRT_EINVAL;
   if (!strcmp(p->req, "pause_timer")) {
     ASSERT_EQ(H->timer_start(H->plugin_rt(ctx), 30, 0, on_pause_timer, ctx, &pc->timer), 0);
@@ -158,8 +177,10 @@ static int probe_on_error(llmrt_ctx_t *ctx, int err) {
     llmrt_result_t res = {0};
     res.text = "fallback";
     res.finish_reason = "stop";
-    ASSERT_EQ(H->respond(ctx, &res), 0);
-    return LLMRT_STOP;
+    int r = H->respond(ctx, &res);
+    if (r == 0) return LLMRT_STOP;
+    ASSERT_ERR(r, LLMRT_EBUSY); /* upstream content already passed us */
+    logf_(p->id, "respond_refused");
   }
   return LLMRT_CONTINUE;
 }
@@ -201,6 +222,7 @@ static const llmrt_plugin_t *probe_entry(const llmrt_host_t *host) {
 
 typedef struct {
   int done, status, n_tokens, attempts, cache_hit;
+  int has_error_type;
   char text[4096];
   char errmsg[512];
   char finish[32];
@@ -233,6 +255,7 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
   r->status = status;
   r->attempts = res->attempts;
   r->cache_hit = res->cache_hit;
+  r->has_error_type = res->error_type != NULL;
   snprintf(r->text, sizeof r->text, "%.*s", (int)res->text_len, res->text);
   snprintf(r->errmsg, sizeof r->errmsg, "%s", res->error_message ? res->error_message : "");
   snprintf(r->finish, sizeof r->finish, "%s", res->finish_reason ? res->finish_reason : "");
@@ -385,12 +408,72 @@ static void test_short_circuit(void) {
 }
 
 static void test_error_respond(void) {
+  /* A fallback answer after an upstream failure before any content: the
+   * call succeeds with it, and carries no error of the failed attempt. */
+  const char *faults[] = {"status=500", "fault=error,after=0", "fault=malformed,after=0"};
+  for (int i = 0; i < 3; i++) {
+    res_t r = {0};
+    setup(A(",\"err\":\"respond\"") "," B(""), faults[i]);
+    send_call(&r, 1, 0);
+    wait_done(&r);
+    if (r.status) TEST_FAIL_("%s: %s", faults[i], r.errmsg);
+    ASSERT_STR_EQ(r.text, "fallback");
+    ASSERT_EQ(r.has_error_type, 0);
+    teardown();
+  }
+}
+
+static void test_respond_refused_after_commit(void) {
+  /* Upstream tokens reached the user, then the stream broke: a fallback
+   * answer would pass a truncated stream off as complete, so it is refused
+   * and the user gets the real error. */
   res_t r = {0};
-  setup(A(",\"err\":\"respond\"") "," B(""), "status=500");
+  setup(A(",\"err\":\"respond\""), "fault=reset,after=3,token_ms=30");
   send_call(&r, 1, 0);
   wait_done(&r);
-  ASSERT_EQ(r.status, 0);
-  ASSERT_STR_EQ(r.text, "fallback");
+  ASSERT(r.status == LLMRT_ECONNRESET || r.status == LLMRT_ECLOSED);
+  ASSERT_EQ(r.n_tokens, 3);
+  ASSERT_CONTAINS(g_log, "A.respond_refused");
+  teardown();
+}
+
+static void test_retry_then_pause_deadline(void) {
+  /* The total deadline still runs after a retry: an inner plugin that
+   * pauses on the second attempt and never resumes cannot hang the call. */
+  res_t r = {0};
+  setup(A(",\"err\":\"retry\",\"retries\":2") "," B(",\"req\":\"pause_on_retry\""),
+        "status=503,fail_first=1");
+  send_call(&r, 1, 300);
+  wait_done(&r);
+  ASSERT_ERR(r.status, LLMRT_ETIMEDOUT);
+  teardown();
+}
+
+static void test_stray_resume(void) {
+  /* A resume from a hook that does not pause must not end another
+   * plugin's pause later. */
+  res_t r = {0};
+  setup(A(",\"req\":\"stray_resume\"") "," B(",\"req\":\"pause_forever\""), NULL);
+  send_call(&r, 1, 300);
+  wait_done(&r);
+  ASSERT_ERR(r.status, LLMRT_ETIMEDOUT);
+  llmrt_mock_stats_t st;
+  llmrt_mock_stats(mock, &st);
+  ASSERT_EQ(st.requests, 0);
+  teardown();
+}
+
+static void test_cancel_during_plugin_answer(void) {
+  /* The user cancels on the first token of a plugin's replayed answer:
+   * nothing more reaches the user. */
+  res_t r = {0};
+  setup(A("") "," B(",\"req\":\"stop_emit3\""), NULL);
+  send_call(&r, 1, 0);
+  r.cancel_after = 1;
+  wait_done(&r);
+  ASSERT_ERR(r.status, LLMRT_ECANCELED);
+  ASSERT_EQ(r.n_tokens, 1);
+  ASSERT_STR_EQ(r.text, "a");
   teardown();
 }
 
@@ -530,6 +613,10 @@ int main(void) {
   RUN_TEST(test_retry_refused_after_commit);
   RUN_TEST(test_short_circuit);
   RUN_TEST(test_error_respond);
+  RUN_TEST(test_respond_refused_after_commit);
+  RUN_TEST(test_retry_then_pause_deadline);
+  RUN_TEST(test_stray_resume);
+  RUN_TEST(test_cancel_during_plugin_answer);
   RUN_TEST(test_pause_resume);
   RUN_TEST(test_pause_resumed_by_other_call);
   RUN_TEST(test_pause_deadline);

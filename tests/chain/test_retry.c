@@ -83,7 +83,7 @@ static void test_transient_then_success(const char *plugin) {
   char err[256];
   ASSERT_EQ(setup(plugin, "status=503,fail_first=2", err, sizeof err), 0);
   call(&r, "openai");
-  if (r.status) TEST_FAIL_("%s", r.errmsg);
+  if (r.status) TEST_FAIL_("attempt %d: %s", r.attempts, r.errmsg);
   ASSERT_EQ(r.attempts, 3);
   char *text;
   size_t len;

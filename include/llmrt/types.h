@@ -28,7 +28,12 @@ typedef struct {
   const char *content; /* UTF-8 */
   size_t content_len;  /* 0: strlen(content) */
   const char *name;         /* optional */
-  const char *tool_call_id; /* for role "tool" */
+  const char *tool_call_id; /* for role "tool": the call this message answers */
+  /* For role "assistant": the tool calls it made, as an OpenAI-format JSON
+   * array, e.g. [{"id":"call_1","type":"function","function":{"name":"f",
+   * "arguments":"{\"x\":1}"}}] (what LLMRT_EV_TOOL_CALL events delivered).
+   * Sent as tool_calls (OpenAI) or tool_use blocks (Anthropic). NULL: none. */
+  const char *tool_calls_json;
 } llmrt_message_t;
 
 enum { LLMRT_CACHE_DEFAULT = 0, LLMRT_CACHE_BYPASS = 1, LLMRT_CACHE_NO_STORE = 2 };

@@ -51,7 +51,7 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *req) {
     const llmrt_message_t *m = &req->messages[i];
     if (!m->role || !m->content) return LLMRT_EINVAL;
     size_t clen = m->content_len ? m->content_len : strlen(m->content);
-    total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id);
+    total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id) + sz(m->tool_calls_json);
   }
   for (size_t i = 0; i < req->n_stop; i++) {
     if (!req->stop[i]) return LLMRT_EINVAL;
@@ -75,6 +75,8 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *req) {
     msgs[i].content_len = clen;
     msgs[i].name = put(&at, m->name, sz(m->name) - !!m->name);
     msgs[i].tool_call_id = put(&at, m->tool_call_id, sz(m->tool_call_id) - !!m->tool_call_id);
+    msgs[i].tool_calls_json =
+        put(&at, m->tool_calls_json, sz(m->tool_calls_json) - !!m->tool_calls_json);
   }
   for (size_t i = 0; i < req->n_stop; i++) stops[i] = put(&at, req->stop[i], strlen(req->stop[i]));
   r.messages = req->n_messages ? msgs : NULL;

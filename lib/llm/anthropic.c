@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "provider.h"
 
 #define DEFAULT_MAX_TOKENS 1024 /* Anthropic requires max_tokens */
@@ -41,6 +43,72 @@ static int put_system(llmrt__enc_t *e, const llmrt_request_t *req) {
     rc = llmrt__jw_string(e->out, joined.data ? joined.data : "", joined.len);
   llmrt__buf_free(&joined);
   return rc < 0 ? rc : 0;
+}
+
+/* An assistant turn with tool calls becomes content blocks: its text (if
+ * any), then one tool_use block per call, whose input is the call's
+ * arguments parsed back into an object. */
+static int put_assistant_tools(llmrt__enc_t *e, const llmrt_message_t *m, size_t i) {
+  llmrt__buf_t *b = e->out;
+  cJSON *arr = cJSON_Parse(m->tool_calls_json);
+  int rc = 0;
+  if (!cJSON_IsArray(arr)) {
+    llmrt__enc_msg(e, "messages[%zu].tool_calls_json: not a JSON array", i);
+    rc = LLMRT_EINVAL;
+    goto out;
+  }
+  size_t clen = llmrt__msg_len(m);
+  int n = 0;
+  rc = llmrt__buf_puts(b, "[");
+  if (!rc && m->content && clen) {
+    rc = llmrt__buf_puts(b, "{\"type\":\"text\",\"text\":");
+    if (!rc) rc = llmrt__jw_string(b, m->content, clen);
+    if (!rc) rc = llmrt__buf_puts(b, "}");
+    n++;
+  }
+  int k = 0;
+  for (const cJSON *call = arr->child; call && !rc; call = call->next, k++) {
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
+      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%d]: needs \"id\" and \"function.name\"",
+                     i, k);
+      rc = LLMRT_EINVAL;
+      break;
+    }
+    /* arguments is a JSON text in a string (OpenAI's shape); "" means {}. */
+    cJSON *input = NULL;
+    if (cJSON_IsString(args) && args->valuestring[0]) input = cJSON_Parse(args->valuestring);
+    else if (cJSON_IsObject(args)) input = cJSON_Duplicate(args, 1);
+    else input = cJSON_CreateObject();
+    if (!cJSON_IsObject(input)) {
+      cJSON_Delete(input);
+      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%d].function.arguments: not a JSON object",
+                     i, k);
+      rc = LLMRT_EINVAL;
+      break;
+    }
+    char *in = cJSON_PrintUnformatted(input);
+    cJSON_Delete(input);
+    if (!in) {
+      rc = LLMRT_ENOMEM;
+      break;
+    }
+    rc = llmrt__buf_puts(b, n++ ? ",{\"type\":\"tool_use\",\"id\":" : "{\"type\":\"tool_use\",\"id\":");
+    if (!rc) rc = llmrt__jw_string(b, id->valuestring, strlen(id->valuestring));
+    if (!rc) rc = llmrt__buf_puts(b, ",\"name\":");
+    if (!rc) rc = llmrt__jw_string(b, name->valuestring, strlen(name->valuestring));
+    if (!rc) rc = llmrt__buf_puts(b, ",\"input\":");
+    if (!rc) rc = llmrt__buf_puts(b, in);
+    if (!rc) rc = llmrt__buf_puts(b, "}");
+    cJSON_free(in);
+  }
+  if (!rc) rc = llmrt__buf_puts(b, "]");
+out:
+  cJSON_Delete(arr);
+  return rc;
 }
 
 static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
@@ -78,7 +146,10 @@ static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
       if (!rc) rc = llmrt__buf_puts(b, "{\"role\":");
       if (!rc) rc = llmrt__jw_string(b, m->role, strlen(m->role));
       if (!rc) rc = llmrt__buf_puts(b, ",\"content\":");
-      if (!rc) rc = llmrt__jw_string(b, c, clen);
+      if (!rc && m->tool_calls_json && is_role(m, "assistant"))
+        rc = put_assistant_tools(e, m, i);
+      else if (!rc)
+        rc = llmrt__jw_string(b, c, clen);
       if (!rc) rc = llmrt__buf_append(b, "}", 1);
     } else {
       llmrt__enc_msg(e, "messages[%zu]: role \"%s\" is not supported by the Anthropic API", i,

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "provider.h"
 
 /* ---- Encoding ----------------------------------------------------------- */
@@ -11,6 +13,20 @@ static int put_str(llmrt__enc_t *e, const char *key, const char *s, size_t n) {
   int rc = llmrt__enc_key(e, key);
   if (rc <= 0) return rc;
   return llmrt__jw_string(e->out, s, n);
+}
+
+/* An assistant's earlier tool calls go back verbatim, once checked to be a
+ * JSON array (so a typo fails here, with its message index, not upstream). */
+static int put_tool_calls(llmrt__enc_t *e, const llmrt_message_t *m, size_t i) {
+  cJSON *arr = cJSON_Parse(m->tool_calls_json);
+  int ok = cJSON_IsArray(arr);
+  cJSON_Delete(arr);
+  if (!ok) {
+    llmrt__enc_msg(e, "messages[%zu].tool_calls_json: not a JSON array", i);
+    return LLMRT_EINVAL;
+  }
+  if (llmrt__buf_puts(e->out, ",\"tool_calls\":")) return LLMRT_ENOMEM;
+  return llmrt__buf_puts(e->out, m->tool_calls_json);
 }
 
 static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
@@ -28,9 +44,12 @@ static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
     rc = llmrt__buf_puts(b, "{\"role\":");
     if (!rc) rc = llmrt__jw_string(b, m->role, strlen(m->role));
     if (!rc) rc = llmrt__buf_puts(b, ",\"content\":");
+    /* An assistant turn that only called tools has no content: null. */
+    int no_content = !m->content || (m->tool_calls_json && llmrt__msg_len(m) == 0);
     if (!rc)
-      rc = m->content ? llmrt__jw_string(b, m->content, llmrt__msg_len(m))
-                      : llmrt__buf_puts(b, "null");
+      rc = no_content ? llmrt__buf_puts(b, "null")
+                      : llmrt__jw_string(b, m->content, llmrt__msg_len(m));
+    if (!rc && m->tool_calls_json) rc = put_tool_calls(e, m, i);
     if (!rc && m->name) {
       rc = llmrt__buf_puts(b, ",\"name\":");
       if (!rc) rc = llmrt__jw_string(b, m->name, strlen(m->name));

@@ -429,6 +429,37 @@ static void test_tool_calls(void) {
     }
 }
 
+static void test_tool_turn_sent_upstream(void) {
+  /* The assistant's earlier tool calls and the tool's answer reach the
+   * upstream in each provider's shape (llmrt_call copies them). */
+  const char *ups[] = {"oa", "an"};
+  const char *want[] = {"\"tool_calls\":[{\"id\":\"call_7\"", "\"type\":\"tool_use\",\"id\":\"call_7\""};
+  for (int u = 0; u < 2; u++) {
+    run_t r;
+    start(&r, NULL);
+    char calls[] = "[{\"id\":\"call_7\",\"type\":\"function\",\"function\":{\"name\":"
+                   "\"get_weather\",\"arguments\":\"{}\"}}]";
+    llmrt_message_t msgs[3] = {
+        {.role = "user", .content = "Weather?"},
+        {.role = "assistant", .content = "", .tool_calls_json = calls},
+        {.role = "tool", .content = "sunny", .tool_call_id = "call_7"},
+    };
+    llmrt_request_t req;
+    llmrt_request_init(&req);
+    req.upstream = ups[u];
+    req.model = "m";
+    req.messages = msgs;
+    req.n_messages = 3;
+    llmrt_callbacks_t cbs = {on_token, on_event, on_done};
+    ASSERT_EQ(llmrt_call(r.rt, &req, &cbs, &r, NULL), 0);
+    memset(calls, 'x', sizeof calls - 1); /* llmrt_call copied it */
+    while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+    if (r.status) TEST_FAIL_("%s: %s", ups[u], r.errmsg);
+    ASSERT_CONTAINS(llmrt_mock_last_body(r.mock), want[u]);
+    finish(&r);
+  }
+}
+
 static void test_missing_key(void) {
   run_t r;
   run_one(&r, NULL, "nokey", 1);
@@ -503,6 +534,7 @@ int main(void) {
   RUN_TEST(test_close_in_flight);
   RUN_TEST(test_max_connections);
   RUN_TEST(test_tool_calls);
+  RUN_TEST(test_tool_turn_sent_upstream);
   RUN_TEST(test_missing_key);
   RUN_TEST(test_unreachable);
   RUN_TEST(test_utf8);

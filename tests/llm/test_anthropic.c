@@ -237,13 +237,13 @@ static cJSON *encode(const llmrt_request_t *req) {
 
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
-      {"system", "You are terse.", 0, NULL, NULL},
-      {"user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL},
-      {"assistant", "Checking.", 0, NULL, NULL},
-      {"tool", "{\"temp\":21}", 0, NULL, "toolu_1"},
-      {"tool", "12:00", 0, NULL, "toolu_2"},
-      {"system", "Answer in French.", 0, NULL, NULL},
-      {"user", "Thanks", 0, NULL, NULL},
+      {"system", "You are terse.", 0, NULL, NULL, NULL},
+      {"user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL, NULL},
+      {"assistant", "Checking.", 0, NULL, NULL, NULL},
+      {"tool", "{\"temp\":21}", 0, NULL, "toolu_1", NULL},
+      {"tool", "12:00", 0, NULL, "toolu_2", NULL},
+      {"system", "Answer in French.", 0, NULL, NULL, NULL},
+      {"user", "Thanks", 0, NULL, NULL, NULL},
   };
   const char *stops[] = {"\n\nHuman:"};
   llmrt_request_t req;
@@ -315,16 +315,55 @@ static void test_encode(void) {
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "extra_json");
   req.extra_json = NULL;
-  llmrt_message_t bad_tool = {"tool", "x", 0, NULL, NULL};
+  llmrt_message_t bad_tool = {"tool", "x", 0, NULL, NULL, NULL};
   req.messages = &bad_tool;
   req.n_messages = 1;
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "tool_call_id");
-  llmrt_message_t bad_role = {"narrator", "x", 0, NULL, NULL};
+  llmrt_message_t bad_role = {"narrator", "x", 0, NULL, NULL, NULL};
   req.messages = &bad_role;
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "narrator");
   ASSERT_EQ(b.len, 0);
+  llmrt__buf_free(&b);
+}
+
+static void test_encode_tool_turns(void) {
+  /* The assistant's call becomes a tool_use block with its arguments as an
+   * object, after its text; the tool's answer a tool_result block. */
+  llmrt_message_t msgs[] = {
+      {.role = "user", .content = "Weather in Paris?"},
+      {.role = "assistant", .content = "Let me check.", .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
+      {.role = "tool", .content = "{\"temp\":21}", .tool_call_id = "call_1"},
+  };
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "m";
+  req.messages = msgs;
+  req.n_messages = 3;
+  cJSON *j = encode(&req);
+  cJSON *m = cJSON_GetObjectItem(j, "messages");
+  cJSON *content = cJSON_GetObjectItem(cJSON_GetArrayItem(m, 1), "content");
+  ASSERT_EQ(cJSON_GetArraySize(content), 2);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(content, 0), "text")->valuestring,
+                "Let me check.");
+  cJSON *use = cJSON_GetArrayItem(content, 1);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(use, "type")->valuestring, "tool_use");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(use, "id")->valuestring, "call_1");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(use, "name")->valuestring, "get_weather");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(use, "input"), "city")->valuestring,
+                "Paris");
+  cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 2), "content"), 0);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(res, "tool_use_id")->valuestring, "call_1");
+  cJSON_Delete(j);
+  /* Arguments that are not a JSON object: refused, naming the place. */
+  msgs[1].tool_calls_json =
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"not json\"}}]";
+  llmrt__buf_t b;
+  char err[200];
+  llmrt__buf_init(&b);
+  ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_CONTAINS(err, "messages[1].tool_calls_json[0].function.arguments");
   llmrt__buf_free(&b);
 }
 
@@ -341,5 +380,6 @@ int main(void) {
   RUN_TEST(test_response);
   RUN_TEST(test_errors);
   RUN_TEST(test_encode);
+  RUN_TEST(test_encode_tool_turns);
   return 0;
 }

@@ -339,14 +339,14 @@ static cJSON *encode(const llmrt_request_t *req) {
 
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
-      {"system", "Be terse.", 0, NULL, NULL},
+      {"system", "Be terse.", 0, NULL, NULL, NULL},
       {"user",
        "Quote \" backslash \\ newline\n tab\t ctl\x01 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 "
        "bad\xff",
-       0, "alice", NULL},
-      {"assistant", NULL, 0, NULL, NULL},
-      {"tool", "{\"temp\":21}", 0, NULL, "call_1"},
-      {"user", "lenXXXX", 3, NULL, NULL},
+       0, "alice", NULL, NULL},
+      {"assistant", NULL, 0, NULL, NULL, NULL},
+      {"tool", "{\"temp\":21}", 0, NULL, "call_1", NULL},
+      {"user", "lenXXXX", 3, NULL, NULL, NULL},
   };
   const char *stops[] = {"END", "\n\n"};
   llmrt_request_t req;
@@ -413,7 +413,7 @@ static void test_encode(void) {
 }
 
 static void test_extra_json(void) {
-  llmrt_message_t msg = {"user", "hi", 0, NULL, NULL};
+  llmrt_message_t msg = {"user", "hi", 0, NULL, NULL, NULL};
   llmrt_request_t req;
   llmrt_request_init(&req);
   req.model = "gpt-4o";
@@ -467,6 +467,38 @@ static void test_extra_json(void) {
   llmrt__buf_free(&b);
 }
 
+static void test_encode_tool_turns(void) {
+  /* A whole tool loop: the assistant's call goes back as tool_calls (with
+   * null content), then the tool's answer. */
+  llmrt_message_t msgs[] = {
+      {.role = "user", .content = "Weather in Paris?"},
+      {.role = "assistant", .content = "", .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
+      {.role = "tool", .content = "{\"temp\":21}", .tool_call_id = "call_1"},
+  };
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "m";
+  req.messages = msgs;
+  req.n_messages = 3;
+  cJSON *j = encode(&req);
+  cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 1);
+  ASSERT(cJSON_IsNull(cJSON_GetObjectItem(a, "content")));
+  cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "tool_calls"), 0);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(call, "id")->valuestring, "call_1");
+  ASSERT_STR_EQ(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(call, "function"), "name")->valuestring,
+      "get_weather");
+  cJSON_Delete(j);
+  /* Not an array: refused with the message index. */
+  msgs[1].tool_calls_json = "{\"id\":1}";
+  llmrt__buf_t b;
+  char err[160];
+  llmrt__buf_init(&b);
+  ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
+  ASSERT_CONTAINS(err, "messages[1].tool_calls_json");
+  llmrt__buf_free(&b);
+}
+
 int main(void) {
   P = llmrt__provider_find("openai");
   RUN_TEST(test_find);
@@ -484,5 +516,6 @@ int main(void) {
   RUN_TEST(test_errors);
   RUN_TEST(test_encode);
   RUN_TEST(test_extra_json);
+  RUN_TEST(test_encode_tool_turns);
   return 0;
 }

@@ -58,10 +58,10 @@ typedef void (*llmrt_log_fn)(int level, const char *msg, void *user);
  * Time values are milliseconds; 0 in a timeout means "no timeout". */
 typedef struct {
   /* TLS. ca_file NULL uses the system bundle (/etc/ssl/certs/ca-certificates.crt).
-   * tls_verify 0 turns certificate and host name verification off; this is
+   * tls_insecure 1 turns certificate and host name verification off; this is
    * logged as a warning. */
   const char *ca_file;
-  int tls_verify;
+  int tls_insecure; /* 0 (the default, also for a zeroed struct): verify */
 
   /* Default timeouts, per HTTP exchange (connect, tls, first_byte, idle) and
    * per call (total, first_token). */

@@ -14,7 +14,6 @@
 
 void llmrt_options_init(llmrt_options_t *o) {
   memset(o, 0, sizeof *o);
-  o->tls_verify = 1;
   o->connect_timeout_ms = 10000;
   o->tls_timeout_ms = 10000;
   o->first_byte_timeout_ms = 60000;
@@ -86,9 +85,9 @@ int llmrt_new(uv_loop_t *loop, const llmrt_options_t *opts, llmrt_t **out) {
   uv_idle_init(loop, &rt->close_idle);
   uv_unref((uv_handle_t *)&rt->close_idle);
   rt->close_idle.data = rt;
-  if (!rt->opts.tls_verify)
+  if (rt->opts.tls_insecure)
     llmrt__log(rt, LLMRT_LOG_WARN,
-               "TLS certificate and host name verification is turned OFF (tls_verify=0)");
+               "TLS certificate and host name verification is turned OFF (tls_insecure=1)");
   *out = rt;
   return 0;
 }

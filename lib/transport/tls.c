@@ -251,7 +251,7 @@ int llmrt__tls_client_prepare(llmrt__conn_t *c) {
   if (!t) return err;
   c->tlsctx = t;
   if (t->conf_state != CONF_NONE) return 0;
-  t->verify = c->rt->opts.tls_verify != 0;
+  t->verify = !c->rt->opts.tls_insecure;
   if (!t->verify) {
     int r = conf_setup(t);
     if (r) return r == MBEDTLS_ERR_SSL_ALLOC_FAILED ? LLMRT_ENOMEM : LLMRT_ETLS;

@@ -11,7 +11,7 @@ static void setup_ca(const char *ca_file, int verify) {
   llmrt_options_t o;
   llmrt_options_init(&o);
   o.ca_file = ca_file;
-  o.tls_verify = verify;
+  o.tls_insecure = !verify;
   t_setup_opts(&o);
 }
 

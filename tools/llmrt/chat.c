@@ -228,7 +228,7 @@ int llmrt_cmd_chat(int argc, char **argv) {
   llmrt_options_t opts;
   llmrt_options_init(&opts);
   opts.ca_file = ca_file;
-  opts.tls_verify = !insecure;
+  opts.tls_insecure = insecure;
   if (timeout > 0) opts.total_timeout_ms = (uint32_t)timeout;
   int r = llmrt_new(NULL, &opts, &ch.rt);
   if (r) {

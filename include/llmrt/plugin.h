@@ -161,9 +161,10 @@ struct llmrt_host_s {
   int (*fail)(llmrt_ctx_t *ctx, int err, const char *msg);
 
   /* ---- Timers on the runtime's loop ---- */
-  /* cb runs after timeout_ms, then every repeat_ms if not 0. The timer is
-   * the runtime's; stop it with timer_stop (also from inside cb). Timers left
-   * running are stopped before fini. */
+  /* cb runs after timeout_ms, then every repeat_ms if not 0. OWNERSHIP: the
+   * timer is the runtime's until timer_stop, which every timer needs exactly
+   * once (also a one-shot that fired; also from inside cb); after it the
+   * handle is invalid. Timers never stopped are stopped before fini. */
   int (*timer_start)(llmrt_plugin_rt_t *prt, uint64_t timeout_ms, uint64_t repeat_ms,
                      void (*cb)(llmrt_timer_t *t, void *arg), void *arg, llmrt_timer_t **out);
   void (*timer_stop)(llmrt_timer_t *t);
@@ -177,7 +178,10 @@ struct llmrt_host_s {
   int (*metric)(llmrt_plugin_rt_t *prt, int kind, const char *name, const char *help,
                 llmrt_metric_t **out);
   /* labels: NULL or Prometheus label pairs without braces, e.g.
-   * "gen_ai_request_model=\"gpt-4o\"" (copied). */
+   * "gen_ai_request_model=\"gpt-4o\"" (copied). Names [A-Za-z_][A-Za-z0-9_]*.
+   * In values, write a backslash as two backslashes, a double quote as
+   * backslash-quote and a newline as backslash-n (model names come from
+   * users). A malformed set, or "le" on a histogram, is dropped. */
   void (*metric_add)(llmrt_metric_t *m, const char *labels, double v);
   void (*metric_set)(llmrt_metric_t *m, const char *labels, double v);
   void (*metric_observe)(llmrt_metric_t *m, const char *labels, double v);

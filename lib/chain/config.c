@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chain.h"
 
@@ -176,8 +177,17 @@ static int parse_base_url(const cJSON *v, const char *path, llmrt__upstream_t *u
     fail_msg(e, "%s.base_url: must be a string starting with http:// or https://", path);
     return LLMRT_ECONFIG;
   }
+  /* Secrets do not belong in a URL (user:password@, ?api-key=): refuse
+   * them, and never echo the URL in the message, which may hold one. */
+  size_t hostlen = strcspn(s + skip, "/");
+  if (memchr(s + skip, '@', hostlen)) {
+    fail_msg(e, "%s.base_url: must not carry credentials (user:password@); put the key in "
+                "api_key_env", path);
+    return LLMRT_ECONFIG;
+  }
   if (s[skip] == '\0' || s[skip] == '/' || s[skip] == ':' || strpbrk(s, " \t\r\n?#")) {
-    fail_msg(e, "%s.base_url: \"%s\" has no host or contains a space, '?' or '#'", path, s);
+    fail_msg(e, "%s.base_url: has no host, or contains a space, a query ('?') or a fragment "
+                "('#'); keys go in api_key_env", path);
     return LLMRT_ECONFIG;
   }
   size_t n = strlen(s);
@@ -209,6 +219,21 @@ static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u,
     }
     if (!cJSON_IsString(h) || !valid_header_value(h->valuestring)) {
       fail_msg(e, "%s: must be a string without control characters", p);
+      return LLMRT_ECONFIG;
+    }
+    /* The runtime sets these itself: a second copy would be sent, or would
+     * smuggle a key past api_key_env. */
+    static const char *const reserved[] = {"host", "content-length", "content-type",
+                                           "connection", "transfer-encoding", "authorization",
+                                           "x-api-key", NULL};
+    for (const char *const *rs = reserved; *rs; rs++) {
+      if (!strcasecmp(h->string, *rs)) {
+        fail_msg(e, "%s: set by llmrt itself (credentials go in api_key_env)", p);
+        return LLMRT_ECONFIG;
+      }
+    }
+    if (n > 24) {
+      fail_msg(e, "%s: at most 24 extra headers per upstream", hp);
       return LLMRT_ECONFIG;
     }
     llmrt_header_t *dst = &u->headers[u->n_headers];
@@ -265,9 +290,20 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
     /* A missing variable is not an error here: calls to this upstream fail
      * with LLMRT_ENOKEY, naming the variable. */
     const char *key = getenv(u->key_env);
-    if (key && *key) {
-      u->api_key = llmrt__strdup(key);
+    /* Keys pasted from files often end in a newline: trim surrounding
+     * white space, then refuse what cannot go in a header (naming the
+     * variable, never the value). */
+    size_t klen = key ? strlen(key) : 0;
+    while (klen && strchr(" \t\r\n", key[klen - 1])) klen--;
+    while (klen && strchr(" \t\r\n", *key)) key++, klen--;
+    if (key && klen) {
+      u->api_key = llmrt__strndup(key, klen);
       if (!u->api_key) return LLMRT_ENOMEM;
+      if (!valid_header_value(u->api_key)) {
+        fail_msg(e, "%s.api_key_env: the value of %s contains control characters", path,
+                 u->key_env);
+        return LLMRT_ECONFIG;
+      }
       key_id_of(u->api_key, u->key_id);
     } else {
       llmrt__log(rt, LLMRT_LOG_WARN,

@@ -60,6 +60,39 @@ static registry_t *registry(llmrt_t *rt) {
   return ch->metrics;
 }
 
+/* Label pairs as Prometheus writes them: name="value"[,name="value"...],
+ * names [A-Za-z_][A-Za-z0-9_]*, values with only \\, \" and \n escapes. A
+ * label set that is not exactly that could forge lines or values in the
+ * exposition, so it is refused (the update is dropped). Histograms reserve
+ * "le" for their buckets. */
+static int valid_labels(const char *s, int histogram) {
+  while (*s) {
+    const char *name = s;
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+           *s == '_')
+      s++;
+    if (histogram && s - name == 2 && name[0] == 'l' && name[1] == 'e') return 0;
+    if (*s++ != '=' || *s++ != '"') return 0;
+    for (;; s++) {
+      if (*s == '\0' || *s == '\n' || *s == '\r') return 0;
+      if (*s == '"') break;
+      if (*s == '\\') {
+        s++;
+        if (*s != '\\' && *s != '"' && *s != 'n') return 0;
+      }
+    }
+    s++; /* the closing quote */
+    if (*s == ',') {
+      s++;
+      if (!*s) return 0;
+    } else if (*s) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 int llmrt__metric_get(llmrt_t *rt, int kind, const char *name, const char *help,
                       llmrt_metric_t **out) {
   if (out) *out = NULL;
@@ -128,8 +161,10 @@ static series_t *series_of(llmrt_metric_t *m, const char *labels) {
       return s;
     }
   }
-  /* A newline would break the exposition format for every metric. */
-  if (strpbrk(labels, "\r\n")) return NULL;
+  if (!valid_labels(labels, m->kind == LLMRT_METRIC_HISTOGRAM)) {
+    llmrt__log(NULL, LLMRT_LOG_DEBUG, "metric %s: malformed labels dropped", m->name);
+    return NULL;
+  }
   series_t *s = llmrt__calloc(1, sizeof *s);
   if (!s) return NULL;
   s->labels = llmrt__strdup(labels);

@@ -6,13 +6,20 @@
 
 #include "http_internal.h"
 
-/* The URL as it may appear in a message: without the query and fragment,
- * which can carry API keys or tokens. */
+/* The URL as it may appear in a message: without user info, query and
+ * fragment, which can carry API keys or tokens. */
 static void url_fail(char *errbuf, size_t errlen, const char *url, const char *why) {
   if (!errbuf || !errlen) return;
-  size_t n = strcspn(url, "?#");
+  const char *host = strstr(url, "://");
+  size_t scheme = host ? (size_t)(host - url) + 3 : 0;
+  const char *rest = url + scheme;
+  size_t auth = strcspn(rest, "/?#");
+  const char *at = memchr(rest, '@', auth);
+  if (at) rest = at + 1; /* drop "user:password@" */
+  size_t n = strcspn(rest, "?#");
   if (n > 200) n = 200;
-  snprintf(errbuf, errlen, "malformed URL \"%.*s%s\": %s", (int)n, url, url[n] ? "..." : "", why);
+  snprintf(errbuf, errlen, "malformed URL \"%.*s%.*s%s\": %s", (int)scheme, url, (int)n, rest,
+           rest[n] ? "..." : "", why);
 }
 
 static int ascii_ieq(const char *a, const char *b, size_t n) {

@@ -109,15 +109,19 @@ static int retry_on_response(llmrt_ctx_t *ctx, int status, const llmrt_header_t 
   retry_call_t *rc = H->call_state(ctx);
   rc->status = status;
   rc->retry_after_ms = -1;
+  /* Values are clamped before any conversion: a huge or infinite wait is
+   * "longer than we may wait", never an overflow that wraps to a short one. */
+  const double cap = 1e12; /* ms: ~30 years */
   for (size_t i = 0; i < n; i++) {
     char *end;
     if (!strcasecmp(h[i].name, "retry-after-ms")) {
       double v = strtod(h[i].value, &end);
-      if (end != h[i].value && v >= 0) rc->retry_after_ms = (int64_t)v;
+      if (end != h[i].value && v >= 0) rc->retry_after_ms = (int64_t)(v < cap ? v : cap);
     } else if (!strcasecmp(h[i].name, "retry-after") && rc->retry_after_ms < 0) {
       /* Seconds; an HTTP-date form is ignored (the backoff applies). */
-      long v = strtol(h[i].value, &end, 10);
-      if (end != h[i].value && *end == '\0' && v >= 0) rc->retry_after_ms = (int64_t)v * 1000;
+      double v = strtod(h[i].value, &end);
+      if (end != h[i].value && *end == '\0' && v >= 0)
+        rc->retry_after_ms = (int64_t)(v * 1000 < cap ? v * 1000 : cap);
     }
   }
   return LLMRT_CONTINUE;

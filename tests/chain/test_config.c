@@ -149,7 +149,13 @@ static const bad_t bad[] = {
     {UP("{}"), "$.upstreams.openai.base_url: must be a string starting with http:// or https://"},
     {UP("{\"base_url\": 5}"), "$.upstreams.openai.base_url: must be a string starting with"},
     {UP("{\"base_url\": \"ftp://x\"}"), "$.upstreams.openai.base_url: must be a string starting"},
-    {UP("{\"base_url\": \"https://\"}"), "$.upstreams.openai.base_url: \"https://\" has no host"},
+    {UP("{\"base_url\": \"https://\"}"), "$.upstreams.openai.base_url: has no host"},
+    {UP("{\"base_url\": \"https://h/v1?api-key=sk-SECRETQ\"}"),
+     "$.upstreams.openai.base_url: has no host, or contains a space, a query"},
+    {UP("{\"base_url\": \"http://u:sk-SECRETU@127.0.0.1:1/v1\"}"),
+     "$.upstreams.openai.base_url: must not carry credentials"},
+    {UP("{\"base_url\": \"http://h/v1\", \"headers\": {\"Authorization\": \"Bearer x\"}}"),
+     "$.upstreams.openai.headers.Authorization: set by llmrt itself"},
     {UP("{" URL ", \"api\": \"gemini\"}"), "$.upstreams.openai.api: must be \"openai\" or"},
     {UP("{" URL ", \"api\": 1}"), "$.upstreams.openai.api: must be"},
     {UP("{" URL ", \"api_key_env\": 5}"), "$.upstreams.openai.api_key_env: must be the name"},
@@ -186,6 +192,32 @@ static const bad_t bad[] = {
      "$.plugins[0].name: plugin /nonexistent/dir/p.so: cannot open shared object file"},
 };
 
+static void test_key_whitespace(void) {
+  /* A key pasted with its newline still works; one with control characters
+   * inside is refused, naming the variable and never the value. */
+  setenv("LLMRT_TEST_NL_KEY", "  sk-newline-key\n", 1);
+  llmrt_t *rt = new_rt();
+  char err[256] = "";
+  ASSERT_ERR(llmrt_configure(rt,
+                             "{\"upstreams\":{\"a\":{\"base_url\":\"http://h/v1\","
+                             "\"api_key_env\":\"LLMRT_TEST_NL_KEY\"}}}",
+                             err, sizeof err),
+             0);
+  ASSERT_STR_EQ(llmrt__chain_get(rt)->upstreams[0].api_key, "sk-newline-key");
+  free_rt(rt);
+  setenv("LLMRT_TEST_NL_KEY", "sk-bad\x01key-SECRET", 1);
+  rt = new_rt();
+  ASSERT_ERR(llmrt_configure(rt,
+                             "{\"upstreams\":{\"a\":{\"base_url\":\"http://h/v1\","
+                             "\"api_key_env\":\"LLMRT_TEST_NL_KEY\"}}}",
+                             err, sizeof err),
+             LLMRT_ECONFIG);
+  ASSERT_CONTAINS(err, "LLMRT_TEST_NL_KEY");
+  ASSERT(strstr(err, "SECRET") == NULL);
+  free_rt(rt);
+  unsetenv("LLMRT_TEST_NL_KEY");
+}
+
 static void test_bad(void) {
   unsetenv("LLMRT_PLUGIN_PATH");
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -196,6 +228,7 @@ static void test_bad(void) {
     int want = strstr(bad[i].want, "$.plugins[0].name: plugin") ? LLMRT_EPLUGINLOAD : LLMRT_ECONFIG;
     ASSERT_ERR(r, want);
     ASSERT_CONTAINS(err, bad[i].want);
+    ASSERT(strstr(err, "SECRET") == NULL); /* a URL with a secret is never echoed */
     /* Nothing changed: a good configuration still goes in. */
     llmrt__chain_t *ch = llmrt__chain_get(rt);
     ASSERT_EQ(ch->configured, 0);
@@ -335,6 +368,7 @@ int main(void) {
   RUN_TEST(test_good_full);
   RUN_TEST(test_single_upstream_is_default);
   RUN_TEST(test_bad);
+  RUN_TEST(test_key_whitespace);
   RUN_TEST(test_key_never_shown);
   RUN_TEST(test_twice_and_args);
   RUN_TEST(test_alloc_failures);

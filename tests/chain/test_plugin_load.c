@@ -240,6 +240,13 @@ static void test_metrics_text(void) {
   llmrt__metric_add(h, lab, 1);       /* wrong kind: ignored */
   llmrt__metric_observe(tok, NULL, 3000);
   llmrt__metric_observe(tok, "bad=\"a\nb\"", 1); /* would break the format: dropped */
+  /* Label sets that could forge lines or values are dropped whole. */
+  llmrt__metric_add(c, "model=\"a\"b\",evil=\"x\"} 99 #", 1);
+  llmrt__metric_add(c, "model=\"a\\q\"", 1); /* only \\ \" \n escapes */
+  llmrt__metric_add(c, "model=\"a\",", 1);
+  llmrt__metric_add(c, "9x=\"a\"", 1);
+  llmrt__metric_observe(h, "le=\"5\"", 1); /* le belongs to the buckets */
+  llmrt__metric_add(c, "model=\"q\\\"uote\"", 4); /* a properly escaped quote is fine */
 
   char *text = NULL;
   size_t len = 0;
@@ -250,6 +257,7 @@ static void test_metrics_text(void) {
       "# TYPE llmrt_retries_total counter\n"
       "llmrt_retries_total{upstream=\"a\"} 2.5\n"
       "llmrt_retries_total{upstream=\"b\"} 2\n"
+      "llmrt_retries_total{model=\"q\\\"uote\"} 4\n"
       "# HELP llmrt_calls_in_flight In flight\\nnow\n"
       "# TYPE llmrt_calls_in_flight gauge\n"
       "llmrt_calls_in_flight 2\n"

@@ -190,6 +190,21 @@ void llmrt__call_http_gone(llmrt_call_t *c) {
 
 /* ---- Completion ---- */
 
+/* Some proxies echo the credentials they were given in their error bodies:
+ * the key never leaves in an error, whatever the upstream said. */
+static void redact_key(llmrt_call_t *c, char *s) {
+  const char *key = c->up ? c->up->api_key : NULL;
+  size_t klen = key ? strlen(key) : 0;
+  if (!s || klen < 8) return;
+  for (char *at = strstr(s, key); at; at = strstr(at, key)) {
+    static const char mark[] = "[redacted]";
+    size_t m = sizeof mark - 1 < klen ? sizeof mark - 1 : klen;
+    memcpy(at, mark, m);
+    memmove(at + m, at + klen, strlen(at + klen) + 1);
+    at += m;
+  }
+}
+
 void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
   if (c->state == CALL_DONE) return;
   if (status != 0 && fmt && !c->error_message) {
@@ -202,6 +217,8 @@ void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
   }
   if (status != 0 && !c->error_message)
     llmrt__call_set_str(&c->error_message, llmrt_strerror(status), strlen(llmrt_strerror(status)));
+  redact_key(c, c->error_message);
+  redact_key(c, c->error_type);
   llmrt__call_set_state(c, CALL_DONE);
   c->halted = 1;
   c->status = status;

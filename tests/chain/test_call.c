@@ -5,6 +5,7 @@
 
 #include "llmrt.h"
 #include "llmrt_mock.h"
+#include "rawserver.h"
 #include "test.h"
 
 typedef struct {
@@ -460,6 +461,38 @@ static void test_tool_turn_sent_upstream(void) {
   }
 }
 
+static void test_key_redacted_from_upstream_errors(void) {
+  /* An upstream error page that echoes the Authorization header must not
+   * carry the key into the result's messages. */
+  run_t r;
+  memset(&r, 0, sizeof r);
+  closed = 0;
+  uv_loop_init(&loop);
+  rawserver_t *rs;
+  ASSERT_EQ(rawserver_start(&loop, &rs), 0);
+  llmrt_options_t o;
+  llmrt_options_init(&o);
+  o.log_level = LLMRT_LOG_ERROR;
+  ASSERT_EQ(llmrt_new(&loop, &o, &r.rt), 0);
+  setenv("TEST_ECHO_KEY", "sk-echoed-secret-0123456789", 1);
+  char cfg[512];
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"p\":{\"base_url\":\"http://127.0.0.1:%u/head-echo-401\","
+           "\"api_key_env\":\"TEST_ECHO_KEY\"}}}",
+           rawserver_port(rs));
+  ASSERT_EQ(llmrt_configure(r.rt, cfg, NULL, 0), 0);
+  call(&r, NULL, 0, "hi");
+  while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_ERR(r.status, LLMRT_EAUTH);
+  ASSERT_CONTAINS(r.errmsg, "[redacted]"); /* the echo did arrive... */
+  ASSERT(strstr(r.errmsg, "sk-echoed-secret") == NULL); /* ...without the key */
+  llmrt_close(r.rt, on_closed, NULL);
+  rawserver_stop(rs);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
 static void test_missing_key(void) {
   run_t r;
   run_one(&r, NULL, "nokey", 1);
@@ -535,6 +568,7 @@ int main(void) {
   RUN_TEST(test_max_connections);
   RUN_TEST(test_tool_calls);
   RUN_TEST(test_tool_turn_sent_upstream);
+  RUN_TEST(test_key_redacted_from_upstream_errors);
   RUN_TEST(test_missing_key);
   RUN_TEST(test_unreachable);
   RUN_TEST(test_utf8);

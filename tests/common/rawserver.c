@@ -344,6 +344,10 @@ static void handle(sconn_t *c, const char *head, size_t hlen, const char *path, 
     free(d);
   } else if (is(path, "/head-echo")) {
     respond(c, 200, NULL, head, hlen, 0);
+  } else if (is(path, "/head-echo-401")) {
+    /* A careless proxy that echoes the request, credentials included, in
+     * its error page. */
+    respond(c, 401, NULL, head, hlen, 0);
   } else if (is(path, "/bench")) {
     send_bytes(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40, 0);
   } else {

@@ -302,10 +302,11 @@ static int block_start(llmrt__dec_t *d) {
              : llmrt__json_streq(j, ty, "tool_use") ? BLOCK_TOOL
                                                     : BLOCK_OTHER;
   uint32_t ordinal = kind == BLOCK_TOOL ? st->n_tools++ : 0;
-  if (idx < sizeof st->block_kind) {
-    st->block_kind[idx] = (unsigned char)kind;
-    st->block_tool[idx] = (unsigned char)ordinal;
-  }
+  /* Blocks stream one at a time: the deltas that follow belong to this one. */
+  st->open_block = idx;
+  st->open_tool = ordinal;
+  st->has_open_block = 1;
+  if (idx < sizeof st->block_tool / sizeof st->block_tool[0]) st->block_tool[idx] = ordinal;
   if (kind == BLOCK_TEXT)
     return llmrt__emit_text(d, LLMRT_EV_TEXT, llmrt__json_get(j, blk, "text"));
   if (kind == BLOCK_THINKING)
@@ -329,8 +330,13 @@ static int block_delta(llmrt__dec_t *d) {
     llmrt_event_t ev;
     memset(&ev, 0, sizeof ev);
     ev.type = LLMRT_EV_TOOL_CALL;
-    /* Blocks past the table keep their block index: rare and still unique. */
-    ev.index = idx < sizeof st->block_tool ? st->block_tool[idx] : idx;
+    /* The open block, as the protocol streams them. Should deltas ever
+     * interleave, the table answers for the first blocks, and a block past
+     * it keeps its block index. */
+    if (st->has_open_block && idx == st->open_block)
+      ev.index = st->open_tool;
+    else
+      ev.index = idx < sizeof st->block_tool / sizeof st->block_tool[0] ? st->block_tool[idx] : idx;
     int pj = llmrt__json_get(j, delta, "partial_json");
     if (llmrt__json_type(j, pj) != LLMRT__JSON_STRING) return LLMRT_EBADRESPONSE;
     int rc = llmrt__json_str(j, pj, &d->a, 0, &ev.text, &ev.len);

@@ -95,12 +95,14 @@ typedef struct {
   int64_t input_tokens, output_tokens, cached_tokens;
   unsigned char utf8_carry[4]; /* incomplete UTF-8 tail held back from a delta */
   unsigned utf8_carry_len;
-  int utf8_carry_type;          /* LLMRT_EV_TEXT or LLMRT_EV_THINKING: whose tail it is */
-  uint32_t utf16_hi;            /* a \uD8xx escape ended the last delta: its pair may follow */
-  unsigned char block_kind[64]; /* Anthropic: kind of content block by index */
-  unsigned char block_tool[64]; /* Anthropic: tool call ordinal of a tool_use block */
-  uint32_t n_tools;             /* Anthropic: tool_use blocks seen */
-  char scratch[8192];           /* decoded (unescaped) strings of the current chunk */
+  int utf8_carry_type;     /* LLMRT_EV_TEXT or LLMRT_EV_THINKING: whose tail it is */
+  uint32_t utf16_hi;       /* a \uD8xx escape ended the last delta: its pair may follow */
+  uint32_t n_tools;        /* Anthropic: tool_use blocks seen */
+  uint32_t open_block;     /* Anthropic: index of the block last started */
+  uint32_t open_tool;      /* Anthropic: its tool call ordinal */
+  int has_open_block;      /* Anthropic: a block was started */
+  uint32_t block_tool[64]; /* Anthropic: tool call ordinal by block index (fallback) */
+  char scratch[8192];      /* decoded (unescaped) strings of the current chunk */
 } llmrt__pstate_t;
 
 void llmrt__pstate_init(llmrt__pstate_t *st);

@@ -201,16 +201,18 @@ static int anthropic_encode(const llmrt_request_t *req, llmrt__buf_t *out, char 
 static int usage(llmrt__dec_t *d, int u, llmrt__pstate_t *acc) {
   const llmrt__json_t *j = &d->j;
   if (llmrt__json_type(j, u) != LLMRT__JSON_OBJECT) return 0;
-  int64_t in = -1, rd = -1, cr = -1, out = -1;
-  llmrt__json_int(j, llmrt__json_get(j, u, "input_tokens"), &in);
-  llmrt__json_int(j, llmrt__json_get(j, u, "cache_read_input_tokens"), &rd);
-  llmrt__json_int(j, llmrt__json_get(j, u, "cache_creation_input_tokens"), &cr);
-  llmrt__json_int(j, llmrt__json_get(j, u, "output_tokens"), &out);
-  if (in >= 0 || rd >= 0 || cr >= 0) {
-    acc->input_tokens = (in > 0 ? in : 0) + (rd > 0 ? rd : 0) + (cr > 0 ? cr : 0);
-    acc->cached_tokens = rd > 0 ? rd : 0;
+  int64_t in = 0, rd = 0, cr = 0, out = 0;
+  /* Each count is in [0, 2^53] (a negative one counts as absent): the sum
+   * saturates instead of overflowing. */
+  int have_in = llmrt__usage_count(j, llmrt__json_get(j, u, "input_tokens"), &in) == 0;
+  have_in |= llmrt__usage_count(j, llmrt__json_get(j, u, "cache_read_input_tokens"), &rd) == 0;
+  have_in |= llmrt__usage_count(j, llmrt__json_get(j, u, "cache_creation_input_tokens"), &cr) == 0;
+  if (have_in) {
+    acc->input_tokens = llmrt__usage_add(llmrt__usage_add(in, rd), cr);
+    acc->cached_tokens = rd;
   }
-  if (out >= 0) acc->output_tokens = out;
+  if (llmrt__usage_count(j, llmrt__json_get(j, u, "output_tokens"), &out) == 0)
+    acc->output_tokens = out;
   llmrt_event_t ev;
   memset(&ev, 0, sizeof ev);
   ev.type = LLMRT_EV_USAGE;

@@ -109,10 +109,11 @@ static int usage(llmrt__dec_t *d, int u, llmrt__pstate_t *acc) {
   llmrt_event_t ev;
   memset(&ev, 0, sizeof ev);
   ev.type = LLMRT_EV_USAGE;
-  llmrt__json_int(j, llmrt__json_get(j, u, "prompt_tokens"), &ev.input_tokens);
-  llmrt__json_int(j, llmrt__json_get(j, u, "completion_tokens"), &ev.output_tokens);
+  /* Counts a broken server gets wrong (negative, huge) stay 0 or capped. */
+  llmrt__usage_count(j, llmrt__json_get(j, u, "prompt_tokens"), &ev.input_tokens);
+  llmrt__usage_count(j, llmrt__json_get(j, u, "completion_tokens"), &ev.output_tokens);
   int det = llmrt__json_get(j, u, "prompt_tokens_details");
-  llmrt__json_int(j, llmrt__json_get(j, det, "cached_tokens"), &ev.cached_tokens);
+  llmrt__usage_count(j, llmrt__json_get(j, det, "cached_tokens"), &ev.cached_tokens);
   if (acc) {
     acc->input_tokens = ev.input_tokens;
     acc->output_tokens = ev.output_tokens;

@@ -86,6 +86,25 @@ int llmrt__emit_finish(llmrt__dec_t *d, int t) {
   return llmrt__emit(d, &ev);
 }
 
+int llmrt__usage_count(const llmrt__json_t *j, int t, int64_t *out) {
+  if (llmrt__json_type(j, t) != LLMRT__JSON_PRIM) return -1;
+  char c = j->js[j->tok[t].start];
+  if (c != '-' && (c < '0' || c > '9')) return -1; /* true, false, null */
+  int64_t v;
+  if (llmrt__json_int(j, t, &v)) { /* beyond int64: huge, or hugely negative */
+    if (c == '-') return -1;
+    v = LLMRT__TOKENS_MAX;
+  }
+  if (v < 0) return -1;
+  *out = v < LLMRT__TOKENS_MAX ? v : LLMRT__TOKENS_MAX;
+  return 0;
+}
+
+int64_t llmrt__usage_add(int64_t a, int64_t b) {
+  /* Both are in [0, 2^53]: the sum cannot overflow, only pass the cap. */
+  return a + b < LLMRT__TOKENS_MAX ? a + b : LLMRT__TOKENS_MAX;
+}
+
 /* ---- Errors ------------------------------------------------------------- */
 
 int llmrt__error_for_type(const llmrt__json_t *j, int t, int dflt) {

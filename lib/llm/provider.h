@@ -43,6 +43,16 @@ size_t llmrt__utf8_complete(const char *s, size_t n);
  * Flushes held-back text first. */
 int llmrt__emit_finish(llmrt__dec_t *d, int t);
 
+/* Token counts are capped at 2^53: any count a provider can mean, exact in
+ * a double (JSON readers, metrics), and sums of a few cannot overflow. */
+#define LLMRT__TOKENS_MAX ((int64_t)1 << 53)
+/* A token count from number token t: 0 with *out in [0, 2^53] (a fraction
+ * truncated, a larger number capped), or -1 when t is absent, not a number
+ * or negative (a broken server: the count is ignored). */
+int llmrt__usage_count(const llmrt__json_t *j, int t, int64_t *out);
+/* a + b for counts from llmrt__usage_count, saturating at 2^53. */
+int64_t llmrt__usage_add(int64_t a, int64_t b);
+
 /* The error for a provider error type: overloaded_error -> LLMRT_EOVERLOADED,
  * rate limit types -> LLMRT_ERATELIMIT, else dflt. */
 int llmrt__error_for_type(const llmrt__json_t *j, int type_tok, int dflt);

@@ -9,6 +9,56 @@
 
 static const llmrt__provider_t *OA, *AN;
 
+/* ---- B: token counts are non-negative and bounded ---- */
+
+#define TOKENS_MAX ((int64_t)1 << 53)
+
+static void test_usage_range(void) {
+  rec_t r;
+  rec_init(&r);
+  llmrt__sink_t sink = rec_sink(&r);
+  /* Anthropic adds three counts: two huge ones must not overflow. */
+  const char *body = "{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":"
+                     "9000000000000000000,\"cache_read_input_tokens\":9000000000000000000,"
+                     "\"cache_creation_input_tokens\":1e300,\"output_tokens\":-7}}";
+  ASSERT_EQ(AN->decode_response(body, strlen(body), &sink), 0);
+  ASSERT_EQ(r.in, TOKENS_MAX);
+  ASSERT_EQ(r.cached, TOKENS_MAX);
+  ASSERT_EQ(r.out, 0);
+  rec_free(&r);
+
+  rec_init(&r);
+  sink = rec_sink(&r);
+  body = "{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":-5,"
+         "\"cache_read_input_tokens\":3,\"output_tokens\":2.9}}";
+  ASSERT_EQ(AN->decode_response(body, strlen(body), &sink), 0);
+  ASSERT_EQ(r.in, 3);
+  ASSERT_EQ(r.cached, 3);
+  ASSERT_EQ(r.out, 2);
+  rec_free(&r);
+
+  /* OpenAI passed negatives through. */
+  const char *chunks =
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":"
+      "1e3,\"prompt_tokens_details\":{\"cached_tokens\":-1e18}}}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":99999999999999999999,"
+      "\"completion_tokens\":\"12\"}}\n\n"
+      "data: [DONE]\n\n";
+  rec_init(&r);
+  ASSERT_EQ(run_stream(OA, chunks, strlen(chunks), 0, &r), LLMRT__STREAM_DONE);
+  ASSERT_CONTAINS(r.log.data, "USAGE in=0 out=1000 cached=0\n");
+  ASSERT_CONTAINS(r.log.data, "USAGE in=9007199254740992 out=0 cached=0\n");
+  rec_free(&r);
+
+  body = "{\"choices\":[],\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":-2}}";
+  rec_init(&r);
+  sink = rec_sink(&r);
+  ASSERT_EQ(OA->decode_response(body, strlen(body), &sink), 0);
+  ASSERT_EQ(r.in, 0);
+  ASSERT_EQ(r.out, 0);
+  rec_free(&r);
+}
+
 /* ---- C: Anthropic tool call ordinals past the block table ---- */
 
 typedef struct {
@@ -92,6 +142,7 @@ static void test_anthropic_many_blocks(void) {
 int main(int argc, char **argv) {
   OA = llmrt__provider_find("openai");
   AN = llmrt__provider_find("anthropic");
+  RUN_ONE(test_usage_range);
   RUN_ONE(test_anthropic_many_blocks);
   return 0;
 }

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "provider.h"
 
 #define DEFAULT_MAX_TOKENS 1024 /* Anthropic requires max_tokens */
@@ -45,16 +43,52 @@ static int put_system(llmrt__enc_t *e, const llmrt_request_t *req) {
   return rc < 0 ? rc : 0;
 }
 
+/* The input object of a tool_use block from an OpenAI-format call's
+ * "arguments": a JSON text in a string ("" means {}), or an object. The
+ * text is held to the same strict reading as tool_calls_json itself, so
+ * nothing after the object is dropped unseen. Returns 1 when it is not an
+ * object, 0 when written, or LLMRT_ENOMEM. */
+static int put_input(llmrt__buf_t *b, const llmrt__json_t *j, int args) {
+  int ty = llmrt__json_type(j, args);
+  if (ty == 0 || llmrt__json_isnull(j, args)) return llmrt__buf_puts(b, "{}");
+  if (ty == LLMRT__JSON_OBJECT) return llmrt__jw_value(b, j, args);
+  if (ty != LLMRT__JSON_STRING) return 1;
+  char scratch[512];
+  llmrt__jarena_t a;
+  llmrt__jarena_init(&a, scratch, sizeof scratch);
+  const char *s;
+  size_t n;
+  int rc = llmrt__json_str(j, args, &a, 0, &s, &n);
+  if (rc == 0 && n == 0) {
+    rc = llmrt__buf_puts(b, "{}");
+  } else if (rc == 0) {
+    llmrt__json_t in;
+    llmrt__jtok_t toks[64];
+    rc = llmrt__json_parse(&in, s, n, toks, 64);
+    if (rc == 0 && llmrt__json_type(&in, 0) != LLMRT__JSON_OBJECT) rc = 1;
+    if (rc == 0) rc = llmrt__jw_value(b, &in, 0);
+    llmrt__json_free(&in);
+    if (rc && rc != LLMRT_ENOMEM) rc = 1;
+  }
+  llmrt__jarena_free(&a);
+  return rc;
+}
+
 /* An assistant turn with tool calls becomes content blocks: its text (if
  * any), then one tool_use block per call, whose input is the call's
- * arguments parsed back into an object. */
+ * arguments parsed back into an object. Like OpenAI's tool_calls, the array
+ * is read by the strict scanner and every value is written out again. */
 static int put_assistant_tools(llmrt__enc_t *e, const llmrt_message_t *m, size_t i) {
   llmrt__buf_t *b = e->out;
-  cJSON *arr = cJSON_Parse(m->tool_calls_json);
-  int rc = 0;
-  if (!cJSON_IsArray(arr)) {
-    llmrt__enc_msg(e, "messages[%zu].tool_calls_json: not a JSON array", i);
-    rc = LLMRT_EINVAL;
+  llmrt__json_t j;
+  llmrt__jtok_t toks[64];
+  int rc = llmrt__json_parse(&j, m->tool_calls_json, strlen(m->tool_calls_json), toks, 64);
+  if (rc == 0 && llmrt__json_type(&j, 0) != LLMRT__JSON_ARRAY) rc = LLMRT_EINVAL;
+  if (rc) {
+    if (rc != LLMRT_ENOMEM) {
+      llmrt__enc_msg(e, "messages[%zu].tool_calls_json: not a JSON array", i);
+      rc = LLMRT_EINVAL;
+    }
     goto out;
   }
   size_t clen = llmrt__msg_len(m);
@@ -66,48 +100,35 @@ static int put_assistant_tools(llmrt__enc_t *e, const llmrt_message_t *m, size_t
     if (!rc) rc = llmrt__buf_puts(b, "}");
     n++;
   }
-  int k = 0;
-  for (const cJSON *call = arr->child; call && !rc; call = call->next, k++) {
-    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-    if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
-      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%d]: needs \"id\" and \"function.name\"",
-                     i, k);
+  uint32_t call = 1;
+  for (uint32_t k = 0; k < j.tok[0].size && !rc; k++, call = j.tok[call].next) {
+    int fn = llmrt__json_get(&j, (int)call, "function");
+    int id = llmrt__json_get(&j, (int)call, "id");
+    int name = llmrt__json_get(&j, fn, "name");
+    if (llmrt__json_type(&j, id) != LLMRT__JSON_STRING ||
+        llmrt__json_type(&j, name) != LLMRT__JSON_STRING) {
+      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%u]: needs \"id\" and \"function.name\"", i,
+                     k);
       rc = LLMRT_EINVAL;
       break;
     }
-    /* arguments is a JSON text in a string (OpenAI's shape); "" means {}. */
-    cJSON *input = NULL;
-    if (cJSON_IsString(args) && args->valuestring[0]) input = cJSON_Parse(args->valuestring);
-    else if (cJSON_IsObject(args)) input = cJSON_Duplicate(args, 1);
-    else input = cJSON_CreateObject();
-    if (!cJSON_IsObject(input)) {
-      cJSON_Delete(input);
-      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%d].function.arguments: not a JSON object",
-                     i, k);
-      rc = LLMRT_EINVAL;
-      break;
-    }
-    char *in = cJSON_PrintUnformatted(input);
-    cJSON_Delete(input);
-    if (!in) {
-      rc = LLMRT_ENOMEM;
-      break;
-    }
-    rc = llmrt__buf_puts(b, n++ ? ",{\"type\":\"tool_use\",\"id\":" : "{\"type\":\"tool_use\",\"id\":");
-    if (!rc) rc = llmrt__jw_string(b, id->valuestring, strlen(id->valuestring));
+    rc = llmrt__buf_puts(b, n++ ? ",{\"type\":\"tool_use\",\"id\":"
+                                : "{\"type\":\"tool_use\",\"id\":");
+    if (!rc) rc = llmrt__jw_value(b, &j, id);
     if (!rc) rc = llmrt__buf_puts(b, ",\"name\":");
-    if (!rc) rc = llmrt__jw_string(b, name->valuestring, strlen(name->valuestring));
+    if (!rc) rc = llmrt__jw_value(b, &j, name);
     if (!rc) rc = llmrt__buf_puts(b, ",\"input\":");
-    if (!rc) rc = llmrt__buf_puts(b, in);
+    if (!rc) rc = put_input(b, &j, llmrt__json_get(&j, fn, "arguments"));
+    if (rc == 1) {
+      llmrt__enc_msg(e, "messages[%zu].tool_calls_json[%u].function.arguments: not a JSON object",
+                     i, k);
+      rc = LLMRT_EINVAL;
+    }
     if (!rc) rc = llmrt__buf_puts(b, "}");
-    cJSON_free(in);
   }
   if (!rc) rc = llmrt__buf_puts(b, "]");
 out:
-  cJSON_Delete(arr);
+  llmrt__json_free(&j);
   return rc;
 }
 
@@ -190,7 +211,8 @@ static int encode_body(llmrt__enc_t *e, const llmrt_request_t *req) {
   return 0;
 }
 
-static int anthropic_encode(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen) {
+static int anthropic_encode(const llmrt_request_t *req, llmrt__buf_t *out, char *err,
+                            size_t errlen) {
   return llmrt__enc_request(req, out, err, errlen, encode_body);
 }
 

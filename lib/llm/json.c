@@ -459,6 +459,84 @@ size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi) {
   return o;
 }
 
+static uint32_t hex4(const char *s) {
+  return (uint32_t)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
+}
+
+/* Decodes the character at s[*pi] of a validated string body into out (1 to
+ * 4 bytes) as llmrt__json_unescape does, except that an invalid UTF-8 byte
+ * becomes U+FFFD as llmrt__jw_value writes it, and moves *pi past it. */
+static size_t dec_next(const char *s, size_t n, size_t *pi, char *out) {
+  size_t i = *pi;
+  if (s[i] != '\\') {
+    size_t k = llmrt__utf8_seq((const unsigned char *)s + i, n - i);
+    if (k == 0) {
+      *pi = i + 1;
+      return put_utf8(out, 0xFFFD);
+    }
+    memcpy(out, s + i, k);
+    *pi = i + k;
+    return k;
+  }
+  char e = s[i + 1];
+  if (e != 'u') {
+    out[0] = e == 'n'   ? '\n'
+             : e == 't' ? '\t'
+             : e == 'r' ? '\r'
+             : e == 'b' ? '\b'
+             : e == 'f' ? '\f'
+                        : e;
+    *pi = i + 2;
+    return 1;
+  }
+  uint32_t cp = hex4(s + i + 2);
+  i += 6;
+  if (cp >= 0xD800 && cp <= 0xDBFF && n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u') {
+    uint32_t lo = hex4(s + i + 2);
+    if (lo >= 0xDC00 && lo <= 0xDFFF) {
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      i += 6;
+    } else {
+      cp = 0xFFFD;
+    }
+  } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+    cp = 0xFFFD;
+  }
+  *pi = i;
+  return put_utf8(out, cp);
+}
+
+int llmrt__json_str_same(const llmrt__json_t *j, int a, int b) {
+  if (llmrt__json_type(j, a) != LLMRT__JSON_STRING || llmrt__json_type(j, b) != LLMRT__JSON_STRING)
+    return 0;
+  const llmrt__jtok_t *x = &j->tok[a], *y = &j->tok[b];
+  const char *s = j->js + x->start, *t = j->js + y->start;
+  size_t n = x->end - x->start, m = y->end - y->start;
+  if (n == m && memcmp(s, t, n) == 0) return 1;
+  /* Decode both a character at a time and compare the bytes: no buffer, so
+   * no length limit (unlike str_eq, which only serves short literal keys).
+   * Texts that differ as written can still be the same: escapes, or invalid
+   * bytes against a U+FFFD. */
+  char bx[4], by[4];
+  size_t i = 0, k = 0, lx = 0, ly = 0, ox = 0, oy = 0;
+  for (;;) {
+    if (ox == lx && i < n) {
+      lx = dec_next(s, n, &i, bx);
+      ox = 0;
+    }
+    if (oy == ly && k < m) {
+      ly = dec_next(t, m, &k, by);
+      oy = 0;
+    }
+    int ex = ox == lx, ey = oy == ly;
+    if (ex || ey) return ex && ey;
+    size_t c = lx - ox < ly - oy ? lx - ox : ly - oy;
+    if (memcmp(bx + ox, by + oy, c) != 0) return 0;
+    ox += c;
+    oy += c;
+  }
+}
+
 struct llmrt__jblk_s {
   llmrt__jblk_t *next;
   char data[];
@@ -520,9 +598,7 @@ int llmrt__json_str(const llmrt__json_t *j, int t, llmrt__jarena_t *a, int nul, 
 
 /* ---- Writer ----------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid.
- * Rejects overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+size_t llmrt__utf8_seq(const unsigned char *s, size_t n) {
   unsigned char c = s[0];
   size_t k;
   unsigned char lo = 0x80, hi = 0xBF;
@@ -560,7 +636,7 @@ int llmrt__jw_string(llmrt__buf_t *b, const char *str, size_t n) {
     unsigned char c = s[i];
     char esc[8];
     if (c >= 0x80) {
-      size_t k = utf8_seq(s + i, n - i);
+      size_t k = llmrt__utf8_seq(s + i, n - i);
       int rc = k ? llmrt__buf_append(b, s + i, k) : llmrt__buf_append(b, "\\ufffd", 6);
       if (rc) return rc;
       i += k ? k : 1;
@@ -580,6 +656,65 @@ int llmrt__jw_string(llmrt__buf_t *b, const char *str, size_t n) {
     i++;
   }
   return llmrt__buf_append(b, "\"", 1);
+}
+
+/* Appends the validated string body str[0..n) in quotes, escapes kept, but a
+ * lone surrogate escape and invalid UTF-8 become \ufffd. */
+static int jw_raw_string(llmrt__buf_t *b, const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  if (llmrt__buf_reserve(b, n + 2)) return LLMRT_ENOMEM;
+  b->data[b->len++] = '"';
+  size_t i = 0;
+  while (i < n) {
+    size_t run = i;
+    while (run < n && s[run] < 0x80 && s[run] != '\\')
+      run++;
+    if (run > i && llmrt__buf_append(b, s + i, run - i)) return LLMRT_ENOMEM;
+    i = run;
+    if (i == n) break;
+    const char *p = str + i;
+    size_t k;
+    if (s[i] >= 0x80) {
+      k = llmrt__utf8_seq(s + i, n - i);
+    } else if (p[1] != 'u') {
+      k = 2;
+    } else {
+      uint32_t cp = hex4(p + 2), lo = 0;
+      if (cp >= 0xD800 && cp <= 0xDBFF && n - i >= 12 && p[6] == '\\' && p[7] == 'u')
+        lo = hex4(p + 8);
+      k = lo >= 0xDC00 && lo <= 0xDFFF ? 12 : cp >= 0xD800 && cp <= 0xDFFF ? 0 : 6;
+    }
+    if (k ? llmrt__buf_append(b, p, k) : llmrt__buf_append(b, "\\ufffd", 6)) return LLMRT_ENOMEM;
+    i += k ? k : s[i] == '\\' ? 6 : 1;
+  }
+  return llmrt__buf_append(b, "\"", 1);
+}
+
+/* Depth is bounded by the scanner (LLMRT__JSON_MAX_DEPTH). */
+static int put_value(llmrt__buf_t *b, const llmrt__json_t *j, uint32_t t) {
+  const llmrt__jtok_t *k = &j->tok[t];
+  if (k->type == LLMRT__JSON_STRING) return jw_raw_string(b, j->js + k->start, k->end - k->start);
+  if (k->type == LLMRT__JSON_PRIM) return llmrt__buf_append(b, j->js + k->start, k->end - k->start);
+  int obj = k->type == LLMRT__JSON_OBJECT;
+  if (llmrt__buf_append(b, obj ? "{" : "[", 1)) return LLMRT_ENOMEM;
+  uint32_t c = t + 1;
+  for (uint32_t m = 0; m < k->size; m++) {
+    int rc = m ? llmrt__buf_append(b, ",", 1) : 0;
+    if (!rc && obj) {
+      const llmrt__jtok_t *key = &j->tok[c++];
+      rc = jw_raw_string(b, j->js + key->start, key->end - key->start);
+      if (!rc) rc = llmrt__buf_append(b, ":", 1);
+    }
+    if (!rc) rc = put_value(b, j, c);
+    if (rc) return rc;
+    c = j->tok[c].next;
+  }
+  return llmrt__buf_append(b, obj ? "}" : "]", 1);
+}
+
+int llmrt__jw_value(llmrt__buf_t *b, const llmrt__json_t *j, int t) {
+  if (llmrt__json_type(j, t) == 0) return LLMRT_EINVAL;
+  return put_value(b, j, (uint32_t)t);
 }
 
 int llmrt__jw_double(llmrt__buf_t *b, double v) {

@@ -69,6 +69,10 @@ int llmrt__json_at(const llmrt__json_t *j, int arr, uint32_t idx);
 int llmrt__json_type(const llmrt__json_t *j, int t);
 /* True when t is a string equal to s (escapes decoded). */
 int llmrt__json_streq(const llmrt__json_t *j, int t, const char *s);
+/* True when string tokens a and b hold the same text once decoded (so
+ * "str\u0065am" equals "stream"), whatever their length; invalid UTF-8
+ * counts as U+FFFD, as llmrt__jw_value writes it. */
+int llmrt__json_str_same(const llmrt__json_t *j, int a, int b);
 /* True when t is absent or the literal null. */
 int llmrt__json_isnull(const llmrt__json_t *j, int t);
 /* Integer value of a number token (a fraction is truncated); 0 or -1. */
@@ -106,6 +110,15 @@ int llmrt__json_str(const llmrt__json_t *j, int t, llmrt__jarena_t *a, int nul, 
 /* Appends s[0..n) as a quoted JSON string. Invalid UTF-8 becomes U+FFFD, so
  * the output is always valid JSON. */
 int llmrt__jw_string(llmrt__buf_t *b, const char *s, size_t n);
+/* Appends value token t of j as compact JSON: objects and arrays rebuilt,
+ * numbers and literals as written (no rounding through a double), strings
+ * with their escapes kept except that a lone surrogate escape and invalid
+ * UTF-8 become U+FFFD. So whatever the scanner accepted is sent as one
+ * valid JSON value and nothing else. Returns 0 or LLMRT_ENOMEM. */
+int llmrt__jw_value(llmrt__buf_t *b, const llmrt__json_t *j, int t);
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if invalid.
+ * Rejects overlong forms, surrogates and code points above U+10FFFF. */
+size_t llmrt__utf8_seq(const unsigned char *s, size_t n);
 /* Appends a number in the shortest form that reads back exactly, with '.'
  * whatever the locale; LLMRT_EINVAL for NaN and infinities. */
 int llmrt__jw_double(llmrt__buf_t *b, double v);

@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "provider.h"
 
 /* ---- Encoding ----------------------------------------------------------- */
@@ -15,18 +13,23 @@ static int put_str(llmrt__enc_t *e, const char *key, const char *s, size_t n) {
   return llmrt__jw_string(e->out, s, n);
 }
 
-/* An assistant's earlier tool calls go back verbatim, once checked to be a
- * JSON array (so a typo fails here, with its message index, not upstream). */
+/* An assistant's earlier tool calls go back as a JSON array, checked by the
+ * strict scanner (so a typo fails here, with its message index, not
+ * upstream) and written out again from its tokens: text after the array
+ * can never add members to the message, and invalid UTF-8 becomes U+FFFD. */
 static int put_tool_calls(llmrt__enc_t *e, const llmrt_message_t *m, size_t i) {
-  cJSON *arr = cJSON_Parse(m->tool_calls_json);
-  int ok = cJSON_IsArray(arr);
-  cJSON_Delete(arr);
-  if (!ok) {
+  llmrt__json_t j;
+  llmrt__jtok_t toks[64];
+  int rc = llmrt__json_parse(&j, m->tool_calls_json, strlen(m->tool_calls_json), toks, 64);
+  if (rc == 0 && llmrt__json_type(&j, 0) != LLMRT__JSON_ARRAY) rc = LLMRT_EINVAL;
+  if (rc && rc != LLMRT_ENOMEM) {
     llmrt__enc_msg(e, "messages[%zu].tool_calls_json: not a JSON array", i);
-    return LLMRT_EINVAL;
+    rc = LLMRT_EINVAL;
   }
-  if (llmrt__buf_puts(e->out, ",\"tool_calls\":")) return LLMRT_ENOMEM;
-  return llmrt__buf_puts(e->out, m->tool_calls_json);
+  if (!rc) rc = llmrt__buf_puts(e->out, ",\"tool_calls\":");
+  if (!rc) rc = llmrt__jw_value(e->out, &j, 0);
+  llmrt__json_free(&j);
+  return rc;
 }
 
 static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {

@@ -9,6 +9,142 @@
 
 static const llmrt__provider_t *OA, *AN;
 
+/* ---- A: tool_calls_json is checked strictly and re-encoded ---- */
+
+/* Encodes req; on success the body must be valid JSON by cJSON's reading
+ * and by a strict reading (nothing after the value). */
+static int encode(const llmrt__provider_t *p, const llmrt_request_t *req, llmrt__buf_t *out,
+                  char *err, size_t errlen) {
+  llmrt__buf_init(out);
+  int rc = p->encode(req, out, err, errlen);
+  if (rc == 0) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(out->data, out->len, &end, 0);
+    if (!j || end != out->data + out->len)
+      TEST_FAIL_("%s: not one JSON value: %s", p->name, out->data);
+    cJSON_Delete(j);
+  } else {
+    ASSERT_EQ(out->len, 0);
+  }
+  return rc;
+}
+
+static void one_msg_request(llmrt_request_t *req, llmrt_message_t *msgs) {
+  llmrt_request_init(req);
+  req->model = "m";
+  req->messages = msgs;
+  req->n_messages = 2;
+}
+
+static void test_tool_calls_strict(void) {
+  static const char *bad[] = {
+      "[] , \"evil\": 1",                                    /* trailing text: injects a key */
+      "[]]",                                                 /* trailing bracket */
+      "[{\"id\":\"a\nb\",\"function\":{\"name\":\"f\"}}]",   /* raw newline in a string */
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\"}}] junk", /* trailing word */
+      "{\"id\":1}",                                          /* not an array */
+      "",
+  };
+  llmrt_message_t msgs[2] = {{.role = "user", .content = "q"},
+                             {.role = "assistant", .content = "x"}};
+  llmrt_request_t req;
+  one_msg_request(&req, msgs);
+  const llmrt__provider_t *ps[2] = {OA, AN};
+  for (int p = 0; p < 2; p++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      llmrt__buf_t b;
+      char err[200] = "";
+      msgs[1].tool_calls_json = bad[i];
+      int rc = encode(ps[p], &req, &b, err, sizeof err);
+      if (rc != LLMRT_EINVAL)
+        TEST_FAIL_("%s accepted tool_calls_json %s: %s", ps[p]->name, bad[i], b.data);
+      ASSERT_CONTAINS(err, "messages[1].tool_calls_json");
+      llmrt__buf_free(&b);
+    }
+  }
+}
+
+static void test_tool_calls_reencoded(void) {
+  /* Pretty-printed, with an invalid UTF-8 byte, a lone surrogate escape and
+   * an integer no double holds: the body gets valid, compact JSON with the
+   * number as written. */
+  llmrt_message_t msgs[2] = {
+      {.role = "user", .content = "q"},
+      {.role = "assistant",
+       .content = "",
+       .tool_calls_json = "[\n  {\"id\": \"call_\xff\", \"type\": \"function\", \"seq\": "
+                          "12345678901234567890,\n   \"function\": {\"name\": \"f\\ud800\", "
+                          "\"arguments\": \"{\\\"n\\\": 12345678901234567891}\"}}\n]\n"}};
+  llmrt_request_t req;
+  one_msg_request(&req, msgs);
+  llmrt__buf_t b;
+  char err[200];
+
+  ASSERT_EQ(encode(OA, &req, &b, err, sizeof err), 0);
+  ASSERT(strchr(b.data, '\n') == NULL);
+  ASSERT_CONTAINS(b.data, "\"seq\":12345678901234567890");
+  cJSON *j = cJSON_Parse(b.data);
+  cJSON *call = cJSON_GetArrayItem(
+      cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 1), "tool_calls"),
+      0);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(call, "id")->valuestring, "call_\xef\xbf\xbd");
+  cJSON *fn = cJSON_GetObjectItem(call, "function");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(fn, "name")->valuestring, "f\xef\xbf\xbd");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(fn, "arguments")->valuestring, "{\"n\": 12345678901234567891}");
+  cJSON_Delete(j);
+  llmrt__buf_free(&b);
+
+  ASSERT_EQ(encode(AN, &req, &b, err, sizeof err), 0);
+  ASSERT_CONTAINS(b.data, "\"input\":{\"n\":12345678901234567891}");
+  j = cJSON_Parse(b.data);
+  cJSON *use = cJSON_GetArrayItem(
+      cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 1), "content"), 0);
+  ASSERT_STR_EQ(cJSON_GetObjectItem(use, "id")->valuestring, "call_\xef\xbf\xbd");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(use, "name")->valuestring, "f\xef\xbf\xbd");
+  cJSON_Delete(j);
+  llmrt__buf_free(&b);
+}
+
+static void test_anthropic_arguments_strict(void) {
+  static const char *bad[] = {
+      "{\\\"a\\\":1} trailing",     /* trailing text was silently dropped */
+      "{\\\"a\\\":1}{\\\"b\\\":2}", /* two objects */
+      "{\\\"a\\\":\\\"x\\ny\\\"}",  /* raw newline inside a string */
+      "[1]",                        /* not an object */
+  };
+  llmrt_message_t msgs[2] = {{.role = "user", .content = "q"}, {.role = "assistant"}};
+  llmrt_request_t req;
+  one_msg_request(&req, msgs);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char tc[256], err[200] = "";
+    snprintf(tc, sizeof tc, "[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"%s\"}}]",
+             bad[i]);
+    msgs[1].tool_calls_json = tc;
+    llmrt__buf_t b;
+    int rc = encode(AN, &req, &b, err, sizeof err);
+    if (rc != LLMRT_EINVAL) TEST_FAIL_("accepted arguments %s: %s", bad[i], b.data);
+    ASSERT_CONTAINS(err, "messages[1].tool_calls_json[0].function.arguments");
+    llmrt__buf_free(&b);
+  }
+  /* Arguments given as an object, empty, or absent are fine. */
+  static const char *good[] = {
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":{\"a\":[1,{}]}}}]",
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]",
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\"}}]",
+      "[{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\" {} \"}}]",
+  };
+  static const char *want[] = {"\"input\":{\"a\":[1,{}]}", "\"input\":{}", "\"input\":{}",
+                               "\"input\":{}"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char err[200] = "";
+    msgs[1].tool_calls_json = good[i];
+    llmrt__buf_t b;
+    if (encode(AN, &req, &b, err, sizeof err)) TEST_FAIL_("refused %s: %s", good[i], err);
+    ASSERT_CONTAINS(b.data, want[i]);
+    llmrt__buf_free(&b);
+  }
+}
+
 /* ---- B: token counts are non-negative and bounded ---- */
 
 #define TOKENS_MAX ((int64_t)1 << 53)
@@ -142,6 +278,9 @@ static void test_anthropic_many_blocks(void) {
 int main(int argc, char **argv) {
   OA = llmrt__provider_find("openai");
   AN = llmrt__provider_find("anthropic");
+  RUN_ONE(test_tool_calls_strict);
+  RUN_ONE(test_tool_calls_reencoded);
+  RUN_ONE(test_anthropic_arguments_strict);
   RUN_ONE(test_usage_range);
   RUN_ONE(test_anthropic_many_blocks);
   return 0;

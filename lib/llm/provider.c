@@ -236,42 +236,28 @@ int llmrt__enc_key(llmrt__enc_t *e, const char *key) {
   return 1;
 }
 
-/* The source text of token t, quotes included for strings. */
-static void raw_tok(const llmrt__json_t *x, uint32_t t, const char **p, size_t *n) {
-  const llmrt__jtok_t *k = &x->tok[t];
-  int q = k->type == LLMRT__JSON_STRING;
-  *p = x->js + k->start - q;
-  *n = k->end - k->start + 2 * (size_t)q;
-}
-
 int llmrt__enc_end(llmrt__enc_t *e) {
   const llmrt__json_t *x = &e->extra;
   int rc = 0;
   if (x->n > 0) {
-    /* Members are copied as the caller wrote them (already valid JSON). With
-     * duplicate keys only the last is kept, as JSON readers would. */
+    /* Members are written out again from the strict scanner's tokens
+     * (numbers as written, invalid UTF-8 as U+FFFD). With duplicate keys
+     * only the last is kept, as JSON readers would. */
     uint32_t c = 1;
     for (uint32_t m = 0; m < x->tok[0].size && !rc; m++) {
       uint32_t v = c + 1, after = x->tok[v].next, d = after;
       int dup = 0;
       for (uint32_t m2 = m + 1; m2 < x->tok[0].size && !dup; m2++) {
-        const char *k1, *k2;
-        size_t n1, n2;
-        raw_tok(x, c, &k1, &n1);
-        raw_tok(x, d, &k2, &n2);
-        dup = n1 == n2 && memcmp(k1, k2, n1) == 0;
+        /* Decoded, as readers compare keys: "str\u0065am" is "stream". */
+        dup = llmrt__json_str_same(x, (int)c, (int)d);
         d = x->tok[d + 1].next;
       }
       if (!dup) {
-        const char *p;
-        size_t n;
         if (!e->first) rc = llmrt__buf_append(e->out, ",", 1);
         e->first = 0;
-        raw_tok(x, c, &p, &n);
-        if (!rc) rc = llmrt__buf_append(e->out, p, n);
+        if (!rc) rc = llmrt__jw_value(e->out, x, (int)c);
         if (!rc) rc = llmrt__buf_append(e->out, ":", 1);
-        raw_tok(x, v, &p, &n);
-        if (!rc) rc = llmrt__buf_append(e->out, p, n);
+        if (!rc) rc = llmrt__jw_value(e->out, x, (int)v);
       }
       c = after;
     }

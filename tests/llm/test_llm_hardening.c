@@ -269,6 +269,62 @@ static void test_anthropic_many_blocks(void) {
   }
 }
 
+/* ---- D: extra_json keys compared decoded ---- */
+
+static int count_key(const cJSON *obj, const char *key) {
+  int n = 0;
+  for (const cJSON *c = obj->child; c; c = c->next)
+    n += strcmp(c->string, key) == 0;
+  return n;
+}
+
+static void test_extra_json_escaped_duplicates(void) {
+  llmrt_message_t msgs[2] = {{.role = "user", .content = "q"}};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "m";
+  req.messages = msgs;
+  req.n_messages = 1;
+  req.stream = 1;
+  /* A key 300 bytes long, written once plain and once with escapes. */
+  char longk[301], longk_esc[400], extra[2048];
+  memset(longk, 'k', 300);
+  longk[300] = '\0';
+  snprintf(longk_esc, sizeof longk_esc, "\\u006b%.*s\\u006B", 298, longk);
+  snprintf(extra, sizeof extra,
+           "{\"stream\":true,\"str\\u0065am\":false,\"\\u0073tream_x\":1,\"stream_x\":2,"
+           "\"%s\":1,\"%s\":2,\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2,"
+           "\"bad\xff\":\"v\xc0\\udc00\",\"n\":12345678901234567890,\"z\xf7\":1,\"z\xb7\":2}",
+           longk, longk_esc);
+  req.extra_json = extra;
+  const llmrt__provider_t *ps[2] = {OA, AN};
+  for (int p = 0; p < 2; p++) {
+    llmrt__buf_t b;
+    char err[200];
+    ASSERT_EQ(encode(ps[p], &req, &b, err, sizeof err), 0);
+    cJSON *j = cJSON_Parse(b.data);
+    ASSERT(j != NULL);
+    /* One of each key, holding the last value given. */
+    ASSERT_EQ(count_key(j, "stream"), 1);
+    ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(j, "stream")));
+    ASSERT_EQ(count_key(j, "stream_x"), 1);
+    ASSERT_EQ(cJSON_GetObjectItem(j, "stream_x")->valueint, 2);
+    ASSERT_EQ(count_key(j, longk), 1);
+    ASSERT_EQ(cJSON_GetObjectItem(j, longk)->valueint, 2);
+    ASSERT_EQ(count_key(j, "\xf0\x9f\x98\x80"), 1);
+    ASSERT_EQ(cJSON_GetObjectItem(j, "\xf0\x9f\x98\x80")->valueint, 2);
+    /* Members are written out again: valid UTF-8, numbers as written. */
+    ASSERT_STR_EQ(cJSON_GetObjectItem(j, "bad\xef\xbf\xbd")->valuestring,
+                  "v\xef\xbf\xbd\xef\xbf\xbd");
+    ASSERT_CONTAINS(b.data, "\"n\":12345678901234567890");
+    /* Two keys that differ only in invalid bytes are one key once sent. */
+    ASSERT_EQ(count_key(j, "z\xef\xbf\xbd"), 1);
+    ASSERT_EQ(cJSON_GetObjectItem(j, "z\xef\xbf\xbd")->valueint, 2);
+    cJSON_Delete(j);
+    llmrt__buf_free(&b);
+  }
+}
+
 /* With an argument, runs only the test of that name. */
 #define RUN_ONE(fn)                                                                                \
   do {                                                                                             \
@@ -283,5 +339,6 @@ int main(int argc, char **argv) {
   RUN_ONE(test_anthropic_arguments_strict);
   RUN_ONE(test_usage_range);
   RUN_ONE(test_anthropic_many_blocks);
+  RUN_ONE(test_extra_json_escaped_duplicates);
   return 0;
 }

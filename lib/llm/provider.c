@@ -216,7 +216,11 @@ int llmrt__enc_begin(llmrt__enc_t *e, const llmrt_request_t *req, llmrt__buf_t *
       return LLMRT_EINVAL;
     }
   }
-  return llmrt__buf_append(out, "{", 1);
+  if (llmrt__buf_append(out, "{", 1)) {
+    llmrt__json_free(&e->extra);
+    return LLMRT_ENOMEM;
+  }
+  return 0;
 }
 
 void llmrt__enc_fail(llmrt__enc_t *e) {
@@ -306,13 +310,15 @@ int llmrt__enc_request(const llmrt_request_t *req, llmrt__buf_t *out, char *err,
   llmrt__enc_t e;
   size_t mark = out->len;
   int rc = llmrt__enc_begin(&e, req, out, err, errlen);
-  if (rc) return rc;
+  if (rc) return rc; /* nothing written, nothing held */
   rc = body(&e, req);
-  if (rc) {
+  if (rc)
     llmrt__enc_fail(&e);
+  else
+    rc = llmrt__enc_end(&e); /* frees the parse whatever happens */
+  if (rc) {                  /* out as it was: a half body must never be sent */
     out->len = mark;
     if (out->data) out->data[mark] = '\0';
-    return rc;
   }
-  return llmrt__enc_end(&e);
+  return rc;
 }

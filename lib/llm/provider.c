@@ -138,8 +138,36 @@ static int status_error(int status) {
   return LLMRT_EUPSTREAM;
 }
 
-static int is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+#define ERROR_BODY_MAX 200 /* bytes of a non-JSON error body kept for the message */
+
+/* A non-JSON body goes into error_message and logs, maybe a terminal: it
+ * must not bring line breaks, escape sequences or invalid UTF-8 there. Runs
+ * of spaces and control characters (C0, DEL, and C1 such as U+009B, which
+ * some terminals read as ESC [) become one space, trimmed at both ends;
+ * each invalid byte becomes U+FFFD. Writes at most cap bytes, whole
+ * characters only; returns the length. */
+static size_t clean_text(const char *body, size_t len, char *out, size_t cap) {
+  const unsigned char *s = (const unsigned char *)body;
+  size_t i = 0, o = 0;
+  int space = 0;
+  while (i < len) {
+    size_t k = llmrt__utf8_seq(s + i, len - i);
+    int ctl = s[i] <= 0x20 || s[i] == 0x7F || (k == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
+    if (ctl) {
+      space = o > 0;
+      i += k ? k : 1;
+      continue;
+    }
+    const char *p = k ? body + i : "\xEF\xBF\xBD";
+    size_t w = k ? k : 3;
+    if (o + (size_t)space + w > cap) break;
+    if (space) out[o++] = ' ';
+    space = 0;
+    memcpy(out + o, p, w);
+    o += w;
+    i += k ? k : 1;
+  }
+  return o;
 }
 
 int llmrt__decode_error(int http_status, const char *body, size_t len, const llmrt__sink_t *sink) {
@@ -169,17 +197,12 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
     llmrt__dec_end(&d);
   }
   if (!have_msg) {
-    /* Not JSON (an HTML page from a proxy, plain text): the first 200 bytes,
-     * trimmed, cut at a character boundary. */
-    size_t s = 0, n = len < 200 ? len : 200;
-    while (s < n && is_space(body[s]))
-      s++;
-    n = s + llmrt__utf8_complete(body + s, n - s);
-    while (n > s && is_space(body[n - 1]))
-      n--;
+    /* Not JSON (an HTML page from a proxy, plain text). */
+    char msg[ERROR_BODY_MAX];
+    size_t n = clean_text(body, len, msg, sizeof msg);
     d.sink = sink;
-    if (n > s) {
-      llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, body + s, n - s);
+    if (n) {
+      llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, msg, n);
     } else {
       char tmp[64];
       int l = snprintf(tmp, sizeof tmp, "HTTP status %d with an empty body", http_status);

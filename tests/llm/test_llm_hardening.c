@@ -325,6 +325,64 @@ static void test_extra_json_escaped_duplicates(void) {
   }
 }
 
+/* ---- F: non-JSON error bodies are cleaned for messages and logs ---- */
+
+static void test_error_body_filtered(void) {
+  const char *html = "<html>\r\n<head><title>\x1b[31m502\x1b[0m Bad\tGateway</title></head>\n"
+                     "\x01\x7f<body>caf\xc3\xa9 \xff\xfe bad \xc2\x9b csi \xed\xa0\x80 end</body>";
+  rec_t r;
+  rec_init(&r);
+  llmrt__sink_t sink = rec_sink(&r);
+  ASSERT_ERR(OA->decode_error(502, html, strlen(html), &sink), LLMRT_EUPSTREAM);
+  ASSERT_STR_EQ(r.err_msg, "<html> <head><title> [31m502 [0m Bad Gateway</title></head> "
+                           "<body>caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd bad csi "
+                           "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end</body>");
+  rec_free(&r);
+
+  /* Only invalid bytes: U+FFFD takes 3 bytes each; the message stays within
+   * 200 bytes and ends on a whole character. */
+  char junk[400];
+  memset(junk, 0xff, sizeof junk - 1);
+  junk[sizeof junk - 1] = '\0';
+  rec_init(&r);
+  sink = rec_sink(&r);
+  ASSERT_ERR(AN->decode_error(500, junk, strlen(junk), &sink), LLMRT_EUPSTREAM);
+  ASSERT_EQ(strlen(r.err_msg), 198);
+  ASSERT(valid_utf8((const unsigned char *)r.err_msg, strlen(r.err_msg)));
+  rec_free(&r);
+
+  /* Only controls and spaces: as empty. A NUL inside does not cut. */
+  rec_init(&r);
+  sink = rec_sink(&r);
+  ASSERT_ERR(OA->decode_error(503, "\r\n\x1b\x07 \n", 6, &sink), LLMRT_EOVERLOADED);
+  ASSERT_STR_EQ(r.err_msg, "HTTP status 503 with an empty body");
+  rec_free(&r);
+  rec_init(&r);
+  sink = rec_sink(&r);
+  ASSERT_ERR(OA->decode_error(500, "a\0b", 3, &sink), LLMRT_EUPSTREAM);
+  ASSERT_STR_EQ(r.err_msg, "a b");
+  rec_free(&r);
+
+  /* Whatever the bytes, the message is valid UTF-8 without control
+   * characters, at most 200 bytes. */
+  uint64_t seed = 7;
+  for (int i = 0; i < 2000; i++) {
+    unsigned char body[300];
+    size_t n = 1 + (size_t)(prng(&seed) % sizeof body);
+    for (size_t k = 0; k < n; k++)
+      body[k] = (unsigned char)prng(&seed);
+    rec_init(&r);
+    sink = rec_sink(&r);
+    OA->decode_error(500, (const char *)body, n, &sink);
+    size_t l = strlen(r.err_msg);
+    ASSERT_LE(l, 200);
+    ASSERT(valid_utf8((const unsigned char *)r.err_msg, l));
+    for (size_t k = 0; k < l; k++)
+      ASSERT((unsigned char)r.err_msg[k] >= 0x20 && r.err_msg[k] != 0x7f);
+    rec_free(&r);
+  }
+}
+
 /* With an argument, runs only the test of that name. */
 #define RUN_ONE(fn)                                                                                \
   do {                                                                                             \
@@ -340,5 +398,6 @@ int main(int argc, char **argv) {
   RUN_ONE(test_usage_range);
   RUN_ONE(test_anthropic_many_blocks);
   RUN_ONE(test_extra_json_escaped_duplicates);
+  RUN_ONE(test_error_body_filtered);
   return 0;
 }

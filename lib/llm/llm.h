@@ -124,8 +124,10 @@ typedef struct {
   /* Appends the JSON body for req to out. Streaming requests ask for usage.
    * extra_json's members are merged on top (its keys replace ours). Errors:
    * LLMRT_EINVAL with a message in err (no model or messages, a message
-   * without role, a bad extra_json, a non-finite number), LLMRT_ENOMEM; out
-   * is left as it was. Invalid UTF-8 in strings is sent as U+FFFD. */
+   * without role, a bad extra_json or tool_calls_json: both are read as
+   * strict JSON, nothing after the value, and written out again, never
+   * copied raw; a non-finite number), LLMRT_ENOMEM; out is left as it was.
+   * Invalid UTF-8 in strings is sent as U+FFFD. */
   int (*encode)(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen);
   /* Decodes a complete non-streamed JSON response into events: START,
    * THINKING, TEXT (whole text as one event), TOOL_CALL, USAGE, FINISH.

@@ -32,7 +32,9 @@ typedef struct {
   /* For role "assistant": the tool calls it made, as an OpenAI-format JSON
    * array, e.g. [{"id":"call_1","type":"function","function":{"name":"f",
    * "arguments":"{\"x\":1}"}}] (what LLMRT_EV_TOOL_CALL events delivered).
-   * Sent as tool_calls (OpenAI) or tool_use blocks (Anthropic). NULL: none. */
+   * Sent as tool_calls (OpenAI) or tool_use blocks (Anthropic). Must be
+   * strict JSON (nothing after the array, no raw control characters); the
+   * call fails with LLMRT_EINVAL naming the message otherwise. NULL: none. */
   const char *tool_calls_json;
 } llmrt_message_t;
 

@@ -1,8 +1,9 @@
 /* Internal HTTP/1.1 server (see server.h for the model and contracts).
  *
- * Per connection: the transport conn, one uv_timer (idle/request timeout, and
- * a zero-delay "kick" that resumes parsing pipelined input outside the
- * handler's call stack), an input buffer, llhttp, the embedded exchange, and
+ * Per connection: the transport conn, one uv_timer (idle/request timeout,
+ * send timeout, and a zero-delay "kick" that resumes parsing pipelined input
+ * outside the handler's call stack; see llmrt__srv_timer_update), an input
+ * buffer, llhttp, the embedded exchange, and
  * two output buffers: `out` collects bytes while `inflight` is being written,
  * then they swap, so steady streaming reuses both and coalesces small writes.
  *
@@ -23,14 +24,50 @@
 
 static void sconn_process(sconn_t *c);
 static void on_timer(uv_timer_t *t);
-
-static void arm_idle(sconn_t *c) {
-  uint32_t ms = c->s->o.idle_timeout_ms;
-  uv_timer_stop(&c->timer);
-  c->kick = 0;
-  if (ms != UINT32_MAX) uv_timer_start(&c->timer, on_timer, ms, 0);
-}
 static void server_maybe_done(llmrt__server_t *s);
+
+/* ms UINT32_MAX: the mode is recorded but nothing fires (no timeout). */
+static void timer_set(sconn_t *c, int mode, uint32_t ms, uint32_t repeat) {
+  uv_timer_stop(&c->timer);
+  c->tmode = mode;
+  if (mode != SRV_TM_NONE && ms != UINT32_MAX)
+    uv_timer_start(&c->timer, on_timer, ms, repeat == UINT32_MAX ? 0 : repeat);
+}
+
+static size_t write_queue(const sconn_t *c) {
+  return c->tcp ? uv_stream_get_write_queue_size((const uv_stream_t *)c->tcp) : 0;
+}
+
+static int out_full(const sconn_t *c) {
+  return c->out.len + c->inflight.len >= LLMRT__SRV_OUT_CAP;
+}
+
+void llmrt__srv_timer_update(sconn_t *c) {
+  const llmrt__server_opts_t *o = &c->s->o;
+  if (c->closing || c->lingering || c->tmode == SRV_TM_KICK) return;
+  if (c->writing || c->out.len > 0) {
+    /* Not the idle timer: a slow reader must get the whole answer. The send
+     * timer checks for progress four times per period (see on_timer). */
+    if (c->tmode != SRV_TM_SEND) {
+      uint32_t t = o->send_timeout_ms;
+      c->writes_seen = c->writes;
+      c->queue_seen = write_queue(c);
+      c->progress_at = uv_now(c->s->rt->loop);
+      timer_set(c, SRV_TM_SEND, t == UINT32_MAX ? t : t / 4 + 1, t == UINT32_MAX ? t : t / 4 + 1);
+    }
+  } else if (!c->r.active) {
+    if (c->tmode != SRV_TM_IDLE) timer_set(c, SRV_TM_IDLE, o->idle_timeout_ms, 0);
+  } else if (c->peer_eof) {
+    if (c->tmode != SRV_TM_EOF) timer_set(c, SRV_TM_EOF, o->idle_timeout_ms, 0);
+  } else if (c->tmode != SRV_TM_NONE) {
+    timer_set(c, SRV_TM_NONE, 0, 0);
+  }
+}
+
+/* Parses pipelined input on the next loop turn, not inside the caller. */
+static void kick(sconn_t *c) {
+  timer_set(c, SRV_TM_KICK, 0, 0);
+}
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o) {
   memset(o, 0, sizeof *o);
@@ -60,6 +97,8 @@ static int on_message_begin(llhttp_t *p) {
   llmrt__buf_reset(&c->r.body);
   c->r.n_headers = 0;
   c->r.hstate = 0;
+  c->r.headers_done = 0;
+  c->r.trailer_bytes = 0;
   c->r.url_off = 0;
   return 0;
 }
@@ -71,16 +110,35 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 static int on_url_complete(llhttp_t *p) {
   sconn_t *c = pconn(p);
   if (head_add(c, "", 1) != 0) return -1;
-  /* A second copy without the query, so handlers can route on the path. */
+  /* A second copy without the query, so handlers can route on the path.
+   * The copy comes from head itself: make room first, so the append cannot
+   * move the block it copies from. */
   c->r.path_off = c->r.head.len;
-  size_t qlen = strcspn(c->r.head.data, "?");
-  if (head_add(c, c->r.head.data, qlen) != 0 || head_add(c, "", 1) != 0) return -1;
+  size_t qlen = strcspn(c->r.head.data + c->r.url_off, "?");
+  if (llmrt__buf_reserve(&c->r.head, qlen + 1) != 0) {
+    c->reject = 500;
+    return -1;
+  }
+  if (head_add(c, c->r.head.data + c->r.url_off, qlen) != 0 || head_add(c, "", 1) != 0) return -1;
+  return 0;
+}
+
+/* Trailer fields (after a chunked body) arrive through the header callbacks
+ * once r->headers points into head. They are not kept (head must not move,
+ * and handlers see the header section only) but count against the limit. */
+static int trailer_add(sconn_t *c, size_t len) {
+  c->r.trailer_bytes += len;
+  if (c->r.head.len + c->r.trailer_bytes > c->s->o.max_header_bytes) {
+    c->reject = 431;
+    return -1;
+  }
   return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   sconn_t *c = pconn(p);
   llmrt__sreq_t *r = &c->r;
+  if (r->headers_done) return trailer_add(c, len);
   if (r->hstate != 1) {
     if (r->n_headers >= c->s->o.max_headers) {
       c->reject = 431;
@@ -107,11 +165,14 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 }
 
 static int on_header_field_complete(llhttp_t *p) {
-  return head_add(pconn(p), "", 1);
+  sconn_t *c = pconn(p);
+  if (c->r.headers_done) return trailer_add(c, 1);
+  return head_add(c, "", 1);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   sconn_t *c = pconn(p);
+  if (c->r.headers_done) return trailer_add(c, len);
   if (c->r.hstate != 2) {
     c->r.hoffs[2 * (c->r.n_headers - 1) + 1] = c->r.head.len;
     c->r.hstate = 2;
@@ -122,6 +183,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
 static int on_header_value_complete(llhttp_t *p) {
   sconn_t *c = pconn(p);
   llmrt__sreq_t *r = &c->r;
+  if (r->headers_done) return trailer_add(c, 1);
   if (r->hstate != 2) /* empty value: llhttp gave no span */
     r->hoffs[2 * (r->n_headers - 1) + 1] = r->head.len;
   size_t start = r->hoffs[2 * (r->n_headers - 1) + 1];
@@ -144,6 +206,7 @@ static int on_headers_complete(llhttp_t *p) {
   sconn_t *c = pconn(p);
   llmrt__sreq_t *r = &c->r;
   build_headers(r);
+  r->headers_done = 1;
   r->method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
   r->is_head = llhttp_get_method(p) == HTTP_HEAD;
   r->http_minor = llhttp_get_http_major(p) == 1 ? llhttp_get_http_minor(p) : 0;
@@ -245,36 +308,72 @@ void llmrt__srv_exchange_done(sconn_t *c) {
   if (c->closing) return;
   if (!r->keep_alive) {
     c->close_after = 1;
-    if (!c->writing && c->out.len == 0) llmrt__srv_close_output(c);
+    if (!c->writing && c->out.len == 0)
+      llmrt__srv_close_output(c);
+    else
+      llmrt__srv_timer_update(c);
     return;
   }
   if (c->in_process) return; /* sconn_process goes on by itself */
-  if (c->in.len > 0) {
-    /* Parse pipelined input on the next loop turn, not inside the handler. */
-    uv_timer_stop(&c->timer);
-    c->kick = 1;
-    uv_timer_start(&c->timer, on_timer, 0, 0);
-  } else {
-    arm_idle(c);
+  if (c->in.len > 0)
+    kick(c); /* not inside the handler; sconn_process applies the output cap */
+  else
+    llmrt__srv_timer_update(c); /* idle only once the answer is written */
+}
+
+void llmrt__srv_wrote(sconn_t *c) {
+  if (c->closing) return;
+  if (c->out_blocked && !out_full(c) && !c->r.active && !c->in_process) {
+    c->out_blocked = 0;
+    kick(c);
+    return;
   }
+  llmrt__srv_timer_update(c);
+}
+
+/* Progress for the send timeout: a write completed, or the socket's write
+ * queue shrank (a big write completes only once all of it reached the
+ * kernel, so a slow reader shows progress only there). */
+static int send_progress(sconn_t *c) {
+  size_t q = write_queue(c);
+  int moved = c->writes != c->writes_seen || q < c->queue_seen;
+  c->writes_seen = c->writes;
+  c->queue_seen = q;
+  return moved;
 }
 
 /* ---- Connection lifecycle ------------------------------------------------ */
 
 static void on_timer(uv_timer_t *t) {
   sconn_t *c = t->data;
-  if (c->kick) {
-    c->kick = 0;
+  llmrt__server_t *s = c->s;
+  switch (c->tmode) {
+  case SRV_TM_KICK:
+    c->tmode = SRV_TM_NONE;
     sconn_process(c);
     return;
-  }
-  if (c->lingering) {
+  case SRV_TM_LINGER:
     llmrt__srv_conn_close(c, LLMRT_ECLOSED);
     return;
+  case SRV_TM_SEND:
+    if (send_progress(c)) c->progress_at = uv_now(s->rt->loop);
+    if (uv_now(s->rt->loop) - c->progress_at < s->o.send_timeout_ms) return; /* it repeats */
+    llmrt__log(s->rt, LLMRT_LOG_DEBUG, "server %s:%u: %s read nothing for %u ms: closing", s->host,
+               s->port, c->r.peer, s->o.send_timeout_ms);
+    llmrt__srv_conn_close(c, LLMRT_ETIMEDOUT);
+    return;
+  case SRV_TM_EOF:
+    llmrt__log(s->rt, LLMRT_LOG_DEBUG, "server %s:%u: %s sent EOF %u ms ago: taken as gone",
+               s->host, s->port, c->r.peer, s->o.idle_timeout_ms);
+    llmrt__srv_conn_close(c, LLMRT_ECLOSED);
+    return;
+  case SRV_TM_IDLE:
+    /* Idle keep-alive connection, or a request that took too long to arrive. */
+    llmrt__srv_conn_close(c, LLMRT_ETIMEDOUT);
+    return;
+  default:
+    return;
   }
-  if (c->r.active) return;
-  /* Idle keep-alive connection, or a request that took too long to arrive. */
-  llmrt__srv_conn_close(c, LLMRT_ETIMEDOUT);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -327,11 +426,9 @@ void llmrt__srv_close_output(sconn_t *c) {
     llmrt__srv_conn_close(c, LLMRT_ECLOSED);
     return;
   }
-  c->lingering = 1;
   llmrt__buf_free(&c->in);
-  uv_timer_stop(&c->timer);
-  c->kick = 0;
-  uv_timer_start(&c->timer, on_timer, 2000, 0);
+  timer_set(c, SRV_TM_LINGER, 2000, 0);
+  c->lingering = 1;
 }
 
 static void reject(sconn_t *c, int status) {
@@ -356,19 +453,22 @@ static void dispatch(sconn_t *c) {
   llmrt__server_t *s = c->s;
   c->r.active = 1;
   s->st.requests++;
-  uv_timer_stop(&c->timer);
-  c->kick = 0;
+  timer_set(c, SRV_TM_NONE, 0, 0);
   s->cbs.on_request(s, &c->r, s->user);
 }
 
 static void sconn_process(sconn_t *c) {
   if (c->in_process) return;
   c->in_process = 1;
-  while (!c->closing && !c->close_after && !c->r.active && c->in.len > 0) {
+  c->out_blocked = 0; /* set again below if the cap still holds */
+  /* Requests are answered in order: with more than the cap of output
+   * queued (a client that pipelines and does not read), stop parsing. */
+  while (!c->closing && !c->close_after && !c->r.active && c->in.len > 0 && !out_full(c)) {
     llhttp_errno_t e = llhttp_execute(&c->parser, c->in.data, c->in.len);
     size_t used = c->in.len;
-    if (e == HPE_PAUSED) used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.data);
-    if (e != HPE_OK && e != HPE_PAUSED) {
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE)
+      used = (size_t)(llhttp_get_error_pos(&c->parser) - c->in.data);
+    if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
       int status = c->reject ? c->reject : 400;
       reject(c, status);
       break;
@@ -377,16 +477,29 @@ static void sconn_process(sconn_t *c) {
     if (e == HPE_PAUSED) {
       llhttp_resume(&c->parser);
       dispatch(c);
+    } else if (e == HPE_PAUSED_UPGRADE) {
+      /* Upgrade (h2c, websocket) or CONNECT: the request was answered like
+       * any other (we speak HTTP/1.1 only, and may ignore the offer), so
+       * what follows is the next HTTP/1.1 request. */
+      llhttp_resume_after_upgrade(&c->parser);
     }
   }
   if (!c->closing && !c->r.active && !c->close_after) {
-    if (c->read_paused) {
+    if (c->in.len > 0 && out_full(c)) {
+      /* Stop reading too, so input does not pile up; llmrt__srv_wrote
+       * resumes once the client has read some. */
+      c->out_blocked = 1;
+      if (!c->read_paused) {
+        c->read_paused = 1;
+        llmrt__conn_read_stop(c->conn);
+      }
+    } else if (c->read_paused) {
       c->read_paused = 0;
       llmrt__conn_read_start(c->conn);
     }
-    if (!uv_is_active((uv_handle_t *)&c->timer)) arm_idle(c);
   }
   c->in_process = 0;
+  llmrt__srv_timer_update(c);
 }
 
 static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t len, void *user) {
@@ -400,10 +513,17 @@ static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t le
       return;
     }
     /* Likewise a client that sent a last request (Connection: close, or
-     * HTTP/1.0) and half-closed still waits for its answer; a real
-     * disconnect then shows as a write error. */
+     * HTTP/1.0) and half-closed may still wait for its answer. TCP cannot
+     * tell that from a client that closed and left: writing would (the
+     * client's kernel answers with a reset), but a handler may write nothing
+     * for a long time (a slow upstream). So keep the exchange, bounded: if
+     * the handler produces no output for idle_timeout_ms after the EOF, the
+     * client is taken as gone and the exchange aborted with LLMRT_ECLOSED
+     * (SRV_TM_EOF). Output that gets written restarts the bound; output that
+     * reaches a departed client fails at once. */
     if (status == LLMRT_ECLOSED && c->r.active && !c->r.keep_alive) {
       c->peer_eof = 1;
+      llmrt__srv_timer_update(c);
       return;
     }
     llmrt__srv_conn_close(c, status);
@@ -414,7 +534,7 @@ static void on_read(llmrt__conn_t *conn, int status, const char *data, size_t le
     llmrt__srv_conn_close(c, LLMRT_ENOMEM);
     return;
   }
-  if (c->r.active) {
+  if (c->r.active || c->out_blocked) {
     /* Pipelined input: keep reading (to notice a disconnect) but bounded. */
     if (c->in.len > c->s->o.max_header_bytes + c->s->o.max_body_bytes) {
       c->read_paused = 1;
@@ -443,12 +563,45 @@ static void on_connect(llmrt__conn_t *conn, int status, const char *errmsg, void
     llmrt__srv_conn_close(c, rc);
     return;
   }
-  arm_idle(c);
+  llmrt__srv_timer_update(c);
   if (s->cbs.on_conn) s->cbs.on_conn(s, s->user);
 }
 
 static void free_tcp(uv_handle_t *h) {
   llmrt__free(h);
+}
+
+static void on_connection(uv_stream_t *ls, int status);
+
+static void on_refused(uv_handle_t *h) {
+  llmrt__server_t *s = h->data;
+  s->refuse_busy = 0;
+  if (s->refuse_pending && !s->closing) {
+    /* libuv still holds the connection that came while refuse_tcp was busy
+     * (and does not poll until it is accepted): try it again now. */
+    s->refuse_pending = 0;
+    on_connection((uv_stream_t *)&s->listener, 0);
+    return;
+  }
+  server_maybe_done(s);
+}
+
+/* No memory for a new connection. libuv stops polling a listener whose
+ * connection callback accepted nothing, until something is accepted: accept
+ * it into the server's own spare handle and close it, so the server stays
+ * reachable once memory is back. */
+static void refuse(llmrt__server_t *s) {
+  if (s->refuse_busy) {
+    s->refuse_pending = 1; /* on_refused comes back for it */
+    return;
+  }
+  s->refuse_busy = 1;
+  uv_tcp_init(s->rt->loop, &s->refuse_tcp);
+  s->refuse_tcp.data = s;
+  if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&s->refuse_tcp) == 0)
+    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: out of memory: connection refused", s->host,
+               s->port);
+  uv_close((uv_handle_t *)&s->refuse_tcp, on_refused);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
@@ -457,10 +610,9 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_tcp_t *tcp = llmrt__malloc(sizeof *tcp);
   sconn_t *c = llmrt__calloc(1, sizeof *c);
   if (!tcp || !c) {
-    /* Out of memory: the pending connection stays in the backlog and libuv
-     * stops polling the listener until something is accepted. */
     llmrt__free(tcp);
     llmrt__free(c);
+    refuse(s);
     return;
   }
   uv_tcp_init(s->rt->loop, tcp);
@@ -513,7 +665,7 @@ static void on_connection(uv_stream_t *ls, int status) {
 /* ---- Server -------------------------------------------------------------- */
 
 static void server_maybe_done(llmrt__server_t *s) {
-  if (!s->closing || !s->listener_closed || s->n_conns > 0) return;
+  if (!s->closing || !s->listener_closed || s->n_conns > 0 || s->refuse_busy) return;
   llmrt_t *rt = s->rt;
   if (s->done) s->done(s, s->done_user);
   if (s->tls) llmrt__tls_server_free(s->tls);
@@ -556,6 +708,7 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
   if (!s->o.max_headers) s->o.max_headers = 100;
   if (!s->o.max_body_bytes) s->o.max_body_bytes = 16 * 1024 * 1024;
   if (!s->o.idle_timeout_ms) s->o.idle_timeout_ms = 60000;
+  if (!s->o.send_timeout_ms) s->o.send_timeout_ms = 60000;
   if (!s->o.handshake_timeout_ms) s->o.handshake_timeout_ms = 10000;
 
   llhttp_settings_init(&s->settings);

@@ -15,7 +15,16 @@
  * If the client goes away (EOF, reset, write error) or the server closes
  * before the handler finished the exchange, the handler's abort callback (set
  * with llmrt__sreq_on_abort) runs once; `r` is invalid after it returns. This
- * is how a handler learns to stop its timers.
+ * is how a handler learns to stop its timers. A client that sent EOF after a
+ * last request (Connection: close, HTTP/1.0) may only have half-closed, so
+ * its exchange goes on, but if the handler then writes nothing for
+ * idle_timeout_ms the client is taken as gone (LLMRT_ECLOSED).
+ *
+ * Output: a client that pipelines requests faster than it reads answers is
+ * held back (no request is parsed while 256 KiB of output is queued, and
+ * reading stops). The idle timeout runs only when nothing is queued; while
+ * output is queued, send_timeout_ms without any of it reaching the kernel
+ * closes the connection.
  *
  * Everything runs on the runtime's loop thread. All calls are safe from
  * inside the server's own callbacks (memory is freed in libuv close
@@ -47,6 +56,9 @@ typedef struct {
   size_t max_body_bytes;         /* 0: 16 MiB (after gzip decoding); over: 413 */
   uint32_t idle_timeout_ms;      /* keep-alive idle and slow-request limit;
                                     0: 60000; UINT32_MAX: none */
+  uint32_t send_timeout_ms;      /* output queued and the client reads nothing
+                                    of it for this long: close; 0: 60000;
+                                    UINT32_MAX: none */
   uint32_t handshake_timeout_ms; /* TLS; 0: 10000 */
   int decode_gzip_body;          /* inflate request bodies sent with
                                     Content-Encoding: gzip (else 415) */

@@ -50,6 +50,7 @@ const char *llmrt__http_reason(int status) {
 static void on_write(llmrt__conn_t *conn, int status, void *arg) {
   sconn_t *c = arg;
   c->writing = 0;
+  c->writes++;
   llmrt__buf_reset(&c->inflight);
   if (status < 0) {
     llmrt__srv_conn_close(c, status);
@@ -57,13 +58,16 @@ static void on_write(llmrt__conn_t *conn, int status, void *arg) {
   }
   if (c->out.len > 0) {
     llmrt__srv_flush(c);
+    llmrt__srv_wrote(c);
     return;
   }
   if (c->close_after) {
     llmrt__srv_close_output(c);
     return;
   }
-  if (c->r.active && c->r.drain_cb) c->r.drain_cb(&c->r, c->r.drain_arg);
+  llmrt__srv_wrote(c);
+  /* Last: the handler may finish the exchange from here. */
+  if (c->r.active && c->r.drain_cb && !c->closing) c->r.drain_cb(&c->r, c->r.drain_arg);
 }
 
 void llmrt__srv_flush(sconn_t *c) {
@@ -77,7 +81,9 @@ void llmrt__srv_flush(sconn_t *c) {
   if (rc < 0) {
     c->writing = 0;
     llmrt__srv_conn_close(c, rc);
+    return;
   }
+  llmrt__srv_timer_update(c); /* the send timeout from now on */
 }
 
 static int has_header(const llmrt_header_t *h, size_t n, const char *name, const char *value) {

@@ -16,7 +16,9 @@ struct llmrt__sreq_s {
   size_t *hoffs; /* 2 per header: name, value offsets into head */
   llmrt_header_t *headers;
   size_t n_headers, cap_headers;
-  int hstate; /* 0: between headers, 1: in a name, 2: in a value */
+  int hstate;           /* 0: between headers, 1: in a name, 2: in a value */
+  int headers_done;     /* the header section ended: fields now are trailers */
+  size_t trailer_bytes; /* trailers are dropped but count against the limit */
   llmrt__buf_t body;
   const char *method;
   int http_minor;
@@ -32,6 +34,20 @@ struct llmrt__sreq_s {
   void (*drain_cb)(llmrt__sreq_t *, void *);
   void *drain_arg;
 };
+
+/* What the connection's one timer waits for (see llmrt__srv_timer_update). */
+enum {
+  SRV_TM_NONE = 0, /* a handler has the exchange and nothing is queued */
+  SRV_TM_KICK,     /* zero delay: parse pipelined input outside the handler */
+  SRV_TM_IDLE,     /* no exchange, nothing queued: keep-alive idle / slow request */
+  SRV_TM_SEND,     /* output queued: no write progress for send_timeout_ms */
+  SRV_TM_EOF,      /* the client sent EOF during an exchange (see on_read) */
+  SRV_TM_LINGER    /* FIN sent: discard input until EOF or this expires */
+};
+
+/* Queued output (out + inflight) above which no further pipelined request is
+ * parsed and reading stops, until the client has read some. */
+#define LLMRT__SRV_OUT_CAP (256 * 1024)
 
 struct sconn_s {
   llmrt__server_t *s;
@@ -50,9 +66,14 @@ struct sconn_s {
   int closing;
   int in_process;
   int read_paused;
-  int kick;      /* the timer is a zero-delay "parse pipelined input" */
-  int lingering; /* FIN sent; reading and discarding until EOF or timeout */
-  int peer_eof;  /* the client half-closed while the last response was flushing */
+  int out_blocked; /* parsing stopped because LLMRT__SRV_OUT_CAP was reached */
+  int tmode;       /* SRV_TM_*: what the timer is armed for */
+  int lingering;   /* FIN sent; reading and discarding until EOF or timeout */
+  int peer_eof;    /* the client sent EOF (half-close or gone) */
+  uint64_t writes; /* writes completed (send-timeout progress) */
+  uint64_t writes_seen;
+  size_t queue_seen;    /* the socket's write queue size at the last check */
+  uint64_t progress_at; /* loop time (ms) of the last write progress seen */
 };
 
 struct llmrt__server_s {
@@ -68,6 +89,11 @@ struct llmrt__server_s {
   uint32_t n_conns; /* including connections whose timer is still closing */
   llmrt__server_stats_t st;
   int closing, listener_closed;
+  /* Accepts and closes a connection that could not get memory, so libuv
+   * keeps polling the listener (see refuse() in server.c). */
+  uv_tcp_t refuse_tcp;
+  int refuse_busy;    /* refuse_tcp is in use or closing */
+  int refuse_pending; /* a connection waits in libuv for refuse_tcp */
   void (*done)(llmrt__server_t *, void *);
   void *done_user;
   llhttp_settings_t settings;
@@ -85,5 +111,12 @@ int llmrt__srv_put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t 
                         long long body_len);
 /* The handler finished the exchange: close or get ready for the next request. */
 void llmrt__srv_exchange_done(sconn_t *c);
+/* A write completed (and output is not to close): resume parsing held back
+ * by the output cap, and set the timer. */
+void llmrt__srv_wrote(sconn_t *c);
+/* Arms the connection's timer for its state: send timeout while output is
+ * queued, idle timeout when no exchange runs, the EOF bound during an
+ * exchange whose client sent EOF, nothing otherwise. */
+void llmrt__srv_timer_update(sconn_t *c);
 
 #endif

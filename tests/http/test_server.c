@@ -6,13 +6,57 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <ctype.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "http/server.h"
 #include "test.h"
+
+/* ---- Allocator ------------------------------------------------------------
+ * Every llmrt and libuv allocation of this program goes through these. realloc
+ * always moves the block and poisons the old one, so code that keeps using a
+ * pointer into a buffer that grew reads garbage in any build (not only under
+ * ASan). An allocation of fail_size bytes can be made to fail fail_count times
+ * (set on the loop thread, the only one that allocates through llmrt). */
+
+static size_t fail_size;
+static int fail_count, failed_allocs;
+
+static int should_fail(size_t n) {
+  if (fail_count > 0 && n == fail_size) {
+    fail_count--;
+    failed_allocs++;
+    return 1;
+  }
+  return 0;
+}
+
+static void *t_malloc(size_t n) {
+  return should_fail(n) ? NULL : malloc(n);
+}
+
+static void *t_calloc(size_t count, size_t n) {
+  return should_fail(n) ? NULL : calloc(count, n);
+}
+
+static void *t_realloc(void *p, size_t n) {
+  if (!p) return t_malloc(n);
+  void *q = malloc(n);
+  if (!q) return NULL;
+  size_t old = malloc_usable_size(p);
+  memcpy(q, p, old < n ? old : n);
+  memset(p, 0xA5, old);
+  free(p);
+  return q;
+}
+
+static void t_free(void *p) {
+  free(p);
+}
 
 /* ---- Server side (loop thread) ------------------------------------------ */
 
@@ -33,6 +77,8 @@ static int server_closed, rt_closed;
 static volatile int abort_status, aborts, requests_seen;
 static char last_path[256];
 static volatile int finish_sent;
+static char *big_body; /* "/big": big_len bytes of a pattern */
+static size_t big_len;
 
 static void stream_timer_closed(uv_handle_t *h) {
   llmrt__free(h->data);
@@ -96,8 +142,16 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
     size_t len;
     const char *body = llmrt__sreq_body(r, &len);
     const char *ua = llmrt__sreq_header(r, "x-echo-header");
-    llmrt_header_t h[] = {{"X-Echo-Header", ua ? ua : "(none)"}};
-    ASSERT_EQ(llmrt__sreq_respond(r, 200, h, 1, body, len), 0);
+    size_t n;
+    llmrt__sreq_headers(r, &n);
+    char count[24];
+    snprintf(count, sizeof count, "%zu", n);
+    llmrt_header_t h[] = {{"X-Echo-Header", ua ? ua : "(none)"}, {"X-Header-Count", count}};
+    ASSERT_EQ(llmrt__sreq_respond(r, 200, h, 2, body, len), 0);
+  } else if (strncmp(path, "/path/", 6) == 0) {
+    ASSERT_EQ(llmrt__sreq_respond(r, 200, NULL, 0, path, strlen(path)), 0);
+  } else if (strcmp(path, "/big") == 0) {
+    ASSERT_EQ(llmrt__sreq_respond(r, 200, NULL, 0, big_body, big_len), 0);
   } else if (strcmp(path, "/stream") == 0) {
     start_stream(r, 0, 5);
   } else if (strcmp(path, "/stream_wait") == 0) {
@@ -169,9 +223,13 @@ static void run_and_teardown(void) {
 
 static uint16_t port;
 
-static int cli_connect(void) {
+/* rcvbuf > 0: a small fixed receive buffer (set before connecting, which
+ * also turns off the kernel's autotuning), so a client that does not read
+ * soon pushes back on the server. */
+static int cli_connect_rcvbuf(int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT(fd >= 0);
+  if (rcvbuf > 0) ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
@@ -181,6 +239,10 @@ static int cli_connect(void) {
   struct timeval tv = {20, 0}; /* a hung server fails the test, not the suite */
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
+}
+
+static int cli_connect(void) {
+  return cli_connect_rcvbuf(0);
 }
 
 static void cli_send(int fd, const char *s, size_t n) {
@@ -297,6 +359,39 @@ static void cli_response(int fd, rd_t *rd, resp_t *out) {
 /* 1 if the server closed the connection (EOF or reset) within a while. */
 static int cli_closed(int fd, rd_t *rd) {
   return !rd_need(fd, rd, rd->len - rd->pos + 1);
+}
+
+/* Reads one Content-Length response without keeping its body, sleeping
+ * pause_ms after every pause_every bytes. Returns the body bytes received;
+ * *announced gets the Content-Length (-1 if the head did not arrive). */
+static long long cli_big_response(int fd, rd_t *rd, long long *announced, size_t pause_every,
+                                  int pause_ms) {
+  *announced = -1;
+  char *line = rd_line(fd, rd);
+  if (!line) return 0;
+  int status = 0;
+  ASSERT_EQ(sscanf(line, "HTTP/1.1 %d", &status), 1);
+  ASSERT_EQ(status, 200);
+  long long cl = -1;
+  while ((line = rd_line(fd, rd)) && *line)
+    if (strncasecmp(line, "content-length:", 15) == 0) cl = atoll(line + 15);
+  if (!line) return 0;
+  *announced = cl;
+  long long got = 0;
+  size_t since_pause = 0;
+  while (got < cl) {
+    if (rd->len == rd->pos && !rd_need(fd, rd, 1)) break;
+    size_t take = rd->len - rd->pos;
+    if ((long long)take > cl - got) take = (size_t)(cl - got);
+    rd->pos += take;
+    got += (long long)take;
+    since_pause += take;
+    if (pause_every && since_pause >= pause_every) {
+      since_pause = 0;
+      usleep((useconds_t)pause_ms * 1000);
+    }
+  }
+  return got;
 }
 
 typedef void (*client_fn)(void);
@@ -479,6 +574,17 @@ static void cli_limits(void) {
   cli_response(fd, &rd, &resp);
   ASSERT_EQ(resp.status, 413);
   close(fd);
+  /* Trailers count against the header limit too. */
+  fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n"
+        "X-Trailer: ";
+  cli_send(fd, req, strlen(req));
+  cli_send(fd, big, sizeof big);
+  cli_send(fd, "\r\n\r\n", 4);
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 431);
+  close(fd);
   /* Garbage: 400. */
   fd = cli_connect();
   memset(&rd, 0, sizeof rd);
@@ -656,7 +762,275 @@ static void test_bind_error(void) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+/* Finding: a request trailer (after a chunked body) was stored like a
+ * header after the header array had been built: new entries were never
+ * filled and head could move under them (use after free). Trailers are now
+ * dropped, still counted against max_header_bytes. */
+static void cli_trailers(void) {
+  int fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  char trailer[81];
+  memset(trailer, 't', 80);
+  trailer[80] = '\0';
+  char req[512];
+  snprintf(req, sizeof req,
+           "POST /echo HTTP/1.1\r\nHost: t\r\nX-Echo-Header: v1\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: %s\r\n"
+           "X-Echo-Header: from-trailer\r\n\r\n",
+           trailer);
+  cli_send(fd, req, strlen(req));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "hello", 5);
+  ASSERT_CONTAINS(resp.head, "x-echo-header: v1\n");
+  ASSERT_CONTAINS(resp.head, "x-header-count: 3\n");
+  /* The connection goes on. */
+  const char *next = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+  cli_send(fd, next, strlen(next));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  close(fd);
+}
+
+static void test_trailers(void) {
+  port = server_up(NULL);
+  run_with_client(cli_trailers);
+  ASSERT_EQ(requests_seen, 2);
+}
+
+/* Finding: the path (the target without its query) was copied from the head
+ * buffer into itself, reading the old block when the append moved it. */
+static void cli_long_target(void) {
+  int fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  for (size_t n = 10; n <= 2000; n = n * 3 + 1) {
+    char path[2100], req[2300];
+    memcpy(path, "/path/", 6);
+    for (size_t i = 0; i < n; i++)
+      path[6 + i] = (char)('a' + i % 26);
+    path[6 + n] = '\0';
+    snprintf(req, sizeof req, "GET %s?q=%zu HTTP/1.1\r\nHost: t\r\n\r\n", path, n);
+    cli_send(fd, req, strlen(req));
+    cli_response(fd, &rd, &resp);
+    ASSERT_EQ(resp.status, 200);
+    ASSERT_MEM_EQ(resp.body, resp.body_len, path, strlen(path));
+  }
+  close(fd);
+}
+
+static void test_long_target(void) {
+  port = server_up(NULL);
+  run_with_client(cli_long_target);
+}
+
+/* Finding: a client that pipelines requests and never reads made the server
+ * answer all of them into memory. Now it stops parsing (and reading) while
+ * more than a cap of output is queued, and goes on as the client reads. */
+#define PIPELINED 24
+static volatile int seen_before_reading;
+static void cli_pipeline_no_read(void) {
+  int fd = cli_connect_rcvbuf(8192);
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (int i = 0; i < PIPELINED; i++)
+    cli_send(fd, req, strlen(req));
+  usleep(1000 * 1000);
+  seen_before_reading = requests_seen;
+  for (int i = 0; i < PIPELINED; i++) {
+    long long cl, got = cli_big_response(fd, &rd, &cl, 0, 0);
+    ASSERT_EQ(cl, (long long)big_len);
+    ASSERT_EQ(got, cl);
+  }
+  close(fd);
+}
+
+static void test_pipeline_backpressure(void) {
+  big_len = 1 << 20;
+  big_body = malloc(big_len);
+  ASSERT(big_body);
+  memset(big_body, 'p', big_len);
+  port = server_up(NULL);
+  run_with_client(cli_pipeline_no_read);
+  /* 1 MiB answers: the kernel's buffers hold a few, the server one more. */
+  ASSERT_GE(seen_before_reading, 1);
+  ASSERT_LE(seen_before_reading, PIPELINED / 2);
+  ASSERT_EQ(requests_seen, PIPELINED);
+  free(big_body);
+  big_body = NULL;
+}
+
+/* Finding: the keep-alive idle timer was armed as soon as the handler
+ * finished, while the answer was still being written, and cut it off. */
+static void cli_slow_reader(void) {
+  int fd = cli_connect_rcvbuf(8192);
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  usleep(1000 * 1000); /* well past the idle timeout, well within the send timeout */
+  long long cl, got = cli_big_response(fd, &rd, &cl, 0, 0);
+  ASSERT_EQ(cl, (long long)big_len);
+  ASSERT_EQ(got, cl);
+  /* Once the answer is out, the idle timeout applies again. */
+  ASSERT(cli_closed(fd, &rd));
+  ASSERT(rd.eof);
+  close(fd);
+}
+
+static void test_slow_reader(void) {
+  big_len = 16 << 20; /* more than the kernel buffers on both sides */
+  big_body = malloc(big_len);
+  ASSERT(big_body);
+  memset(big_body, 's', big_len);
+  llmrt__server_opts_t o;
+  llmrt__server_opts_init(&o);
+  o.idle_timeout_ms = 300;
+  o.send_timeout_ms = 5000;
+  port = server_up(&o);
+  run_with_client(cli_slow_reader);
+  free(big_body);
+  big_body = NULL;
+}
+
+/* The send timeout: a client that reads, however slowly, keeps the
+ * connection; one that stops reading loses it. */
+static void cli_send_timeout(void) {
+  int fd = cli_connect_rcvbuf(8192);
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  /* A pause of 200 ms per MiB: 3.2 s in all, far over the send timeout,
+   * but what it reads frees the kernel's buffers (a few MB) well within it. */
+  long long cl, got = cli_big_response(fd, &rd, &cl, 1 << 20, 200);
+  ASSERT_EQ(cl, (long long)big_len);
+  ASSERT_EQ(got, cl);
+  close(fd);
+  fd = cli_connect_rcvbuf(8192);
+  memset(&rd, 0, sizeof rd);
+  cli_send(fd, req, strlen(req));
+  usleep(2500 * 1000); /* reads nothing for over twice the send timeout */
+  got = cli_big_response(fd, &rd, &cl, 0, 0);
+  ASSERT_EQ(cl, (long long)big_len);
+  ASSERT(got < cl);
+  ASSERT(rd.eof || rd.err == ECONNRESET);
+  close(fd);
+}
+
+static int no_conn_open(void) {
+  llmrt__server_stats_t st;
+  llmrt__server_stats(srv, &st);
+  return st.open == 0;
+}
+
+static void test_send_timeout(void) {
+  big_len = 16 << 20;
+  big_body = malloc(big_len);
+  ASSERT(big_body);
+  memset(big_body, 'w', big_len);
+  llmrt__server_opts_t o;
+  llmrt__server_opts_init(&o);
+  o.send_timeout_ms = 1000;
+  port = server_up(&o);
+  ready_fn = no_conn_open;
+  run_with_client(cli_send_timeout);
+  free(big_body);
+  big_body = NULL;
+}
+
+/* Finding: "Upgrade: h2c" made llhttp stop with HPE_PAUSED_UPGRADE, taken for
+ * a parse error: the next request on the connection got a 400. The server
+ * speaks HTTP/1.1 only and ignores the offer. */
+static void cli_upgrade(void) {
+  int fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "hello GET /hello", 16);
+  req = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok";
+  cli_send(fd, req, strlen(req));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "ok", 2);
+  /* The same offer with a body, pipelined with the next request. */
+  req = "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
+        "Content-Length: 3\r\n\r\nabcGET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "abc", 3);
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  ASSERT_MEM_EQ(resp.body, resp.body_len, "hello GET /hello", 16);
+  close(fd);
+}
+
+static void test_upgrade_ignored(void) {
+  port = server_up(NULL);
+  run_with_client(cli_upgrade);
+  ASSERT_EQ(requests_seen, 4);
+}
+
+/* Finding: a client that sent its last request (Connection: close) and then
+ * disconnected was taken for a half-close: a handler that does not write was
+ * never told. The wait is now bounded by the idle timeout. */
+static void cli_close_and_leave(void) {
+  int fd = cli_connect();
+  const char *req = "GET /hang HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  for (int i = 0; i < 1000 && requests_seen == 0; i++)
+    usleep(10 * 1000);
+  ASSERT_EQ(requests_seen, 1);
+  close(fd);
+}
+
+static void test_close_then_disconnect(void) {
+  llmrt__server_opts_t o;
+  llmrt__server_opts_init(&o);
+  o.idle_timeout_ms = 300;
+  port = server_up(&o);
+  ready_fn = abort_seen;
+  run_with_client(cli_close_and_leave);
+  ASSERT_EQ(aborts, 1);
+  ASSERT_ERR(abort_status, LLMRT_ECLOSED);
+}
+
+/* Finding: when a new connection's memory could not be allocated, the server
+ * returned without accepting it, and libuv stops polling a listener until
+ * the pending connection is accepted: the server went deaf. It now accepts
+ * and closes that one connection. */
+static void cli_after_oom(void) {
+  int fd = cli_connect();
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  memset(&rd, 0, sizeof rd);
+  const char *req = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+  cli_send(fd, req, strlen(req));
+  ASSERT(cli_closed(fd, &rd));
+  ASSERT(rd.eof || rd.err == ECONNRESET); /* closed, not left hanging */
+  close(fd);
+  fd = cli_connect();
+  memset(&rd, 0, sizeof rd);
+  cli_send(fd, req, strlen(req));
+  cli_response(fd, &rd, &resp);
+  ASSERT_EQ(resp.status, 200);
+  close(fd);
+}
+
+static void test_accept_oom(void) {
+  port = server_up(NULL);
+  failed_allocs = 0;
+  fail_size = sizeof(uv_tcp_t);
+  fail_count = 1;
+  run_with_client(cli_after_oom);
+  ASSERT_EQ(failed_allocs, 1);
+  ASSERT_EQ(requests_seen, 1);
+  fail_count = 0;
+}
+
 int main(void) {
+  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
   RUN_TEST(test_keepalive);
   RUN_TEST(test_stream);
   RUN_TEST(test_half_close);
@@ -666,5 +1040,13 @@ int main(void) {
   RUN_TEST(test_abort_reset);
   RUN_TEST(test_shutdown_with_open_connections);
   RUN_TEST(test_bind_error);
+  RUN_TEST(test_trailers);
+  RUN_TEST(test_long_target);
+  RUN_TEST(test_pipeline_backpressure);
+  RUN_TEST(test_slow_reader);
+  RUN_TEST(test_send_timeout);
+  RUN_TEST(test_upgrade_ignored);
+  RUN_TEST(test_close_then_disconnect);
+  RUN_TEST(test_accept_oom);
   return 0;
 }

@@ -5,7 +5,10 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -13,6 +16,41 @@
 #include "llmrt.h"
 #include "llmrt_mock.h"
 #include "test.h"
+
+/* ---- Allocator: live and peak bytes of everything llmrt and libuv hold ---- */
+
+static atomic_size_t live_bytes, peak_bytes;
+
+static void *counted(void *p) {
+  if (p) {
+    size_t now = atomic_fetch_add(&live_bytes, malloc_usable_size(p)) + malloc_usable_size(p);
+    size_t peak = atomic_load(&peak_bytes);
+    while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now)) {
+    }
+  }
+  return p;
+}
+
+static void *t_malloc(size_t n) {
+  return counted(malloc(n));
+}
+
+static void *t_calloc(size_t count, size_t n) {
+  return counted(calloc(count, n));
+}
+
+static void t_free(void *p) {
+  if (p) atomic_fetch_sub(&live_bytes, malloc_usable_size(p));
+  free(p);
+}
+
+static void *t_realloc(void *p, size_t n) {
+  size_t old = p ? malloc_usable_size(p) : 0;
+  void *q = realloc(p, n);
+  if (!q) return NULL;
+  atomic_fetch_sub(&live_bytes, old);
+  return counted(q);
+}
 
 /* ---- Loop side ------------------------------------------------------------ */
 
@@ -95,10 +133,13 @@ typedef struct {
   int eof, err;
 } conn_t;
 
-static void cli_open(conn_t *c) {
+/* rcvbuf > 0: a small fixed receive buffer (no kernel autotuning), so a
+ * client that does not read pushes back on the mock at once. */
+static void cli_open_rcvbuf(conn_t *c, int rcvbuf) {
   memset(c, 0, sizeof *c);
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT(c->fd >= 0);
+  if (rcvbuf > 0) ASSERT_EQ(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
@@ -107,6 +148,10 @@ static void cli_open(conn_t *c) {
   ASSERT_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
   struct timeval tv = {20, 0};
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static void cli_open(conn_t *c) {
+  cli_open_rcvbuf(c, 0);
 }
 
 static int need(conn_t *c, size_t n) {
@@ -1127,7 +1172,98 @@ static void test_llmrt_client_tls(void) {
   run_http_client(1);
 }
 
+/* Finding: the mock wrote a stream as fast as it could make it, whatever the
+ * client read: 300000 tokens to a client that did not read grew it to 81 MB.
+ * It now stops above a high-water mark and goes on from the drain callback
+ * (the token loop and the chunk_bytes pump both). */
+static size_t grown_while_stalled[2], grown_in_all[2];
+
+/* Reads a chunked 200 response, keeping only its length and its tail (a
+ * long stream would make cli_read's copy-per-chunk quadratic). Returns 1 if
+ * the body ended as framed. */
+static int read_long_stream(conn_t *c, size_t *total, char *tail, size_t tail_cap) {
+  char *l = line(c);
+  ASSERT(l);
+  ASSERT(strncmp(l, "HTTP/1.1 200", 12) == 0);
+  int chunked = 0;
+  while ((l = line(c)) && *l)
+    if (strcasecmp(l, "transfer-encoding: chunked") == 0) chunked = 1;
+  ASSERT(l && chunked);
+  *total = 0;
+  tail[0] = '\0';
+  for (;;) {
+    if (!(l = line(c))) return 0;
+    size_t n = strtoul(l, NULL, 16);
+    if (n == 0) return line(c) != NULL;
+    /* Chunks may exceed the read buffer: take them in pieces. */
+    size_t left = n;
+    while (left > 0) {
+      size_t want = left < sizeof c->buf / 2 ? left : sizeof c->buf / 2;
+      if (!need(c, want)) return 0;
+      size_t keep = want < tail_cap - 1 ? want : tail_cap - 1;
+      size_t have = strlen(tail);
+      if (have + keep > tail_cap - 1) {
+        size_t drop = have + keep - (tail_cap - 1);
+        memmove(tail, tail + drop, have - drop + 1);
+        have -= drop;
+      }
+      memcpy(tail + have, c->buf + c->pos + want - keep, keep);
+      tail[have + keep] = '\0';
+      c->pos += want;
+      left -= want;
+      *total += want;
+    }
+    if (!need(c, 2)) return 0;
+    c->pos += 2;
+  }
+}
+static void cli_backpressure(void) {
+  static const char *const ctl[] = {"tokens=100000", "tokens=100000,chunk_bytes=4096"};
+  for (int i = 0; i < 2; i++) {
+    conn_t *c = malloc(sizeof *c);
+    ASSERT(c);
+    cli_open_rcvbuf(c, 8192);
+    char h[256];
+    snprintf(h, sizeof h, OAI_AUTH "x-mock: %s\r\n", ctl[i]);
+    size_t base = atomic_load(&live_bytes);
+    atomic_store(&peak_bytes, base);
+    cli_post(c, "/v1/chat/completions", h,
+             "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+             "\"content\":\"a long one\"}]}");
+    usleep(1000 * 1000); /* reads nothing for a second */
+    grown_while_stalled[i] = atomic_load(&peak_bytes) - base;
+    /* Then reads it all: the mock went on as the client read. */
+    size_t total;
+    char tail[64];
+    ASSERT(read_long_stream(c, &total, tail, sizeof tail));
+    ASSERT(total > 100000 * 50);
+    ASSERT_CONTAINS(tail, "data: [DONE]\n\n");
+    grown_in_all[i] = atomic_load(&peak_bytes) - base;
+    close(c->fd);
+    free(c);
+  }
+}
+
+static void check_backpressure(void) {
+  llmrt_mock_stats_t st;
+  llmrt_mock_stats(mock, &st);
+  ASSERT_EQ(st.tokens, 200000);
+  ASSERT_EQ(st.aborted, 0);
+}
+
+static void test_backpressure(void) {
+  check_fn = check_backpressure;
+  run_mock(NULL, cli_backpressure);
+  /* About 17 MB of events each: only the tokens (about 1.5 MB) and a
+   * bounded backlog may be held. */
+  for (int i = 0; i < 2; i++) {
+    ASSERT_LE(grown_while_stalled[i], 4 << 20);
+    ASSERT_LE(grown_in_all[i], 4 << 20);
+  }
+}
+
 int main(void) {
+  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
   RUN_TEST(test_openai);
   RUN_TEST(test_anthropic);
   RUN_TEST(test_auth_and_validation);
@@ -1140,5 +1276,6 @@ int main(void) {
   RUN_TEST(test_start_errors);
   RUN_TEST(test_llmrt_client_plain);
   RUN_TEST(test_llmrt_client_tls);
+  RUN_TEST(test_backpressure);
   return 0;
 }

@@ -15,6 +15,7 @@ enum { PH_HEAD = 0, PH_FULL, PH_TOKENS, PH_STALLED };
 enum { AFTER_NONE = 0, AFTER_END, AFTER_EOF, AFTER_RESET };
 
 static void on_tick(uv_timer_t *t);
+static void do_tokens(mock_ex_t *ex);
 
 static void ex_closed(uv_handle_t *h) {
   mock_ex_t *ex = h->data;
@@ -100,12 +101,44 @@ static void ex_after(mock_ex_t *ex, int what) {
   ex_finish(ex);
 }
 
+/* Bytes made but not yet handed to the kernel: the server's queue and what
+ * the chunk_bytes pump still holds. */
+static size_t backlog(const mock_ex_t *ex) {
+  return llmrt__sreq_pending(ex->r) + (ex->rest.len - ex->rest_off);
+}
+
+/* The token loop stopped at the high-water mark: go on if below it now. */
+static void tokens_resume(mock_ex_t *ex) {
+  if (!ex->tokens_blocked || ex->done || backlog(ex) >= MOCK_HIGH_WATER) return;
+  ex->tokens_blocked = 0;
+  do_tokens(ex);
+}
+
+static void on_pump(uv_idle_t *h);
+
+/* The server's queue emptied (the client read). */
+static void on_drain(llmrt__sreq_t *r, void *arg) {
+  mock_ex_t *ex = arg;
+  if (ex->done) return;
+  if (ex->pump_blocked) {
+    ex->pump_blocked = 0;
+    uv_idle_start(&ex->pump, on_pump);
+  }
+  tokens_resume(ex);
+}
+
 /* chunk_bytes: one piece per loop turn (an idle handle, not a 0 ms timer,
  * which libuv 1.44 would run again in the same turn). Each piece is its own
  * HTTP chunk, so the client's parser sees the body split that finely even
  * when TCP merges the segments. */
 static void on_pump(uv_idle_t *h) {
   mock_ex_t *ex = h->data;
+  if (llmrt__sreq_pending(ex->r) >= MOCK_HIGH_WATER) {
+    /* The client is behind: on_drain restarts the pump. */
+    uv_idle_stop(h);
+    ex->pump_blocked = 1;
+    return;
+  }
   size_t left = ex->rest.len - ex->rest_off;
   size_t n = left < (size_t)ex->ctl.chunk_bytes ? left : (size_t)ex->ctl.chunk_bytes;
   if (n > 0 && llmrt__sreq_write(ex->r, ex->rest.data + ex->rest_off, n) != 0) {
@@ -113,17 +146,29 @@ static void on_pump(uv_idle_t *h) {
     return;
   }
   ex->rest_off += n;
-  if (ex->rest_off < ex->rest.len) return;
+  if (ex->rest_off < ex->rest.len) {
+    if (ex->rest_off >= MOCK_HIGH_WATER) {
+      /* Tokens keep coming while the pump sends: drop what was sent, or
+       * rest would grow to the whole answer. */
+      llmrt__buf_consume(&ex->rest, ex->rest_off);
+      ex->rest_off = 0;
+    }
+    tokens_resume(ex);
+    return;
+  }
   uv_idle_stop(h);
   llmrt__buf_reset(&ex->rest);
   ex->rest_off = 0;
-  if (ex->after_rest) ex_after(ex, ex->after_rest);
+  if (ex->after_rest)
+    ex_after(ex, ex->after_rest);
+  else
+    tokens_resume(ex);
 }
 
 static int ex_send(mock_ex_t *ex, const char *data, size_t len) {
   if (ex->ctl.chunk_bytes <= 0) return llmrt__sreq_write(ex->r, data, len);
   if (llmrt__buf_append(&ex->rest, data, len) != 0) return LLMRT_ENOMEM;
-  uv_idle_start(&ex->pump, on_pump);
+  if (!ex->pump_blocked) uv_idle_start(&ex->pump, on_pump);
   return 0;
 }
 
@@ -318,6 +363,12 @@ static int stream_fault(mock_ex_t *ex) {
 
 static void do_tokens(mock_ex_t *ex) {
   for (;;) {
+    if (backlog(ex) >= MOCK_HIGH_WATER) {
+      /* The client reads slower than we make tokens: wait for on_drain (or
+       * the pump) instead of queueing the whole answer in memory. */
+      ex->tokens_blocked = 1;
+      return;
+    }
     if (ex->ctl.fault && ex->sent == ex->fault_at && !stream_fault(ex)) return;
     if (ex->sent == ex->tok.n) {
       if (put_event(ex, ex->fmt->stream_finish) != 0) {
@@ -378,6 +429,7 @@ void mock__ex_run(mock_ex_t *ex) {
   else
     ex->fault_at = (size_t)ex->ctl.after > ex->tok.n ? ex->tok.n : (size_t)ex->ctl.after;
   llmrt__sreq_on_abort(ex->r, on_abort, ex);
+  llmrt__sreq_on_drain(ex->r, on_drain, ex);
   after_ms(ex, PH_HEAD, ex->ctl.head_ms);
 }
 

@@ -155,7 +155,15 @@ struct mock_ex_s {
   llmrt__buf_t out;  /* one event or body being built */
   llmrt__buf_t zout; /* compressed */
   int done;          /* the server side of the exchange is finished */
+  /* Backpressure: the token loop or the pump waits for the client to read
+   * (the server's drain callback) once MOCK_HIGH_WATER is queued. */
+  int tokens_blocked;
+  int pump_blocked;
 };
+
+/* Bytes of an answer queued and not yet taken by the kernel above which the
+ * mock stops producing until the client reads. */
+#define MOCK_HIGH_WATER (64 * 1024)
 
 /* Starts answering (mock.c validated the request and filled ex). Takes
  * ownership of ex. */

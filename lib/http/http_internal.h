@@ -61,39 +61,7 @@ int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__
 int llmrt__inflate_finish(const llmrt__inflate_t *d);
 void llmrt__inflate_free(llmrt__inflate_t *d);
 
-/* ---- Intrusive circular lists ------------------------------------------- */
-
-typedef struct llmrt__link_s {
-  struct llmrt__link_s *prev, *next;
-} llmrt__link_t;
-
-static inline void llmrt__list_init(llmrt__link_t *h) {
-  h->prev = h->next = h;
-}
-static inline int llmrt__list_empty(const llmrt__link_t *h) {
-  return h->next == h;
-}
-static inline int llmrt__list_linked(const llmrt__link_t *l) {
-  return l->next != NULL && l->next != l;
-}
-static inline void llmrt__list_remove(llmrt__link_t *l) {
-  l->prev->next = l->next;
-  l->next->prev = l->prev;
-  l->prev = l->next = l;
-}
-static inline void llmrt__list_push_front(llmrt__link_t *h, llmrt__link_t *l) {
-  l->next = h->next;
-  l->prev = h;
-  h->next->prev = l;
-  h->next = l;
-}
-static inline void llmrt__list_push_back(llmrt__link_t *h, llmrt__link_t *l) {
-  l->prev = h->prev;
-  l->next = h;
-  h->prev->next = l;
-  h->prev = l;
-}
-#define LLMRT__CONTAINER(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+#include "../core/list.h"
 
 /* ---- Pool (pool.c) ------------------------------------------------------- */
 

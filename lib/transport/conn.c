@@ -69,8 +69,8 @@ static void conn_shutdown(llmrt__conn_t *c) {
   c->closed = 1;
   c->state = LLMRT__CONN_CLOSED;
   llmrt__dns_cancel(&c->dns);
-  if (!llmrt__link_empty(&c->net_link)) llmrt__link_remove(&c->net_link);
-  if (c->tls_wait.next && !llmrt__link_empty(&c->tls_wait)) llmrt__link_remove(&c->tls_wait);
+  if (!llmrt__list_empty(&c->net_link)) llmrt__list_remove(&c->net_link);
+  if (c->tls_wait.next && !llmrt__list_empty(&c->tls_wait)) llmrt__list_remove(&c->tls_wait);
   close_tcp(c);
   uv_close((uv_handle_t *)&c->timer, on_handle_close);
 }
@@ -226,7 +226,7 @@ int llmrt__conn_read_stop(llmrt__conn_t *c) {
 /* ---- Writing ---- */
 
 static void on_write(uv_write_t *req, int status) {
-  wreq_t *w = LLMRT__CONTAINER_OF(req, wreq_t, req);
+  wreq_t *w = LLMRT__CONTAINER(req, wreq_t, req);
   llmrt__conn_t *c = w->c;
   llmrt__conn_write_cb cb = w->cb;
   void *arg = w->arg;
@@ -317,7 +317,7 @@ static void fail_connect(llmrt__conn_t *c, int uverr) {
 }
 
 static void on_connected(uv_connect_t *req, int status) {
-  llmrt__conn_t *c = LLMRT__CONTAINER_OF(req, llmrt__conn_t, creq);
+  llmrt__conn_t *c = LLMRT__CONTAINER(req, llmrt__conn_t, creq);
   if (c->closed) return; /* UV_ECANCELED from our own close */
   if (status < 0) {
     c->last_err = status;
@@ -338,7 +338,7 @@ static void on_connected(uv_connect_t *req, int status) {
 }
 
 static void on_dns(llmrt__dns_waiter_t *w, int status, const llmrt__sockaddr_t *addrs, unsigned n) {
-  llmrt__conn_t *c = LLMRT__CONTAINER_OF(w, llmrt__conn_t, dns);
+  llmrt__conn_t *c = LLMRT__CONTAINER(w, llmrt__conn_t, dns);
   if (c->closed) return;
   c->info.dns_us = llmrt__now_us() - c->t_start;
   if (status < 0) {
@@ -377,9 +377,9 @@ static llmrt__conn_t *conn_new(llmrt_t *rt, const llmrt__conn_cbs_t *cbs, void *
   c->rt = rt;
   c->cbs = *cbs;
   c->user = user;
-  llmrt__link_init(&c->dns.link);
-  llmrt__link_init(&c->net_link);
-  llmrt__link_init(&c->tls_wait);
+  llmrt__list_init(&c->dns.link);
+  llmrt__list_init(&c->net_link);
+  llmrt__list_init(&c->tls_wait);
   llmrt__buf_init(&c->tls_in);
   llmrt__buf_init(&c->tls_out);
   uv_timer_init(rt->loop, &c->timer);

@@ -44,8 +44,8 @@ static void entry_free(dns_entry_t *e) {
 }
 
 static void entry_unlink(dns_entry_t *e) {
-  if (llmrt__link_empty(&e->link)) return;
-  llmrt__link_remove(&e->link);
+  if (llmrt__list_empty(&e->link)) return;
+  llmrt__list_remove(&e->link);
   e->cache->n_entries--;
 }
 
@@ -54,16 +54,16 @@ static void cache_close(llmrt_t *rt, void *arg) {
   /* Connections still open hear about it (their owners close them); take
    * the list first, since those callbacks close conns and unlink them. */
   llmrt__link_t conns;
-  llmrt__link_move(&dc->conns, &conns);
-  while (!llmrt__link_empty(&conns)) {
+  llmrt__list_move(&dc->conns, &conns);
+  while (!llmrt__list_empty(&conns)) {
     llmrt__link_t *l = conns.next;
-    llmrt__link_remove(l);
-    llmrt__conn_rt_closing(LLMRT__CONTAINER_OF(l, llmrt__conn_t, net_link));
+    llmrt__list_remove(l);
+    llmrt__conn_rt_closing(LLMRT__CONTAINER(l, llmrt__conn_t, net_link));
   }
   rt->dns = NULL;
   dc->closed = 1;
-  while (!llmrt__link_empty(&dc->entries)) {
-    dns_entry_t *e = LLMRT__CONTAINER_OF(dc->entries.next, dns_entry_t, link);
+  while (!llmrt__list_empty(&dc->entries)) {
+    dns_entry_t *e = LLMRT__CONTAINER(dc->entries.next, dns_entry_t, link);
     entry_unlink(e);
     if (e->pending)
       (void)uv_cancel((uv_req_t *)&e->req); /* freed by its callback */
@@ -81,8 +81,8 @@ static dns_cache_t *cache_get(llmrt_t *rt, int *err) {
     return NULL;
   }
   dc->rt = rt;
-  llmrt__link_init(&dc->conns);
-  llmrt__link_init(&dc->entries);
+  llmrt__list_init(&dc->conns);
+  llmrt__list_init(&dc->entries);
   int r = llmrt__rt_add_closer(rt, cache_close, dc);
   if (r) {
     llmrt__free(dc);
@@ -95,7 +95,7 @@ static dns_cache_t *cache_get(llmrt_t *rt, int *err) {
 
 static dns_entry_t *cache_find(dns_cache_t *dc, const char *key) {
   for (llmrt__link_t *l = dc->entries.next; l != &dc->entries; l = l->next) {
-    dns_entry_t *e = LLMRT__CONTAINER_OF(l, dns_entry_t, link);
+    dns_entry_t *e = LLMRT__CONTAINER(l, dns_entry_t, link);
     if (strcmp(e->key, key) == 0) return e;
   }
   return NULL;
@@ -106,7 +106,7 @@ static dns_entry_t *cache_find(dns_cache_t *dc, const char *key) {
 static void cache_trim(dns_cache_t *dc, uint64_t now) {
   llmrt__link_t *l = dc->entries.next;
   while (l != &dc->entries) {
-    dns_entry_t *e = LLMRT__CONTAINER_OF(l, dns_entry_t, link);
+    dns_entry_t *e = LLMRT__CONTAINER(l, dns_entry_t, link);
     l = l->next;
     if (!e->pending && e->expires_us <= now) {
       entry_unlink(e);
@@ -114,7 +114,7 @@ static void cache_trim(dns_cache_t *dc, uint64_t now) {
     }
   }
   for (l = dc->entries.next; dc->n_entries >= DNS_MAX_ENTRIES && l != &dc->entries;) {
-    dns_entry_t *e = LLMRT__CONTAINER_OF(l, dns_entry_t, link);
+    dns_entry_t *e = LLMRT__CONTAINER(l, dns_entry_t, link);
     l = l->next;
     if (!e->pending) {
       entry_unlink(e);
@@ -135,7 +135,7 @@ static unsigned copy_addrs(const struct addrinfo *res, llmrt__sockaddr_t *out) {
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  dns_entry_t *e = LLMRT__CONTAINER_OF(req, dns_entry_t, req);
+  dns_entry_t *e = LLMRT__CONTAINER(req, dns_entry_t, req);
   dns_cache_t *dc = e->cache;
   llmrt_t *rt = dc->rt;
   llmrt__sockaddr_t addrs[LLMRT__MAX_ADDRS];
@@ -152,7 +152,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
    * connections (unlinking their waiters from our local list), start new
    * lookups, or even close the runtime, which frees cached entries. */
   llmrt__link_t waiters;
-  llmrt__link_move(&e->waiters, &waiters);
+  llmrt__list_move(&e->waiters, &waiters);
   uint32_t ttl = dc->closed ? 0 : rt->opts.dns_ttl_ms;
   if (status == 0 && ttl > 0) {
     memcpy(e->addrs, addrs, n * sizeof addrs[0]);
@@ -164,9 +164,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   }
   e = NULL;
 
-  while (!llmrt__link_empty(&waiters)) {
-    llmrt__dns_waiter_t *w = LLMRT__CONTAINER_OF(waiters.next, llmrt__dns_waiter_t, link);
-    llmrt__link_remove(&w->link);
+  while (!llmrt__list_empty(&waiters)) {
+    llmrt__dns_waiter_t *w = LLMRT__CONTAINER(waiters.next, llmrt__dns_waiter_t, link);
+    llmrt__list_remove(&w->link);
     w->cb(w, status, addrs, n);
   }
 
@@ -179,7 +179,7 @@ int llmrt__net_track(llmrt_t *rt, llmrt__link_t *conn_link) {
   int err = 0;
   dns_cache_t *dc = cache_get(rt, &err);
   if (!dc) return err;
-  llmrt__link_push(&dc->conns, conn_link);
+  llmrt__list_push_back(&dc->conns, conn_link);
   return 0;
 }
 
@@ -189,7 +189,7 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
   if (rt->closing) return LLMRT_ESHUTDOWN;
   dns_cache_t *dc = cache_get(rt, &err);
   if (!dc) return err;
-  llmrt__link_init(&w->link);
+  llmrt__list_init(&w->link);
 
   char portstr[8];
   snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
@@ -212,7 +212,7 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
   }
   if (e) {
     llmrt__free(key);
-    llmrt__link_push(&e->waiters, &w->link);
+    llmrt__list_push_back(&e->waiters, &w->link);
     return 0;
   }
 
@@ -224,8 +224,8 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
   }
   e->key = key;
   e->cache = dc;
-  llmrt__link_init(&e->link);
-  llmrt__link_init(&e->waiters);
+  llmrt__list_init(&e->link);
+  llmrt__list_init(&e->waiters);
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -238,11 +238,11 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
     return r == UV_ENOMEM ? LLMRT_ENOMEM : LLMRT_EDNS;
   }
   e->pending = 1;
-  llmrt__link_push(&dc->entries, &e->link);
+  llmrt__list_push_back(&dc->entries, &e->link);
   dc->n_entries++;
   dc->inflight++;
   llmrt__rt_ref(rt);
-  llmrt__link_push(&e->waiters, &w->link);
+  llmrt__list_push_back(&e->waiters, &w->link);
   return 0;
 }
 
@@ -266,8 +266,8 @@ int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__s
       return LLMRT_ENOMEM;
     }
     e->cache = dc;
-    llmrt__link_init(&e->waiters);
-    llmrt__link_push(&dc->entries, &e->link);
+    llmrt__list_init(&e->waiters);
+    llmrt__list_push_back(&dc->entries, &e->link);
     dc->n_entries++;
   }
   memcpy(e->addrs, addrs, n * sizeof addrs[0]);
@@ -279,5 +279,5 @@ int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__s
 void llmrt__dns_cancel(llmrt__dns_waiter_t *w) {
   /* The shared lookup goes on (others may wait, and it fills the cache); this
    * waiter just leaves the list. */
-  if (w->link.next && !llmrt__link_empty(&w->link)) llmrt__link_remove(&w->link);
+  if (w->link.next && !llmrt__list_empty(&w->link)) llmrt__list_remove(&w->link);
 }

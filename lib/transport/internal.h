@@ -24,41 +24,7 @@ typedef union {
 /* At most this many resolved addresses are kept and tried per host. */
 #define LLMRT__MAX_ADDRS 8
 
-/* ---- Intrusive circular list with a sentinel (libuv's queue shape): a node
- * can unlink itself without knowing which list holds it. ---- */
-typedef struct llmrt__link_s {
-  struct llmrt__link_s *next, *prev;
-} llmrt__link_t;
-
-static inline void llmrt__link_init(llmrt__link_t *h) {
-  h->next = h->prev = h;
-}
-static inline int llmrt__link_empty(const llmrt__link_t *h) {
-  return h->next == h;
-}
-static inline void llmrt__link_push(llmrt__link_t *h, llmrt__link_t *n) {
-  n->prev = h->prev;
-  n->next = h;
-  h->prev->next = n;
-  h->prev = n;
-}
-static inline void llmrt__link_remove(llmrt__link_t *n) {
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->next = n->prev = n;
-}
-/* Moves every node of `from` to the (empty) list `to`. */
-static inline void llmrt__link_move(llmrt__link_t *from, llmrt__link_t *to) {
-  llmrt__link_init(to);
-  if (llmrt__link_empty(from)) return;
-  to->next = from->next;
-  to->prev = from->prev;
-  to->next->prev = to;
-  to->prev->next = to;
-  llmrt__link_init(from);
-}
-
-#define LLMRT__CONTAINER_OF(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
+#include "../core/list.h"
 
 /* ---- DNS (dns.c) ---- */
 typedef struct llmrt__dns_waiter_s llmrt__dns_waiter_t;

@@ -55,9 +55,9 @@ static const char *alpn_list[] = {"http/1.1", NULL};
 /* ---- The per-runtime state ---- */
 
 static void sessions_clear(llmrt__tls_t *t) {
-  while (!llmrt__link_empty(&t->sessions)) {
-    tls_session_t *s = LLMRT__CONTAINER_OF(t->sessions.next, tls_session_t, link);
-    llmrt__link_remove(&s->link);
+  while (!llmrt__list_empty(&t->sessions)) {
+    tls_session_t *s = LLMRT__CONTAINER(t->sessions.next, tls_session_t, link);
+    llmrt__list_remove(&s->link);
     mbedtls_ssl_session_free(&s->session);
     llmrt__free(s->key);
     llmrt__free(s);
@@ -97,8 +97,8 @@ llmrt__tls_t *llmrt__tls_get(llmrt_t *rt, int *err) {
   }
   t->rt = rt;
   t->refs = 1;
-  llmrt__link_init(&t->waiters);
-  llmrt__link_init(&t->sessions);
+  llmrt__list_init(&t->waiters);
+  llmrt__list_init(&t->sessions);
   mbedtls_entropy_init(&t->entropy);
   mbedtls_ctr_drbg_init(&t->drbg);
   mbedtls_ssl_config_init(&t->conf);
@@ -128,7 +128,7 @@ void *llmrt__tls_rng(llmrt__tls_t *t) {
 
 static tls_session_t *session_find(llmrt__tls_t *t, const char *key) {
   for (llmrt__link_t *l = t->sessions.next; l != &t->sessions; l = l->next) {
-    tls_session_t *s = LLMRT__CONTAINER_OF(l, tls_session_t, link);
+    tls_session_t *s = LLMRT__CONTAINER(l, tls_session_t, link);
     if (strcmp(s->key, key) == 0) return s;
   }
   return NULL;
@@ -138,12 +138,12 @@ static void session_store(llmrt__tls_t *t, const char *key, const mbedtls_ssl_co
   if (!t->rt) return; /* the runtime is closing: nobody will reuse it */
   tls_session_t *s = session_find(t, key);
   if (s) {
-    llmrt__link_remove(&s->link);
+    llmrt__list_remove(&s->link);
     mbedtls_ssl_session_free(&s->session);
   } else {
     if (t->n_sessions >= MAX_SESSIONS) {
-      tls_session_t *old = LLMRT__CONTAINER_OF(t->sessions.next, tls_session_t, link);
-      llmrt__link_remove(&old->link);
+      tls_session_t *old = LLMRT__CONTAINER(t->sessions.next, tls_session_t, link);
+      llmrt__list_remove(&old->link);
       mbedtls_ssl_session_free(&old->session);
       llmrt__free(old->key);
       llmrt__free(old);
@@ -166,7 +166,7 @@ static void session_store(llmrt__tls_t *t, const char *key, const mbedtls_ssl_co
     t->n_sessions--;
     return;
   }
-  llmrt__link_push(&t->sessions, &s->link);
+  llmrt__list_push_back(&t->sessions, &s->link);
 }
 
 /* ---- Client configuration, with the CA bundle parsed off the loop ---- */
@@ -230,10 +230,10 @@ static void load_done(uv_work_t *req, int status) {
   }
   /* Take the waiters first: their callbacks may close other waiters. */
   llmrt__link_t waiters;
-  llmrt__link_move(&t->waiters, &waiters);
-  while (!llmrt__link_empty(&waiters)) {
-    llmrt__conn_t *c = LLMRT__CONTAINER_OF(waiters.next, llmrt__conn_t, tls_wait);
-    llmrt__link_remove(&c->tls_wait);
+  llmrt__list_move(&t->waiters, &waiters);
+  while (!llmrt__list_empty(&waiters)) {
+    llmrt__conn_t *c = LLMRT__CONTAINER(waiters.next, llmrt__conn_t, tls_wait);
+    llmrt__list_remove(&c->tls_wait);
     if (code)
       llmrt__conn_fail(c, code, "TLS to %s: %s", c->hostport, msg);
     else
@@ -432,7 +432,7 @@ void llmrt__tls_client_start(llmrt__conn_t *c) {
     begin_client_handshake(c);
   } else if (t->conf_state == CONF_LOADING) {
     c->state = LLMRT__CONN_TLS_WAIT;
-    llmrt__link_push(&t->waiters, &c->tls_wait);
+    llmrt__list_push_back(&t->waiters, &c->tls_wait);
   } else {
     llmrt__conn_fail(c, LLMRT_ECAFILE, "TLS to %s: cannot load CA certificates from %s: %s",
                      c->hostport, t->ca_path ? t->ca_path : "?", t->load_msg);

@@ -136,6 +136,39 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- Freeing ---- */
 
+/* Freed calls are kept for reuse, with the capacity of their buffers: a
+ * busy runtime then makes calls without touching the allocator for the call
+ * block or its buffers (a ~10 KiB malloc/free per call also made glibc trim
+ * and regrow the heap with brk, costing microseconds per call). The cache is
+ * bounded in count and in the capacity a buffer may keep. */
+#define CALL_CACHE_MAX 64
+#define KEEP_BUF_MAX (64 * 1024)
+
+static void keep_or_free(llmrt__buf_t *b) {
+  if (b->cap > KEEP_BUF_MAX)
+    llmrt__buf_free(b);
+  else
+    llmrt__buf_reset(b);
+}
+
+static void call_block_free(llmrt_call_t *c) {
+  llmrt__buf_free(&c->body_out);
+  llmrt__buf_free(&c->body_in);
+  llmrt__buf_free(&c->hdrs);
+  llmrt__buf_free(&c->text);
+  if (c->sse_inited) llmrt__sse_free(&c->sse);
+  llmrt__free(c);
+}
+
+void llmrt__call_cache_free(llmrt__chain_t *ch) {
+  while (ch->free_calls) {
+    llmrt_call_t *c = ch->free_calls;
+    ch->free_calls = c->next;
+    call_block_free(c);
+  }
+  ch->n_free_calls = 0;
+}
+
 static void call_free_now(llmrt_call_t *c) {
   llmrt__chain_t *ch = c->ch;
   llmrt_t *rt = c->rt;
@@ -146,16 +179,22 @@ static void call_free_now(llmrt_call_t *c) {
   if (c->next) c->next->prev = c->prev;
   ch->n_calls--;
   llmrt__free(c->req_block);
-  llmrt__buf_free(&c->body_out);
-  llmrt__buf_free(&c->body_in);
-  llmrt__buf_free(&c->hdrs);
-  llmrt__buf_free(&c->text);
-  if (c->sse_inited) llmrt__sse_free(&c->sse);
   llmrt__free(c->model);
   llmrt__free(c->request_id);
   llmrt__free(c->error_type);
   llmrt__free(c->error_message);
-  llmrt__free(c);
+  if (ch->n_free_calls < CALL_CACHE_MAX && !ch->closing) {
+    keep_or_free(&c->body_out);
+    keep_or_free(&c->body_in);
+    keep_or_free(&c->hdrs);
+    keep_or_free(&c->text);
+    if (c->sse_inited) llmrt__sse_reset(&c->sse);
+    c->next = ch->free_calls;
+    ch->free_calls = c;
+    ch->n_free_calls++;
+  } else {
+    call_block_free(c);
+  }
   llmrt__chain_maybe_shutdown(ch);
   llmrt__rt_unref(rt);
 }
@@ -545,17 +584,42 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   size_t head = sizeof(llmrt_call_t) + sizeof(llmrt_ctx_t) * ch->n_plugins;
   head = (head + 15) & ~(size_t)15;
   size_t total = head + ch->states_size + sizeof(llmrt__pstate_t);
-  /* One block: call, contexts, plugin states, decoder state. The decoder's
-   * 8 KiB scratch is not zeroed (it is written before it is read). */
-  llmrt_call_t *c = llmrt__malloc(total);
-  if (!c) return LLMRT_ENOMEM;
+  /* One block: call, contexts, plugin states, decoder state; a cached one
+   * when there is (all blocks of a configured chain have the same size).
+   * The decoder's 8 KiB scratch is not zeroed (written before it is read). */
+  llmrt_call_t *c = ch->free_calls;
+  struct {
+    llmrt__buf_t body_out, body_in, hdrs, text;
+    llmrt__sse_t sse;
+    int sse_inited;
+  } keep;
+  memset(&keep, 0, sizeof keep);
+  if (c) {
+    ch->free_calls = c->next;
+    ch->n_free_calls--;
+    keep.body_out = c->body_out;
+    keep.body_in = c->body_in;
+    keep.hdrs = c->hdrs;
+    keep.text = c->text;
+    keep.sse = c->sse;
+    keep.sse_inited = c->sse_inited;
+  } else {
+    c = llmrt__malloc(total);
+    if (!c) return LLMRT_ENOMEM;
+  }
   /* Zero the call itself and the plugins' states (their contract); the
    * contexts are filled in completely below. */
   memset(c, 0, sizeof *c);
+  c->body_out = keep.body_out;
+  c->body_in = keep.body_in;
+  c->hdrs = keep.hdrs;
+  c->text = keep.text;
+  c->sse = keep.sse;
+  c->sse_inited = keep.sse_inited;
   if (ch->states_size) memset((char *)c + head, 0, ch->states_size);
   int r = llmrt__call_copy_request(c, req);
   if (r) {
-    llmrt__free(c);
+    call_block_free(c);
     return r;
   }
   c->rt = rt;

@@ -42,6 +42,7 @@ static void on_idle_closed(uv_handle_t *h) {
 /* Runs once no call is left: plugins' fini, then the idle handle closes. */
 static void chain_shutdown(void *arg) {
   llmrt__chain_t *ch = arg;
+  llmrt__call_cache_free(ch);
   llmrt__config_free(ch);
   llmrt__registry_free(ch);
   llmrt__metrics_free(ch->rt);

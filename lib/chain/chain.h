@@ -81,6 +81,8 @@ typedef struct {
 
   struct llmrt_call_s *calls; /* in flight, doubly linked */
   unsigned n_calls;
+  struct llmrt_call_s *free_calls; /* finished call blocks kept for reuse (call.c) */
+  unsigned n_free_calls;
 
   /* Deferred work, run on the next loop turn (uv_idle, active only when the
    * queue is not empty). Entries live inside their owners (no allocation). */
@@ -100,6 +102,9 @@ typedef struct {
 
 /* The runtime's chain state, created on first use. NULL on ENOMEM. */
 llmrt__chain_t *llmrt__chain_get(llmrt_t *rt);
+
+/* Frees the call blocks kept for reuse (call.c). */
+void llmrt__call_cache_free(llmrt__chain_t *ch);
 
 /* Frees the chain once llmrt_close started and the last call is gone. */
 void llmrt__chain_maybe_shutdown(llmrt__chain_t *ch);

@@ -493,6 +493,44 @@ static void test_key_redacted_from_upstream_errors(void) {
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
+static void test_call_blocks_reused_cleanly(void) {
+  /* Finished calls are recycled with their buffers: a call after a failed
+   * one (partial text, provider error, half-read SSE event) and after the
+   * other protocol starts clean. */
+  run_t r;
+  start(&r, NULL);
+  const struct {
+    const char *controls, *up;
+    int stream, want;
+  } seq[] = {
+      {"fault=truncate,after=3", "oa", 1, LLMRT_ETRUNCATED},
+      {NULL, "oa", 1, 0},
+      {"status=429", "an", 1, LLMRT_ERATELIMIT},
+      {NULL, "an", 1, 0},
+      {"fault=malformed,after=2", "an", 1, LLMRT_EBADRESPONSE},
+      {NULL, "oa", 0, 0},
+      {NULL, "an", 1, 0},
+  };
+  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+    ASSERT_EQ(llmrt_mock_set_controls(r.mock, seq[i].controls), 0);
+    llmrt_mock_t *m = r.mock;
+    llmrt_t *rt = r.rt;
+    memset(&r, 0, sizeof r);
+    r.mock = m;
+    r.rt = rt;
+    call(&r, seq[i].up, seq[i].stream, "reuse me");
+    while (!r.done) uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_ERR(r.status, seq[i].want);
+    ASSERT_MEM_EQ(r.text, r.text_len, r.tokens, r.tokens_len);
+    if (seq[i].want == 0) {
+      check_success(&r, seq[i].stream);
+      ASSERT_EQ(r.error_type[0], 0);
+      ASSERT_EQ(r.errmsg[0], 0);
+    }
+  }
+  finish(&r);
+}
+
 static void test_missing_key(void) {
   run_t r;
   run_one(&r, NULL, "nokey", 1);
@@ -569,6 +607,7 @@ int main(void) {
   RUN_TEST(test_tool_calls);
   RUN_TEST(test_tool_turn_sent_upstream);
   RUN_TEST(test_key_redacted_from_upstream_errors);
+  RUN_TEST(test_call_blocks_reused_cleanly);
   RUN_TEST(test_missing_key);
   RUN_TEST(test_unreachable);
   RUN_TEST(test_utf8);

@@ -8,8 +8,6 @@
 
 #include "call.h"
 
-void llmrt__call_http_gone(llmrt_call_t *c);
-
 #define MAX_ERROR_BODY (64 * 1024)
 #define MAX_SSE_EVENT (4 * 1024 * 1024)
 
@@ -76,7 +74,7 @@ static int flush_held(llmrt_call_t *c) {
   return 0;
 }
 
-int llmrt__attempt_upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
+static int upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
   if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
   if (c->stream_state != STREAM_COMMITTED) {
     /* Lifecycle frames carry no strings we would have to copy. */
@@ -99,7 +97,7 @@ int llmrt__attempt_upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
 
 static int sink_event(void *user, const llmrt_event_t *ev) {
   llmrt_call_t *c = user;
-  int r = llmrt__attempt_upstream_event(c, ev);
+  int r = upstream_event(c, ev);
   if (r && !c->decode_err) c->decode_err = r;
   return r;
 }

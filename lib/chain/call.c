@@ -220,8 +220,6 @@ static void on_timer_closed(uv_handle_t *h) {
   maybe_free(c);
 }
 
-/* Called by attempt.c when the HTTP exchange reported its on_done. */
-void llmrt__call_http_gone(llmrt_call_t *c);
 void llmrt__call_http_gone(llmrt_call_t *c) {
   c->http = NULL;
   maybe_free(c);

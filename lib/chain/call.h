@@ -125,11 +125,12 @@ void llmrt__call_request_phase(llmrt_call_t *c, unsigned from);
 int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *req);
 void llmrt__call_set_str(char **dst, const char *s, size_t n);
 void llmrt__call_arm_timer(llmrt_call_t *c);
+/* The HTTP exchange reported its on_done: the call may now be freed. */
+void llmrt__call_http_gone(llmrt_call_t *c);
 
 /* attempt.c */
 void llmrt__attempt_start(llmrt_call_t *c);
 void llmrt__attempt_abort(llmrt_call_t *c);
-int llmrt__attempt_upstream_event(llmrt_call_t *c, const llmrt_event_t *ev);
 void llmrt__attempt_reset(llmrt_call_t *c);
 
 #endif

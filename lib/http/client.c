@@ -253,8 +253,20 @@ void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer)
   llmrt__pconn_t *pc = r->pconn;
   if (pc) {
     r->pconn = NULL;
-    int reusable = status == 0 && r->keep_alive && !r->writing &&
-                   !(r->flags & LLMRT_HTTP_NO_REUSE) && r->state == LLMRT__REQ_EXCHANGE;
+    /* A response can complete before our write callback ran: libuv runs
+     * write callbacks in the next iteration's pending phase, after the poll
+     * that may already carry the whole response (a request started from an
+     * idle callback always does). Every byte already reached the kernel, so
+     * the connection is as good as idle: keep it, and the late callback
+     * must not find this request. Bytes still unsent mean an early answer
+     * (e.g. an error before the body was read): never reuse that. */
+    int wrote = !r->writing || llmrt__conn_unsent(pc->conn) == 0;
+    int reusable = status == 0 && r->keep_alive && wrote && !(r->flags & LLMRT_HTTP_NO_REUSE) &&
+                   r->state == LLMRT__REQ_EXCHANGE;
+    if (r->writing && reusable) {
+      llmrt__conn_forget_writes(pc->conn, r);
+      r->writing = 0;
+    }
     llmrt__pool_release(pc, reusable);
   }
   if (status && status != LLMRT_ECANCELED && status != LLMRT_ESHUTDOWN)

@@ -17,6 +17,7 @@
 
 typedef struct {
   uv_write_t req;
+  llmrt__link_t link; /* in the conn's list of writes in flight */
   llmrt__conn_t *c;
   llmrt__conn_write_cb cb;
   void *arg;
@@ -230,6 +231,7 @@ static void on_write(uv_write_t *req, int status) {
   llmrt__conn_t *c = w->c;
   llmrt__conn_write_cb cb = w->cb;
   void *arg = w->arg;
+  llmrt__list_remove(&w->link);
   llmrt__buf_free(&w->owned);
   llmrt__free(w);
   if (c->closed || !cb) return;
@@ -253,7 +255,20 @@ static int write_raw(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__
     llmrt__free(w);
     return llmrt__conn_map_io_err(r);
   }
+  llmrt__list_push_back(&c->writes, &w->link);
   return 0;
+}
+
+size_t llmrt__conn_unsent(const llmrt__conn_t *c) {
+  if (!c->tcp) return 0;
+  return uv_stream_get_write_queue_size((const uv_stream_t *)c->tcp) + c->tls_out.len;
+}
+
+void llmrt__conn_forget_writes(llmrt__conn_t *c, void *arg) {
+  for (llmrt__link_t *l = c->writes.next; l != &c->writes; l = l->next) {
+    wreq_t *w = LLMRT__CONTAINER(l, wreq_t, link);
+    if (w->arg == arg) w->cb = NULL;
+  }
 }
 
 int llmrt__conn_flush(llmrt__conn_t *c, llmrt__conn_write_cb cb, void *arg) {
@@ -380,6 +395,7 @@ static llmrt__conn_t *conn_new(llmrt_t *rt, const llmrt__conn_cbs_t *cbs, void *
   llmrt__list_init(&c->dns.link);
   llmrt__list_init(&c->net_link);
   llmrt__list_init(&c->tls_wait);
+  llmrt__list_init(&c->writes);
   llmrt__buf_init(&c->tls_in);
   llmrt__buf_init(&c->tls_out);
   uv_timer_init(rt->loop, &c->timer);

@@ -141,6 +141,8 @@ struct llmrt__conn_s {
   int tls_offered;   /* a cached session was offered */
   int tls_cert_seen; /* the peer's certificate went through verification */
   int tls_draining;  /* re-entrancy guard for the read loop */
+
+  llmrt__link_t writes; /* writes handed to libuv whose callback has not run */
 };
 
 /* conn.c, for dns.c: the runtime is closing. A conn still connecting fails

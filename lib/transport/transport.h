@@ -57,6 +57,14 @@ typedef void (*llmrt__conn_write_cb)(llmrt__conn_t *c, int status, void *arg);
  * an error; never after llmrt__conn_close(). */
 int llmrt__conn_write(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__conn_write_cb cb,
                       void *arg);
+/* Bytes written but not yet handed to the kernel. A write whose bytes all
+ * reached the kernel may still wait for its callback until the next loop
+ * iteration (libuv runs write callbacks in its pending phase): 0 here means
+ * the connection's output is complete even while a callback is due. */
+size_t llmrt__conn_unsent(const llmrt__conn_t *c);
+/* Writes in flight with this arg will not call back: their owner is gone
+ * (a request that finished while its write callback was still due). */
+void llmrt__conn_forget_writes(llmrt__conn_t *c, void *arg);
 
 /* Closes the connection: no callback runs after this call. Memory is freed
  * once libuv's close callbacks ran (the runtime stays referenced until then).

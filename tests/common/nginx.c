@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -183,6 +184,9 @@ static pid_t spawn(const test_nginx_t *n) {
   pid_t pid = fork();
   if (pid < 0) DIE("fork: %s", strerror(errno));
   if (pid == 0) {
+    /* A test that aborts must not leave nginx behind (holding its ports and
+     * the test's stdout). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     char *argv[] = {"nginx", "-p", (char *)n->dir, "-c",          conf,
                     "-e",    err,  "-g",           "daemon off;", NULL};
     execvp("nginx", argv);

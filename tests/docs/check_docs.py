@@ -19,6 +19,8 @@
    prefix. Names that are not C identifiers of the API (environment
    variables, metric names, CMake names) are in EXCEPTIONS below, each with
    the file that must define it, so an exception cannot go stale unnoticed.
+   Internal names (llmrt__*, LLMRT__*), which docs/architecture.md uses, are
+   checked against the sources in lib/ instead.
 
 Files: README.md and docs/*.md by default; a list of files as arguments or
 in LLMRT_DOCS_FILES (space-separated, relative to the source tree) checks
@@ -45,6 +47,12 @@ EXCEPTIONS = {
     "llmrt_cache_hits_total": (None, "an illustrative metric name in docs/plugins.md"),
     "llmrt_PLUGIN_DIR": ("cmake/llmrtConfig.cmake.in", "CMake package variable"),
     "llmrt_shared": ("CMakeLists.txt", "CMake target (llmrt::llmrt_shared)"),
+    "llmrt_core": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_transport": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_http": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_llm": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_chain": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_mock": ("CMakeLists.txt", "CMake target of the mock upstream"),
 }
 
 NAME_RE = re.compile(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*\*?")
@@ -89,7 +97,16 @@ def api_names(src, cc):
     return set(re.findall(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*", text))
 
 
+def internal_names(src):
+    text = ""
+    for f in glob.glob(os.path.join(src, "lib", "**", "*.[ch]"), recursive=True):
+        with open(f, encoding="utf-8") as fh:
+            text += fh.read()
+    return set(re.findall(r"\b(?:llmrt|LLMRT)__[A-Za-z0-9_]*", text))
+
+
 def check_names(src, files, names):
+    internal = internal_names(src)
     bad = []
     for path in files:
         with open(os.path.join(src, path), encoding="utf-8") as f:
@@ -97,9 +114,14 @@ def check_names(src, files, names):
                 for n in NAME_RE.findall(line):
                     if n.endswith("*") or n.endswith("_"):
                         prefix = n.rstrip("*")
-                        if any(x.startswith(prefix) and x != prefix for x in names):
+                        if any(x.startswith(prefix) and x != prefix for x in names | internal):
                             continue
                     elif n in names:
+                        continue
+                    elif n.lower().startswith("llmrt__"):
+                        if n in internal:
+                            continue
+                        bad.append(f"{path}:{ln}: {n} is not in lib/ (internal name)")
                         continue
                     elif n in EXCEPTIONS:
                         continue

@@ -6,18 +6,10 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "llmrt_mock.h"
+#include "mock_thread.h"
 
-typedef struct {
-  uv_thread_t thread;
-  uv_loop_t loop;
-  uv_async_t stop;
-  uv_sem_t ready;
-  llmrt_mock_t *mock;
-  const char *controls;
-  int status;
-  char url[128];
-} bench_mock_t;
+/* The mock on its own thread is the tests' fixture (tests/common/mock_thread.h). */
+typedef mock_thread_t bench_mock_t;
 
 /* Starts the mock on its own thread with the given default controls. */
 int bench_mock_start(bench_mock_t *bm, const char *controls);

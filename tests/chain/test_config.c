@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "chain/chain.h"
+#include "chain_fixture.h"
+#include "failalloc.h"
 #include "test.h"
 
 #ifndef LLMRT_TEST_PLUGIN_DIR
@@ -15,29 +17,14 @@
 #define SECRET_ID "566e58f2e08b5166" /* sha256sum of SECRET, first 16 hex digits */
 
 /* Everything llmrt logs, at every level. */
-static char logbuf[65536];
-static size_t loglen;
-
-static void on_log(int level, const char *msg, void *user) {
-  (void)level;
-  (void)user;
-  int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
-  if (n > 0 && (size_t)n < sizeof logbuf - loglen) loglen += (size_t)n;
-}
+static logcap_t logs;
 
 static llmrt_t *new_rt(void) {
-  llmrt_options_t o;
-  llmrt_options_init(&o);
-  o.log = on_log;
-  o.log_level = LLMRT_LOG_DEBUG;
-  llmrt_t *rt = NULL;
-  ASSERT_ERR(llmrt_new(NULL, &o, &rt), 0);
-  return rt;
+  return chainfx_rt_new(NULL, &logs);
 }
 
 static void free_rt(llmrt_t *rt) {
-  llmrt_close(rt, NULL, NULL);
-  llmrt_run(rt, UV_RUN_DEFAULT);
+  chainfx_rt_close(rt, NULL);
 }
 
 static void test_good_minimal(void) {
@@ -103,9 +90,9 @@ static void test_good_full(void) {
   ASSERT(llmrt__upstream_find(ch, "nope") == NULL);
 
   /* The missing variable was named, the key id may be logged, the key not. */
-  ASSERT_CONTAINS(logbuf, "LLMRT_TEST_MISSING_KEY is not set");
-  ASSERT_CONTAINS(logbuf, SECRET_ID);
-  ASSERT(strstr(logbuf, SECRET) == NULL);
+  ASSERT_CONTAINS(logs.text, "LLMRT_TEST_MISSING_KEY is not set");
+  ASSERT_CONTAINS(logs.text, SECRET_ID);
+  ASSERT(strstr(logs.text, SECRET) == NULL);
   free_rt(rt);
 }
 
@@ -242,8 +229,7 @@ static void test_bad(void) {
 /* The key is refused in the configuration itself, and never echoed. */
 static void test_key_never_shown(void) {
   setenv("LLMRT_TEST_KEY", SECRET, 1);
-  loglen = 0;
-  logbuf[0] = '\0';
+  logcap_clear(&logs);
   const char *cfgs[] = {
       UP("{" URL ", \"api_key\": \"" SECRET "\"}"),
       UP("{" URL ", \"api_key_env\": \"LLMRT_TEST_KEY\", \"api\": \"nope\"}"),
@@ -265,8 +251,8 @@ static void test_key_never_shown(void) {
     if (i == 4) ASSERT_ERR(r, 0);
     free_rt(rt);
   }
-  ASSERT(loglen > 0);
-  ASSERT(strstr(logbuf, SECRET) == NULL);
+  ASSERT(logs.len > 0);
+  ASSERT(strstr(logs.text, SECRET) == NULL);
 }
 
 static void test_twice_and_args(void) {
@@ -292,35 +278,6 @@ static void test_twice_and_args(void) {
 /* ---- Allocation failures: each allocation of llmrt_configure fails in
  * turn; it must refuse cleanly, change nothing and leak nothing. ---- */
 
-static long live_allocs;       /* allocations not yet freed */
-static long alloc_budget = -1; /* allocations left before failing; -1: no limit */
-
-static int take(void) {
-  if (alloc_budget == 0) return 0;
-  if (alloc_budget > 0) alloc_budget--;
-  return 1;
-}
-static void *t_malloc(size_t n) {
-  void *p = take() ? malloc(n) : NULL;
-  if (p) live_allocs++;
-  return p;
-}
-static void *t_calloc(size_t a, size_t b) {
-  void *p = take() ? calloc(a, b) : NULL;
-  if (p) live_allocs++;
-  return p;
-}
-static void *t_realloc(void *old, size_t n) {
-  if (!take()) return NULL;
-  void *p = realloc(old, n);
-  if (p && !old) live_allocs++;
-  return p;
-}
-static void t_free(void *p) {
-  if (p) live_allocs--;
-  free(p);
-}
-
 static void test_alloc_failures(void) {
   setenv("LLMRT_TEST_KEY", SECRET, 1);
   const char *cfg =
@@ -332,13 +289,13 @@ static void test_alloc_failures(void) {
       "{\"name\":\"" LLMRT_TEST_PLUGIN_DIR "/testgood.so\",\"tag\":\"y\"}]}";
   int ok = 0;
   for (long n = 0; !ok; n++) {
-    long before = live_allocs;
+    long before = failalloc_live();
     llmrt_t *rt = new_rt();
     llmrt__chain_get(rt); /* made before the budget: it is not configure's */
     char err[512] = "";
-    alloc_budget = n;
+    failalloc_arm_from(n + 1); /* n allocations succeed, then every one fails */
     int r = llmrt_configure(rt, cfg, err, sizeof err);
-    alloc_budget = -1;
+    failalloc_disarm();
     if (r == 0) {
       ok = 1;
       ASSERT_EQ(llmrt__chain_get(rt)->n_plugins, 2);
@@ -355,15 +312,15 @@ static void test_alloc_failures(void) {
       ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
     }
     free_rt(rt);
-    if (live_allocs != before)
-      TEST_FAIL_("allocation %ld: %ld allocations leaked", n, live_allocs - before);
+    if (failalloc_live() != before)
+      TEST_FAIL_("allocation %ld: %ld allocations leaked", n, failalloc_live() - before);
     ASSERT(n < 10000);
   }
 }
 
 int main(void) {
   /* Before anything else: counts every allocation llmrt and cJSON make. */
-  ASSERT_ERR(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
+  failalloc_install();
   RUN_TEST(test_good_minimal);
   RUN_TEST(test_good_full);
   RUN_TEST(test_single_upstream_is_default);

@@ -2,56 +2,8 @@
  * request fails in turn. Each time the request must either be refused up
  * front (no callback) or end with exactly one on_done, the runtime must
  * close, and every byte must be given back. */
+#include "failalloc.h"
 #include "test_client_util.h"
-
-static long n_allocs; /* allocations since arming */
-static long fail_at;  /* 0: never */
-static int armed, failed;
-static long live; /* blocks alive through the llmrt allocator */
-
-typedef struct {
-  size_t size;
-  size_t pad;
-} hdr_t;
-
-static int should_fail(void) {
-  if (!armed) return 0;
-  if (++n_allocs == fail_at) {
-    failed = 1;
-    return 1;
-  }
-  return 0;
-}
-
-static void *t_malloc(size_t n) {
-  if (should_fail()) return NULL;
-  hdr_t *h = malloc(sizeof(hdr_t) + n);
-  if (!h) return NULL;
-  h->size = n;
-  live++;
-  return h + 1;
-}
-
-static void t_free(void *p) {
-  if (!p) return;
-  live--;
-  free((hdr_t *)p - 1);
-}
-
-static void *t_realloc(void *p, size_t n) {
-  if (!p) return t_malloc(n);
-  if (should_fail()) return NULL;
-  hdr_t *h = realloc((hdr_t *)p - 1, sizeof(hdr_t) + n);
-  if (!h) return NULL;
-  h->size = n;
-  return h + 1;
-}
-
-static void *t_calloc(size_t k, size_t n) {
-  void *p = t_malloc(k * n);
-  if (p) memset(p, 0, k * n);
-  return p;
-}
 
 /* One request under fault injection; returns 1 if the failure point was
  * reached (so there are more points to try). */
@@ -60,7 +12,7 @@ static int one_run(env_t *e, long point, const char *method, const char *path, u
   llmrt_options_t o;
   llmrt_options_init(&o);
   o.total_timeout_ms = 5000;
-  long base = live;
+  long base = failalloc_live();
   ASSERT_EQ(llmrt_new(&e->loop, &o, &e->rt), 0);
   char url[128];
   uv_buf_t b = uv_buf_init((char *)body, body ? (unsigned)strlen(body) : 0);
@@ -73,10 +25,7 @@ static int one_run(env_t *e, long point, const char *method, const char *path, u
   q.n_body = body ? 1 : 0;
   res_t r;
   memset(&r, 0, sizeof(r));
-  n_allocs = 0;
-  fail_at = point;
-  failed = 0;
-  armed = 1;
+  failalloc_arm(point);
   int rc = llmrt_http_request(e->rt, &q, &test_cbs, &r, NULL);
   if (rc) {
     ASSERT_EQ(r.dones, 0);
@@ -84,20 +33,21 @@ static int one_run(env_t *e, long point, const char *method, const char *path, u
     run_until(e, &r.dones, 20000);
     ASSERT_EQ(r.dones, 1);
     if (r.status == LLMRT_ETIMEDOUT) TEST_FAIL_("point %ld: hung until the total timeout", point);
-    if (!failed) {
+    if (!failalloc_failed()) {
       ASSERT_ERR(r.status, 0);
       ASSERT(r.blen > 0);
     }
   }
-  armed = 0;
+  failalloc_disarm();
   res_free(&r);
   e->closed = 0;
   llmrt_close(e->rt, on_rt_closed, e);
   run_until(e, &e->closed, 10000);
   run_for(e, 5);
   e->rt = NULL;
-  if (live != base) TEST_FAIL_("point %ld: %ld blocks leaked", point, live - base);
-  return failed;
+  if (failalloc_live() != base)
+    TEST_FAIL_("point %ld: %ld blocks leaked", point, failalloc_live() - base);
+  return failalloc_failed();
 }
 
 static void torture(const char *method, const char *path, unsigned flags, const char *body) {
@@ -134,7 +84,7 @@ static void test_oom_many_headers(void) {
 }
 
 int main(void) {
-  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
+  failalloc_install();
   RUN_TEST(test_oom_get_gzip);
   RUN_TEST(test_oom_post_gzip_body);
   RUN_TEST(test_oom_many_headers);

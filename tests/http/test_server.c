@@ -9,54 +9,18 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <ctype.h>
-#include <malloc.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "failalloc.h"
 #include "http/server.h"
 #include "test.h"
 
 /* ---- Allocator ------------------------------------------------------------
- * Every llmrt and libuv allocation of this program goes through these. realloc
- * always moves the block and poisons the old one, so code that keeps using a
- * pointer into a buffer that grew reads garbage in any build (not only under
- * ASan). An allocation of fail_size bytes can be made to fail fail_count times
- * (set on the loop thread, the only one that allocates through llmrt). */
-
-static size_t fail_size;
-static int fail_count, failed_allocs;
-
-static int should_fail(size_t n) {
-  if (fail_count > 0 && n == fail_size) {
-    fail_count--;
-    failed_allocs++;
-    return 1;
-  }
-  return 0;
-}
-
-static void *t_malloc(size_t n) {
-  return should_fail(n) ? NULL : malloc(n);
-}
-
-static void *t_calloc(size_t count, size_t n) {
-  return should_fail(n) ? NULL : calloc(count, n);
-}
-
-static void *t_realloc(void *p, size_t n) {
-  if (!p) return t_malloc(n);
-  void *q = malloc(n);
-  if (!q) return NULL;
-  size_t old = malloc_usable_size(p);
-  memcpy(q, p, old < n ? old : n);
-  memset(p, 0xA5, old);
-  free(p);
-  return q;
-}
-
-static void t_free(void *p) {
-  free(p);
-}
+ * Every llmrt and libuv allocation of this program goes through failalloc.
+ * Its realloc always moves the block and poisons the old one, so code that
+ * keeps using a pointer into a buffer that grew reads garbage in any build
+ * (not only under ASan); test_accept_oom makes one allocation size fail. */
 
 /* ---- Server side (loop thread) ------------------------------------------ */
 
@@ -1020,17 +984,16 @@ static void cli_after_oom(void) {
 
 static void test_accept_oom(void) {
   port = server_up(NULL);
-  failed_allocs = 0;
-  fail_size = sizeof(uv_tcp_t);
-  fail_count = 1;
+  failalloc_fail_size(sizeof(uv_tcp_t), 1);
   run_with_client(cli_after_oom);
-  ASSERT_EQ(failed_allocs, 1);
+  ASSERT_EQ(failalloc_size_failures(), 1);
   ASSERT_EQ(requests_seen, 1);
-  fail_count = 0;
+  failalloc_fail_size(0, 0);
 }
 
 int main(void) {
-  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
+  failalloc_install();
+  failalloc_moving_realloc(1);
   RUN_TEST(test_keepalive);
   RUN_TEST(test_stream);
   RUN_TEST(test_half_close);

@@ -2,42 +2,8 @@
  * curl's torture tests: each allocation of an encode fails in turn. The
  * contract: LLMRT_ENOMEM, the output buffer as it was (same length, same
  * bytes, still NUL-terminated), nothing leaked. */
+#include "failalloc.h"
 #include "llm_fixture.h"
-
-static long live;      /* blocks allocated and not freed */
-static long countdown; /* fail the allocation that brings this to 0; < 0: never */
-static long n_calls;
-
-static int fail_now(void) {
-  n_calls++;
-  return countdown >= 0 && --countdown < 0;
-}
-
-static void *t_malloc(size_t n) {
-  if (fail_now()) return NULL;
-  void *p = malloc(n);
-  if (p) live++;
-  return p;
-}
-
-static void *t_realloc(void *p, size_t n) {
-  if (fail_now()) return NULL;
-  void *q = realloc(p, n);
-  if (q && !p) live++;
-  return q;
-}
-
-static void *t_calloc(size_t c, size_t n) {
-  if (fail_now()) return NULL;
-  void *p = calloc(c, n);
-  if (p) live++;
-  return p;
-}
-
-static void t_free(void *p) {
-  if (p) live--;
-  free(p);
-}
 
 /* Runs encode with the k-th allocation failing, for k = 0, 1, ... until an
  * encode sees no failure; out starts with `prefix` (whose capacity the test
@@ -49,17 +15,16 @@ static void torture(const llmrt__provider_t *p, const llmrt_request_t *req, cons
     llmrt__buf_init(&out);
     ASSERT_EQ(llmrt__buf_puts(&out, prefix), 0);
     size_t mark = out.len;
-    long before = live;
+    long before = failalloc_live();
     char err[200];
-    n_calls = 0;
-    countdown = k;
+    failalloc_arm(k + 1); /* k allocations succeed, the next one fails */
     int rc = p->encode(req, &out, err, sizeof err);
-    long failed = countdown < 0;
-    countdown = -1;
+    failalloc_disarm();
+    int failed = failalloc_failed();
     if (!failed) {
       ASSERT_EQ(rc, 0);
       ASSERT(out.len > mark);
-      ASSERT_EQ(live, before);
+      ASSERT_EQ(failalloc_live(), before);
       llmrt__buf_free(&out);
       break;
     }
@@ -67,8 +32,9 @@ static void torture(const llmrt__provider_t *p, const llmrt_request_t *req, cons
       TEST_FAIL_("%s: allocation %ld failed: rc %s, not ENOMEM", p->name, k, llmrt_err_name(rc));
     if (out.len != mark || memcmp(out.data, prefix, mark) != 0 || out.data[mark] != '\0')
       TEST_FAIL_("%s: allocation %ld failed: out changed to \"%s\"", p->name, k, out.data);
-    if (live != before)
-      TEST_FAIL_("%s: allocation %ld failed: %ld blocks leaked", p->name, k, live - before);
+    if (failalloc_live() != before)
+      TEST_FAIL_("%s: allocation %ld failed: %ld blocks leaked", p->name, k,
+                 failalloc_live() - before);
     llmrt__buf_free(&out);
   }
   fprintf(stderr, "%s, prefix of %zu bytes: %ld allocations, each failed once\n", p->name,
@@ -110,8 +76,7 @@ static void test_encode_oom(void) {
   req.temperature = 0.5;
   req.stream = 1;
   req.extra_json = extra;
-  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
-  countdown = -1;
+  failalloc_install();
   const llmrt__provider_t *ps[2] = {llmrt__provider_find("openai"),
                                     llmrt__provider_find("anthropic")};
   for (int i = 0; i < 2; i++) {
@@ -119,7 +84,7 @@ static void test_encode_oom(void) {
     /* 63 bytes fill the first 64-byte block: opening the body must grow it. */
     torture(ps[i], &req, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n123");
   }
-  ASSERT_EQ(llmrt_set_allocator(NULL, NULL, NULL, NULL), 0);
+  failalloc_uninstall();
 }
 
 int main(void) {

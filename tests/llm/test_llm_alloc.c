@@ -2,22 +2,8 @@
  * allocation goes through llmrt_set_allocator's hooks; after a warm-up that
  * grows the SSE buffers to the largest event, a long OpenAI and a long
  * Anthropic stream, fed in TCP-like slices, must cost zero allocations. */
+#include "failalloc.h"
 #include "llm_fixture.h"
-
-static size_t n_alloc;
-
-static void *count_malloc(size_t n) {
-  n_alloc++;
-  return malloc(n);
-}
-static void *count_realloc(void *p, size_t n) {
-  n_alloc++;
-  return realloc(p, n);
-}
-static void *count_calloc(size_t c, size_t n) {
-  n_alloc++;
-  return calloc(c, n);
-}
 
 typedef struct {
   llmrt__pstate_t st;
@@ -127,12 +113,12 @@ static void check(const llmrt__provider_t *prov, const llmrt__buf_t *stream, siz
 
   /* Warm-up: the first (largest) event, cut in the middle so the partial
    * line buffer grows too. */
-  n_alloc = 0;
+  failalloc_arm(0); /* counts, never fails */
   ASSERT_EQ(llmrt__sse_feed(&p, stream->data, warm / 2, on_sse, c), 0);
   ASSERT_EQ(llmrt__sse_feed(&p, stream->data + warm / 2, warm - warm / 2, on_sse, c), 0);
-  ASSERT_GE(n_alloc, 1); /* the counter sees the parser's buffers */
+  ASSERT_GE(failalloc_count(), 1); /* the counter sees the parser's buffers */
 
-  n_alloc = 0;
+  failalloc_arm(0);
   uint64_t s = 42;
   size_t off = warm;
   int rc = 0;
@@ -144,9 +130,10 @@ static void check(const llmrt__provider_t *prov, const llmrt__buf_t *stream, siz
   }
   ASSERT_EQ(rc, LLMRT__STREAM_DONE);
   ASSERT_GE(c->events, (size_t)n);
-  fprintf(stderr, "%s: %zu events, %zu allocations after warm-up\n", prov->name, c->events,
-          n_alloc);
-  ASSERT_EQ(n_alloc, 0);
+  failalloc_disarm();
+  fprintf(stderr, "%s: %zu events, %ld allocations after warm-up\n", prov->name, c->events,
+          failalloc_count());
+  ASSERT_EQ(failalloc_count(), 0);
   llmrt__sse_free(&p);
   free(c);
 }
@@ -158,11 +145,11 @@ static void test_zero_alloc(void) {
   llmrt__buf_init(&a);
   openai_stream(&o, N);
   anthropic_stream(&a, N);
-  ASSERT_EQ(llmrt_set_allocator(count_malloc, count_realloc, count_calloc, free), 0);
+  failalloc_install();
   check(&llmrt__provider_openai, &o, (size_t)(strstr(o.data, "\n\n") + 2 - o.data), N);
   /* Anthropic's first event (message_start) is its largest. */
   check(&llmrt__provider_anthropic, &a, (size_t)(strstr(a.data, "\n\n") + 2 - a.data), N);
-  ASSERT_EQ(llmrt_set_allocator(NULL, NULL, NULL, NULL), 0);
+  failalloc_uninstall();
   llmrt__buf_free(&o);
   llmrt__buf_free(&a);
 }

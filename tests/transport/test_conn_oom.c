@@ -3,29 +3,8 @@
  * Each run must end with one clear outcome (an error from connect, a failed
  * on_connect, a read error, or the full echo), the runtime must close, and
  * nothing may leak (ASan/valgrind check that at exit). */
+#include "failalloc.h"
 #include "tutil.h"
-
-static long fail_at = -1; /* allocation number that fails; -1: none */
-static long n_allocs;
-static int failed;
-
-static int should_fail(void) {
-  if (fail_at < 0) return 0;
-  long n = __atomic_fetch_add(&n_allocs, 1, __ATOMIC_RELAXED);
-  if (n != fail_at) return 0;
-  failed = 1;
-  return 1;
-}
-
-static void *t_malloc(size_t n) {
-  return should_fail() ? NULL : malloc(n);
-}
-static void *t_realloc(void *p, size_t n) {
-  return should_fail() ? NULL : realloc(p, n);
-}
-static void *t_calloc(size_t a, size_t b) {
-  return should_fail() ? NULL : calloc(a, b);
-}
 
 /* The echo server must not assert on failures here: a failed accept just
  * closes that connection. */
@@ -128,11 +107,10 @@ static void torture(int tls) {
      * handshake). */
     int any_failed = 0;
     for (int v = 0; v < 2; v++) {
-      n_allocs = 0;
-      failed = 0;
-      fail_at = n;
+      failalloc_arm(n + 1); /* n allocations succeed, the next one fails */
       int r = one_round(v ? "localhost" : "127.0.0.1", e.port, tls, &t);
-      fail_at = -1;
+      failalloc_disarm();
+      int failed = failalloc_failed();
       any_failed |= failed;
       if (r) {
         ASSERT_ERR(r, LLMRT_ENOMEM);
@@ -163,7 +141,7 @@ static void test_torture_tls(void) {
 }
 
 int main(void) {
-  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, free), 0);
+  failalloc_install();
   RUN_TEST(test_torture_plain);
   RUN_TEST(test_torture_tls);
   return 0;

@@ -5,52 +5,19 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "failalloc.h"
 #include "llmrt.h"
 #include "llmrt_mock.h"
 #include "test.h"
 
-/* ---- Allocator: live and peak bytes of everything llmrt and libuv hold ---- */
-
-static atomic_size_t live_bytes, peak_bytes;
-
-static void *counted(void *p) {
-  if (p) {
-    size_t now = atomic_fetch_add(&live_bytes, malloc_usable_size(p)) + malloc_usable_size(p);
-    size_t peak = atomic_load(&peak_bytes);
-    while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now)) {
-    }
-  }
-  return p;
-}
-
-static void *t_malloc(size_t n) {
-  return counted(malloc(n));
-}
-
-static void *t_calloc(size_t count, size_t n) {
-  return counted(calloc(count, n));
-}
-
-static void t_free(void *p) {
-  if (p) atomic_fetch_sub(&live_bytes, malloc_usable_size(p));
-  free(p);
-}
-
-static void *t_realloc(void *p, size_t n) {
-  size_t old = p ? malloc_usable_size(p) : 0;
-  void *q = realloc(p, n);
-  if (!q) return NULL;
-  atomic_fetch_sub(&live_bytes, old);
-  return counted(q);
-}
+/* ---- Allocator: failalloc counts live and peak bytes of everything llmrt
+ * and libuv hold ---- */
 
 /* ---- Loop side ------------------------------------------------------------ */
 
@@ -1225,20 +1192,20 @@ static void cli_backpressure(void) {
     cli_open_rcvbuf(c, 8192);
     char h[256];
     snprintf(h, sizeof h, OAI_AUTH "x-mock: %s\r\n", ctl[i]);
-    size_t base = atomic_load(&live_bytes);
-    atomic_store(&peak_bytes, base);
+    size_t base = failalloc_live_bytes();
+    failalloc_reset_peak();
     cli_post(c, "/v1/chat/completions", h,
              "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
              "\"content\":\"a long one\"}]}");
     usleep(1000 * 1000); /* reads nothing for a second */
-    grown_while_stalled[i] = atomic_load(&peak_bytes) - base;
+    grown_while_stalled[i] = failalloc_peak_bytes() - base;
     /* Then reads it all: the mock went on as the client read. */
     size_t total;
     char tail[64];
     ASSERT(read_long_stream(c, &total, tail, sizeof tail));
     ASSERT(total > 100000 * 50);
     ASSERT_CONTAINS(tail, "data: [DONE]\n\n");
-    grown_in_all[i] = atomic_load(&peak_bytes) - base;
+    grown_in_all[i] = failalloc_peak_bytes() - base;
     close(c->fd);
     free(c);
   }
@@ -1263,7 +1230,7 @@ static void test_backpressure(void) {
 }
 
 int main(void) {
-  ASSERT_EQ(llmrt_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
+  failalloc_install();
   RUN_TEST(test_openai);
   RUN_TEST(test_anthropic);
   RUN_TEST(test_auth_and_validation);

@@ -2,11 +2,14 @@
 # Debian packages first (scripts/deps.sh), so they work on a fresh machine.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sse http_response json provider decode_error call_error config http_server
 JOBS ?= 2
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test asan valgrind bench install clean
+.PHONY: all deps build demo test asan valgrind fuzz fuzz-ci bench install clean
 
 all: build
 
@@ -34,6 +37,21 @@ asan: deps
 valgrind: build
 	./scripts/valgrind.sh $(BUILD)
 
+# libFuzzer targets (tests/fuzz/README.md): clang is installed if missing
+# (for this target only), everything is built with ASan and UBSan in
+# $(FUZZ_BUILD), and each target runs FUZZ_SECONDS on a copy of its seed
+# corpus. Any crash, leak or hang fails.
+fuzz:
+	@./scripts/deps.sh fuzz
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DLLMRT_FUZZ=ON -DLLMRT_BUILD_TESTS=OFF \
+	  -DLLMRT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+# The short run CI does: about a minute across all targets.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=7
+
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
 
@@ -41,4 +59,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages llmrt needs to build and test, if missing.
 # Safe to run again: it only calls apt-get when something is absent.
+# `deps.sh fuzz` also installs clang and its libFuzzer runtime (for `make fuzz`
+# only: the ordinary build and `make test` do not need them).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
       node-llhttp libcurl4-openssl-dev nginx openssl valgrind)
+if [ "${1:-}" = "fuzz" ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

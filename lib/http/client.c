@@ -722,3 +722,12 @@ static const llhttp_settings_t *parser_settings(void) {
   };
   return &s;
 }
+
+/* ---- Seam for tests/fuzz ---------------------------------------------------- */
+
+/* See http_internal.h. Does what llmrt__http_conn_ready does for the
+ * response side, without the pool, the connection or the write. */
+void llmrt__http_parse_begin(llmrt__req_t *r) {
+  r->state = LLMRT__REQ_EXCHANGE;
+  reset_response(r);
+}

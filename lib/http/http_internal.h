@@ -196,4 +196,12 @@ void llmrt__http_on_read(llmrt__req_t *req, int status, const char *data, size_t
  * turn; it is deferred anyway while one of req's callbacks is running. */
 void llmrt__http_finish(llmrt__req_t *req, int status, const char *msg, int defer);
 
+/* Seam for the fuzz targets (tests/fuzz/fuzz_http_response.c), not used by
+ * the library: readies req to parse a response fed with llmrt__http_on_read,
+ * as llmrt__http_conn_ready does once the request is written, but with no
+ * connection and nothing written. The caller builds req as
+ * llmrt_http_request would (llmrt__calloc, rt, cbs, flags, links, timer,
+ * llmrt__rt_ref) and attaches a pconn of its own if it feeds an EOF. */
+void llmrt__http_parse_begin(llmrt__req_t *req);
+
 #endif

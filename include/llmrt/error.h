@@ -68,12 +68,15 @@ typedef enum {
   LLMRT_ERRNO_MAX_ = -20999
 } llmrt_errno_t;
 
-/* A human-readable message for any error code, ours or libuv's. Never NULL;
- * the string is static. */
+/* A human-readable message for any int: ours, libuv's (libuv's own text,
+ * taken from its UV_ERRNO_MAP), "success" for 0 and "unknown error" for
+ * anything else. Never NULL; the string is static (never allocated, never
+ * freed) and the call is thread-safe. */
 const char *llmrt_strerror(int err);
 
-/* The symbolic name ("LLMRT_ETIMEDOUT", "ECONNREFUSED") of an error code.
- * Never NULL; the string is static. */
+/* The symbolic name of any int: "LLMRT_ETIMEDOUT" for ours, libuv's name
+ * ("ECONNREFUSED") for libuv's, "OK" for 0 and "UNKNOWN" for anything else.
+ * Never NULL; the string is static and the call is thread-safe. */
 const char *llmrt_err_name(int err);
 
 #ifdef __cplusplus

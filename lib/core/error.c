@@ -1,4 +1,10 @@
-/* Error names and messages, generated from the one list in llmrt/error.h. */
+/* Error names and messages, generated from the one list in llmrt/error.h and
+ * libuv's UV_ERRNO_MAP.
+ *
+ * libuv's codes are looked up in libuv's own list rather than by calling
+ * uv_strerror()/uv_err_name(): for a code libuv does not know, libuv 1.44
+ * allocates a fresh "Unknown system error %d" on every call (a leak, and
+ * truncated to 31 characters for INT_MIN). Every int gets static text here. */
 #include <uv.h>
 
 #include "llmrt/error.h"
@@ -12,9 +18,13 @@ const char *llmrt_strerror(int err) {
     return msg;
     LLMRT_ERRNO_MAP(X)
 #undef X
+#define X(name, msg)                                                                               \
+  case UV_##name:                                                                                  \
+    return msg;
+    UV_ERRNO_MAP(X)
+#undef X
   default:
-    /* Everything else is a libuv code passed through unchanged. */
-    return err < 0 ? uv_strerror(err) : "unknown error";
+    return "unknown error";
   }
 }
 
@@ -27,7 +37,12 @@ const char *llmrt_err_name(int err) {
     return "LLMRT_" #name;
     LLMRT_ERRNO_MAP(X)
 #undef X
+#define X(name, msg)                                                                               \
+  case UV_##name:                                                                                  \
+    return #name;
+    UV_ERRNO_MAP(X)
+#undef X
   default:
-    return err < 0 ? uv_err_name(err) : "UNKNOWN";
+    return "UNKNOWN";
   }
 }

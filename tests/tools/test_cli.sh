@@ -81,4 +81,91 @@ ok "llmrt mock stops on SIGTERM"
 [ $rc -eq 2 ] || fail "unknown command: exit $rc, want 2"
 ok "usage errors: exit 2"
 
+# Every command has --help (exit 0, usage on stdout).
+for c in chat mock demo version help; do
+  "$bin" $c --help >"$tmp/out" 2>"$tmp/err"; rc=$?
+  [ $rc -eq 0 ] || fail "$c --help exited $rc"
+  grep -q "usage: llmrt" "$tmp/out" || fail "$c --help printed no usage: $(cat "$tmp/out")"
+done
+ok "every command has --help"
+
+# Unknown options: exit 2, naming only what the user typed (no value, no
+# list of possibilities, no "chat:" from getopt).
+for c in chat mock demo; do
+  "$bin" $c --bogus=sk-secret-value x >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc -eq 2 ] || fail "$c --bogus: exit $rc, want 2"
+  grep -q "^llmrt $c: unknown option '--bogus'" "$tmp/err" || fail "$c --bogus: $(cat "$tmp/err")"
+  grep -q "sk-secret-value" "$tmp/err" && fail "$c --bogus echoed the value"
+done
+"$bin" chat --m x >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] || fail "chat --m: exit $rc"
+grep -q "model\|mock\|max-tokens\|possibilities" "$tmp/err" && fail "chat --m listed options: $(cat "$tmp/err")"
+"$bin" chat -q x >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown option '-q'" "$tmp/err" || fail "chat -q: $rc $(cat "$tmp/err")"
+"$bin" chat --timeout >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "'--timeout' needs a value" "$tmp/err" || fail "chat --timeout: $(cat "$tmp/err")"
+for o in "-n abc" "-n 0" "--timeout 5x" "-t hot"; do
+  "$bin" chat --mock $o x >/dev/null 2>"$tmp/err"; rc=$?
+  [ $rc -eq 2 ] && grep -q "bad value for" "$tmp/err" || fail "chat $o: exit $rc: $(cat "$tmp/err")"
+done
+ok "unknown options and bad values: exit 2 naming what the user gave"
+
+# A malformed base URL is a usage error naming the URL and where it came from,
+# not the JSON path of a configuration the user never saw.
+OPENAI_API_KEY=sk-cli-test "$bin" chat --base-url "ftp://nope" x >/dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] || fail "bad base URL: exit $rc, want 2: $(cat "$tmp/err")"
+grep -q "ftp://nope" "$tmp/err" && grep -q -- "--base-url" "$tmp/err" || fail "bad URL: $(cat "$tmp/err")"
+grep -q 'upstreams\|\$\.' "$tmp/err" && fail "bad URL message names the internal config: $(cat "$tmp/err")"
+ok "bad base URL: exit 2"
+
+# Exit codes of broken answers (a mock per fault): 6 bad response, 4 network, 5 upstream.
+fault_exit() { # controls, chat options..., want
+  ctl=$1; want=$2; shift 2
+  "$bin" mock --port 0 --controls "$ctl" >"$tmp/mock2.out" 2>&1 &
+  mock_pid=$!
+  u=""
+  for _ in $(seq 1 100); do
+    u=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$tmp/mock2.out")
+    [ -n "$u" ] && break
+    sleep 0.05
+  done
+  [ -n "$u" ] || fail "llmrt mock did not start: $(cat "$tmp/mock2.out")"
+  OPENAI_API_KEY=sk-cli-test "$bin" chat --base-url "$u" "$@" hi >/dev/null 2>"$tmp/err"; rc=$?
+  kill "$mock_pid"; wait "$mock_pid"; mock_pid=""
+  [ $rc -eq "$want" ] || fail "$ctl $*: exit $rc, want $want: $(cat "$tmp/err")"
+  grep -q "'cli'" "$tmp/err" && fail "message names the internal upstream: $(cat "$tmp/err")"
+  grep -q "sk-cli-test" "$tmp/err" && fail "the API key appeared in a message"
+  return 0
+}
+fault_exit "fault=malformed" 6 --no-stream
+fault_exit "fault=malformed,after=1" 6
+fault_exit "fault=truncate,after=2" 6
+fault_exit "fault=reset,after=2" 4
+fault_exit "fault=eof,after=2" 4
+fault_exit "fault=error,after=2" 5
+fault_exit "status=401" 5 --no-stream
+ok "bad response: exit 6; reset/eof: 4; upstream errors: 5"
+
+# -v prints the model, finish reason and request id, bounded and with
+# control characters escaped (the mock reports the model it was asked for,
+# like a hostile upstream could), and never the API key.
+esc=$(printf '\033')
+LLMRT_MOCK_API_KEY=sk-hostile-key-123 "$bin" chat --mock -v \
+  -m "$(printf 'evil\033]0;pwned\007\302\233[2J')" x >"$tmp/out" 2>"$tmp/err" || fail "chat -v hostile model"
+grep -q "$esc" "$tmp/err" && fail "-v printed a raw ESC: $(cat -v "$tmp/err")"
+grep -q "$(printf '\007')" "$tmp/err" && fail "-v printed a raw BEL"
+grep -q 'model  *evil\\x1b\]0;pwned\\x07\\u009b\[2J$' "$tmp/err" || fail "-v model line: $(cat -v "$tmp/err")"
+grep -q "finish  *stop" "$tmp/err" || fail "-v finish: $(cat "$tmp/err")"
+grep -q "request id  *req_" "$tmp/err" || fail "-v request id: $(cat "$tmp/err")"
+long=$(head -c 5000 /dev/zero | tr '\0' a)
+"$bin" chat --mock -v -m "$long" x >/dev/null 2>"$tmp/err" || fail "chat -v long model"
+line=$(grep "model" "$tmp/err")
+[ ${#line} -lt 300 ] || fail "-v model line not bounded: ${#line} bytes"
+case $line in *...) ;; *) fail "-v cut model lacks ...";; esac
+LLMRT_MOCK_API_KEY=sk-hostile-key-123 "$bin" chat --mock -v -m sk-hostile-key-123 x \
+  >"$tmp/out" 2>"$tmp/err" || fail "chat -v key as model"
+grep -q "sk-hostile-key-123" "$tmp/err" && fail "-v printed the API key: $(cat "$tmp/err")"
+grep -q "model  *\[redacted\]" "$tmp/err" || fail "-v did not redact: $(cat "$tmp/err")"
+ok "chat -v: result fields only, bounded, escaped, key redacted"
+
 echo "$pass passed, 0 failed"

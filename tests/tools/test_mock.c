@@ -1229,6 +1229,124 @@ static void test_backpressure(void) {
   }
 }
 
+/* Finding: fault=reset with tokens made faster than they were sent (token_ms
+ * 0, gzip, chunk_bytes) discarded what was still queued, so the client saw
+ * the reset after 0 body bytes and never the `after` tokens. The mock now
+ * resets only once every byte before the fault was written. */
+static void cli_reset_flushed(void) {
+  static const char *const ctl[] = {"tokens=10,fault=reset,after=3",
+                                    "tokens=10,fault=reset,after=3,chunk_bytes=7",
+                                    "tokens=90,fault=reset,after=60"};
+  for (int i = 0; i < 3; i++) {
+    const char *x = ctl[i];
+    resp_t r;
+    openai(x, SHORT, &r);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(!r.complete);
+    ASSERT_EQ(r.err, ECONNRESET);
+    ev_t evs[256];
+    int n = sse_split(r.body, evs, 256);
+    ASSERT_EQ(n, 1 + (i == 2 ? 60 : 3)); /* role chunk + `after` tokens */
+    sse_free(evs, n);
+    resp_free(&r);
+  }
+}
+
+static void check_reset_flushed(void) {
+  llmrt_mock_stats_t st;
+  llmrt_mock_stats(mock, &st);
+  ASSERT_EQ(st.faults, 3);
+  ASSERT_EQ(st.active, 0);
+}
+
+/* The same through llmrt_call: the tokens before the reset reach on_token,
+ * then the call ends with LLMRT_ECONNRESET (plain and TLS). */
+typedef struct {
+  llmrt_t *rt;
+  char text[256];
+  size_t len;
+  int ntok, status, done;
+} rc_t;
+
+static rc_t rc;
+
+static void rc_token(llmrt_call_t *call, const char *t, size_t n, void *u) {
+  ASSERT(rc.len + n < sizeof rc.text);
+  memcpy(rc.text + rc.len, t, n);
+  rc.len += n;
+  rc.ntok++;
+}
+
+static void rc_rt_closed(llmrt_t *rt, void *u) {
+  rc.rt = NULL;
+}
+
+static void rc_stopped(llmrt_mock_t *m, void *u) {
+  stopped = 1;
+  llmrt_close(rc.rt, rc_rt_closed, NULL);
+}
+
+static void rc_done(llmrt_call_t *call, int status, const llmrt_result_t *res, void *u) {
+  rc.status = status;
+  rc.done = 1;
+  llmrt_mock_stop(mock, rc_stopped, NULL);
+}
+
+static void run_reset_call(int tls, const char *controls) {
+  memset(&rc, 0, sizeof rc);
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  llmrt_mock_options_t o;
+  llmrt_mock_options_init(&o);
+  o.controls = controls;
+  if (tls) {
+    o.tls_cert = LLMRT_TEST_CERTS "/server.pem";
+    o.tls_key = LLMRT_TEST_CERTS "/server.key";
+  }
+  ASSERT_EQ(llmrt_mock_start(&loop, &o, &mock), 0);
+  llmrt_options_t ro;
+  llmrt_options_init(&ro);
+  ro.ca_file = LLMRT_TEST_CERTS "/ca.pem";
+  ASSERT_EQ(llmrt_new(&loop, &ro, &rc.rt), 0);
+  setenv("LLMRT_TEST_MOCK_KEY", "sk-test", 1);
+  char cfg[512], err[256];
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api\":\"openai\","
+           "\"api_key_env\":\"LLMRT_TEST_MOCK_KEY\"}},\"default_upstream\":\"m\"}",
+           llmrt_mock_url(mock));
+  ASSERT_EQ(llmrt_configure(rc.rt, cfg, err, sizeof err), 0);
+  llmrt_message_t msg = {.role = "user", .content = "hello"};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "m";
+  req.messages = &msg;
+  req.n_messages = 1;
+  req.stream = 1;
+  llmrt_callbacks_t cbs = {rc_token, NULL, rc_done};
+  stopped = 0;
+  ASSERT_EQ(llmrt_call(rc.rt, &req, &cbs, NULL, NULL), 0);
+  ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ASSERT(stopped && rc.done && rc.rt == NULL);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+}
+
+static void test_reset_flushed(void) {
+  check_fn = check_reset_flushed;
+  run_mock(NULL, cli_reset_flushed);
+  for (int tls = 0; tls < 2; tls++) {
+    /* Over TLS the transport sends close_notify before the RST (every
+     * close of a TLS connection does), so the client may see a clean TLS
+     * close (LLMRT_ECLOSED) first; the tokens must arrive either way. */
+    int reset_seen = tls ? LLMRT_ECLOSED : LLMRT_ECONNRESET;
+    run_reset_call(tls, "tokens=10,fault=reset,after=3,text=one%20two%20three%20four");
+    if (rc.status != reset_seen) ASSERT_ERR(rc.status, LLMRT_ECONNRESET);
+    ASSERT_EQ(rc.ntok, 3);
+    ASSERT_MEM_EQ(rc.text, rc.len, "one two three", 13);
+    run_reset_call(tls, "tokens=10,fault=reset,after=3,gzip=1,text=a%20b%20c%20d%20e");
+    if (rc.status != reset_seen) ASSERT_ERR(rc.status, LLMRT_ECONNRESET);
+    ASSERT_EQ(rc.ntok, 3);
+  }
+}
+
 int main(void) {
   failalloc_install();
   RUN_TEST(test_openai);
@@ -1244,5 +1362,6 @@ int main(void) {
   RUN_TEST(test_llmrt_client_plain);
   RUN_TEST(test_llmrt_client_tls);
   RUN_TEST(test_backpressure);
+  RUN_TEST(test_reset_flushed);
   return 0;
 }

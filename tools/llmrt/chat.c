@@ -31,29 +31,95 @@ static void chat_usage(FILE *f) {
           "      --insecure         do not verify TLS certificates (unsafe)\n"
           "      --timeout MS       total deadline (default 600000)\n"
           "      --mock             answer from an in-process mock upstream (no key needed)\n"
-          "  -v, --verbose          print timings (DNS, connect, TLS, first token, tokens/s)\n"
-          "environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL\n");
+          "  -v, --verbose          print timings (DNS, connect, TLS, first token, tokens/s),\n"
+          "                         tokens, HTTP status, model, finish reason and request id\n"
+          "  -h, --help             this help\n"
+          "environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL\n"
+          "exit status:\n"
+          "  0  the answer was printed\n"
+          "  1  internal error (out of memory, invalid configuration, plugin failure)\n"
+          "  2  usage: unknown option, bad value, empty prompt, malformed base URL\n"
+          "  3  the API key variable is not set\n"
+          "  4  network: DNS, connect, connection reset or closed, TLS, certificate, timeout\n"
+          "  5  the upstream answered with an error (HTTP 4xx/5xx, rate limit, auth, error event)\n"
+          "  6  bad response from upstream: malformed, truncated, too large or undecodable\n");
 }
 
-/* Maps an error to the tool's exit code classes. */
+/* Maps an error to the exit codes documented in chat_usage() and README.md.
+ * Every llmrt code is listed; libuv's (negative errno, socket errors) are
+ * network errors; anything else is internal. */
 static int exit_code_for(int err) {
   switch (err) {
   case 0:
     return EXIT_OK;
+  case LLMRT_EURL:
+    return EXIT_USAGE;
   case LLMRT_ENOKEY:
     return EXIT_NOKEY;
+  case LLMRT_EDNS:
+  case LLMRT_ECONNECT:
+  case LLMRT_ECONNRESET:
+  case LLMRT_ECLOSED:
+  case LLMRT_ETIMEDOUT:
+  case LLMRT_ECONNECTTIMEOUT:
+  case LLMRT_ETLSTIMEOUT:
+  case LLMRT_EFIRSTBYTETIMEOUT:
+  case LLMRT_EIDLETIMEOUT:
+  case LLMRT_EFIRSTTOKENTIMEOUT:
+  case LLMRT_ETLS:
+  case LLMRT_ECERTUNTRUSTED:
+  case LLMRT_ECERTHOSTNAME:
+  case LLMRT_ECERTEXPIRED:
+  case LLMRT_ECAFILE:
+    return EXIT_NETWORK;
+  case LLMRT_EHTTPSTATUS:
   case LLMRT_EUPSTREAM:
   case LLMRT_ERATELIMIT:
   case LLMRT_EAUTH:
   case LLMRT_EOVERLOADED:
+    return EXIT_UPSTREAM;
+  case LLMRT_EHTTPPARSE:
+  case LLMRT_EHEADERSIZE:
+  case LLMRT_EHEADERCOUNT:
+  case LLMRT_EBODYSIZE:
+  case LLMRT_EDECODE:
   case LLMRT_EBADRESPONSE:
   case LLMRT_ETRUNCATED:
-    return EXIT_UPSTREAM;
+    return EXIT_BADRESPONSE;
+  case LLMRT_ENOMEM:
+  case LLMRT_EINVAL:
+  case LLMRT_ECANCELED:
+  case LLMRT_ESHUTDOWN:
+  case LLMRT_EBUSY:
+  case LLMRT_EQUEUEFULL:
+  case LLMRT_ENOUPSTREAM:
+  case LLMRT_ECONFIG:
+  case LLMRT_EPLUGIN:
+  case LLMRT_EPLUGINLOAD:
+  case LLMRT_EPLUGINABI:
+    return EXIT_FAIL;
   default:
-    if (err <= LLMRT_EURL && err >= LLMRT_ECAFILE) return EXIT_NETWORK;
-    if (err > -4096) return EXIT_NETWORK; /* libuv socket errors */
+    if (err < 0 && err > -20000) return EXIT_NETWORK; /* libuv: socket errors */
     return EXIT_FAIL;
   }
+}
+
+/* The API key in use, so that nothing printed carries it even if an
+ * upstream (or a bug) put it into a result field. */
+static const char *api_key;
+
+static int has_key(const char *s) {
+  return api_key && strlen(api_key) >= 4 && s && strstr(s, api_key);
+}
+
+/* Prints one result field for -v: bounded, controls escaped, the key
+ * redacted. */
+static void put_field(const char *label, const char *v) {
+  char esc[4 * 160 + 8];
+  if (!v || !*v) v = "-";
+  if (has_key(v)) v = "[redacted]";
+  llmrt_tool_escape(esc, sizeof esc, v, 160);
+  fprintf(stderr, "  %-12s %s\n", label, esc);
 }
 
 static void on_token(llmrt_call_t *call, const char *text, size_t len, void *user) {
@@ -85,8 +151,12 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
   ch->status = status;
   ch->exit_code = exit_code_for(status);
   if (status) {
-    fprintf(stderr, "llmrt chat: %s: %s\n", llmrt_strerror(status),
-            res->error_message ? res->error_message : "");
+    /* The message may quote the upstream: keep it terminal-safe too. */
+    char esc[4 * 1024 + 8];
+    const char *m = res->error_message ? res->error_message : "";
+    if (has_key(m)) m = "[withheld: it contained the API key]";
+    llmrt_tool_escape(esc, sizeof esc, m, 1024);
+    fprintf(stderr, "llmrt chat: %s: %s\n", llmrt_strerror(status), esc);
   }
   if (ch->verbose) {
     const llmrt_timings_t *t = &res->timings;
@@ -102,9 +172,12 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
             (long long)res->output_tokens, (long long)res->cached_tokens);
     if (res->output_tokens > 1 && gen_s > 0)
       fprintf(stderr, "  rate         %8.1f tokens/s\n", (res->output_tokens - 1) / gen_s);
-    fprintf(stderr, "  http status  %d, attempts %d, finish %s%s%s\n", res->http_status,
-            res->attempts, res->finish_reason ? res->finish_reason : "-",
-            res->request_id ? ", request id " : "", res->request_id ? res->request_id : "");
+    /* Only result fields, never request headers or the key; the strings
+     * come from the upstream, so each is bounded and escaped. */
+    fprintf(stderr, "  http status  %d, attempts %d\n", res->http_status, res->attempts);
+    put_field("model", res->model);
+    put_field("finish", res->finish_reason);
+    put_field("request id", res->request_id);
   }
   if (ch->mock) llmrt_mock_stop(ch->mock, on_mock_stopped, NULL);
   llmrt_close(ch->rt, on_closed, NULL);
@@ -165,29 +238,51 @@ int llmrt_cmd_chat(int argc, char **argv) {
   long timeout = 0;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:m:s:n:t:vh", longopts, NULL)) != -1) {
+  opterr = 0; /* our messages: see llmrt_tool_bad_option */
+  while ((c = getopt_long(argc, argv, ":p:m:s:n:t:vh", longopts, NULL)) != -1) {
+    const char *bad = NULL;
+    char *end;
     switch (c) {
     case 'p': provider = optarg; break;
     case 'm': model = optarg; break;
     case 's': system_prompt = optarg; break;
-    case 'n': max_tokens = atoi(optarg); break;
-    case 't': temperature = atof(optarg); break;
+    case 'n': {
+      long v = strtol(optarg, &end, 10);
+      if (!*optarg || *end || v < 1 || v > 10000000) bad = "--max-tokens";
+      max_tokens = (int)v;
+      break;
+    }
+    case 't':
+      temperature = strtod(optarg, &end);
+      if (!*optarg || *end || !(temperature >= 0 && temperature <= 100)) bad = "--temperature";
+      break;
     case 1: stream = 0; break;
     case 2: base_url = optarg; break;
     case 3: ca_file = optarg; break;
     case 4: insecure = 1; break;
-    case 5: timeout = atol(optarg); break;
+    case 5:
+      timeout = strtol(optarg, &end, 10);
+      if (!*optarg || *end || timeout < 1 || timeout > 0x7fffffffL) bad = "--timeout";
+      break;
     case 6: use_mock = 1; break;
     case 'v': verbose = 1; break;
     case 'h': chat_usage(stdout); return EXIT_OK;
-    default: chat_usage(stderr); return EXIT_USAGE;
+    default: llmrt_tool_bad_option("chat", c, argv); return EXIT_USAGE;
+    }
+    if (bad) {
+      char esc[64];
+      llmrt_tool_escape(esc, sizeof esc, optarg, 40);
+      fprintf(stderr, "llmrt chat: bad value for %s: '%s'\n", bad, esc);
+      return EXIT_USAGE;
     }
   }
   if (!provider)
     provider = (!getenv("OPENAI_API_KEY") && getenv("ANTHROPIC_API_KEY")) ? "anthropic" : "openai";
   int anthropic = !strcmp(provider, "anthropic");
   if (!anthropic && strcmp(provider, "openai")) {
-    fprintf(stderr, "llmrt chat: unknown provider '%s' (openai or anthropic)\n", provider);
+    char esc[64];
+    llmrt_tool_escape(esc, sizeof esc, provider, 40);
+    fprintf(stderr, "llmrt chat: unknown provider '%s' (openai or anthropic)\n", esc);
     return EXIT_USAGE;
   }
   const char *key_env = anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
@@ -199,6 +294,7 @@ int llmrt_cmd_chat(int argc, char **argv) {
     return EXIT_NOKEY;
   }
   if (!model) model = anthropic ? "claude-3-5-haiku-latest" : "gpt-4o-mini";
+  api_key = getenv(key_env);
 
   /* The prompt: arguments joined with spaces, or stdin. */
   char *prompt = NULL;
@@ -206,7 +302,10 @@ int llmrt_cmd_chat(int argc, char **argv) {
     size_t len = 0;
     for (int i = optind; i < argc; i++) len += strlen(argv[i]) + 1;
     prompt = malloc(len + 1);
-    if (!prompt) return EXIT_FAIL;
+    if (!prompt) {
+      fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(LLMRT_ENOMEM));
+      return EXIT_FAIL;
+    }
     prompt[0] = '\0';
     for (int i = optind; i < argc; i++) {
       if (i > optind) strcat(prompt, " ");
@@ -214,7 +313,10 @@ int llmrt_cmd_chat(int argc, char **argv) {
     }
   } else {
     prompt = read_stdin();
-    if (!prompt) return EXIT_FAIL;
+    if (!prompt) {
+      fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(LLMRT_ENOMEM));
+      return EXIT_FAIL;
+    }
   }
   if (!*prompt) {
     fprintf(stderr, "llmrt chat: empty prompt\n");
@@ -263,12 +365,23 @@ int llmrt_cmd_chat(int argc, char **argv) {
   char esc[2048], config[4096], errbuf[512];
   json_str(esc, sizeof esc, url);
   snprintf(config, sizeof config,
-           "{\"upstreams\":{\"cli\":{\"base_url\":\"%s\",\"api\":\"%s\",\"api_key_env\":\"%s\"}},"
-           "\"default_upstream\":\"cli\"}",
-           esc, anthropic ? "anthropic" : "openai", key_env);
+           /* Named after the provider, so messages ("upstream 'openai' ...")
+            * name only what the user chose. */
+           "{\"upstreams\":{\"%s\":{\"base_url\":\"%s\",\"api\":\"%s\",\"api_key_env\":\"%s\"}},"
+           "\"default_upstream\":\"%s\"}",
+           provider, esc, provider, key_env, provider);
   r = llmrt_configure(ch.rt, config, errbuf, sizeof errbuf);
   if (r) {
-    fprintf(stderr, "llmrt chat: %s\n", errbuf);
+    /* errbuf names a JSON path of the config made above, which the user
+     * never saw: name the URL they gave (option or variable) instead. */
+    llmrt_tool_escape(esc, sizeof esc, url, 200);
+    if (r == LLMRT_EURL || strstr(errbuf, "base_url")) {
+      fprintf(stderr, "llmrt chat: bad base URL '%s' (from %s): want http://... or https://...\n",
+              esc, base_url ? "--base-url" : anthropic ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
+      r = LLMRT_EURL;
+    } else {
+      fprintf(stderr, "llmrt chat: cannot use the upstream '%s': %s\n", esc, llmrt_strerror(r));
+    }
     goto fail;
   }
 
@@ -299,5 +412,5 @@ fail:
   llmrt_close(ch.rt, on_closed, NULL);
   llmrt_run(ch.rt, UV_RUN_DEFAULT);
   free(prompt);
-  return r == LLMRT_ENOKEY ? EXIT_NOKEY : EXIT_FAIL;
+  return exit_code_for(r);
 }

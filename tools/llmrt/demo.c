@@ -123,7 +123,31 @@ static void start_burst(demo_t *d) {
   if (!d->pending) finish(d);
 }
 
+static void demo_usage(FILE *f) {
+  fprintf(f, "usage: llmrt demo\n"
+             "\n"
+             "Starts the mock upstream in-process, streams one answer (its first attempt\n"
+             "gets HTTP 503 and the retry plugin tries again), then runs %d concurrent\n"
+             "calls over the keep-alive pool and prints timings and connection reuse.\n"
+             "\n"
+             "  -h, --help   this help\n",
+          BURST);
+}
+
 int llmrt_cmd_demo(int argc, char **argv) {
+  if (argc > 1) {
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+      demo_usage(stdout);
+      return EXIT_OK;
+    }
+    char name[48], esc[64];
+    int n = (int)strcspn(argv[1], "="); /* the option, never its value */
+    snprintf(name, sizeof name, "%.*s", n < 40 ? n : 40, argv[1]);
+    llmrt_tool_escape(esc, sizeof esc, name, 40);
+    fprintf(stderr, "llmrt demo: %s '%s'\ntry 'llmrt demo --help'\n",
+            argv[1][0] == '-' ? "unknown option" : "unexpected argument", esc);
+    return EXIT_USAGE;
+  }
   demo_t d = {0};
   int r = llmrt_new(NULL, NULL, &d.rt);
   if (r) return EXIT_FAIL;

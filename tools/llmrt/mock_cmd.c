@@ -79,7 +79,8 @@ int llmrt_cmd_mock(int argc, char **argv) {
   uint32_t v;
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:vh", longopts, NULL)) != -1) {
+  opterr = 0; /* our messages: see llmrt_tool_bad_option */
+  while ((c = getopt_long(argc, argv, ":p:vh", longopts, NULL)) != -1) {
     const char *bad = NULL;
     switch (c) {
     case 'p':
@@ -119,16 +120,20 @@ int llmrt_cmd_mock(int argc, char **argv) {
       mock_usage(stdout);
       return EXIT_OK;
     default:
-      mock_usage(stderr);
+      llmrt_tool_bad_option("mock", c, argv);
       return EXIT_USAGE;
     }
     if (bad) {
-      fprintf(stderr, "llmrt mock: bad value for %s: '%s'\n", bad, optarg);
+      char esc[64];
+      llmrt_tool_escape(esc, sizeof esc, optarg, 40);
+      fprintf(stderr, "llmrt mock: bad value for %s: '%s'\n", bad, esc);
       return EXIT_USAGE;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "llmrt mock: unexpected argument '%s'\n", argv[optind]);
+    char esc[64];
+    llmrt_tool_escape(esc, sizeof esc, argv[optind], 40);
+    fprintf(stderr, "llmrt mock: unexpected argument '%s'\n", esc);
     return EXIT_USAGE;
   }
   if (!o.tls_cert != !o.tls_key) {

@@ -11,7 +11,7 @@
 
 #include "mock_internal.h"
 
-enum { PH_HEAD = 0, PH_FULL, PH_TOKENS, PH_STALLED };
+enum { PH_HEAD = 0, PH_FULL, PH_TOKENS, PH_STALLED, PH_RESET };
 enum { AFTER_NONE = 0, AFTER_END, AFTER_EOF, AFTER_RESET };
 
 static void on_tick(uv_timer_t *t);
@@ -94,6 +94,20 @@ static int gz_run(mock_ex_t *ex, const char *data, size_t len, int flush) {
 /* ---- Output --------------------------------------------------------------- */
 
 static void ex_after(mock_ex_t *ex, int what) {
+  if (what == AFTER_RESET && ex->stream && ex->phase != PH_RESET) {
+    /* A reset discards whatever is still queued, in the server or in the
+     * kernel: with token_ms 0 that was every token before the fault. So
+     * wait until the server's queue drained (on_drain), then give the
+     * kernel a moment to put on the wire what it holds back (autocorking,
+     * the congestion window), and only then reset (PH_RESET). */
+    if (llmrt__sreq_pending(ex->r) > 0) {
+      ex->reset_blocked = 1;
+      uv_timer_stop(&ex->timer);
+    } else {
+      after_ms(ex, PH_RESET, MOCK_RESET_GRACE_MS);
+    }
+    return;
+  }
   if (what == AFTER_END)
     llmrt__sreq_end(ex->r);
   else
@@ -120,6 +134,11 @@ static void on_pump(uv_idle_t *h);
 static void on_drain(llmrt__sreq_t *r, void *arg) {
   mock_ex_t *ex = arg;
   if (ex->done) return;
+  if (ex->reset_blocked) {
+    ex->reset_blocked = 0;
+    after_ms(ex, PH_RESET, MOCK_RESET_GRACE_MS);
+    return;
+  }
   if (ex->pump_blocked) {
     ex->pump_blocked = 0;
     uv_idle_start(&ex->pump, on_pump);
@@ -406,6 +425,9 @@ static void on_tick(uv_timer_t *t) {
     break;
   case PH_TOKENS:
     do_tokens(ex);
+    break;
+  case PH_RESET:
+    ex_after(ex, AFTER_RESET);
     break;
   default:
     break;

@@ -159,11 +159,19 @@ struct mock_ex_s {
    * (the server's drain callback) once MOCK_HIGH_WATER is queued. */
   int tokens_blocked;
   int pump_blocked;
+  /* fault=reset waits for the server's queue to drain, so the tokens before
+   * the fault reach the client before the RST. */
+  int reset_blocked;
 };
 
 /* Bytes of an answer queued and not yet taken by the kernel above which the
  * mock stops producing until the client reads. */
 #define MOCK_HIGH_WATER (64 * 1024)
+
+/* fault=reset: how long after the server's queue drained the mock waits
+ * before the reset, so the kernel sends what it still holds (on loopback
+ * that takes microseconds; the reset would discard it). */
+#define MOCK_RESET_GRACE_MS 20
 
 /* Starts answering (mock.c validated the request and filled ex). Takes
  * ownership of ex. */

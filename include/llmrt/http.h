@@ -73,6 +73,46 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *req,
  * connection is closed, never reused. */
 int llmrt_http_cancel(llmrt_http_t *h);
 
+/* Flow control: a slow reader stops the socket instead of buffering.
+ *
+ * llmrt_http_pause stops delivering the response: once it returns, neither
+ * on_head nor on_body runs until llmrt_http_resume, and the connection is no
+ * longer read (uv_read_stop), so the kernel's receive buffer fills and the
+ * server's writes block: the backpressure reaches the server. It may be
+ * called from inside on_head or on_body (the callback's own data counts as
+ * delivered; nothing after it is) or from outside any callback, at any point
+ * of the request, also before it has a connection (the connection then
+ * starts without reading). Pausing a paused request does nothing, and so
+ * does pausing or resuming a finished one; both return 0 then.
+ *
+ * llmrt_http_resume goes on: delivery restarts from a callback on a later
+ * loop turn, never inside the caller's stack. Resuming a request that is not
+ * paused does nothing and returns 0. A pause before that turn undoes the
+ * resume.
+ *
+ * What was already received when the pause came is kept, in order, and
+ * delivered first on resume, no byte lost, repeated or reordered: the rest
+ * of the socket read the paused callback came from (copied, so at most one
+ * read buffer: 64 KiB, 16 KiB with TLS), records mbedTLS decrypted or
+ * buffered (left inside mbedTLS and drained on resume even though the
+ * socket has nothing new), and for a decoded body the decompressor's state
+ * with the input it had not used (at most one body piece). Memory while
+ * paused is bounded by these buffers, whatever the response size.
+ *
+ * While paused: the first-byte and idle timeouts do not run (the reader is
+ * the slow one, not the server) and start afresh on resume; the total
+ * timeout still ends the request (on_done with LLMRT_ETIMEDOUT); cancel and
+ * llmrt_close work as always. The socket is not read, so a close or reset by
+ * the server is seen only after resume, once everything received before it
+ * was delivered: a response that arrived complete completes normally (and
+ * its connection stays reusable), a cut one fails as it would unpaused. A
+ * response whose last byte arrived before the pause completes (on_done) on
+ * resume, not while paused.
+ *
+ * Loop thread only. Returns 0, or LLMRT_EINVAL when h is NULL. */
+int llmrt_http_pause(llmrt_http_t *h);
+int llmrt_http_resume(llmrt_http_t *h);
+
 /* What happened on the wire for this request; call during or after on_head,
  * up to on_done. Durations in microseconds, 0 when the step did not happen. */
 typedef struct {

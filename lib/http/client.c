@@ -58,10 +58,11 @@ static int is_field_value(const char *s) {
 }
 
 static void arm_timer(llmrt__req_t *r) {
-  if (r->done) return;
+  if (r->done || r->resume_due) return; /* the resume re-arms it */
   uint64_t now = llmrt__now_us(), next = UINT64_MAX;
   if (r->total_deadline_us) next = r->total_deadline_us;
-  if (r->state == LLMRT__REQ_EXCHANGE) {
+  /* While paused the reader is the slow one: only the total deadline runs. */
+  if (r->state == LLMRT__REQ_EXCHANGE && !r->hold) {
     uint64_t phase = 0;
     if (!r->got_byte)
       phase = r->fb_deadline_us;
@@ -135,6 +136,7 @@ static void req_closed(uv_handle_t *h) {
   llmrt__free(r->hoff);
   llmrt__free(r->harr);
   llmrt__free(r->bufs);
+  llmrt__buf_free(&r->pend);
   if (r->decoding) llmrt__inflate_free(&r->inflate);
   llmrt__free(r);
   llmrt__rt_unref(rt);
@@ -263,6 +265,9 @@ void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer)
     int wrote = !r->writing || llmrt__conn_unsent(pc->conn) == 0;
     int reusable = status == 0 && r->keep_alive && wrote && !(r->flags & LLMRT_HTTP_NO_REUSE) &&
                    r->state == LLMRT__REQ_EXCHANGE;
+    /* A pooled connection reads while idle (to see the server close it). */
+    if (reusable && r->sock_stopped && llmrt__conn_read_start(pc->conn) != 0) reusable = 0;
+    r->sock_stopped = 0;
     if (r->writing && reusable) {
       llmrt__conn_forget_writes(pc->conn, r);
       r->writing = 0;
@@ -295,11 +300,18 @@ void llmrt_http_info(const llmrt_http_t *h, llmrt_http_info_t *out) {
   *out = h->info;
 }
 
+static void resume_run(llmrt__req_t *r);
+
 static void on_timer(uv_timer_t *t) {
   llmrt__req_t *r = t->data;
   if (r->deferred) {
     deliver(r);
     return;
+  }
+  if (r->resume_due) {
+    r->resume_due = 0;
+    resume_run(r);
+    if (r->done) return;
   }
   uint64_t now = llmrt__now_us();
   char msg[256];
@@ -312,12 +324,12 @@ static void on_timer(uv_timer_t *t) {
              "no complete response from %s within the total timeout of %u ms (%s)", label(r),
              r->to_total, phase);
     llmrt__http_finish(r, LLMRT_ETIMEDOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->got_byte && r->fb_deadline_us &&
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->got_byte && r->fb_deadline_us &&
              now >= r->fb_deadline_us) {
     snprintf(msg, sizeof(msg), "no response byte from %s within %u ms of sending the request",
              label(r), r->to_first_byte);
     llmrt__http_finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && r->got_byte && r->to_idle &&
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->got_byte && r->to_idle &&
              now >= r->last_read_us + (uint64_t)r->to_idle * 1000) {
     snprintf(msg, sizeof(msg),
              "no data from %s for %u ms (idle timeout) after %llu response body bytes", label(r),
@@ -348,6 +360,9 @@ static void reset_response(llmrt__req_t *r) {
   r->body_out = 0;
   if (r->decoding) llmrt__inflate_free(&r->inflate);
   r->decoding = 0;
+  r->parser_held = 0;
+  llmrt__buf_reset(&r->pend);
+  r->pend_off = 0;
 }
 
 static void io_error(llmrt__req_t *r, int status, const char *step);
@@ -377,6 +392,9 @@ void llmrt__http_conn_ready(llmrt__req_t *r) {
   }
   r->info.tls = pc->info.tls;
   reset_response(r);
+  /* A request paused before it had a connection does not read yet. */
+  r->sock_stopped = 0;
+  if (r->hold && llmrt__conn_read_stop(pc->conn) == 0) r->sock_stopped = 1;
   /* Until the request is written, the first-byte timeout also bounds the
    * write; it restarts when the write completes. */
   r->fb_deadline_us = r->to_first_byte ? llmrt__now_us() + (uint64_t)r->to_first_byte * 1000 : 0;
@@ -461,6 +479,50 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
   llmrt__http_finish(r, status, msg, 0);
 }
 
+/* Runs the parser over data and acts on where it stopped. from_pend: data
+ * is r->pend's (a resume), which stays put while paused again. */
+static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) {
+  llhttp_errno_t e = llhttp_execute(&r->parser, data, len);
+  if (r->done) return; /* ended from a callback: the connection may be gone */
+  if (r->cb_err) {
+    llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+    return;
+  }
+  if (e == HPE_PAUSED && r->complete) {
+    /* Bytes after the response (nobody pipelines here) mean the stream is
+     * out of sync: do not reuse the connection. */
+    const char *pos = llhttp_get_error_pos(&r->parser);
+    if (pos && pos < data + len) r->keep_alive = 0;
+    if (!r->hold) llmrt__http_finish(r, 0, NULL, 0); /* else on resume */
+    return;
+  }
+  if (e == HPE_PAUSED) {
+    /* A callback paused: keep the rest of this read (the read buffer is
+     * shared by all connections) for the resume. */
+    const char *pos = llhttp_get_error_pos(&r->parser);
+    r->parser_held = 1;
+    if (from_pend) {
+      r->pend_off = (size_t)(pos - r->pend.data);
+    } else {
+      llmrt__buf_reset(&r->pend);
+      r->pend_off = 0;
+      if (llmrt__buf_append(&r->pend, pos, (size_t)(data + len - pos)) != 0)
+        llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
+    }
+    return;
+  }
+  if (e == HPE_OK) return;
+  char msg[256];
+  if (e == HPE_PAUSED_UPGRADE)
+    snprintf(msg, sizeof(msg), "malformed HTTP response from %s: unexpected protocol upgrade",
+             label(r));
+  else
+    snprintf(msg, sizeof(msg), "malformed HTTP response from %s: %s (%s)", label(r),
+             llhttp_get_error_reason(&r->parser) ? llhttp_get_error_reason(&r->parser) : "?",
+             llhttp_errno_name(e));
+  llmrt__http_finish(r, LLMRT_EHTTPPARSE, msg, 0);
+}
+
 void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
   if (r->done) return;
   if (status < 0) {
@@ -474,30 +536,91 @@ void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t l
     r->info.first_byte_us = r->last_read_us - r->start_us;
     arm_timer(r);
   }
-  llhttp_errno_t e = llhttp_execute(&r->parser, data, len);
-  if (r->done) return; /* ended from a callback: the connection may be gone */
-  if (r->cb_err) {
-    llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+  if (r->hold) {
+    /* Reads stop while paused; bytes the transport still hands over queue
+     * behind the held ones. */
+    if (llmrt__buf_append(&r->pend, data, len) != 0)
+      llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
     return;
   }
-  if (e == HPE_PAUSED && r->complete) {
-    /* Bytes after the response (nobody pipelines here) mean the stream is
-     * out of sync: do not reuse the connection. */
-    const char *pos = llhttp_get_error_pos(&r->parser);
-    if (pos && pos < data + len) r->keep_alive = 0;
+  parse(r, data, len, 0);
+}
+
+/* ---- Flow control ---------------------------------------------------------- */
+
+int llmrt_http_pause(llmrt_http_t *h) {
+  if (!h) return LLMRT_EINVAL;
+  if (h->done) return 0;
+  h->resume_due = 0; /* a resume not yet run is undone */
+  if (h->paused) return 0;
+  h->paused = 1;
+  h->hold = 1;
+  if (h->pconn && h->state == LLMRT__REQ_EXCHANGE && !h->sock_stopped &&
+      llmrt__conn_read_stop(h->pconn->conn) == 0)
+    h->sock_stopped = 1;
+  /* A phase deadline due meanwhile finds hold set and re-arms without it. */
+  return 0;
+}
+
+int llmrt_http_resume(llmrt_http_t *h) {
+  if (!h) return LLMRT_EINVAL;
+  if (h->done || !h->paused) return 0;
+  h->paused = 0;
+  h->resume_due = 1;
+  uv_timer_start(&h->timer, on_timer, 0, 0);
+  return 0;
+}
+
+static void decode_failed(llmrt__req_t *r, int rc);
+static int emit_body(void *arg, const char *data, size_t len);
+
+/* The deferred half of llmrt_http_resume: what was held goes out in order
+ * (the decoder's output and input, then the rest of the read), then the
+ * socket reads again. Any step may pause, cancel or finish again. */
+static void resume_run(llmrt__req_t *r) {
+  r->hold = 0;
+  if (r->decoding && r->inflate.held) {
+    int rc = llmrt__inflate_resume(&r->inflate, emit_body, r);
+    if (r->done || rc > 0) return;
+    if (rc < 0) {
+      decode_failed(r, rc);
+      return;
+    }
+  }
+  int held = r->parser_held;
+  if (held) {
+    r->parser_held = 0;
+    llhttp_resume(&r->parser);
+  }
+  /* Even with no byte left, a resumed parser may complete the message. */
+  if (held || r->pend.len > r->pend_off) {
+    size_t off = r->pend_off;
+    parse(r, r->pend.data ? r->pend.data + off : "", r->pend.len - off, 1);
+    if (r->done || r->hold) return;
+    llmrt__buf_reset(&r->pend);
+    r->pend_off = 0;
+  }
+  if (r->complete) {
     llmrt__http_finish(r, 0, NULL, 0);
     return;
   }
-  if (e == HPE_OK) return;
-  char msg[256];
-  if (e == HPE_PAUSED_UPGRADE)
-    snprintf(msg, sizeof(msg), "malformed HTTP response from %s: unexpected protocol upgrade",
-             label(r));
-  else
-    snprintf(msg, sizeof(msg), "malformed HTTP response from %s: %s (%s)", label(r),
-             llhttp_get_error_reason(&r->parser) ? llhttp_get_error_reason(&r->parser) : "?",
-             llhttp_errno_name(e));
-  llmrt__http_finish(r, LLMRT_EHTTPPARSE, msg, 0);
+  if (r->sock_stopped && r->pconn) {
+    r->sock_stopped = 0;
+    int rc = llmrt__conn_read_start(r->pconn->conn);
+    if (rc) {
+      char msg[256];
+      snprintf(msg, sizeof(msg), "cannot read from %s after resuming: %s", label(r),
+               llmrt_strerror(rc));
+      llmrt__http_finish(r, rc, msg, 0);
+      return;
+    }
+  }
+  /* The idle and first-byte clocks start again: the pause was ours. */
+  uint64_t now = llmrt__now_us();
+  r->last_read_us = now;
+  if (!r->got_byte && r->fb_deadline_us && r->to_first_byte)
+    r->fb_deadline_us = now + (uint64_t)r->to_first_byte * 1000;
+  arm_timer(r);
 }
 
 /* ---- Parser callbacks ------------------------------------------------------ */
@@ -616,7 +739,7 @@ static int emit_body(void *arg, const char *data, size_t len) {
     set_err(r, rc, "on_body stopped the response from %s: %s", label(r), llmrt_strerror(rc));
     return rc;
   }
-  return 0;
+  return r->hold ? 1 : 0; /* 1: paused, stop here */
 }
 
 static int p_headers_complete(llhttp_t *p) {
@@ -674,19 +797,32 @@ static int p_headers_complete(llhttp_t *p) {
       return -1;
     }
   }
-  /* Responses to HEAD, 204 and 304 never have a body, whatever they say. */
-  return r->head_only || status == 204 || status == 304 ? 1 : 0;
+  /* Responses to HEAD, 204 and 304 never have a body, whatever they say
+   * (paused, such a response completes, and reports on resume). */
+  if (r->head_only || status == 204 || status == 304) return 1;
+  return r->hold ? HPE_PAUSED : 0;
+}
+
+static void decode_err(llmrt__req_t *r, int rc) {
+  set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)",
+          r->inflate.raw ? "deflate" : "gzip", label(r), (unsigned long long)r->body_raw);
+}
+
+static void decode_failed(llmrt__req_t *r, int rc) {
+  decode_err(r, rc);
+  llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
 }
 
 static int p_body(llhttp_t *p, const char *at, size_t len) {
   llmrt__req_t *r = p->data;
+  if (len == 0) return 0; /* a span restarted by a resume with no bytes */
   r->body_raw += len;
   int rc =
       r->decoding ? llmrt__inflate_feed(&r->inflate, at, len, emit_body, r) : emit_body(r, at, len);
   if (r->done) return HPE_USER;
+  if (rc > 0) return HPE_PAUSED; /* the decoder keeps what it did not decode */
   if (rc) {
-    set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)",
-            r->inflate.raw ? "deflate" : "gzip", label(r), (unsigned long long)r->body_raw);
+    decode_err(r, rc);
     return HPE_USER;
   }
   return 0;

@@ -58,7 +58,13 @@ static int inflate_start(llmrt__inflate_t *d, int window_bits) {
 }
 
 int llmrt__inflate_init(llmrt__inflate_t *d) {
+  return llmrt__inflate_init2(d, 1);
+}
+
+int llmrt__inflate_init2(llmrt__inflate_t *d, int raw_ok) {
   memset(d, 0, sizeof(*d));
+  d->raw_ok = raw_ok;
+  llmrt__buf_init(&d->pend);
   d->out = llmrt__malloc(LLMRT__INFLATE_CHUNK);
   if (!d->out) return LLMRT_ENOMEM;
   /* 15 + 32: accept both gzip and zlib headers. */
@@ -70,12 +76,15 @@ int llmrt__inflate_init(llmrt__inflate_t *d) {
   return rc;
 }
 
-/* Runs inflate over in, handing output to emit. *bad is set on corrupt data. */
+/* Runs inflate over in, handing output to emit. *bad is set on corrupt data.
+ * more: zlib may hold output for input it already took (a resume after a
+ * pause), so inflate at least once even without input. On a non-zero return
+ * from emit, zs.next_in/avail_in say which input is left. */
 static int run(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_emit emit, void *arg,
-               int *bad) {
+               int *bad, int more) {
   d->zs.next_in = (Bytef *)in;
   d->zs.avail_in = (uInt)len;
-  size_t got = 0;
+  size_t got = more ? LLMRT__INFLATE_CHUNK : 0;
   /* Go on while input remains, or while the last round filled the window
    * (zlib may hold more output for the same input). */
   while (d->zs.avail_in > 0 || got == LLMRT__INFLATE_CHUNK) {
@@ -97,21 +106,36 @@ static int run(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_e
       *bad = 1;
       return LLMRT_EDECODE;
     }
+    if (zr == Z_STREAM_END) d->ended = 1;
     if (got) {
       int rc = emit(arg, d->out, got);
       if (rc) return rc;
     }
-    if (zr == Z_STREAM_END)
-      d->ended = 1;
-    else if (zr == Z_BUF_ERROR && got == 0)
-      break; /* needs more input */
+    if (zr == Z_BUF_ERROR && got == 0) break; /* needs more input */
   }
   return 0;
+}
+
+/* emit paused (rc > 0): keep the input zlib has not taken yet, then extra
+ * (input that was due after it), so that resume goes on exactly there. */
+static int hold(llmrt__inflate_t *d, int rc, const char *extra, size_t extra_len) {
+  if (rc <= 0) return rc;
+  const char *rest = (const char *)d->zs.next_in;
+  size_t rest_len = d->zs.avail_in;
+  llmrt__buf_reset(&d->pend);
+  d->pend_off = 0;
+  if (llmrt__buf_append(&d->pend, rest_len ? rest : "", rest_len) ||
+      llmrt__buf_append(&d->pend, extra_len ? extra : "", extra_len))
+    return LLMRT_ENOMEM;
+  d->held = 1;
+  return rc;
 }
 
 int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_emit emit,
                         void *arg) {
   if (!d->active) return LLMRT_EDECODE;
+  if (d->held) return LLMRT_EINVAL; /* resume first */
+  if (len == 0) return 0;
   size_t before = d->fed;
   if (before < sizeof(d->head)) {
     size_t k = len < sizeof(d->head) - before ? len : sizeof(d->head) - before;
@@ -119,8 +143,9 @@ int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__
   }
   d->fed += len;
   int bad = 0;
-  int rc = run(d, in, len, emit, arg, &bad);
-  if (!bad || d->raw || d->zs.total_out != 0 || before > sizeof(d->head)) return rc;
+  int rc = run(d, in, len, emit, arg, &bad, 0);
+  if (!bad || !d->raw_ok || d->raw || d->zs.total_out != 0 || before > sizeof(d->head))
+    return hold(d, rc, NULL, 0);
 
   /* No gzip or zlib header: probably raw deflate ("Content-Encoding:
    * deflate" as some servers send it). Restart raw and replay the input. */
@@ -128,8 +153,27 @@ int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__
   d->active = 0;
   if ((rc = inflate_start(d, -15)) != 0) return rc;
   d->raw = 1;
-  if (before && (rc = run(d, (const char *)d->head, before, emit, arg, &bad)) != 0) return rc;
-  return run(d, in, len, emit, arg, &bad);
+  if (before && (rc = run(d, (const char *)d->head, before, emit, arg, &bad, 0)) != 0)
+    return hold(d, rc, in, len);
+  return hold(d, run(d, in, len, emit, arg, &bad, 0), NULL, 0);
+}
+
+int llmrt__inflate_resume(llmrt__inflate_t *d, llmrt__inflate_emit emit, void *arg) {
+  if (!d->held) return 0;
+  d->held = 0;
+  int bad = 0;
+  const char *in = d->pend.data ? d->pend.data + d->pend_off : "";
+  int rc = run(d, in, d->pend.len - d->pend_off, emit, arg, &bad, 1);
+  if (rc > 0) {
+    /* Paused again: what is left is a tail of pend, which stays put. */
+    d->pend_off = (size_t)((const char *)d->zs.next_in - d->pend.data);
+    if (d->zs.avail_in == 0) d->pend_off = d->pend.len;
+    d->held = 1;
+    return rc;
+  }
+  llmrt__buf_reset(&d->pend);
+  d->pend_off = 0;
+  return rc;
 }
 
 int llmrt__inflate_finish(const llmrt__inflate_t *d) {
@@ -141,4 +185,6 @@ void llmrt__inflate_free(llmrt__inflate_t *d) {
   d->active = 0;
   llmrt__free(d->out);
   d->out = NULL;
+  llmrt__buf_free(&d->pend);
+  d->held = 0;
 }

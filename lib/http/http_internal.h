@@ -35,6 +35,9 @@ void llmrt__url_free(llmrt__url_t *u);
 /* Compresses the buffers, in order, into out as one gzip member. */
 int llmrt__gzip_compress(const uv_buf_t *bufs, unsigned n, llmrt__buf_t *out);
 
+/* Returns 0 to go on, a negative error to stop, or a positive value to
+ * pause: the decoder then keeps its state and the input it has not decoded
+ * yet, and llmrt__inflate_resume goes on exactly there. */
 typedef int (*llmrt__inflate_emit)(void *arg, const char *data, size_t len);
 
 /* Incremental decoder for Content-Encoding gzip or deflate: zlib's automatic
@@ -43,20 +46,33 @@ typedef int (*llmrt__inflate_emit)(void *arg, const char *data, size_t len);
 typedef struct {
   z_stream zs;
   int active;             /* inflateInit2 succeeded */
+  int raw_ok;             /* may fall back to raw deflate */
   int raw;                /* switched to raw deflate */
   int ended;              /* saw Z_STREAM_END */
+  int held;               /* emit paused: resume before feeding more */
   size_t fed;             /* input bytes so far */
   unsigned char head[16]; /* the first input bytes, to replay on fallback */
   char *out;              /* output window, LLMRT__INFLATE_CHUNK bytes */
+  llmrt__buf_t pend;      /* input not decoded yet when emit paused: at most
+                             one feed's input (plus 16 bytes) */
+  size_t pend_off;
 } llmrt__inflate_t;
 
 #define LLMRT__INFLATE_CHUNK 16384
 
+/* Starts a decoder that may fall back to raw deflate (llmrt__inflate_init2
+ * with raw_ok 0: a gzip or zlib stream only). */
 int llmrt__inflate_init(llmrt__inflate_t *d);
+int llmrt__inflate_init2(llmrt__inflate_t *d, int raw_ok);
 /* Decodes in and hands every output piece to emit; stops at emit's first
- * non-zero return and returns it. Returns LLMRT_EDECODE on corrupt data. */
+ * non-zero return and returns it (a positive one holds the decoder: see
+ * llmrt__inflate_emit). Returns LLMRT_EDECODE on corrupt data, LLMRT_EINVAL
+ * while held. */
 int llmrt__inflate_feed(llmrt__inflate_t *d, const char *in, size_t len, llmrt__inflate_emit emit,
                         void *arg);
+/* Goes on after emit paused: first the output zlib still holds, then the
+ * input kept. Same returns as llmrt__inflate_feed; 0 once nothing is held. */
+int llmrt__inflate_resume(llmrt__inflate_t *d, llmrt__inflate_emit emit, void *arg);
 /* 0 if the stream ended cleanly, LLMRT_EDECODE if it was cut short. */
 int llmrt__inflate_finish(const llmrt__inflate_t *d);
 void llmrt__inflate_free(llmrt__inflate_t *d);
@@ -185,6 +201,20 @@ struct llmrt_http_s {
   int decoding;
   llmrt__inflate_t inflate;
   llmrt_header_t *harr;
+
+  /* Flow control (llmrt_http_pause). paused: the user's pause is on. hold:
+   * the parser stops at its next step and the socket stays stopped until
+   * the deferred resume ran (set by pause, cleared by that resume).
+   * OWNERSHIP: pend is ours: the response bytes read but not parsed when a
+   * callback paused (the rest of one read, so at most one read buffer),
+   * parsed from pend_off on resume. */
+  int paused;
+  int hold;
+  int resume_due;   /* the timer runs the resume on the next loop turn */
+  int parser_held;  /* llhttp is paused by us, pend holds its input */
+  int sock_stopped; /* we stopped the connection's reads */
+  llmrt__buf_t pend;
+  size_t pend_off;
 
   llmrt_http_info_t info;
 };

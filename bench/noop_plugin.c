@@ -21,7 +21,8 @@ static int on_error(llmrt_ctx_t *ctx, int err) {
 static void on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *res) {
 }
 
-static void on_call_end(llmrt_ctx_t *ctx) {
+static void on_call_end(llmrt_ctx_t *ctx, int status) {
+  (void)status;
 }
 
 static const llmrt_plugin_t noop = {

@@ -45,8 +45,7 @@ int llmrt_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, 
 
 /* ---- Logging ------------------------------------------------------------ */
 
-enum { LLMRT_LOG_ERROR = 0, LLMRT_LOG_WARN = 1, LLMRT_LOG_INFO = 2, LLMRT_LOG_DEBUG = 3 };
-
+/* Levels: LLMRT_LOG_ERROR, _WARN, _INFO, _DEBUG (llmrt/plugin.h). */
 /* msg is NUL-terminated, has no trailing newline and is valid only during the
  * call. API keys never appear in log messages. */
 typedef void (*llmrt_log_fn)(int level, const char *msg, void *user);
@@ -107,19 +106,28 @@ int llmrt_run(llmrt_t *rt, uv_run_mode mode);
 /* Applies a JSON configuration: upstreams, default upstream and plugins (see
  * docs/configuration.md). On failure nothing changes and, when errbuf is not
  * NULL, a message naming the JSON path of the fault is written to it. May be
- * called once, before the first call. */
+ * called again at any time to replace upstreams and plugins: new calls use
+ * the new configuration, calls in flight finish on the one they started
+ * with (whose plugins' fini runs when the last of them ended). API keys are
+ * read from the environment at each call of llmrt_configure. */
 int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen);
+
+/* What the last refused llmrt_call or llmrt_configure on this runtime said
+ * ("messages[1].role is NULL"): a static-lifetime string owned by the
+ * runtime, valid until the next llmrt function call on it; "" when none. */
+const char *llmrt_errmsg(const llmrt_t *rt);
 
 /* Registers a plugin linked into the application under `name`, so the
  * configuration can name it like a built-in one (for example
  * {"plugins":[{"name":"my_auth"}]}). Call before llmrt_configure. name is
  * copied; entry is called with the host table when the plugin is loaded.
- * LLMRT_EBUSY if the name is taken or the runtime is already configured. */
+ * LLMRT_EBUSY if the name is taken. */
 int llmrt_add_plugin(llmrt_t *rt, const char *name, llmrt_plugin_entry_fn entry);
 
-/* Closes the runtime: every call in flight ends with LLMRT_ESHUTDOWN, every
- * connection and timer is closed, and `done` runs once all libuv handles are
- * closed. No user or plugin callback runs after `done`. The runtime's memory
+/* Closes the runtime in phases: first every call in flight ends with
+ * LLMRT_ESHUTDOWN (on_done on a later loop turn, never inside llmrt_close),
+ * then plugins are finalized, then pools, then DNS and TLS state close; `done`
+ * runs once all libuv handles are closed. No user or plugin callback runs after `done`. The runtime's memory
  * is released after `done` returns (for an own loop, when llmrt_run returns).
  * Safe to call from inside any llmrt callback. Calling it twice is a no-op. */
 void llmrt_close(llmrt_t *rt, void (*done)(llmrt_t *rt, void *user), void *user);
@@ -133,15 +141,37 @@ typedef struct {
   void (*on_done)(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user);
 } llmrt_callbacks_t;
 
-/* Starts a call. req and cbs are copied. On success *out (if out is not NULL)
- * receives a handle valid until on_done returns. On error no callback runs. */
+/* Starts a call. req and cbs are copied. On success *id (if id is not NULL)
+ * receives the call's id: unique on this runtime and never reused, so an id
+ * kept after the call ended is harmless (llmrt_call_get returns NULL for
+ * it). On error no callback runs, and llmrt_errmsg(rt) names the field at
+ * fault for LLMRT_EINVAL. */
 int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t *cbs, void *user,
-               llmrt_call_t **out);
+               uint64_t *id);
 
-/* Cancels a call; on_done then runs with LLMRT_ECANCELED (deferred to the
- * next loop turn when called from inside one of the call's callbacks).
- * Idempotent; a no-op after on_done has started. */
+/* The call with this id while it runs (until its on_done starts), else NULL.
+ * A llmrt_call_t pointer is valid only while the call runs: inside its
+ * callbacks, or right after llmrt_call_get returned it; keep the id, not the
+ * pointer. */
+llmrt_call_t *llmrt_call_get(llmrt_t *rt, uint64_t id);
+uint64_t llmrt_call_id(const llmrt_call_t *call);
+
+/* Cancels a call; on_done then runs with LLMRT_ECANCELED, always on a later
+ * loop turn. Idempotent; a no-op after on_done has started. */
 int llmrt_call_cancel(llmrt_call_t *call);
+/* The same by id: 0, or LLMRT_EINVAL when no call with this id runs. */
+int llmrt_cancel(llmrt_t *rt, uint64_t id);
+
+/* Flow control for the application (an embedding server whose client reads
+ * slowly): after llmrt_call_pause, no on_token or on_event runs and the
+ * runtime stops reading the upstream's socket (the upstream's writes then
+ * block) until llmrt_call_resume, which delivers what was held back on a
+ * later loop turn. Nothing is lost or reordered, and what is held back is
+ * bounded by one read. Safe inside the call's callbacks. A paused call still
+ * ends at its deadline (or on cancel); on_done is not held back. Calling
+ * pause twice needs one resume; resume without pause is LLMRT_EINVAL. */
+int llmrt_call_pause(llmrt_call_t *call);
+int llmrt_call_resume(llmrt_call_t *call);
 
 void *llmrt_call_user(const llmrt_call_t *call);
 llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);

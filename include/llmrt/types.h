@@ -14,8 +14,24 @@ extern "C" {
 typedef struct llmrt_s llmrt_t;
 typedef struct llmrt_call_s llmrt_call_t;
 
-/* A header. In requests the strings are copied when the request starts; in
- * responses they are NUL-terminated and valid only during the callback. */
+/* Sizes and growth. Every struct below that may gain fields carries its
+ * size as its first member, so a plugin or application built against an
+ * older header keeps working with a newer runtime (and the other way round):
+ * llmrt reads only the fields a struct_size covers and treats the rest as
+ * unset. struct_size 0 means the layout of ABI version 2.0, so designated
+ * initializers such as {.role = "user", .content = "hi"} stay valid; set
+ * struct_size = sizeof(T) (or use the _init functions) to use a field added
+ * later. Arrays (messages) take their stride from the first element's
+ * struct_size. Read a field of a struct llmrt gave you only when
+ * LLMRT_HAS_FIELD says its struct_size covers it. */
+#define LLMRT_HAS_FIELD(ptr, type, field)                                                          \
+  ((ptr)->struct_size == 0 ? offsetof(type, field) < LLMRT__V2_SIZE_##type                         \
+                           : offsetof(type, field) + sizeof((ptr)->field) <= (ptr)->struct_size)
+
+/* A header: a name and a value. This struct is frozen (it will never grow),
+ * so arrays of it need no size. In requests the strings are copied when the
+ * request starts; in responses they are NUL-terminated and valid only during
+ * the callback. */
 typedef struct {
   const char *name;
   const char *value;
@@ -24,8 +40,10 @@ typedef struct {
 /* ---- Requests, events, results ------------------------------------------ */
 
 typedef struct {
+  uint32_t struct_size; /* 0 or sizeof(llmrt_message_t); see above */
   const char *role;    /* "system", "user", "assistant" or "tool" */
-  const char *content; /* UTF-8 */
+  const char *content; /* UTF-8; may be NULL (empty) for an assistant turn that only
+                          makes tool calls (tool_calls_json) */
   size_t content_len;  /* 0: strlen(content) */
   const char *name;         /* optional */
   const char *tool_call_id; /* for role "tool": the call this message answers */
@@ -43,6 +61,7 @@ enum { LLMRT_CACHE_DEFAULT = 0, LLMRT_CACHE_BYPASS = 1, LLMRT_CACHE_NO_STORE = 2
 /* A chat request. Initialize with llmrt_request_init(). llmrt_call() copies
  * everything, so the request and its strings may be freed once it returns. */
 typedef struct {
+  uint32_t struct_size; /* set by llmrt_request_init */
   const char *upstream; /* NULL: the configured default upstream */
   const char *model;
   const llmrt_message_t *messages;
@@ -59,6 +78,16 @@ typedef struct {
   const char *tenant;     /* partition for cache and limits; NULL: none */
   uint32_t deadline_ms;   /* total deadline; 0: the runtime's total_timeout_ms */
   int cache;              /* LLMRT_CACHE_* */
+  /* Extra request headers (traceparent, OpenAI-Beta, an idempotency key...),
+   * after the upstream's configured ones: a name given here replaces the
+   * configured header of that name. Authorization, x-api-key, Host,
+   * Content-Length, Transfer-Encoding, Connection and Content-Type are
+   * refused (LLMRT_EINVAL): keys go in api_key. */
+  const llmrt_header_t *headers;
+  size_t n_headers;
+  /* SECRET: the API key for this call, overriding the upstream's. Copied,
+   * wiped when the call ends; never logged, never in messages or results. */
+  const char *api_key;
 } llmrt_request_t;
 
 typedef enum {
@@ -73,6 +102,7 @@ typedef enum {
 /* One stream event. All pointers are valid only during the callback; text is
  * not NUL-terminated (use len) and is never split inside a UTF-8 character. */
 typedef struct {
+  uint32_t struct_size; /* sizeof(llmrt_event_t) in events llmrt hands out */
   int type; /* llmrt_event_type_t */
   uint32_t index;
   const char *text;
@@ -101,8 +131,17 @@ typedef struct {
   uint64_t gap_max_us;
 } llmrt_timings_t;
 
+/* A per-call attribute that a plugin set (host->attr_set_*), for example
+ * "trim.tokens_removed" = 412. Frozen, like llmrt_header_t. */
+typedef struct {
+  const char *name;
+  const char *str; /* the value when it is a string, else NULL */
+  double num;      /* the value when it is a number */
+} llmrt_attr_t;
+
 /* The outcome of a call, handed to on_done. Valid only during on_done. */
 typedef struct {
+  uint32_t struct_size; /* sizeof(llmrt_result_t) in results llmrt hands out */
   const char *text; /* the full text (also after an error: the partial text) */
   size_t text_len;
   const char *finish_reason; /* NULL if none arrived */
@@ -117,7 +156,15 @@ typedef struct {
   int attempts;
   int cache_hit;
   llmrt_timings_t timings;
+  const llmrt_attr_t *attrs; /* attributes plugins set on the call, in the order set */
+  size_t n_attrs;
 } llmrt_result_t;
+
+/* The size of each struct as of ABI 2.0, which struct_size 0 stands for. */
+#define LLMRT__V2_SIZE_llmrt_message_t (offsetof(llmrt_message_t, tool_calls_json) + sizeof(char *))
+#define LLMRT__V2_SIZE_llmrt_request_t (offsetof(llmrt_request_t, api_key) + sizeof(char *))
+#define LLMRT__V2_SIZE_llmrt_event_t (offsetof(llmrt_event_t, cached_tokens) + sizeof(int64_t))
+#define LLMRT__V2_SIZE_llmrt_result_t (offsetof(llmrt_result_t, n_attrs) + sizeof(size_t))
 
 /* Fills req with defaults: everything unset, temperature and top_p < 0. */
 void llmrt_request_init(llmrt_request_t *req);

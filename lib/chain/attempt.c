@@ -12,7 +12,7 @@
 #define MAX_SSE_EVENT (4 * 1024 * 1024)
 
 static int last_plugin(const llmrt_call_t *c) {
-  return (int)c->ch->n_plugins - 1;
+  return llmrt__call_last(c);
 }
 
 static const char *up_name(const llmrt_call_t *c) {
@@ -21,11 +21,19 @@ static const char *up_name(const llmrt_call_t *c) {
 
 void llmrt__attempt_abort(llmrt_call_t *c) {
   c->first_token_at = 0;
+  c->http_paused = 0;
   if (c->http && c->attempt_live) {
     c->attempt_live = 0;
     llmrt_http_cancel(c->http);
   }
   c->attempt_live = 0;
+}
+
+/* Flow control reaches the socket: the HTTP client stops reading. */
+void llmrt__attempt_pause(llmrt_call_t *c, int pause) {
+  if (!c->http || !c->attempt_live || c->http_paused == pause) return;
+  int r = pause ? llmrt_http_pause(c->http) : llmrt_http_resume(c->http);
+  if (r == 0) c->http_paused = pause;
 }
 
 void llmrt__attempt_reset(llmrt_call_t *c) {
@@ -36,6 +44,8 @@ void llmrt__attempt_reset(llmrt_call_t *c) {
   c->stream_state = STREAM_BEFORE_HEADERS;
   c->body_kind = BODY_NONE;
   c->http_status = 0;
+  c->att_status = 0;
+  llmrt__call_set_str(&c->att_msg, NULL, 0);
   if (!c->text_emitted) llmrt__buf_reset(&c->text);
   llmrt__call_set_str(&c->error_type, NULL, 0);
   llmrt__call_set_str(&c->error_message, NULL, 0);
@@ -63,19 +73,23 @@ static void sink_meta(void *user, int key, const char *val, size_t len) {
   }
 }
 
+static int gone(const llmrt_call_t *c) {
+  return c->state >= CALL_COMPLETING || c->halted || !c->attempt_live;
+}
+
 static int flush_held(llmrt_call_t *c) {
   c->stream_state = STREAM_COMMITTED;
   for (unsigned i = 0; i < c->n_held; i++) {
-    int r = llmrt__call_dispatch(c, last_plugin(c), &c->held[i]);
+    int r = llmrt__flow_event(c, last_plugin(c), &c->held[i]);
     if (r) return r;
-    if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+    if (gone(c)) return LLMRT_ECANCELED;
   }
   c->n_held = 0;
   return 0;
 }
 
 static int upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
-  if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+  if (gone(c)) return LLMRT_ECANCELED;
   if (c->stream_state != STREAM_COMMITTED) {
     /* Lifecycle frames carry no strings we would have to copy. */
     if ((ev->type == LLMRT_EV_START || ev->type == LLMRT_EV_USAGE) && c->n_held < LLMRT__MAX_HELD) {
@@ -88,10 +102,9 @@ static int upstream_event(llmrt_call_t *c, const llmrt_event_t *ev) {
     int r = flush_held(c);
     if (r) return r;
   }
-  llmrt_event_t copy = *ev;
-  int r = llmrt__call_dispatch(c, last_plugin(c), &copy);
+  int r = llmrt__flow_event(c, last_plugin(c), ev);
   if (r) return r;
-  if (c->state == CALL_DONE || !c->attempt_live) return LLMRT_ECANCELED;
+  if (gone(c)) return LLMRT_ECANCELED;
   return 0;
 }
 
@@ -123,7 +136,9 @@ static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t
   c->timings.tls_us = info.tls_us;
   if (!c->timings.first_byte_us) c->timings.first_byte_us = llmrt__now_us() - c->t_start_us;
 
-  if (status >= 400) {
+  if (status >= 300 || status == 204 || status < 200) {
+    /* Errors, and what is no answer at all (a redirect, no content): the
+     * body is kept (bounded) for the message. */
     c->body_kind = BODY_ERROR;
   } else {
     c->stream_state = STREAM_BEFORE_CONTENT;
@@ -139,7 +154,7 @@ static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t
     llmrt_ctx_t *x = &c->ctx[i];
     if (!x->p->desc->on_response) continue;
     int r = x->p->desc->on_response(x, status, hd, n);
-    if (c->state == CALL_DONE || !c->attempt_live) {
+    if (gone(c)) {
       c->in_hook--;
       return LLMRT_ECANCELED;
     }
@@ -155,6 +170,8 @@ static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t
   c->in_hook--;
   return 0;
 }
+
+static void redact_pieces(llmrt_call_t *c);
 
 static int on_sse(void *user, const llmrt__sse_event_t *ev) {
   llmrt_call_t *c = user;
@@ -172,10 +189,13 @@ static int on_sse(void *user, const llmrt__sse_event_t *ev) {
       if (r == LLMRT_EBADRESPONSE)
         snprintf(msg, sizeof msg, "upstream '%s' sent malformed JSON in stream event '%.*s'",
                  up_name(c), (int)ev->event_len, ev->event);
-      else
+      else {
+        redact_pieces(c);
         snprintf(msg, sizeof msg, "upstream '%s' sent an error in the stream: %s%s%s", up_name(c),
                  c->error_type ? c->error_type : "", c->error_type ? ": " : "",
                  c->error_message ? c->error_message : llmrt_strerror(r));
+      }
+      llmrt__utf8_trim(msg);
       if (r != LLMRT_ECANCELED) llmrt__call_set_str(&c->error_message, msg, strlen(msg));
     }
     return r;
@@ -201,7 +221,7 @@ static int on_body(llmrt_http_t *h, const char *data, size_t len, void *user) {
 
 static void finish_success(llmrt_call_t *c) {
   int r = flush_held(c);
-  if (c->state == CALL_DONE) return;
+  if (c->state >= CALL_COMPLETING || c->halted) return;
   if (r) {
     llmrt__call_error(c, last_plugin(c), r, NULL);
     return;
@@ -209,41 +229,62 @@ static void finish_success(llmrt_call_t *c) {
   llmrt__call_complete(c, 0, NULL);
 }
 
-static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user) {
-  llmrt_call_t *c = user;
-  if (!c->attempt_live || c->state == CALL_DONE) {
-    llmrt__call_http_gone(c);
+/* What came from the network goes into a message only without the key: a
+ * message cut to length must not leave a fragment of it. */
+static void redact_pieces(llmrt_call_t *c) {
+  const char *key = llmrt__call_key(c);
+  llmrt__redact(&c->error_type, key);
+  llmrt__redact(&c->error_message, key);
+  llmrt__redact(&c->att_msg, key);
+}
+
+static void finish_error_body(llmrt_call_t *c) {
+  int st = c->http_status;
+  if (st < 400) {
+    /* Not an error the provider described, and no answer either. */
+    const char *why = st >= 300   ? "a redirect (llmrt does not follow redirects: check base_url)"
+                      : st == 204 ? "no content"
+                                  : "an unexpected status";
+    llmrt__call_error(c, last_plugin(c), LLMRT_EHTTPSTATUS, "upstream '%s' answered HTTP %d: %s",
+                      up_name(c), st, why);
     return;
   }
-  c->attempt_live = 0;
-  c->first_token_at = 0;
-  llmrt__call_arm_timer(c);
-  if (status == 0 && c->body_kind == BODY_ERROR) {
-    llmrt__sink_t sink = {c, sink_event, sink_meta};
-    int code = c->up->provider->decode_error(c->http_status, c->body_in.data ? c->body_in.data : "",
-                                             c->body_in.len, &sink);
-    llmrt__call_error(c, last_plugin(c), code, "upstream '%s' returned HTTP %d: %s%s%s",
-                      up_name(c), c->http_status, c->error_type ? c->error_type : "",
-                      c->error_type ? ": " : "",
-                      c->error_message ? c->error_message : "(no message)");
-  } else if (status == 0 && c->body_kind == BODY_JSON) {
-    llmrt__sink_t sink = {c, sink_event, sink_meta};
-    c->attempt_live = 1; /* events of the full body still flow through the chain */
-    int r = c->up->provider->decode_response(c->body_in.data ? c->body_in.data : "", c->body_in.len,
-                                             &sink);
+  llmrt__sink_t sink = {c, sink_event, sink_meta};
+  int code = c->up->provider->decode_error(st, c->body_in.data ? c->body_in.data : "",
+                                           c->body_in.len, &sink);
+  redact_pieces(c);
+  llmrt__call_error(c, last_plugin(c), code, "upstream '%s' returned HTTP %d: %s%s%s", up_name(c),
+                    st, c->error_type ? c->error_type : "", c->error_type ? ": " : "",
+                    c->error_message ? c->error_message : "(no message)");
+}
+
+static void finish_json(llmrt_call_t *c) {
+  llmrt__sink_t sink = {c, sink_event, sink_meta};
+  c->attempt_live = 1; /* events of the full body still flow through the chain */
+  int r = c->up->provider->decode_response(c->body_in.data ? c->body_in.data : "", c->body_in.len,
+                                           &sink);
+  if (c->state >= CALL_COMPLETING || c->halted) {
+  } else if (r < 0 && c->decode_err && c->decode_err != LLMRT_EBADRESPONSE) {
     c->attempt_live = 0;
-    if (c->state == CALL_DONE) {
-    } else if (r < 0 && c->decode_err && c->decode_err != LLMRT_EBADRESPONSE) {
-      llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
-    } else if (r < 0) {
-      llmrt__call_error(c, last_plugin(c), r == LLMRT_EUPSTREAM ? r : LLMRT_EBADRESPONSE,
-                        "upstream '%s' sent a malformed JSON response (%zu bytes)", up_name(c),
-                        c->body_in.len);
-    } else {
-      c->attempt_live = 1;
-      finish_success(c);
-      c->attempt_live = 0;
-    }
+    llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
+  } else if (r < 0) {
+    c->attempt_live = 0;
+    redact_pieces(c);
+    llmrt__call_error(c, last_plugin(c), r == LLMRT_EUPSTREAM ? r : LLMRT_EBADRESPONSE,
+                      "upstream '%s' sent a malformed JSON response (%zu bytes)", up_name(c),
+                      c->body_in.len);
+  } else {
+    finish_success(c);
+  }
+  c->attempt_live = 0;
+}
+
+void llmrt__attempt_finish(llmrt_call_t *c) {
+  int status = c->att_status;
+  if (status == 0 && c->body_kind == BODY_ERROR) {
+    finish_error_body(c);
+  } else if (status == 0 && c->body_kind == BODY_JSON) {
+    finish_json(c);
   } else if (status == 0 && c->body_kind == BODY_SSE) {
     if (!c->stream_done) {
       llmrt__call_error(c, last_plugin(c), LLMRT_ETRUNCATED,
@@ -256,21 +297,64 @@ static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user)
       c->attempt_live = 0;
     }
   } else if (c->decode_err) {
+    redact_pieces(c);
     llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
   } else {
+    redact_pieces(c);
     llmrt__call_error(c, last_plugin(c), status, "upstream '%s': %s", up_name(c),
-                      errmsg ? errmsg : llmrt_strerror(status));
+                      c->att_msg ? c->att_msg : llmrt_strerror(status));
+  }
+}
+
+static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user) {
+  llmrt_call_t *c = user;
+  if (!c->attempt_live || c->state >= CALL_COMPLETING) {
+    llmrt__call_http_gone(c);
+    return;
+  }
+  c->attempt_live = 0;
+  c->http_paused = 0;
+  c->first_token_at = 0;
+  llmrt__call_arm_timer(c);
+  c->att_status = status;
+  if (status && errmsg) llmrt__call_set_str(&c->att_msg, errmsg, strlen(errmsg));
+  c->http = NULL;
+  if (llmrt__flow_queued(c)) {
+    /* Paused events go first; the outcome follows when they are out. */
+    c->after_drain = AFTER_ATTEMPT;
+  } else {
+    c->in_hook++;
+    llmrt__attempt_finish(c);
+    c->in_hook--;
   }
   llmrt__call_http_gone(c);
 }
 
 /* ---- Starting an attempt ---- */
 
-#define MAX_HDRS 40
+#define MAX_HDRS 128
+
+/* Adds (or, for a name already there past `fixed`, replaces; for value
+ * NULL, removes) a header. */
+static size_t put_header(llmrt_header_t *h, size_t n, size_t fixed, const char *name,
+                         const char *value) {
+  for (size_t i = fixed; i < n; i++) {
+    if (strcasecmp(h[i].name, name)) continue;
+    if (value) {
+      h[i].value = value;
+      return n;
+    }
+    memmove(&h[i], &h[i + 1], (n - i - 1) * sizeof *h);
+    return n - 1;
+  }
+  if (!value || n >= MAX_HDRS) return n;
+  h[n] = (llmrt_header_t){name, value};
+  return n + 1;
+}
 
 void llmrt__attempt_start(llmrt_call_t *c) {
   int last = last_plugin(c);
-  const llmrt__upstream_t *up = llmrt__upstream_find(c->ch, c->req.upstream);
+  const llmrt__upstream_t *up = llmrt__upstream_find(c->cf, c->req.upstream);
   if (!up) {
     llmrt__call_error(c, last, LLMRT_ENOUPSTREAM, "unknown upstream '%s'",
                       c->req.upstream ? c->req.upstream : "(default)");
@@ -278,7 +362,8 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   }
   c->up = up;
   c->attempts++;
-  if (!up->api_key && up->key_env) {
+  const char *key = llmrt__call_key(c);
+  if (!key && up->key_env) {
     llmrt__call_error(c, last, LLMRT_ENOKEY,
                       "upstream '%s': API key is not set (environment variable %s is empty)",
                       up->name, up->key_env);
@@ -299,20 +384,28 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   r = llmrt__buf_printf(&c->hdrs, "%s%s", up->base_url, up->provider->path);
   auth_off = c->hdrs.len + 1;
   if (!r) r = llmrt__buf_append(&c->hdrs, "", 1);
-  if (!r && up->api_key)
-    r = llmrt__buf_printf(&c->hdrs, "%s%s", up->provider->auth_prefix, up->api_key);
+  if (!r && key) r = llmrt__buf_printf(&c->hdrs, "%s%s", up->provider->auth_prefix, key);
   if (r) {
     llmrt__call_error(c, last, LLMRT_ENOMEM, "building the request");
     return;
   }
+  /* The provider's headers, then the upstream's, the request's and the
+   * plugins': a later one of the same name replaces an earlier one. */
   llmrt_header_t h[MAX_HDRS];
-  size_t n = 0;
+  size_t n = 0, fixed;
   h[n++] = (llmrt_header_t){"Content-Type", "application/json"};
   h[n++] = (llmrt_header_t){"Accept", c->req.stream ? "text/event-stream" : "application/json"};
-  if (up->api_key) h[n++] = (llmrt_header_t){up->provider->auth_header, c->hdrs.data + auth_off};
-  for (size_t i = 0; i < up->provider->n_extra_headers && n < MAX_HDRS; i++)
-    h[n++] = up->provider->extra_headers[i];
-  for (size_t i = 0; i < up->n_headers && n < MAX_HDRS; i++) h[n++] = up->headers[i];
+  if (key) h[n++] = (llmrt_header_t){up->provider->auth_header, c->hdrs.data + auth_off};
+  fixed = n;
+  for (size_t i = 0; i < up->provider->n_extra_headers; i++)
+    n = put_header(h, n, fixed, up->provider->extra_headers[i].name,
+                   up->provider->extra_headers[i].value);
+  for (size_t i = 0; i < up->n_headers; i++)
+    n = put_header(h, n, fixed, up->headers[i].name, up->headers[i].value);
+  for (size_t i = 0; i < c->req.n_headers; i++)
+    n = put_header(h, n, fixed, c->req.headers[i].name, c->req.headers[i].value);
+  for (unsigned i = 0; i < c->n_xhdrs; i++)
+    n = put_header(h, n, fixed, c->xhdrs[i].name, c->xhdrs[i].value);
 
   llmrt_http_request_t hr;
   llmrt_http_request_init(&hr);
@@ -331,7 +424,6 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   }
   llmrt__attempt_reset(c);
   c->attempt_live = 1;
-  llmrt__call_set_state(c, CALL_UPSTREAM);
   if (c->rt->opts.first_token_timeout_ms && !c->timings.first_token_us) {
     c->first_token_at = uv_now(c->rt->loop) + c->rt->opts.first_token_timeout_ms;
     llmrt__call_arm_timer(c);
@@ -347,4 +439,6 @@ void llmrt__attempt_start(llmrt_call_t *c) {
     return;
   }
   c->http = http;
+  /* The application paused the call before the attempt began. */
+  if (llmrt__flow_paused(c)) llmrt__attempt_pause(c, 1);
 }

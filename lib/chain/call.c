@@ -1,35 +1,26 @@
-/* The call: its lifecycle state machine and the walk through the plugin
- * chain (request phase outer to inner; events, errors and completion inner
- * to outer). One allocation holds the call, the plugins' contexts, their
- * per-call states and the stream decoder state.
+/* The call's public API: llmrt_call and the functions on a call, the
+ * request copy (one block for the request and all its strings), call ids,
+ * and the call blocks: one allocation holds the call, the plugins'
+ * contexts, their per-call states and the stream decoder state, and
+ * finished blocks are kept for reuse.
  *
- * Exactly-once completion: llmrt__call_complete() is the only place that
- * runs on_done, and it moves the call to CALL_DONE first. The memory stays
- * until the timer handle is closed and the HTTP exchange has reported back,
- * so late callbacks from either find a DONE call and return. */
+ * A call pointer is valid while the call runs; an id is valid forever (a
+ * stale id finds nothing), so a block can be reused without a stale handle
+ * ever reaching another call. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "call.h"
 
-static const char *state_name(llmrt__call_state_t s) {
-  static const char *names[] = {"NEW", "REQUEST", "PAUSED", "UPSTREAM", "RETRY_WAIT", "DONE"};
-  return names[s];
-}
-
-void llmrt__call_set_state(llmrt_call_t *c, llmrt__call_state_t s) {
-  if (c->rt->opts.log_level >= LLMRT_LOG_DEBUG)
-    llmrt__log(c->rt, LLMRT_LOG_DEBUG, "call %p: %s -> %s", (void *)c, state_name(c->state),
-               state_name(s));
-  c->state = s;
-}
+#define MAX_REQ_HEADERS 64
 
 void llmrt__call_set_str(char **dst, const char *s, size_t n) {
   llmrt__free(*dst);
   *dst = s ? llmrt__strndup(s, n) : NULL;
 }
 
-/* ---- Request copy: one block for the request and all its strings ---- */
+/* ---- Request copy ---- */
 
 static size_t sz(const char *s) {
   return s ? strlen(s) + 1 : 0;
@@ -44,103 +35,185 @@ static char *put(char **at, const char *s, size_t n) {
   return d;
 }
 
-int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *req) {
-  size_t total = sizeof(llmrt_message_t) * req->n_messages + sizeof(char *) * req->n_stop;
-  total += sz(req->upstream) + sz(req->model) + sz(req->extra_json) + sz(req->tenant);
-  for (size_t i = 0; i < req->n_messages; i++) {
-    const llmrt_message_t *m = &req->messages[i];
-    if (!m->role || !m->content) return LLMRT_EINVAL;
-    size_t clen = m->content_len ? m->content_len : strlen(m->content);
-    total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id) + sz(m->tool_calls_json);
+static char *put_s(char **at, const char *s) {
+  return s ? put(at, s, strlen(s)) : NULL;
+}
+
+/* Reads a caller's struct of `have` bytes into ours: the fields it does not
+ * cover stay as `dflt` has them (struct_size 0 stands for ABI 2.0's size). */
+static void read_sized(void *dst, const void *src, uint32_t have, size_t v2, size_t ours) {
+  size_t n = have ? have : v2;
+  memcpy(dst, src, n < ours ? n : ours);
+}
+
+#define WHY(...) (snprintf(why, whylen, __VA_ARGS__), LLMRT_EINVAL)
+
+static int check_request(const llmrt_request_t *r, const llmrt_message_t *msgs, char *why,
+                         size_t whylen) {
+  if (!r->model || !*r->model) return WHY("model is NULL or empty");
+  if (!r->n_messages || !r->messages) return WHY("messages is NULL or n_messages is 0");
+  for (size_t i = 0; i < r->n_messages; i++) {
+    const llmrt_message_t *m = &msgs[i];
+    if (!m->role) return WHY("messages[%zu].role is NULL", i);
+    if (!m->content && !(m->tool_calls_json && !strcmp(m->role, "assistant")))
+      return WHY("messages[%zu].content is NULL (allowed only for an assistant turn with "
+                 "tool_calls_json)",
+                 i);
   }
-  for (size_t i = 0; i < req->n_stop; i++) {
-    if (!req->stop[i]) return LLMRT_EINVAL;
-    total += sz(req->stop[i]);
+  if (r->n_stop && !r->stop) return WHY("stop is NULL but n_stop is %zu", r->n_stop);
+  for (size_t i = 0; i < r->n_stop; i++)
+    if (!r->stop[i]) return WHY("stop[%zu] is NULL", i);
+  if (r->n_headers && !r->headers) return WHY("headers is NULL but n_headers is %zu", r->n_headers);
+  if (r->n_headers > MAX_REQ_HEADERS) return WHY("at most %d headers per request", MAX_REQ_HEADERS);
+  for (size_t i = 0; i < r->n_headers; i++) {
+    const llmrt_header_t *h = &r->headers[i];
+    if (!h->name || !llmrt__header_name_ok(h->name))
+      return WHY("headers[%zu].name is not a valid HTTP header name", i);
+    if (!h->value || !llmrt__header_value_ok(h->value))
+      return WHY("headers[%zu].value is NULL or has control characters", i);
+    if (llmrt__header_reserved(h->name))
+      return WHY("headers[%zu]: %s is set by llmrt itself (keys go in api_key)", i, h->name);
   }
-  char *block = llmrt__malloc(total + 16);
-  if (!block) return LLMRT_ENOMEM;
-  llmrt_message_t *msgs = (llmrt_message_t *)block;
-  const char **stops = (const char **)(block + sizeof(llmrt_message_t) * req->n_messages);
-  char *at = (char *)(stops + req->n_stop);
-  llmrt_request_t r = *req;
-  r.upstream = put(&at, req->upstream, sz(req->upstream) - !!req->upstream);
-  r.model = put(&at, req->model, sz(req->model) - !!req->model);
-  r.extra_json = put(&at, req->extra_json, sz(req->extra_json) - !!req->extra_json);
-  r.tenant = put(&at, req->tenant, sz(req->tenant) - !!req->tenant);
-  for (size_t i = 0; i < req->n_messages; i++) {
-    const llmrt_message_t *m = &req->messages[i];
-    size_t clen = m->content_len ? m->content_len : strlen(m->content);
-    msgs[i].role = put(&at, m->role, strlen(m->role));
-    msgs[i].content = put(&at, m->content, clen);
-    msgs[i].content_len = clen;
-    msgs[i].name = put(&at, m->name, sz(m->name) - !!m->name);
-    msgs[i].tool_call_id = put(&at, m->tool_call_id, sz(m->tool_call_id) - !!m->tool_call_id);
-    msgs[i].tool_calls_json =
-        put(&at, m->tool_calls_json, sz(m->tool_calls_json) - !!m->tool_calls_json);
-  }
-  for (size_t i = 0; i < req->n_stop; i++) stops[i] = put(&at, req->stop[i], strlen(req->stop[i]));
-  r.messages = req->n_messages ? msgs : NULL;
-  r.stop = req->n_stop ? stops : NULL;
-  llmrt__free(c->req_block);
-  c->req_block = block;
-  c->req = r;
+  if (r->api_key && (!*r->api_key || !llmrt__header_value_ok(r->api_key)))
+    return WHY("api_key is empty or has control characters");
   return 0;
 }
 
-/* ---- Timer: one per call for the total deadline, first token and retry ---- */
+int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *why,
+                             size_t whylen) {
+  if (in->struct_size && in->struct_size < LLMRT__V2_SIZE_llmrt_request_t)
+    return WHY("struct_size %u is smaller than any llmrt_request_t", (unsigned)in->struct_size);
+  llmrt_request_t r;
+  llmrt_request_init(&r);
+  read_sized(&r, in, in->struct_size, LLMRT__V2_SIZE_llmrt_request_t, sizeof r);
+  r.struct_size = sizeof r;
 
-static void on_timer(uv_timer_t *t);
-
-void llmrt__call_arm_timer(llmrt_call_t *c) {
-  if (c->state == CALL_DONE) return;
-  uint64_t due = 0;
-  uint64_t cand[3] = {c->deadline_at, c->first_token_at, c->retry_at};
-  for (int i = 0; i < 3; i++)
-    if (cand[i] && (!due || cand[i] < due)) due = cand[i];
-  if (!due) {
-    uv_timer_stop(&c->timer);
-    return;
+  /* Messages in the caller's stride, read into ours on the stack first. */
+  if (!r.messages || !r.n_messages) return WHY("messages is NULL or n_messages is 0");
+  uint32_t ms = r.messages[0].struct_size;
+  if (ms && ms < LLMRT__V2_SIZE_llmrt_message_t)
+    return WHY("messages[0].struct_size %u is smaller than any llmrt_message_t", (unsigned)ms);
+  size_t stride = ms ? ms : LLMRT__V2_SIZE_llmrt_message_t;
+  if (r.n_messages > (SIZE_MAX / 2) / sizeof(llmrt_message_t)) return LLMRT_ENOMEM;
+  size_t total = sizeof(llmrt_message_t) * r.n_messages + sizeof(char *) * r.n_stop +
+                 sizeof(llmrt_header_t) * r.n_headers;
+  llmrt_message_t *msgs = llmrt__malloc(sizeof(llmrt_message_t) * r.n_messages);
+  if (!msgs) return LLMRT_ENOMEM;
+  for (size_t i = 0; i < r.n_messages; i++) {
+    memset(&msgs[i], 0, sizeof msgs[i]);
+    read_sized(&msgs[i], (const char *)r.messages + i * stride, ms,
+               LLMRT__V2_SIZE_llmrt_message_t, sizeof msgs[i]);
   }
-  uint64_t now = uv_now(c->rt->loop);
-  uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+  int rc = check_request(&r, msgs, why, whylen);
+  if (rc) {
+    llmrt__free(msgs);
+    return rc;
+  }
+
+  total += sz(r.upstream) + sz(r.model) + sz(r.extra_json) + sz(r.tenant);
+  for (size_t i = 0; i < r.n_messages; i++) {
+    const llmrt_message_t *m = &msgs[i];
+    size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+    total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id) + sz(m->tool_calls_json);
+  }
+  for (size_t i = 0; i < r.n_stop; i++) total += sz(r.stop[i]);
+  for (size_t i = 0; i < r.n_headers; i++)
+    total += sz(r.headers[i].name) + sz(r.headers[i].value);
+  char *block = llmrt__malloc(total + 16);
+  char *key = r.api_key ? llmrt__strdup(r.api_key) : NULL;
+  if (!block || (r.api_key && !key)) {
+    llmrt__free(block);
+    llmrt__free(key);
+    llmrt__free(msgs);
+    return LLMRT_ENOMEM;
+  }
+  llmrt_message_t *out = (llmrt_message_t *)block;
+  const char **stops = (const char **)(out + r.n_messages);
+  llmrt_header_t *hdrs = (llmrt_header_t *)(stops + r.n_stop);
+  char *at = (char *)(hdrs + r.n_headers);
+  r.upstream = put_s(&at, r.upstream);
+  r.model = put_s(&at, r.model);
+  r.extra_json = put_s(&at, r.extra_json);
+  r.tenant = put_s(&at, r.tenant);
+  for (size_t i = 0; i < r.n_messages; i++) {
+    const llmrt_message_t *m = &msgs[i];
+    size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+    out[i] = *m;
+    out[i].struct_size = sizeof out[i];
+    out[i].role = put_s(&at, m->role);
+    out[i].content = put(&at, m->content ? m->content : "", clen);
+    out[i].content_len = clen;
+    out[i].name = put_s(&at, m->name);
+    out[i].tool_call_id = put_s(&at, m->tool_call_id);
+    out[i].tool_calls_json = put_s(&at, m->tool_calls_json);
+  }
+  for (size_t i = 0; i < r.n_stop; i++) stops[i] = put_s(&at, r.stop[i]);
+  for (size_t i = 0; i < r.n_headers; i++) {
+    hdrs[i].name = put_s(&at, r.headers[i].name);
+    hdrs[i].value = put_s(&at, r.headers[i].value);
+  }
+  llmrt__free(msgs);
+  r.messages = out;
+  r.stop = r.n_stop ? stops : NULL;
+  r.headers = r.n_headers ? hdrs : NULL;
+  r.api_key = NULL; /* plugins never see it */
+  llmrt__free(c->req_block);
+  c->req_block = block;
+  c->req = r;
+  if (key) {
+    llmrt__secret_free(c->api_key);
+    c->api_key = key;
+    llmrt__key_id(key, c->key_id);
+  }
+  return 0;
 }
 
-static void on_timer(uv_timer_t *t) {
-  llmrt_call_t *c = t->data;
-  uint64_t now = uv_now(c->rt->loop);
-  if (c->deadline_at && now >= c->deadline_at) {
-    llmrt__call_complete(c, LLMRT_ETIMEDOUT, "call to upstream '%s' exceeded its total deadline of %llu ms",
-                         c->up ? c->up->name : "?",
-                         (unsigned long long)(c->req.deadline_ms ? c->req.deadline_ms
-                                                                 : c->rt->opts.total_timeout_ms));
-    return;
+/* ---- Ids ---- */
+
+static int slot_take(llmrt__chain_t *ch, llmrt_call_t *c) {
+  if (ch->free_slot == UINT32_MAX) {
+    uint32_t n = ch->n_slots ? ch->n_slots * 2 : 64;
+    if (n > (1u << 24)) return LLMRT_ENOMEM;
+    llmrt_call_t **s = llmrt__realloc(ch->slots, n * sizeof *s);
+    if (!s) return LLMRT_ENOMEM;
+    /* Free slots hold the next free index, tagged in the pointer's place. */
+    for (uint32_t i = ch->n_slots; i < n; i++)
+      s[i] = (llmrt_call_t *)(uintptr_t)(((uintptr_t)(i + 1 < n ? i + 1 : UINT32_MAX) << 1) | 1);
+    ch->free_slot = ch->n_slots;
+    ch->slots = s;
+    ch->n_slots = n;
   }
-  if (c->first_token_at && now >= c->first_token_at) {
-    c->first_token_at = 0;
-    if (c->state == CALL_UPSTREAM) {
-      llmrt__attempt_abort(c);
-      llmrt__call_error(c, (int)c->ch->n_plugins - 1, LLMRT_EFIRSTTOKENTIMEOUT,
-                        "upstream '%s' sent no token within %u ms", c->up->name,
-                        c->rt->opts.first_token_timeout_ms);
-      return;
-    }
-  }
-  if (c->retry_at && now >= c->retry_at) {
-    c->retry_at = 0;
-    if (c->state == CALL_RETRY_WAIT) llmrt__call_request_phase(c, c->pos);
-  }
-  /* The total deadline (and any other) keeps running: a pause after a retry
-   * must still end at it. A no-op once the call is done. */
-  llmrt__call_arm_timer(c);
+  uint32_t i = ch->free_slot;
+  uintptr_t v = (uintptr_t)ch->slots[i];
+  ch->free_slot = (uint32_t)(v >> 1);
+  ch->slots[i] = c;
+  c->slot = i;
+  c->id = (++ch->seq << 24) | i;
+  return 0;
 }
 
-/* ---- Freeing ---- */
+static void slot_give(llmrt__chain_t *ch, llmrt_call_t *c) {
+  ch->slots[c->slot] = (llmrt_call_t *)(uintptr_t)(((uintptr_t)ch->free_slot << 1) | 1);
+  ch->free_slot = c->slot;
+}
 
-/* Freed calls are kept for reuse, with the capacity of their buffers: a
- * busy runtime then makes calls without touching the allocator for the call
- * block or its buffers (a ~10 KiB malloc/free per call also made glibc trim
- * and regrow the heap with brk, costing microseconds per call). The cache is
- * bounded in count and in the capacity a buffer may keep. */
+llmrt_call_t *llmrt_call_get(llmrt_t *rt, uint64_t id) {
+  llmrt__chain_t *ch = rt ? rt->chain : NULL;
+  if (!ch) return NULL;
+  uint32_t i = (uint32_t)(id & 0xffffff);
+  if (i >= ch->n_slots || ((uintptr_t)ch->slots[i] & 1)) return NULL;
+  llmrt_call_t *c = ch->slots[i];
+  if (c->id != id || c->state >= CALL_COMPLETING) return NULL;
+  return c;
+}
+
+uint64_t llmrt_call_id(const llmrt_call_t *c) {
+  return c ? c->id : 0;
+}
+
+/* ---- Blocks ---- */
+
+/* The cache is bounded in count and in the capacity a buffer may keep. */
 #define CALL_CACHE_MAX 64
 #define KEEP_BUF_MAX (64 * 1024)
 
@@ -156,480 +229,169 @@ static void call_block_free(llmrt_call_t *c) {
   llmrt__buf_free(&c->body_in);
   llmrt__buf_free(&c->hdrs);
   llmrt__buf_free(&c->text);
+  llmrt__flow_free(c);
   if (c->sse_inited) llmrt__sse_free(&c->sse);
   llmrt__free(c);
 }
 
-void llmrt__call_cache_free(llmrt__chain_t *ch) {
-  while (ch->free_calls) {
-    llmrt_call_t *c = ch->free_calls;
-    ch->free_calls = c->next;
+void llmrt__call_cache_free(llmrt__conf_t *cf) {
+  while (cf->free_calls) {
+    llmrt_call_t *c = cf->free_calls;
+    cf->free_calls = c->next_free;
     call_block_free(c);
   }
-  ch->n_free_calls = 0;
+  cf->n_free_calls = 0;
 }
 
-static void call_free_now(llmrt_call_t *c) {
-  llmrt__chain_t *ch = c->ch;
-  llmrt_t *rt = c->rt;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    ch->calls = c->next;
-  if (c->next) c->next->prev = c->prev;
-  ch->n_calls--;
+static void call_strings_free(llmrt_call_t *c) {
   llmrt__free(c->req_block);
+  llmrt__secret_free(c->api_key);
   llmrt__free(c->model);
   llmrt__free(c->request_id);
   llmrt__free(c->error_type);
   llmrt__free(c->error_message);
-  if (ch->n_free_calls < CALL_CACHE_MAX && !ch->closing) {
+  llmrt__free(c->att_msg);
+  for (unsigned i = 0; i < c->n_xhdrs; i++) {
+    llmrt__free(c->xhdrs[i].name);
+    llmrt__free(c->xhdrs[i].value);
+  }
+  for (unsigned i = 0; i < c->n_attrs; i++) {
+    llmrt__free(c->attrs[i].name);
+    llmrt__free(c->attrs[i].str);
+  }
+}
+
+static void call_free_now(llmrt_call_t *c) {
+  llmrt__chain_t *ch = c->ch;
+  llmrt__conf_t *cf = c->cf;
+  llmrt_t *rt = c->rt;
+  llmrt__list_remove(&c->link);
+  slot_give(ch, c);
+  ch->n_calls--;
+  call_strings_free(c);
+  if (cf->n_free_calls < CALL_CACHE_MAX && !ch->closing && ch->conf == cf) {
     keep_or_free(&c->body_out);
     keep_or_free(&c->body_in);
     keep_or_free(&c->hdrs);
     keep_or_free(&c->text);
+    keep_or_free(&c->q);
+    keep_or_free(&c->qstr);
+    keep_or_free(&c->qcur);
     if (c->sse_inited) llmrt__sse_reset(&c->sse);
-    c->next = ch->free_calls;
-    ch->free_calls = c;
-    ch->n_free_calls++;
+    c->next_free = cf->free_calls;
+    cf->free_calls = c;
+    cf->n_free_calls++;
   } else {
     call_block_free(c);
   }
+  llmrt__conf_unref(cf);
   llmrt__chain_maybe_shutdown(ch);
   llmrt__rt_unref(rt);
 }
 
-static void run_actions(void *arg);
+static void release_deferred(void *arg) {
+  llmrt_call_t *c = arg;
+  c->defer_queued = 0;
+  llmrt__call_release(c);
+}
 
-static void maybe_free(llmrt_call_t *c) {
-  if (c->state != CALL_DONE || c->timer_open || c->http) return; /* their callbacks come back here */
+void llmrt__call_release(llmrt_call_t *c) {
+  if (c->state != CALL_DONE || c->timer_open || c->http) return; /* their callbacks come back */
   if (c->in_hook > 0 || c->defer_queued) {
     /* Still on the stack of one of our callbacks: free on the next turn. */
     if (!c->defer_queued) {
       c->defer_queued = 1;
-      llmrt__defer(c->ch, &c->defer, run_actions, c);
+      llmrt__defer(c->ch, &c->defer, release_deferred, c);
     }
     return;
   }
   call_free_now(c);
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-  llmrt_call_t *c = h->data;
-  c->timer_open = 0;
-  maybe_free(c);
-}
-
 void llmrt__call_http_gone(llmrt_call_t *c) {
   c->http = NULL;
-  maybe_free(c);
+  llmrt__call_release(c);
 }
 
-/* ---- Completion ---- */
-
-/* Some proxies echo the credentials they were given in their error bodies:
- * the key never leaves in an error, whatever the upstream said. */
-static void redact_key(llmrt_call_t *c, char *s) {
-  const char *key = c->up ? c->up->api_key : NULL;
-  size_t klen = key ? strlen(key) : 0;
-  if (!s || klen < 8) return;
-  for (char *at = strstr(s, key); at; at = strstr(at, key)) {
-    static const char mark[] = "[redacted]";
-    size_t m = sizeof mark - 1 < klen ? sizeof mark - 1 : klen;
-    memcpy(at, mark, m);
-    memmove(at + m, at + klen, strlen(at + klen) + 1);
-    at += m;
-  }
-}
-
-void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
-  if (c->state == CALL_DONE) return;
-  if (status != 0 && fmt && !c->error_message) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    llmrt__call_set_str(&c->error_message, msg, strlen(msg));
-  }
-  if (status != 0 && !c->error_message)
-    llmrt__call_set_str(&c->error_message, llmrt_strerror(status), strlen(llmrt_strerror(status)));
-  redact_key(c, c->error_message);
-  redact_key(c, c->error_type);
-  llmrt__call_set_state(c, CALL_DONE);
-  c->halted = 1;
-  c->status = status;
-  llmrt__attempt_abort(c);
-  if (c->timer_open) {
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-  }
-
-  uint64_t now = llmrt__now_us();
-  llmrt_result_t res;
-  memset(&res, 0, sizeof res);
-  res.text = c->text.data ? c->text.data : "";
-  res.text_len = c->text.len;
-  res.finish_reason = c->has_finish ? c->finish_reason : NULL;
-  res.model = c->model;
-  res.input_tokens = c->input_tokens;
-  res.output_tokens = c->output_tokens;
-  res.cached_tokens = c->cached_tokens;
-  res.http_status = c->http_status;
-  res.request_id = c->request_id;
-  res.error_type = status ? c->error_type : NULL;
-  res.error_message = status ? c->error_message : NULL;
-  res.attempts = c->attempts;
-  res.cache_hit = c->cache_hit;
-  res.timings = c->timings;
-  res.timings.total_us = now - c->t_start_us;
-  if (c->timings.n_gaps) res.timings.gap_mean_us = c->gap_sum_us / c->timings.n_gaps;
-
-  c->in_hook++;
-  size_t n = c->ch->n_plugins;
-  for (size_t i = n; i-- > 0;) {
-    llmrt_ctx_t *x = &c->ctx[i];
-    if (x->entered && x->p->desc->on_complete) x->p->desc->on_complete(x, status, &res);
-  }
-  if (c->cbs.on_done) c->cbs.on_done(c, status, &res, c->user);
-  for (size_t i = n; i-- > 0;) {
-    llmrt_ctx_t *x = &c->ctx[i];
-    if (x->p->desc->on_call_end) x->p->desc->on_call_end(x);
-  }
-  c->in_hook--;
-  c->actions = 0;
-  maybe_free(c);
-}
-
-/* ---- Errors flow inner to outer through on_error ---- */
-
-static void vset_error(llmrt_call_t *c, const char *fmt, va_list ap) {
-  char msg[512];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  llmrt__call_set_str(&c->error_message, msg, strlen(msg));
-}
-
-static void error_flow(llmrt_call_t *c, int from, int err);
-
-void llmrt__call_error(llmrt_call_t *c, int from, int err, const char *fmt, ...) {
-  if (c->state == CALL_DONE) return;
-  if (fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    vset_error(c, fmt, ap);
-    va_end(ap);
-  }
-  error_flow(c, from, err);
-}
-
-static void schedule_retry(llmrt_call_t *c, unsigned below) {
-  c->retry_asked = 0;
-  c->pos = below;
-  llmrt__call_set_state(c, CALL_RETRY_WAIT);
-  /* The new attempt starts afresh: no partial text survives (none reached
-   * the user, or the retry would have been refused). */
-  llmrt__attempt_reset(c);
-  c->retry_at = uv_now(c->rt->loop) + c->retry_delay_ms;
-  if (c->retry_at == 0) c->retry_at = 1;
-  llmrt__call_arm_timer(c);
-}
-
-static void error_flow(llmrt_call_t *c, int from, int err) {
-  /* A cancel or close is pending: its deferred completion ends the call;
-   * plugins must not be asked to retry what the application abandoned. */
-  if (c->halted) return;
-  llmrt__call_set_state(c, CALL_REQUEST); /* walking the chain again */
-  for (int i = from; i >= 0; i--) {
-    llmrt_ctx_t *x = &c->ctx[i];
-    if (!x->entered || !x->p->desc->on_error) continue;
-    c->retry_asked = 0;
-    c->answering = -1;
-    c->pos = (unsigned)i;
-    c->in_hook++;
-    c->in_error = 1;
-    int r = x->p->desc->on_error(x, err);
-    c->in_error = 0;
-    c->in_hook--;
-    if (c->state == CALL_DONE) return;
-    if (c->halted) return; /* the deferred runner ends it */
-    if (r == LLMRT_STOP) {
-      if (c->answering == i) {
-        llmrt__call_complete(c, 0, NULL);
-        return;
-      }
-      if (c->retry_asked) {
-        schedule_retry(c, (unsigned)i + 1);
-        return;
-      }
-      err = LLMRT_EPLUGIN;
-      llmrt__call_set_str(&c->error_message, NULL, 0);
-      char msg[256];
-      snprintf(msg, sizeof msg, "plugin %s: on_error returned LLMRT_STOP without retry or respond",
-               x->p->label);
-      llmrt__call_set_str(&c->error_message, msg, strlen(msg));
-      continue;
-    }
-    if (r == LLMRT_PAUSE) {
-      c->fail_err = err;
-      c->pause_in_error = 1;
-      llmrt__call_set_state(c, CALL_PAUSED);
-      if (c->resume_for == i) llmrt__call_act(c, ACT_RESUME);
-      return;
-    }
-    c->resume_for = -1;
-    if (r < 0) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "plugin %s: on_error failed: %s (while handling: %s)", x->p->label,
-               llmrt_strerror(r), c->error_message ? c->error_message : llmrt_strerror(err));
-      llmrt__call_set_str(&c->error_message, msg, strlen(msg));
-      err = r;
-    }
-  }
-  llmrt__call_complete(c, err, NULL);
-}
-
-/* ---- Events flow inner to outer through on_event, then to the user ---- */
-
-/* Content (text, reasoning, tool calls) counts for the first token and the
- * gaps between tokens. */
-static void note_content(llmrt_call_t *c) {
-  uint64_t now = llmrt__now_us();
-  if (!c->timings.first_token_us) {
-    c->timings.first_token_us = now - c->t_start_us;
-    c->first_token_at = 0;
+/* A block for this configuration: a cached one (all blocks of one
+ * configuration have the same size) or a new one. The call itself and the
+ * plugins' states are zeroed; buffers keep their capacity. */
+static llmrt_call_t *block_get(llmrt__conf_t *cf, size_t head, size_t total) {
+  llmrt_call_t *c = cf->free_calls;
+  if (!c) {
+    c = llmrt__malloc(total);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
   } else {
-    uint64_t gap = now - c->t_last_token_us;
-    c->timings.n_gaps++;
-    c->gap_sum_us += gap;
-    if (gap > c->timings.gap_max_us) c->timings.gap_max_us = gap;
+    cf->free_calls = c->next_free;
+    cf->n_free_calls--;
+    struct {
+      llmrt__buf_t body_out, body_in, hdrs, text, q, qstr, qcur;
+      llmrt__sse_t sse;
+      int sse_inited;
+    } keep = {c->body_out, c->body_in, c->hdrs, c->text, c->q, c->qstr, c->qcur, c->sse,
+              c->sse_inited};
+    memset(c, 0, sizeof *c);
+    c->body_out = keep.body_out;
+    c->body_in = keep.body_in;
+    c->hdrs = keep.hdrs;
+    c->text = keep.text;
+    c->q = keep.q;
+    c->qstr = keep.qstr;
+    c->qcur = keep.qcur;
+    c->sse = keep.sse;
+    c->sse_inited = keep.sse_inited;
   }
-  c->t_last_token_us = now;
-}
-
-/* Hands ev to the user and records it in the result. Returns 0 or
- * LLMRT_ENOMEM (the text could not be kept). */
-static int deliver(llmrt_call_t *c, llmrt_event_t *ev) {
-  if (c->halted) return 0; /* canceled or closed: nothing more reaches the user */
-  switch (ev->type) {
-  case LLMRT_EV_TEXT:
-    if (llmrt__buf_append(&c->text, ev->text, ev->len) != 0) return LLMRT_ENOMEM;
-    c->text_emitted = 1;
-    note_content(c);
-    if (c->cbs.on_token && ev->len) c->cbs.on_token(c, ev->text, ev->len, c->user);
-    break;
-  case LLMRT_EV_THINKING:
-  case LLMRT_EV_TOOL_CALL:
-    note_content(c);
-    break;
-  case LLMRT_EV_USAGE:
-    if (ev->input_tokens) c->input_tokens = ev->input_tokens;
-    if (ev->output_tokens) c->output_tokens = ev->output_tokens;
-    if (ev->cached_tokens) c->cached_tokens = ev->cached_tokens;
-    break;
-  case LLMRT_EV_FINISH:
-    if (ev->finish_reason) {
-      snprintf(c->finish_reason, sizeof c->finish_reason, "%s", ev->finish_reason);
-      c->has_finish = 1;
-    }
-    break;
-  default:
-    break;
-  }
-  if (c->cbs.on_event && !c->halted) c->cbs.on_event(c, ev, c->user);
-  return 0;
-}
-
-/* Passes ev through plugins from..0 and then to the user. Returns 0, or a
- * negative error when a plugin failed (the message is set). */
-int llmrt__call_dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
-  /* The hot path: one indirect call per plugin that has on_event, and one
-   * flag to learn whether a hook ended or canceled the call. */
-  if (c->halted) return 0;
-  c->in_hook++;
-  int r = 0;
-  for (int i = from; i >= 0; i--) {
-    llmrt_ctx_t *x = &c->ctx[i];
-    if (x->on_event) {
-      r = x->on_event(x, ev);
-      if (r != LLMRT_CONTINUE || c->halted) {
-        if (c->halted || r == LLMRT_STOP) {
-          r = 0; /* ended, canceled, or dropped here */
-          goto out;
-        }
-        char msg[256];
-        snprintf(msg, sizeof msg, "plugin %s: on_event failed: %s", x->p->label,
-                 llmrt_strerror(r < 0 ? r : LLMRT_EPLUGIN));
-        llmrt__call_set_str(&c->error_message, msg, strlen(msg));
-        if (r > 0) r = LLMRT_EPLUGIN;
-        goto out;
-      }
-    }
-    x->passed = 1;
-  }
-  r = deliver(c, ev);
-  if (r) llmrt__call_set_str(&c->error_message, "out of memory keeping the result text", 37);
-out:
-  c->in_hook--;
-  return r;
-}
-
-/* ---- The request phase, outer to inner ---- */
-
-void llmrt__call_request_phase(llmrt_call_t *c, unsigned from) {
-  llmrt__call_set_state(c, CALL_REQUEST);
-  size_t n = c->ch->n_plugins;
-  for (unsigned i = from; i < n; i++) {
-    llmrt_ctx_t *x = &c->ctx[i];
-    c->pos = i;
-    x->entered = 1;
-    if (!x->p->desc->on_request) continue;
-    c->answering = -1;
-    c->in_hook++;
-    int r = x->p->desc->on_request(x);
-    c->in_hook--;
-    if (c->state == CALL_DONE) return;
-    if (c->halted) return;
-    if (r == LLMRT_CONTINUE) continue;
-    if (r == LLMRT_STOP) {
-      if (c->answering == (int)i) {
-        llmrt__call_complete(c, 0, NULL);
-      } else {
-        llmrt__call_error(c, (int)i - 1, LLMRT_EPLUGIN,
-                          "plugin %s: on_request returned LLMRT_STOP without responding",
-                          x->p->label);
-      }
-      return;
-    }
-    if (r == LLMRT_PAUSE) {
-      c->pause_in_error = 0;
-      llmrt__call_set_state(c, CALL_PAUSED);
-      /* A resume issued inside the hook takes effect now, deferred. */
-      if (c->resume_for == (int)i) llmrt__call_act(c, ACT_RESUME);
-      return;
-    }
-    c->resume_for = -1; /* a stray resume from a hook that did not pause */
-    llmrt__call_error(c, (int)i - 1, r < 0 ? r : LLMRT_EPLUGIN,
-                      "plugin %s: on_request failed: %s", x->p->label,
-                      llmrt_strerror(r < 0 ? r : LLMRT_EPLUGIN));
-    return;
-  }
-  llmrt__attempt_start(c);
-}
-
-/* ---- Deferred actions ---- */
-
-static void run_actions(void *arg) {
-  llmrt_call_t *c = arg;
-  c->defer_queued = 0;
-  unsigned act = c->actions;
-  c->actions = 0;
-  if (c->state == CALL_DONE) {
-    maybe_free(c);
-    return;
-  }
-  if (act & ACT_SHUTDOWN) {
-    llmrt__call_complete(c, LLMRT_ESHUTDOWN, "runtime closed while the call was in flight");
-  } else if (act & ACT_CANCEL) {
-    llmrt__call_complete(c, LLMRT_ECANCELED, "call canceled by the application");
-  } else if (act & ACT_START) {
-    llmrt__call_request_phase(c, 0);
-  } else if (c->state != CALL_PAUSED) {
-    /* resume/respond/retry/fail queued by a hook that did not pause after
-     * all: nothing to do (the hook's return value already decided). */
-  } else if (act & ACT_RESPOND) {
-    llmrt__call_complete(c, 0, NULL);
-  } else if (act & ACT_RETRY) {
-    schedule_retry(c, c->pos + 1);
-  } else if (act & ACT_FAIL) {
-    int from = (int)c->pos - 1;
-    llmrt__call_set_state(c, CALL_REQUEST);
-    error_flow(c, from, c->fail_err);
-  } else if ((act & ACT_RESUME) && c->resume_for == (int)c->pos) {
-    c->resume_for = -1;
-    if (c->pause_in_error) {
-      llmrt__call_set_state(c, CALL_REQUEST);
-      error_flow(c, (int)c->pos - 1, c->fail_err);
-    } else {
-      llmrt__call_request_phase(c, c->pos + 1);
-    }
-  }
-  if (c->state == CALL_DONE) maybe_free(c);
-}
-
-void llmrt__call_act(llmrt_call_t *c, unsigned act) {
-  if (c->state == CALL_DONE) return;
-  c->actions |= act;
-  if (act & (ACT_CANCEL | ACT_SHUTDOWN)) c->halted = 1;
-  if (!c->defer_queued) {
-    c->defer_queued = 1;
-    llmrt__defer(c->ch, &c->defer, run_actions, c);
-  }
+  if (cf->states_size) memset((char *)c + head, 0, cf->states_size);
+  return c;
 }
 
 /* ---- Public API ---- */
 
+static int refuse(llmrt__chain_t *ch, int err, const char *why) {
+  if (ch) llmrt__chain_errmsg(ch, "llmrt_call: %s", why);
+  return err;
+}
+
 int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t *cbs, void *user,
-               llmrt_call_t **out) {
-  if (out) *out = NULL;
-  if (!rt || !req || !cbs || !cbs->on_done) return LLMRT_EINVAL;
-  if (rt->closing) return LLMRT_ESHUTDOWN;
-  if (!req->model || !req->n_messages || !req->messages) return LLMRT_EINVAL;
+               uint64_t *id) {
+  if (id) *id = 0;
+  if (!rt) return LLMRT_EINVAL;
   llmrt__chain_t *ch = llmrt__chain_get(rt);
   if (!ch) return LLMRT_ENOMEM;
-  if (!ch->configured) return LLMRT_ENOUPSTREAM;
-  if (req->upstream && !llmrt__upstream_find(ch, req->upstream)) return LLMRT_ENOUPSTREAM;
+  if (!req || !cbs || !cbs->on_done) return refuse(ch, LLMRT_EINVAL, "req, cbs or cbs->on_done is NULL");
+  if (rt->closing) return refuse(ch, LLMRT_ESHUTDOWN, "the runtime is closing");
+  llmrt__conf_t *cf = ch->conf;
+  if (!cf) return refuse(ch, LLMRT_ENOUPSTREAM, "the runtime is not configured (llmrt_configure)");
+  if (req->upstream && !llmrt__upstream_find(cf, req->upstream))
+    return refuse(ch, LLMRT_ENOUPSTREAM, "no upstream of that name is configured");
 
-  size_t head = sizeof(llmrt_call_t) + sizeof(llmrt_ctx_t) * ch->n_plugins;
+  size_t head = sizeof(llmrt_call_t) + sizeof(llmrt_ctx_t) * cf->n_plugins;
   head = (head + 15) & ~(size_t)15;
-  size_t total = head + ch->states_size + sizeof(llmrt__pstate_t);
-  /* One block: call, contexts, plugin states, decoder state; a cached one
-   * when there is (all blocks of a configured chain have the same size).
-   * The decoder's 8 KiB scratch is not zeroed (written before it is read). */
-  llmrt_call_t *c = ch->free_calls;
-  struct {
-    llmrt__buf_t body_out, body_in, hdrs, text;
-    llmrt__sse_t sse;
-    int sse_inited;
-  } keep;
-  memset(&keep, 0, sizeof keep);
-  if (c) {
-    ch->free_calls = c->next;
-    ch->n_free_calls--;
-    keep.body_out = c->body_out;
-    keep.body_in = c->body_in;
-    keep.hdrs = c->hdrs;
-    keep.text = c->text;
-    keep.sse = c->sse;
-    keep.sse_inited = c->sse_inited;
-  } else {
-    c = llmrt__malloc(total);
-    if (!c) return LLMRT_ENOMEM;
-  }
-  /* Zero the call itself and the plugins' states (their contract); the
-   * contexts are filled in completely below. */
-  memset(c, 0, sizeof *c);
-  c->body_out = keep.body_out;
-  c->body_in = keep.body_in;
-  c->hdrs = keep.hdrs;
-  c->text = keep.text;
-  c->sse = keep.sse;
-  c->sse_inited = keep.sse_inited;
-  if (ch->states_size) memset((char *)c + head, 0, ch->states_size);
-  int r = llmrt__call_copy_request(c, req);
+  llmrt_call_t *c = block_get(cf, head, head + cf->states_size + sizeof(llmrt__pstate_t));
+  if (!c) return refuse(ch, LLMRT_ENOMEM, "out of memory");
+  char why[200] = "";
+  int r = llmrt__call_copy_request(c, req, why, sizeof why);
+  if (!r) r = slot_take(ch, c);
   if (r) {
+    call_strings_free(c);
     call_block_free(c);
-    return r;
+    return refuse(ch, r, why[0] ? why : llmrt_strerror(r));
   }
   c->rt = rt;
   c->ch = ch;
+  c->cf = cf;
+  llmrt__conf_ref(cf);
   c->cbs = *cbs;
   c->user = user;
   c->answering = -1;
   c->resume_for = -1;
-  c->pst = (llmrt__pstate_t *)((char *)c + head + ch->states_size);
-  for (size_t i = 0; i < ch->n_plugins; i++) {
+  c->evt_hook = -1;
+  c->flow_pauser = -1;
+  c->pst = (llmrt__pstate_t *)((char *)c + head + cf->states_size);
+  for (size_t i = 0; i < cf->n_plugins; i++) {
     llmrt_ctx_t *x = &c->ctx[i];
-    llmrt_plugin_rt_t *p = ch->plugins[i];
+    llmrt_plugin_rt_t *p = cf->plugins[i];
     *x = (llmrt_ctx_t){
         .on_event = p->desc->on_event,
         .call = c,
@@ -638,33 +400,53 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
         .index = (unsigned)i,
     };
   }
+  /* The key identity follows the key the call uses. */
+  c->up = llmrt__upstream_find(cf, c->req.upstream);
+  if (!c->api_key) memcpy(c->key_id, c->up ? c->up->key_id : "", c->up ? 17 : 1);
   c->t_start_us = llmrt__now_us();
-  uv_timer_init(rt->loop, &c->timer);
-  c->timer.data = c;
-  c->timer_open = 1;
-  uint32_t total_ms = c->req.deadline_ms ? c->req.deadline_ms : rt->opts.total_timeout_ms;
-  uv_update_time(rt->loop);
-  if (total_ms) c->deadline_at = uv_now(rt->loop) + total_ms;
-
-  c->next = ch->calls;
-  if (ch->calls) ch->calls->prev = c;
-  ch->calls = c;
+  llmrt__call_timer_init(c);
+  llmrt__list_push_back(&ch->calls, &c->link);
   ch->n_calls++;
   llmrt__rt_ref(rt);
-  llmrt__call_arm_timer(c);
+  ch->errmsg[0] = '\0';
   /* Never call back from inside llmrt_call: the chain starts next turn. */
   llmrt__call_act(c, ACT_START);
-  if (out) *out = c;
+  if (id) *id = c->id;
   return 0;
 }
 
 int llmrt_call_cancel(llmrt_call_t *c) {
   if (!c) return LLMRT_EINVAL;
-  if (c->state == CALL_DONE) return 0;
+  if (c->state >= CALL_COMPLETING) return 0;
   /* Stop the wire at once so no more data arrives; completion is deferred
    * so that a cancel from inside a callback never re-enters it. */
   llmrt__attempt_abort(c);
   llmrt__call_act(c, ACT_CANCEL);
+  return 0;
+}
+
+int llmrt_cancel(llmrt_t *rt, uint64_t id) {
+  llmrt_call_t *c = llmrt_call_get(rt, id);
+  return c ? llmrt_call_cancel(c) : LLMRT_EINVAL;
+}
+
+void llmrt__call_shutdown(llmrt_call_t *c) {
+  if (c->state >= CALL_COMPLETING) return;
+  llmrt__attempt_abort(c);
+  llmrt__call_act(c, ACT_SHUTDOWN);
+}
+
+int llmrt_call_pause(llmrt_call_t *c) {
+  if (!c || c->state >= CALL_COMPLETING) return LLMRT_EINVAL;
+  c->app_pauses++;
+  llmrt__attempt_pause(c, 1);
+  if (c->state == CALL_UPSTREAM) llmrt__call_enter(c, CALL_EVT_PAUSED);
+  return 0;
+}
+
+int llmrt_call_resume(llmrt_call_t *c) {
+  if (!c || c->state >= CALL_COMPLETING || c->app_pauses == 0) return LLMRT_EINVAL;
+  if (--c->app_pauses == 0) llmrt__call_act(c, ACT_DRAIN);
   return 0;
 }
 

@@ -1,5 +1,7 @@
-/* Per-runtime chain state: the deferred-work queue, the list of calls in
- * flight and the shutdown order at llmrt_close. */
+/* Per-runtime chain state: the deferred-work queue, the calls in flight and
+ * their ids, the configurations still in use, and the chain's part of
+ * llmrt_close (the first phase: calls end, then configurations go). */
+#include <stdio.h>
 #include <string.h>
 
 #include "call.h"
@@ -31,21 +33,39 @@ void llmrt__defer(llmrt__chain_t *ch, llmrt__defer_t *d, void (*fn)(void *), voi
   if (ch->idle_open) uv_idle_start(&ch->idle, on_idle);
 }
 
-static void on_idle_closed(uv_handle_t *h) {
-  llmrt__chain_t *ch = h->data;
+void llmrt__chain_errmsg(llmrt__chain_t *ch, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ch->errmsg, sizeof ch->errmsg, fmt, ap);
+  va_end(ap);
+}
+
+const char *llmrt_errmsg(const llmrt_t *rt) {
+  const llmrt__chain_t *ch = rt ? rt->chain : NULL;
+  return ch ? ch->errmsg : "";
+}
+
+/* The chain's memory goes after its last handle (idle, async) closed. */
+void llmrt__chain_handle_closed(llmrt__chain_t *ch) {
+  if (--ch->open_handles > 0) return;
   llmrt_t *rt = ch->rt;
   rt->chain = NULL;
+  llmrt__free(ch->slots);
   llmrt__free(ch);
   llmrt__rt_unref(rt);
 }
 
-/* Runs once no call is left: plugins' fini, then the idle handle closes. */
+static void on_idle_closed(uv_handle_t *h) {
+  llmrt__chain_handle_closed(h->data);
+}
+
+/* Runs once no call and no configuration is left. */
 static void chain_shutdown(void *arg) {
   llmrt__chain_t *ch = arg;
-  llmrt__call_cache_free(ch);
-  llmrt__config_free(ch);
   llmrt__registry_free(ch);
   llmrt__metrics_free(ch->rt);
+  ch->open_handles = 1 + ch->async_open;
+  llmrt__wake_close(ch);
   if (ch->idle_open) {
     ch->idle_open = 0;
     uv_close((uv_handle_t *)&ch->idle, on_idle_closed);
@@ -53,12 +73,19 @@ static void chain_shutdown(void *arg) {
 }
 
 void llmrt__chain_maybe_shutdown(llmrt__chain_t *ch) {
-  if (ch->closing == 1 && ch->n_calls == 0) {
-    ch->closing = 2;
-    /* Deferred: llmrt_close may run inside a plugin's own timer callback,
-     * and fini must not free the plugin under it. */
-    llmrt__defer(ch, &ch->shutdown_defer, chain_shutdown, ch);
+  if (ch->closing != 1 || ch->n_calls > 0) return;
+  if (ch->conf) {
+    /* The last call is gone: the current configuration goes too (its
+     * plugins' fini on a later turn, then this runs again). */
+    llmrt__conf_t *cf = ch->conf;
+    ch->conf = NULL;
+    llmrt__conf_unref(cf);
   }
+  if (ch->n_confs > 0) return;
+  ch->closing = 2;
+  /* Deferred: llmrt_close may run inside a plugin's own timer callback,
+   * and nothing may be freed under it. */
+  llmrt__defer(ch, &ch->shutdown_defer, chain_shutdown, ch);
 }
 
 static void chain_closer(llmrt_t *rt, void *arg) {
@@ -66,7 +93,8 @@ static void chain_closer(llmrt_t *rt, void *arg) {
   ch->closing = 1;
   /* Every call ends with LLMRT_ESHUTDOWN on the next loop turn, never inside
    * llmrt_close (which may itself run inside one of their callbacks). */
-  for (llmrt_call_t *c = ch->calls; c; c = c->next) llmrt__call_act(c, ACT_SHUTDOWN);
+  for (llmrt__link_t *l = ch->calls.next; l != &ch->calls; l = l->next)
+    llmrt__call_shutdown(LLMRT__CONTAINER(l, llmrt_call_t, link));
   llmrt__chain_maybe_shutdown(ch);
 }
 
@@ -75,7 +103,10 @@ llmrt__chain_t *llmrt__chain_get(llmrt_t *rt) {
   llmrt__chain_t *ch = llmrt__calloc(1, sizeof *ch);
   if (!ch) return NULL;
   ch->rt = rt;
-  if (llmrt__rt_add_closer_first(rt, chain_closer, ch) != 0) {
+  llmrt__list_init(&ch->calls);
+  ch->free_slot = UINT32_MAX;
+  if (llmrt__rt_add_closer(rt, LLMRT__CLOSE_CALLS, chain_closer, ch) != 0 ||
+      llmrt__wake_init(ch) != 0) {
     llmrt__free(ch);
     return NULL;
   }
@@ -87,9 +118,10 @@ llmrt__chain_t *llmrt__chain_get(llmrt_t *rt) {
   return ch;
 }
 
-const llmrt__upstream_t *llmrt__upstream_find(llmrt__chain_t *ch, const char *name) {
-  if (!name) return ch->n_upstreams ? &ch->upstreams[ch->default_upstream] : NULL;
-  for (size_t i = 0; i < ch->n_upstreams; i++)
-    if (strcmp(ch->upstreams[i].name, name) == 0) return &ch->upstreams[i];
+const llmrt__upstream_t *llmrt__upstream_find(const llmrt__conf_t *cf, const char *name) {
+  if (!cf) return NULL;
+  if (!name) return cf->n_upstreams ? &cf->upstreams[cf->default_upstream] : NULL;
+  for (size_t i = 0; i < cf->n_upstreams; i++)
+    if (strcmp(cf->upstreams[i].name, name) == 0) return &cf->upstreams[i];
   return NULL;
 }

@@ -106,7 +106,7 @@ static int check_keys(const cJSON *obj, const char *path, const char *const *all
 
 /* ---- Upstreams ---- */
 
-static void secret_free(char *s) {
+void llmrt__secret_free(char *s) {
   if (!s) return;
   /* Wipe the key before the allocator may hand the bytes to someone else. */
   volatile char *v = s;
@@ -118,7 +118,8 @@ static void secret_free(char *s) {
 static void upstream_free(llmrt__upstream_t *u) {
   llmrt__free(u->name);
   llmrt__free(u->base_url);
-  secret_free(u->api_key);
+  llmrt__secret_free(u->api_key);
+  llmrt__free(u->host);
   llmrt__free(u->key_env);
   for (size_t i = 0; i < u->n_headers; i++) {
     llmrt__free((char *)u->headers[i].name);
@@ -138,7 +139,7 @@ static int valid_env_name(const char *s) {
 }
 
 /* An HTTP token (RFC 9110 tchar). */
-static int valid_header_name(const char *s) {
+int llmrt__header_name_ok(const char *s) {
   if (!*s) return 0;
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
@@ -148,7 +149,7 @@ static int valid_header_name(const char *s) {
 }
 
 /* No CR, LF or NUL: a value must not be able to start a header of its own. */
-static int valid_header_value(const char *s) {
+int llmrt__header_value_ok(const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) return 0;
@@ -156,7 +157,18 @@ static int valid_header_value(const char *s) {
   return 1;
 }
 
-static void key_id_of(const char *key, char out[17]) {
+/* The runtime sets these itself: a second copy would be sent, or would
+ * smuggle a key past the configured one. */
+int llmrt__header_reserved(const char *name) {
+  static const char *const reserved[] = {"host",          "content-length", "content-type",
+                                         "connection",    "transfer-encoding", "authorization",
+                                         "x-api-key",     NULL};
+  for (const char *const *rs = reserved; *rs; rs++)
+    if (!strcasecmp(name, *rs)) return 1;
+  return 0;
+}
+
+void llmrt__key_id(const char *key, char out[17]) {
   unsigned char d[32];
   static const char hex[] = "0123456789abcdef";
   mbedtls_sha256_ret((const unsigned char *)key, strlen(key), d, 0);
@@ -197,6 +209,33 @@ static int parse_base_url(const cJSON *v, const char *path, llmrt__upstream_t *u
   return u->base_url ? 0 : LLMRT_ENOMEM;
 }
 
+/* Host and port of the base URL, for plugins (host->upstream_info). The URL
+ * was checked by parse_base_url. */
+static int host_port(llmrt__upstream_t *u) {
+  const char *h = strstr(u->base_url, "://");
+  int tls = !strncasecmp(u->base_url, "https", 5);
+  h = h ? h + 3 : u->base_url;
+  const char *at = h + strcspn(h, "/?#");
+  const char *userinfo = memchr(h, '@', (size_t)(at - h));
+  if (userinfo) h = userinfo + 1;
+  const char *hend, *colon = NULL;
+  if (*h == '[') {
+    const char *rb = memchr(h, ']', (size_t)(at - h));
+    if (!rb) rb = at;
+    hend = rb;
+    h++;
+    if (rb < at && rb[1] == ':') colon = rb + 1;
+  } else {
+    colon = memchr(h, ':', (size_t)(at - h));
+    hend = colon ? colon : at;
+  }
+  u->host = llmrt__strndup(h, (size_t)(hend - h));
+  if (!u->host) return LLMRT_ENOMEM;
+  u->port = colon ? (uint16_t)atoi(colon + 1) : (tls ? 443 : 80);
+  u->tls = tls;
+  return 0;
+}
+
 static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u, errout_t *e) {
   char hp[300];
   snprintf(hp, sizeof hp, "%s.headers", path);
@@ -213,24 +252,17 @@ static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u,
   for (const cJSON *h = v->child; h; h = h->next) {
     char p[256];
     path_key(p, sizeof p, hp, h->string);
-    if (!valid_header_name(h->string)) {
+    if (!llmrt__header_name_ok(h->string)) {
       fail_msg(e, "%s: not a valid HTTP header name", p);
       return LLMRT_ECONFIG;
     }
-    if (!cJSON_IsString(h) || !valid_header_value(h->valuestring)) {
+    if (!cJSON_IsString(h) || !llmrt__header_value_ok(h->valuestring)) {
       fail_msg(e, "%s: must be a string without control characters", p);
       return LLMRT_ECONFIG;
     }
-    /* The runtime sets these itself: a second copy would be sent, or would
-     * smuggle a key past api_key_env. */
-    static const char *const reserved[] = {"host", "content-length", "content-type",
-                                           "connection", "transfer-encoding", "authorization",
-                                           "x-api-key", NULL};
-    for (const char *const *rs = reserved; *rs; rs++) {
-      if (!strcasecmp(h->string, *rs)) {
-        fail_msg(e, "%s: set by llmrt itself (credentials go in api_key_env)", p);
-        return LLMRT_ECONFIG;
-      }
+    if (llmrt__header_reserved(h->string)) {
+      fail_msg(e, "%s: set by llmrt itself (credentials go in api_key_env)", p);
+      return LLMRT_ECONFIG;
     }
     if (n > 24) {
       fail_msg(e, "%s: at most 24 extra headers per upstream", hp);
@@ -260,6 +292,7 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
   if (!u->name) return LLMRT_ENOMEM;
 
   if ((r = parse_base_url(cJSON_GetObjectItemCaseSensitive(obj, "base_url"), path, u, e))) return r;
+  if ((r = host_port(u)) != 0) return r;
 
   const cJSON *api = cJSON_GetObjectItemCaseSensitive(obj, "api");
   const char *api_name = "openai";
@@ -299,12 +332,12 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
     if (key && klen) {
       u->api_key = llmrt__strndup(key, klen);
       if (!u->api_key) return LLMRT_ENOMEM;
-      if (!valid_header_value(u->api_key)) {
+      if (!llmrt__header_value_ok(u->api_key)) {
         fail_msg(e, "%s.api_key_env: the value of %s contains control characters", path,
                  u->key_env);
         return LLMRT_ECONFIG;
       }
-      key_id_of(u->api_key, u->key_id);
+      llmrt__key_id(u->api_key, u->key_id);
     } else {
       llmrt__log(rt, LLMRT_LOG_WARN,
                  "upstream %s: environment variable %s is not set; calls to it will fail "
@@ -467,12 +500,6 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
   }
   llmrt__chain_t *ch = llmrt__chain_get(rt);
   if (!ch) return LLMRT_ENOMEM;
-  if (ch->configured || ch->n_calls > 0) {
-    fail_msg(&e, "llmrt_configure: %s; it may be called once, before the first call",
-             ch->configured ? "the runtime is already configured" : "calls are in flight");
-    return LLMRT_EBUSY;
-  }
-
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
   if (!root) {
@@ -499,37 +526,58 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
   /* Plugins last: loading runs their init, the only step with effects. */
   if (!r) r = load_plugins(rt, root, &d, &e);
   cJSON_Delete(root);
+  llmrt__conf_t *cf = r ? NULL : llmrt__calloc(1, sizeof *cf);
+  if (!r && !cf) r = LLMRT_ENOMEM;
   if (r) {
     if (r == LLMRT_ENOMEM) fail_msg(&e, "llmrt_configure: out of memory");
     draft_free(&d);
+    if (errbuf && errlen) llmrt__chain_errmsg(ch, "%s", errbuf);
     return r;
   }
 
-  ch->upstreams = d.ups;
-  ch->n_upstreams = d.n_ups;
-  ch->default_upstream = d.dflt;
-  ch->plugins = d.plugins;
-  ch->n_plugins = d.n_plugins;
-  ch->states_size = d.states_size;
-  ch->configured = 1;
+  cf->ch = ch;
+  cf->refs = 1; /* the chain's, while it is current */
+  cf->upstreams = d.ups;
+  cf->n_upstreams = d.n_ups;
+  cf->default_upstream = d.dflt;
+  cf->plugins = d.plugins;
+  cf->n_plugins = d.n_plugins;
+  cf->states_size = d.states_size;
   for (size_t i = 0; i < d.n_ups; i++)
     llmrt__log(rt, LLMRT_LOG_DEBUG, "upstream %s: %s (%s)%s%s%s", d.ups[i].name, d.ups[i].base_url,
                d.ups[i].provider->name, d.ups[i].key_id[0] ? ", key id " : "", d.ups[i].key_id,
                i == d.dflt ? ", default" : "");
   for (size_t i = 0; i < d.n_plugins; i++)
     llmrt__log(rt, LLMRT_LOG_DEBUG, "plugin %s: loaded at position %zu", d.plugins[i]->label, i);
+  /* Calls in flight keep the configuration they started with. */
+  llmrt__conf_t *old = ch->conf;
+  ch->conf = cf;
+  ch->n_confs++;
+  if (old) llmrt__conf_unref(old);
   return 0;
 }
 
-void llmrt__config_free(llmrt__chain_t *ch) {
-  draft_t d = {ch->upstreams, ch->n_upstreams, ch->default_upstream,
-               ch->plugins,   ch->n_plugins,   ch->states_size};
+/* ---- Configuration lifetime ---- */
+
+static void conf_free_now(void *arg) {
+  llmrt__conf_t *cf = arg;
+  llmrt__chain_t *ch = cf->ch;
+  llmrt__call_cache_free(cf);
+  draft_t d = {cf->upstreams, cf->n_upstreams, cf->default_upstream,
+               cf->plugins,   cf->n_plugins,   cf->states_size};
   draft_free(&d);
-  ch->upstreams = NULL;
-  ch->n_upstreams = 0;
-  ch->default_upstream = SIZE_MAX;
-  ch->plugins = NULL;
-  ch->n_plugins = 0;
-  ch->states_size = 0;
-  ch->configured = 0;
+  llmrt__free(cf);
+  ch->n_confs--;
+  llmrt__chain_maybe_shutdown(ch);
+}
+
+void llmrt__conf_ref(llmrt__conf_t *cf) {
+  cf->refs++;
+}
+
+void llmrt__conf_unref(llmrt__conf_t *cf) {
+  if (--cf->refs > 0) return;
+  /* Never inside a plugin's hook (the last call may end inside one):
+   * fini runs on a later loop turn. */
+  llmrt__defer(cf->ch, &cf->free_defer, conf_free_now, cf);
 }

@@ -22,7 +22,7 @@ typedef struct {
 
 struct llmrt_timer_s {
   uv_timer_t handle;
-  llmrt_plugin_rt_t *prt; /* NULL once stopped: the instance may go first */
+  struct llmrt_timer_s **owner; /* the list holding it; NULL once stopped */
   llmrt_t *rt;
   void (*cb)(llmrt_timer_t *t, void *arg);
   void *arg;
@@ -31,7 +31,7 @@ struct llmrt_timer_s {
 };
 
 /* The smallest descriptor we accept: everything up to on_call_end. */
-#define DESC_MIN_SIZE (offsetof(llmrt_plugin_t, on_call_end) + sizeof(void (*)(llmrt_ctx_t *)))
+#define DESC_MIN_SIZE (offsetof(llmrt_plugin_t, on_call_end) + sizeof(void (*)(llmrt_ctx_t *, int)))
 
 static int is_path(const char *name) {
   size_t n = strlen(name);
@@ -147,16 +147,24 @@ static int check_desc(const llmrt_plugin_t *d, char *why, size_t whylen) {
     snprintf(why, whylen, "descriptor has no name");
     return LLMRT_EPLUGINABI;
   }
+  /* Reserved slots a newer plugin fills would be ignored here: refuse. */
+  size_t first = offsetof(llmrt_plugin_t, reserved);
+  for (size_t i = 0; i < 8 && first + (i + 1) * sizeof(void *) <= d->struct_size; i++)
+    if (d->reserved[i]) {
+      snprintf(why, whylen, "descriptor reserved[%zu] is set: the plugin needs a newer runtime", i);
+      return LLMRT_EPLUGINABI;
+    }
   return 0;
 }
 
 static void stop_all_timers(llmrt_plugin_rt_t *p) {
-  while (p->timers)
-    llmrt__timer_stop(p->timers);
+  llmrt__timers_stop_all(&p->timers);
+  llmrt__plugin_watches_stop(p);
 }
 
 static void instance_free(llmrt_plugin_rt_t *p) {
   stop_all_timers(p);
+  llmrt__plugin_wakes_free(p);
   if (p->has_lib) uv_dlclose(&p->lib);
   llmrt__free(p->label);
   llmrt__free(p);
@@ -179,6 +187,8 @@ int llmrt__plugin_load(llmrt_t *rt, const char *name, const char *config_json, s
   if (!inst) return LLMRT_ENOMEM;
   llmrt_plugin_rt_t *p = &inst->prt;
   p->rt = rt;
+  llmrt__list_init(&p->wakes);
+  llmrt__list_init(&p->watches);
   p->label = llmrt__strdup(name);
   if (!p->label) {
     llmrt__free(inst);
@@ -249,36 +259,44 @@ static void on_timer(uv_timer_t *h) {
   t->cb(t, t->arg);
 }
 
-int llmrt__timer_start(llmrt_plugin_rt_t *prt, uint64_t timeout_ms, uint64_t repeat_ms,
-                       void (*cb)(llmrt_timer_t *t, void *arg), void *arg, llmrt_timer_t **out) {
+int llmrt__timer_start_on(llmrt_t *rt, llmrt_timer_t **owner, uint64_t timeout_ms,
+                          uint64_t repeat_ms, void (*cb)(llmrt_timer_t *t, void *arg), void *arg,
+                          llmrt_timer_t **out) {
   if (out) *out = NULL;
-  if (!prt || !cb) return LLMRT_EINVAL;
-  if (prt->rt->closing) return LLMRT_ESHUTDOWN;
+  if (!cb) return LLMRT_EINVAL;
+  if (rt->closing) return LLMRT_ESHUTDOWN;
   llmrt_timer_t *t = llmrt__calloc(1, sizeof *t);
   if (!t) return LLMRT_ENOMEM;
-  int r = uv_timer_init(prt->rt->loop, &t->handle);
+  int r = uv_timer_init(rt->loop, &t->handle);
   if (r) {
     llmrt__free(t);
     return r;
   }
   t->handle.data = t;
-  t->prt = prt;
-  t->rt = prt->rt;
+  t->rt = rt;
   t->cb = cb;
   t->arg = arg;
   /* Held until the handle's close callback: the runtime's done waits. */
-  llmrt__rt_ref(prt->rt);
+  llmrt__rt_ref(rt);
   r = uv_timer_start(&t->handle, on_timer, timeout_ms, repeat_ms);
   if (r) {
     t->stopped = 1;
     uv_close((uv_handle_t *)&t->handle, on_timer_close);
     return r;
   }
-  t->next = prt->timers;
-  if (prt->timers) prt->timers->prev = t;
-  prt->timers = t;
+  t->owner = owner;
+  t->next = *owner;
+  if (*owner) (*owner)->prev = t;
+  *owner = t;
   if (out) *out = t;
   return 0;
+}
+
+int llmrt__timer_start(llmrt_plugin_rt_t *prt, uint64_t timeout_ms, uint64_t repeat_ms,
+                       void (*cb)(llmrt_timer_t *t, void *arg), void *arg, llmrt_timer_t **out) {
+  if (out) *out = NULL;
+  if (!prt) return LLMRT_EINVAL;
+  return llmrt__timer_start_on(prt->rt, &prt->timers, timeout_ms, repeat_ms, cb, arg, out);
 }
 
 void llmrt__timer_stop(llmrt_timer_t *t) {
@@ -287,12 +305,16 @@ void llmrt__timer_stop(llmrt_timer_t *t) {
   if (t->prev)
     t->prev->next = t->next;
   else
-    t->prt->timers = t->next;
+    *t->owner = t->next;
   if (t->next) t->next->prev = t->prev;
   t->next = t->prev = NULL;
-  t->prt = NULL;
+  t->owner = NULL;
   uv_timer_stop(&t->handle);
   uv_close((uv_handle_t *)&t->handle, on_timer_close);
+}
+
+void llmrt__timers_stop_all(llmrt_timer_t **owner) {
+  while (*owner) llmrt__timer_stop(*owner);
 }
 
 uint64_t llmrt__plugin_now_ms(llmrt_plugin_rt_t *prt) {

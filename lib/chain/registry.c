@@ -8,7 +8,6 @@ int llmrt_add_plugin(llmrt_t *rt, const char *name, llmrt_plugin_entry_fn entry)
   if (!rt || !name || !*name || !entry) return LLMRT_EINVAL;
   llmrt__chain_t *ch = llmrt__chain_get(rt);
   if (!ch) return LLMRT_ENOMEM;
-  if (ch->configured) return LLMRT_EBUSY;
   for (size_t i = 0; i < ch->n_registered; i++)
     if (!strcmp(ch->registered[i].name, name)) return LLMRT_EBUSY;
   if (ch->n_registered == sizeof ch->registered / sizeof ch->registered[0]) return LLMRT_ENOMEM;

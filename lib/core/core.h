@@ -68,18 +68,18 @@ struct llmrt_s {
   struct llmrt__closer_s {
     llmrt__closer_fn fn;
     void *arg;
-  } closers[8], first_closer;
-  unsigned n_closers;
+  } closers[4][4]; /* [phase][order of registration] */
+  unsigned n_closers[4];
 };
 
-/* Registers fn to run when llmrt_close starts (in reverse order of
- * registration: the chain closes before the pools, the pools before DNS).
- * A closer cancels its work and closes its handles; it keeps the runtime open
- * with llmrt__rt_ref until every handle's close callback ran. */
-int llmrt__rt_add_closer(llmrt_t *rt, llmrt__closer_fn fn, void *arg);
-/* Like llmrt__rt_add_closer, but runs before every other closer (the chain
- * uses it: calls must end before the pools under them close). */
-int llmrt__rt_add_closer_first(llmrt_t *rt, llmrt__closer_fn fn, void *arg);
+/* llmrt_close runs closers in phases: calls end first (their completions on
+ * a later loop turn), then the HTTP pools, then the network (DNS, TLS).
+ * One rule holds in every phase: a closer cancels its work and starts
+ * closing its handles, and no callback of a user or plugin runs inside
+ * llmrt_close; what a closer ends reports on a later loop turn. A closer
+ * keeps the runtime open with llmrt__rt_ref until its handles are closed. */
+enum { LLMRT__CLOSE_CALLS = 0, LLMRT__CLOSE_POOLS = 1, LLMRT__CLOSE_NET = 2 };
+int llmrt__rt_add_closer(llmrt_t *rt, int phase, llmrt__closer_fn fn, void *arg);
 
 /* Counts an object (usually a libuv handle being open) that must be gone
  * before llmrt_close may call its done callback. */

@@ -104,18 +104,13 @@ int llmrt_run(llmrt_t *rt, uv_run_mode mode) {
   return r;
 }
 
-int llmrt__rt_add_closer(llmrt_t *rt, llmrt__closer_fn fn, void *arg) {
-  if (rt->n_closers >= sizeof rt->closers / sizeof rt->closers[0]) return LLMRT_ENOMEM;
-  rt->closers[rt->n_closers].fn = fn;
-  rt->closers[rt->n_closers].arg = arg;
-  rt->n_closers++;
-  return 0;
-}
-
-int llmrt__rt_add_closer_first(llmrt_t *rt, llmrt__closer_fn fn, void *arg) {
-  if (rt->first_closer.fn) return LLMRT_EBUSY;
-  rt->first_closer.fn = fn;
-  rt->first_closer.arg = arg;
+int llmrt__rt_add_closer(llmrt_t *rt, int phase, llmrt__closer_fn fn, void *arg) {
+  if (phase < 0 || phase >= 4) return LLMRT_EINVAL;
+  unsigned n = rt->n_closers[phase];
+  if (n >= sizeof rt->closers[0] / sizeof rt->closers[0][0]) return LLMRT_ENOMEM;
+  rt->closers[phase][n].fn = fn;
+  rt->closers[phase][n].arg = arg;
+  rt->n_closers[phase] = n + 1;
   return 0;
 }
 
@@ -146,13 +141,12 @@ void llmrt_close(llmrt_t *rt, void (*done)(llmrt_t *, void *), void *user) {
   rt->closing = 1;
   rt->close_cb = done;
   rt->close_user = user;
-  /* Newest first: the chain (calls) before the pools, the pools before DNS
-   * and TLS state. Closers may drop references; hold one meanwhile. */
+  /* Phase by phase: calls, then pools, then the network. Closers may drop
+   * references; hold one meanwhile. */
   rt->refs++;
-  if (rt->first_closer.fn) rt->first_closer.fn(rt, rt->first_closer.arg);
-  while (rt->n_closers > 0) {
-    rt->n_closers--;
-    rt->closers[rt->n_closers].fn(rt, rt->closers[rt->n_closers].arg);
-  }
+  for (int phase = 0; phase < 4; phase++)
+    for (unsigned i = rt->n_closers[phase]; i-- > 0;) /* newest first, as before */
+      rt->closers[phase][i].fn(rt, rt->closers[phase][i].arg);
+  memset(rt->n_closers, 0, sizeof rt->n_closers);
   llmrt__rt_unref(rt);
 }

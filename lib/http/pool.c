@@ -39,7 +39,7 @@ llmrt__pool_t *llmrt__pool_get(llmrt_t *rt) {
   llmrt__list_init(&p->origins);
   llmrt__list_init(&p->reqs);
   llmrt__list_init(&p->prewarms);
-  if (llmrt__rt_add_closer(rt, pool_closer, p) != 0) {
+  if (llmrt__rt_add_closer(rt, LLMRT__CLOSE_POOLS, pool_closer, p) != 0) {
     llmrt__free(p);
     return NULL;
   }

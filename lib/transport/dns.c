@@ -83,7 +83,7 @@ static dns_cache_t *cache_get(llmrt_t *rt, int *err) {
   dc->rt = rt;
   llmrt__list_init(&dc->conns);
   llmrt__list_init(&dc->entries);
-  int r = llmrt__rt_add_closer(rt, cache_close, dc);
+  int r = llmrt__rt_add_closer(rt, LLMRT__CLOSE_NET, cache_close, dc);
   if (r) {
     llmrt__free(dc);
     *err = r;

@@ -105,7 +105,7 @@ llmrt__tls_t *llmrt__tls_get(llmrt_t *rt, int *err) {
   mbedtls_x509_crt_init(&t->ca);
   static const unsigned char pers[] = "llmrt";
   int r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers, sizeof pers - 1);
-  if (r == 0) r = llmrt__rt_add_closer(rt, tls_closer, t);
+  if (r == 0) r = llmrt__rt_add_closer(rt, LLMRT__CLOSE_NET, tls_closer, t);
   if (r) {
     llmrt__tls_unref(t);
     *err = r == LLMRT_ENOMEM ? LLMRT_ENOMEM : LLMRT_ETLS;

@@ -37,7 +37,7 @@ typedef struct {
   int cancel_after;  /* cancel from on_token after this many tokens */
   int close_after;   /* llmrt_close from on_token after this many tokens */
   int utf8_split;    /* a token ended inside a UTF-8 character */
-  llmrt_call_t *call;
+  uint64_t call;
   llmrt_timings_t timings;
 } run_t;
 
@@ -356,7 +356,7 @@ static void test_cancel_before_start(void) {
   run_t r;
   start(&r, NULL);
   call(&r, "an", 1, "never sent");
-  ASSERT_EQ(llmrt_call_cancel(r.call), 0);
+  ASSERT_EQ(llmrt_cancel(r.rt, r.call), 0);
   finish(&r);
   ASSERT_ERR(r.status, LLMRT_ECANCELED);
   ASSERT_EQ(r.n_tokens, 0);

@@ -190,7 +190,8 @@ static void probe_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t
   logf_(p->id, "complete");
 }
 
-static void probe_on_call_end(llmrt_ctx_t *ctx) {
+static void probe_on_call_end(llmrt_ctx_t *ctx, int status) {
+  (void)status;
   probe_t *p = H->plugin_state(ctx);
   probe_call_t *pc = H->call_state(ctx);
   if (pc->timer) H->timer_stop(pc->timer);

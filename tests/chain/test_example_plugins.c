@@ -125,7 +125,7 @@ static void run_redact(const llmrt_plugin_t *d, void *pstate, const char *text, 
   fin.type = LLMRT_EV_FINISH;
   fin.finish_reason = "stop";
   ASSERT_EQ(d->on_event(x, &fin), LLMRT_CONTINUE);
-  d->on_call_end(x);
+  d->on_call_end(x, 0);
   free(x->call_state);
   x->out[x->out_len] = '\0';
 }
@@ -190,7 +190,7 @@ static void test_system_prompt_hooks(void) {
   ASSERT_ERR(d->init(NULL, cfg, strlen(cfg), &ps, err, sizeof err), 0);
   llmrt_ctx_t *x = calloc(1, sizeof *x);
   x->plugin_state = ps;
-  llmrt_message_t user = {"user", "hi", 0, NULL, NULL, NULL};
+  llmrt_message_t user = {0, "user", "hi", 0, NULL, NULL, NULL};
   llmrt_request_init(&x->req);
   x->req.model = "m";
   x->req.messages = &user;
@@ -277,7 +277,7 @@ static void stop(void) {
 static void call(run_t *r, const char *upstream, int stream, const char *controls) {
   memset(r, 0, sizeof *r);
   ASSERT_EQ(llmrt_mock_set_controls(mock, controls), 0);
-  llmrt_message_t msg = {"user", "Tell me a story.", 0, NULL, NULL, NULL};
+  llmrt_message_t msg = {0, "user", "Tell me a story.", 0, NULL, NULL, NULL};
   llmrt_request_t req;
   llmrt_request_init(&req);
   req.upstream = upstream;

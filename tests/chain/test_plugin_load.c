@@ -44,8 +44,8 @@ static void free_rt(llmrt_t *rt) {
 }
 
 static test_plugin_state_t *good_state(llmrt__chain_t *ch, size_t i) {
-  ASSERT(i < ch->n_plugins);
-  test_plugin_state_t *st = ch->plugins[i]->state;
+  ASSERT(i < ch->conf->n_plugins);
+  test_plugin_state_t *st = ch->conf->plugins[i]->state;
   ASSERT(st != NULL);
   ASSERT_EQ(st->magic, TEST_PLUGIN_MAGIC);
   return st;
@@ -57,14 +57,14 @@ static void test_by_path(void) {
   const char *cfg = "{\"plugins\":[{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"a\",\"n\":[1,2]}]}";
   ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
   llmrt__chain_t *ch = llmrt__chain_get(rt);
-  ASSERT_EQ(ch->n_plugins, 1);
-  llmrt_plugin_rt_t *p = ch->plugins[0];
+  ASSERT_EQ(ch->conf->n_plugins, 1);
+  llmrt_plugin_rt_t *p = ch->conf->plugins[0];
   ASSERT_STR_EQ(p->desc->name, "testgood");
   ASSERT_STR_EQ(p->desc->version, "1.0");
   ASSERT_STR_EQ(p->label, PDIR "/testgood.so");
   ASSERT_EQ(p->index, 0);
   ASSERT_EQ(p->state_off, 0);
-  ASSERT_EQ(ch->states_size, 32); /* 24 rounded up to 16 */
+  ASSERT_EQ(ch->conf->states_size, 32); /* 24 rounded up to 16 */
   /* init got its whole object, unformatted. */
   test_plugin_state_t *st = good_state(ch, 0);
   ASSERT_STR_EQ(st->config, "{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"a\",\"n\":[1,2]}");
@@ -83,19 +83,19 @@ static void test_by_name_and_twice(void) {
                     "{\"name\":\"testgood\",\"tag\":\"inner\"}]}";
   ASSERT_ERR(llmrt_configure(rt, cfg, err, sizeof err), 0);
   llmrt__chain_t *ch = llmrt__chain_get(rt);
-  ASSERT_EQ(ch->n_plugins, 2);
+  ASSERT_EQ(ch->conf->n_plugins, 2);
   test_plugin_state_t *a = good_state(ch, 0), *b = good_state(ch, 1);
   ASSERT(a != b);
   ASSERT_STR_EQ(a->tag, "outer");
   ASSERT_STR_EQ(b->tag, "inner");
   ASSERT_CONTAINS(a->config, "\"tag\":\"outer\"");
   ASSERT_CONTAINS(b->config, "\"tag\":\"inner\"");
-  ASSERT_EQ(ch->plugins[0]->index, 0);
-  ASSERT_EQ(ch->plugins[1]->index, 1);
-  ASSERT_EQ(ch->plugins[0]->state_off, 0);
-  ASSERT_EQ(ch->plugins[1]->state_off, 32);
-  ASSERT_EQ(ch->states_size, 64);
-  ASSERT_STR_EQ(ch->plugins[1]->label, "testgood");
+  ASSERT_EQ(ch->conf->plugins[0]->index, 0);
+  ASSERT_EQ(ch->conf->plugins[1]->index, 1);
+  ASSERT_EQ(ch->conf->plugins[0]->state_off, 0);
+  ASSERT_EQ(ch->conf->plugins[1]->state_off, 32);
+  ASSERT_EQ(ch->conf->states_size, 64);
+  ASSERT_STR_EQ(ch->conf->plugins[1]->label, "testgood");
 
   /* Each instance counted its init in the shared registry. */
   char *text = NULL;
@@ -132,7 +132,14 @@ static void test_refused(void) {
       {PDIR "/testbadabi.so",
        LLMRT_EPLUGINABI,
        {"$.plugins[1].name: plugin " PDIR "/testbadabi.so: ",
-        "built for plugin ABI 7, this runtime speaks 1"}},
+        "built for plugin ABI 7, this runtime speaks 2"}},
+      {PDIR "/testv1.so",
+       LLMRT_EPLUGINABI,
+       {"$.plugins[1].name: plugin " PDIR "/testv1.so: ",
+        "built for plugin ABI 1, this runtime speaks 2"}},
+      {PDIR "/testreserved.so",
+       LLMRT_EPLUGINABI,
+       {"plugin " PDIR "/testreserved.so: ", "reserved[2] is set"}},
       {"testbadabi",
        LLMRT_EPLUGINABI,
        {"plugin testbadabi: " PDIR "/testbadabi.so: built for plugin ABI 7"}},
@@ -168,9 +175,7 @@ static void test_refused(void) {
       ASSERT_CONTAINS(err, bad[i].want[k]);
     ASSERT_CONTAINS(logbuf, "fini first");
     llmrt__chain_t *ch = llmrt__chain_get(rt);
-    ASSERT_EQ(ch->configured, 0);
-    ASSERT_EQ(ch->n_plugins, 0);
-    ASSERT(ch->plugins == NULL);
+    ASSERT(ch->conf == NULL);
     free_rt(rt);
   }
   unsetenv("LLMRT_PLUGIN_PATH");
@@ -338,8 +343,8 @@ static void test_registered(void) {
   ASSERT_ERR(
       llmrt_configure(rt, "{\"plugins\":[{\"name\":\"testgood\",\"k\":1}]}", err, sizeof err), 0);
   llmrt__chain_t *ch = llmrt__chain_get(rt);
-  ASSERT_EQ(ch->n_plugins, 1);
-  ASSERT(ch->plugins[0]->desc->init == inline_init);
+  ASSERT_EQ(ch->conf->n_plugins, 1);
+  ASSERT(ch->conf->plugins[0]->desc->init == inline_init);
   ASSERT_EQ(inline_inits, 1);
   ASSERT_STR_EQ(inline_cfg, "{\"name\":\"testgood\",\"k\":1}");
   free_rt(rt);

@@ -153,12 +153,12 @@ static void test_closers(void) {
     layers[i].timer.data = &layers[i];
     ASSERT_EQ(uv_timer_start(&layers[i].timer, on_never, 60000, 0), 0);
     llmrt__rt_ref(rt);
-    if (tags[i] == 'F')
-      ASSERT_ERR(llmrt__rt_add_closer_first(rt, layer_closer, &layers[i]), 0);
-    else
-      ASSERT_ERR(llmrt__rt_add_closer(rt, layer_closer, &layers[i]), 0);
+    /* Registered out of phase order: close runs calls, pools, network. */
+    int phase = tags[i] == 'F' ? LLMRT__CLOSE_CALLS : tags[i] == 'a' ? LLMRT__CLOSE_NET
+                                                                      : LLMRT__CLOSE_POOLS;
+    ASSERT_ERR(llmrt__rt_add_closer(rt, phase, layer_closer, &layers[i]), 0);
   }
-  ASSERT_ERR(llmrt__rt_add_closer_first(rt, layer_closer, &layers[0]), LLMRT_EBUSY);
+  ASSERT_ERR(llmrt__rt_add_closer(rt, 7, layer_closer, &layers[0]), LLMRT_EINVAL);
   n_order = 0;
   dones = 0;
   llmrt_close(rt, on_done, &dones);

@@ -274,7 +274,8 @@ static int on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
   return rc < 0 ? rc : LLMRT_CONTINUE;
 }
 
-static void on_call_end(llmrt_ctx_t *ctx) {
+static void on_call_end(llmrt_ctx_t *ctx, int status) {
+  (void)status;
   redact_call_t *cs = host->call_state(ctx);
   free(cs->held);
   free(cs->work);

@@ -109,4 +109,16 @@ case " $examples " in
   load "{\"plugins\":[{\"name\":\"$tmp/pc/system_prompt.so\",\"text\":3}]}" '"text" must be a non-empty string'
   ;;
 esac
+step "a plugin built against a newer header (a field added to llmrt_request_t)"
+mkdir -p "$tmp/newer"
+cp -r "$(pc --variable=includedir llmrt)/llmrt" "$tmp/newer/"
+sed -i 's/^  const char \*api_key;$/&\n  int64_t future_field; \/* added by a newer llmrt *\//' "$tmp/newer/llmrt/types.h"
+grep -q future_field "$tmp/newer/llmrt/types.h" || { echo "could not make the newer header"; exit 1; }
+# shellcheck disable=SC2086
+"$cc" $flags -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -I"$tmp/newer" \
+  "$src/tests/chain/plugins/newer_header.c" -o "$tmp/newer_header.so"
+# shellcheck disable=SC2046,SC2086
+"$cc" $flags -std=gnu11 -Wall -Werror "$src/tests/chain/plugins/call_plugin.c" \
+  -o "$tmp/call_plugin" $(pc --cflags --libs llmrt)
+"$tmp/call_plugin" "$tmp/newer_header.so" "newer header ok"
 step "ok:$examples"

@@ -53,6 +53,7 @@ void llmrt__jscan_init(llmrt__jscan_t *sc, const llmrt__jkeep_t *keep, uint32_t 
   sc->mode = M_KEEP;
   sc->depth = 0;
   sc->esc = 0;
+  sc->shift = 0;
   sc->in_key = 0;
   sc->pending_key = NONE;
   sc->rc = 0;
@@ -72,12 +73,13 @@ void llmrt__jscan_free(llmrt__jscan_t *sc) {
 /* Room for one more token: the caller's array first, then a heap array
  * that doubles up to max_tok. */
 static int grow(llmrt__jscan_t *sc, size_t at) {
-  if (sc->n >= sc->max_tok) {
+  uint64_t allowed = (uint64_t)sc->max_tok + (sc->shift ? at >> sc->shift : 0);
+  if (sc->n >= allowed) {
     sc->too_many = 1;
     return fail(sc, at, "more JSON values than the decoder keeps");
   }
   uint32_t cap = sc->cap < 128 ? 256 : sc->cap > UINT32_MAX / 2 ? UINT32_MAX : sc->cap * 2;
-  if (cap > sc->max_tok) cap = sc->max_tok;
+  if (cap > allowed) cap = allowed > UINT32_MAX ? UINT32_MAX : (uint32_t)allowed;
   llmrt__jtok_t *t = llmrt__realloc(sc->heap, (size_t)cap * sizeof *t);
   if (!t) {
     sc->rc = LLMRT_ENOMEM;

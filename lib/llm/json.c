@@ -338,29 +338,6 @@ int llmrt__json_str(const llmrt__json_t *j, int t, llmrt__jarena_t *a, int nul, 
 
 /* ---- Writer ----------------------------------------------------------- */
 
-size_t llmrt__utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t k;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    k = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    k = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else
-    return 0;
-  if (n < k || s[1] < lo || s[1] > hi) return 0;
-  for (size_t i = 2; i < k; i++)
-    if ((s[i] & 0xC0) != 0x80) return 0;
-  return k;
-}
-
 int llmrt__jw_string(llmrt__buf_t *b, const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
   if (llmrt__buf_reserve(b, n + 2)) return LLMRT_ENOMEM;

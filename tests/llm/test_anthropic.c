@@ -79,7 +79,7 @@ static void test_stream_error(void) {
   rec_init(&r2);
   llmrt__sink_t sink = rec_sink(&r2);
   const char *d = "{\"error\":{\"type\":\"api_error\",\"message\":\"Internal server error\"}}";
-  llmrt__sse_event_t ev = {"error", 5, d, strlen(d), NULL, 0, -1};
+  llmrt__sse_event_t ev = {"error", 5, d, strlen(d), NULL, 0, -1, 0};
   ASSERT_ERR(P->decode_event(st, &ev, &sink), LLMRT_EUPSTREAM);
   ASSERT_STR_EQ(r2.err_type, "api_error");
   ASSERT_STR_EQ(r2.err_msg, "Internal server error");
@@ -114,7 +114,7 @@ static void test_no_message_start(void) {
   rec_init(&r);
   llmrt__sink_t sink = rec_sink(&r);
   for (size_t i = 0; i < 4; i++) {
-    llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1};
+    llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1, 0};
     ASSERT_EQ(P->decode_event(st, &ev, &sink), i == 3 ? LLMRT__STREAM_DONE : 0);
   }
   ASSERT_STR_EQ(r.log.data,
@@ -139,7 +139,7 @@ static void test_bad_events(void) {
     rec_t r;
     rec_init(&r);
     llmrt__sink_t sink = rec_sink(&r);
-    llmrt__sse_event_t ev = {"content_block_delta", 19, bad[i], strlen(bad[i]), NULL, 0, -1};
+    llmrt__sse_event_t ev = {"content_block_delta", 19, bad[i], strlen(bad[i]), NULL, 0, -1, 0};
     int rc = P->decode_event(st, &ev, &sink);
     if (rc != LLMRT_EBADRESPONSE) TEST_FAIL_("%s: got %d", bad[i], rc);
     free(st);

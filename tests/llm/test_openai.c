@@ -103,30 +103,33 @@ static void test_stream_zh_split(void) {
 
 /* Feeds one data payload to a decoder state. */
 static int one(llmrt__pstate_t *st, const char *data, rec_t *r) {
-  llmrt__sse_event_t ev = {"message", 7, data, strlen(data), NULL, 0, -1};
+  llmrt__sse_event_t ev = {"message", 7, data, strlen(data), NULL, 0, -1, 0};
   llmrt__sink_t sink = rec_sink(r);
   return P->decode_event(st, &ev, &sink);
 }
+
+#define FFFD "\xEF\xBF\xBD"
 
 static void test_invalid_utf8_and_flush(void) {
   llmrt__pstate_t *st = malloc(sizeof *st);
   rec_t r;
   ASSERT(st != NULL);
   llmrt__pstate_init(st);
-  rec_init(&r);
-  r.lax = 1;
-  /* Invalid bytes pass through; an incomplete tail waits for the next delta. */
+  rec_init(&r); /* not lax: every delta must be valid UTF-8 */
+  /* Invalid bytes become U+FFFD (one per byte, as the request writer does);
+   * an incomplete tail waits for the next delta. */
   ASSERT_EQ(one(st, "{\"choices\":[{\"delta\":{\"content\":\"\xff\xfe ok \xe4\xbd\"}}]}", &r), 0);
-  ASSERT_MEM_EQ(r.text.data, r.text.len, "\xff\xfe ok ", 6);
-  /* The other kind of text comes: the held bytes go out as they are. */
+  ASSERT_STR_EQ(r.text.data, FFFD FFFD " ok ");
+  /* The other kind of text comes: the held bytes can no longer become a
+   * character and go out as U+FFFD. */
   ASSERT_EQ(one(st, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}", &r), 0);
-  ASSERT_MEM_EQ(r.text.data, r.text.len, "\xff\xfe ok \xe4\xbd", 8);
+  ASSERT_STR_EQ(r.text.data, FFFD FFFD " ok " FFFD FFFD);
   ASSERT_STR_EQ(r.thinking.data, "hm");
   /* A tail held at [DONE] is flushed before the end. */
   ASSERT_EQ(one(st, "{\"choices\":[{\"delta\":{\"content\":\"\xf0\x9f\"}}]}", &r), 0);
-  ASSERT_EQ(r.text.len, 8);
+  ASSERT_STR_EQ(r.text.data, FFFD FFFD " ok " FFFD FFFD);
   ASSERT_EQ(one(st, " [DONE] ", &r), LLMRT__STREAM_DONE);
-  ASSERT_MEM_EQ(r.text.data, r.text.len, "\xff\xfe ok \xe4\xbd\xf0\x9f", 10);
+  ASSERT_STR_EQ(r.text.data, FFFD FFFD " ok " FFFD FFFD FFFD FFFD);
   ASSERT_EQ(one(st, "{\"choices\":[]}", &r), LLMRT__STREAM_DONE); /* after the end */
   rec_free(&r);
   free(st);
@@ -167,7 +170,7 @@ static void test_malformed(void) {
   char deep[600];
   memset(deep, '[', 300);
   memset(deep + 300, ']', 300);
-  llmrt__sse_event_t ev = {"message", 7, deep, sizeof deep, NULL, 0, -1};
+  llmrt__sse_event_t ev = {"message", 7, deep, sizeof deep, NULL, 0, -1, 0};
   llmrt__pstate_t *st = malloc(sizeof *st);
   rec_t r;
   llmrt__sink_t sink = rec_sink(&r);
@@ -267,7 +270,7 @@ static void test_sink_stops(void) {
   llmrt__pstate_t *st = malloc(sizeof *st);
   llmrt__pstate_init(st);
   const char *chunk = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
-  llmrt__sse_event_t ev = {"message", 7, chunk, strlen(chunk), NULL, 0, -1};
+  llmrt__sse_event_t ev = {"message", 7, chunk, strlen(chunk), NULL, 0, -1, 0};
   ASSERT_EQ(P->decode_event(st, &ev, &sink), 5);
   ASSERT_EQ(n, 2);
   /* NULL callbacks are fine. */

@@ -125,19 +125,28 @@ int llmrt__flush_text(llmrt__dec_t *d) {
 
 #define WHOLE_SLICE 16384 /* raw bytes of a whole response's text per TEXT event */
 
-/* End of the next slice of the validated string body s[0..n) from `from`:
- * at most max bytes, never inside an escape. */
+/* True when s[q] == '\\' starts an escape: an even number of backslashes
+ * stand before it since `from` (a point known to be outside any escape). */
+static int escape_at(const char *s, size_t from, size_t q) {
+  size_t k = 0;
+  while (q - k > from && s[q - k - 1] == '\\')
+    k++;
+  return s[q] == '\\' && k % 2 == 0;
+}
+
+/* End of the next slice of the validated string body s[0..n) from `from`
+ * (outside any escape): at most max bytes, never inside an escape. Looks
+ * back a few bytes only, so slicing costs nothing per byte. */
 static size_t slice_end(const char *s, size_t n, size_t from, size_t max) {
   if (n - from <= max) return n;
-  size_t lim = from + max, i = from;
-  for (;;) {
-    const char *bs = memchr(s + i, '\\', lim - i);
-    if (!bs) return lim;
-    i = (size_t)(bs - s);
-    size_t k = s[i + 1] == 'u' ? 6 : 2;
-    if (i + k > lim) return i;
-    i += k;
+  size_t lim = from + max;
+  for (size_t q = lim > from + 5 ? lim - 5 : from; q < lim; q++) {
+    if (!escape_at(s, from, q)) continue;
+    size_t k = s[q + 1] == 'u' ? 6 : 2;
+    if (q + k > lim) return q;
+    q += k - 1;
   }
+  return lim;
 }
 
 /* A whole response's text: in slices through a buffer of fixed size, so a

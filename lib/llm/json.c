@@ -151,15 +151,37 @@ size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi) {
   uint32_t pend = hi ? *hi : 0;
   if (hi) *hi = 0;
   while (i < n) {
-    const char *bs = memchr(s + i, '\\', n - i);
-    size_t run = bs ? (size_t)(bs - (s + i)) : n - i;
-    if (run) {
-      if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
-      memcpy(out + o, s + i, run);
-      o += run;
-      i += run;
+    /* The run up to the next backslash, copied 8 bytes a step: as fast as
+     * memchr + memcpy on long runs, and no call per escape when they are
+     * dense (a hostile body of \" pairs). out has room: it never grows. */
+    size_t r = i;
+    while (r + 8 <= n) {
+      uint64_t x, b;
+      memcpy(&x, s + r, 8);
+      b = x ^ 0x5C5C5C5C5C5C5C5CULL; /* '\\' bytes become zero */
+      uint64_t z = (b - 0x0101010101010101ULL) & ~b & 0x8080808080808080ULL;
+      if (z) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        r += (size_t)__builtin_ctzll(z) >> 3;
+        goto found;
+#else
+        break;
+#endif
+      }
+      r += 8;
     }
-    if (!bs) break;
+    while (r < n && s[r] != '\\')
+      r++;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  found:
+#endif
+    if (r > i) {
+      if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;
+      memcpy(out + o, s + i, r - i);
+      o += r - i;
+      i = r;
+    }
+    if (i >= n) break;
     char e = s[i + 1];
     if (e != 'u') {
       if (pend) o += put_utf8(out + o, 0xFFFD), pend = 0;

@@ -20,6 +20,9 @@
 
 #define BAD LLMRT_EBADRESPONSE
 #define NONE UINT32_MAX /* frame of a container that has no token */
+/* The scan is the hot path of every stream event: its parts are named
+ * functions for reading, one loop for the compiler. */
+#define HOT static inline __attribute__((always_inline))
 
 enum { S_VALUE, S_VALUE_OR_CLOSE, S_KEY, S_KEY_OR_CLOSE, S_COLON, S_COMMA, S_DONE };
 enum { IN_NONE, IN_STRING, IN_PRIM }; /* a token cut by the end of the input */
@@ -92,18 +95,19 @@ static int grow(llmrt__jscan_t *sc, size_t at) {
 }
 
 /* Appends a token; its index is sc->n - 1 afterwards. */
-static inline int put_tok(llmrt__jscan_t *sc, int type, size_t start, size_t end, int esc) {
+HOT int put_tok(llmrt__jscan_t *sc, int type, size_t start, size_t end, int esc) {
   if (sc->n == sc->cap) {
     int rc = grow(sc, start);
     if (rc) return rc;
   }
-  llmrt__jtok_t *t = &sc->tok[sc->n];
-  t->type = (uint8_t)type;
-  t->esc = (uint8_t)esc;
-  t->start = (uint32_t)start;
-  t->end = (uint32_t)end;
-  t->size = 0;
-  t->next = ++sc->n;
+  uint32_t n = sc->n;
+  sc->n = n + 1; /* before the store: the token may alias nothing we read again */
+  sc->tok[n] = (llmrt__jtok_t){.type = (uint8_t)type,
+                               .esc = (uint8_t)esc,
+                               .start = (uint32_t)start,
+                               .end = (uint32_t)end,
+                               .size = 0,
+                               .next = n + 1};
   return 0;
 }
 
@@ -123,7 +127,7 @@ static inline int is_special(unsigned char ch) {
 
 /* First byte at or after i that ends a plain run of string bytes, or n.
  * Strings are most of a document's bytes, so runs go 8 bytes a step. */
-static inline __attribute__((always_inline)) size_t plain_run(const char *s, size_t n, size_t i) {
+HOT size_t plain_run(const char *s, size_t n, size_t i) {
   while (i + 8 <= n) {
     uint64_t x;
     memcpy(&x, s + i, 8);
@@ -144,7 +148,7 @@ static inline __attribute__((always_inline)) size_t plain_run(const char *s, siz
 
 /* One escape at s[i] == '\\': 0 with *pi past it, NEED_MORE when the input
  * ends inside it, or BAD. */
-static int scan_escape(const char *s, size_t n, size_t *pi) {
+HOT int scan_escape(const char *s, size_t n, size_t *pi) {
   size_t i = *pi;
   if (i + 1 >= n) return NEED_MORE;
   char e = s[i + 1];
@@ -168,7 +172,7 @@ static int scan_escape(const char *s, size_t n, size_t *pi) {
  * feed stopped). Returns 0 with *pi at the closing quote, NEED_MORE with *pi
  * at the first byte not yet taken (never inside an escape), or BAD with *pi
  * at the offending byte. Sets *esc when escapes occur. */
-static inline int scan_string(const char *s, size_t n, size_t *pi, uint8_t *esc) {
+HOT int scan_string(const char *s, size_t n, size_t *pi, uint8_t *esc) {
   size_t i = *pi;
   for (;;) {
     i = plain_run(s, n, i);
@@ -193,7 +197,7 @@ static inline int scan_string(const char *s, size_t n, size_t *pi, uint8_t *esc)
   }
 }
 
-static size_t digits(const char *s, size_t n, size_t i) {
+HOT size_t digits(const char *s, size_t n, size_t i) {
   while (i < n && s[i] >= '0' && s[i] <= '9')
     i++;
   return i;
@@ -203,7 +207,7 @@ static size_t digits(const char *s, size_t n, size_t i) {
  * it; NEED_MORE when, with more input to come, it runs into the end (it may
  * go on); or BAD. What follows is checked by the caller's state machine (so
  * "nullx" and "01" fail there). */
-static int scan_prim(const char *s, size_t n, size_t *pi, int final) {
+HOT int scan_prim(const char *s, size_t n, size_t *pi, int final) {
   size_t i = *pi, d;
   int more = final ? BAD : NEED_MORE; /* what running out means */
   const char *lit = s[i] == 't' ? "true" : s[i] == 'f' ? "false" : s[i] == 'n' ? "null" : NULL;
@@ -240,7 +244,7 @@ static int scan_prim(const char *s, size_t n, size_t *pi, int final) {
 }
 
 /* What becomes of the value of member key s[a..b) (escapes when esc). */
-static int key_mode(const llmrt__jscan_t *sc, const char *s, size_t a, size_t b, int esc) {
+HOT int key_mode(const llmrt__jscan_t *sc, const char *s, size_t a, size_t b, int esc) {
   if (!sc->keep) return M_KEEP;
   char tmp[64];
   const char *k = s + a;
@@ -259,7 +263,7 @@ static int key_mode(const llmrt__jscan_t *sc, const char *s, size_t a, size_t b,
 
 /* A complete string token s[a..b): a key (decides the member's fate) or a
  * value. */
-static int end_string(llmrt__jscan_t *sc, const char *s, size_t a, size_t b) {
+HOT int end_string(llmrt__jscan_t *sc, const char *s, size_t a, size_t b) {
   if (sc->in_key) {
     llmrt__jframe_t *f = &sc->st[sc->depth - 1];
     sc->in_key = 0;
@@ -275,7 +279,7 @@ static int end_string(llmrt__jscan_t *sc, const char *s, size_t a, size_t b) {
 }
 
 /* The value about to start: whether it is kept, counted in its array. */
-static void begin_value(llmrt__jscan_t *sc) {
+HOT void begin_value(llmrt__jscan_t *sc) {
   if (sc->depth == 0) {
     sc->mode = M_KEEP;
     return;
@@ -286,7 +290,7 @@ static void begin_value(llmrt__jscan_t *sc) {
   if (sc->mode != M_SKIP) f->size++;
 }
 
-static int open_container(llmrt__jscan_t *sc, size_t i, int obj) {
+HOT int open_container(llmrt__jscan_t *sc, size_t i, int obj) {
   if (sc->depth == LLMRT__JSON_MAX_DEPTH) return fail(sc, i, "nesting deeper than 128 levels");
   llmrt__jframe_t *f = &sc->st[sc->depth];
   f->tok = NONE;
@@ -304,7 +308,7 @@ static int open_container(llmrt__jscan_t *sc, size_t i, int obj) {
   return 0;
 }
 
-static void close_container(llmrt__jscan_t *sc, size_t end) {
+HOT void close_container(llmrt__jscan_t *sc, size_t end) {
   llmrt__jframe_t *f = &sc->st[--sc->depth];
   if (f->tok != NONE) {
     llmrt__jtok_t *t = &sc->tok[f->tok];
@@ -316,7 +320,7 @@ static void close_container(llmrt__jscan_t *sc, size_t end) {
 }
 
 /* A value starting at s[i] (state S_VALUE or S_VALUE_OR_CLOSE). */
-static int scan_value(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, int final) {
+HOT int scan_value(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, int final) {
   size_t i = *pi;
   char c = s[i];
   begin_value(sc);
@@ -350,7 +354,7 @@ static int scan_value(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, i
 }
 
 /* Picks up a token an earlier feed left cut; *pi is where the scan goes on. */
-static int resume_token(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, int final) {
+HOT int resume_token(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, int final) {
   if (sc->in == IN_PRIM) {
     size_t e = sc->tstart;
     int rc = scan_prim(s, n, &e, final);
@@ -379,7 +383,7 @@ static int resume_token(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi,
 }
 
 /* Structure between values: ':', ',' and closing brackets, and key starts. */
-static int scan_punct(llmrt__jscan_t *sc, const char *s, size_t i) {
+HOT int scan_punct(llmrt__jscan_t *sc, const char *s, size_t i) {
   char c = s[i];
   switch (sc->state) {
   case S_DONE:

@@ -15,6 +15,13 @@ static const llmrt__provider_t *OA, *AN;
 #define LIMIT (8u << 20) /* the default max_json_body_bytes */
 #define READ 16384       /* bytes per on_body call (the inflate window) */
 
+/* Time bounds hold for optimized builds; sanitizers slow everything. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOW 20
+#else
+#define SLOW 1
+#endif
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -137,9 +144,9 @@ static void test_body_at_limit(void) {
     ASSERT_LE(c.rss_kib, (long)(LIMIT / 2 / 1024));
     /* Loop time per read: the mean is what the scan costs; the longest
      * includes preemption on a shared machine, so its bound is loose. */
-    ASSERT(c.total_ms / (LIMIT / READ) < 1);
-    ASSERT(c.max_feed_ms < 50);
-    ASSERT(c.decode_ms < 50);
+    ASSERT(c.total_ms / (LIMIT / READ) < 1 * SLOW);
+    ASSERT(c.max_feed_ms < 50 * SLOW);
+    ASSERT(c.decode_ms < 50 * SLOW);
     if (k == B_EMPTY_CHOICES || k == B_NUMBERS_KEPT)
       ASSERT_ERR(c.rc, LLMRT_EBADRESPONSE); /* past the budget: a shape error */
     else
@@ -162,7 +169,7 @@ static void test_one_shot_decode(void) {
     if (k == B_TEXT) rc = OA->decode_response(body, len, &sink); /* again, to check the text */
     fprintf(stderr, "  %-22s one-shot decode of %u bytes: %.1f ms (rc %d)\n", body_name[k], LIMIT, t,
             rc);
-    ASSERT(t < 200); /* one pass, no token array for skipped values */
+    ASSERT(t < 200 * SLOW); /* one pass, no token array for skipped values */
     if (k == B_TEXT) {
       ASSERT_EQ(rc, 0);
       ASSERT_GE(r.n_text, 2); /* in slices, not one 8 MiB copy */
@@ -196,7 +203,7 @@ static void test_big_stream_event(void) {
   fprintf(stderr, "  1 MiB array event: %.2f ms, rc %d: %s\n", t, rc, r.err_msg);
   ASSERT_ERR(rc, LLMRT_EBADRESPONSE);
   ASSERT_CONTAINS(r.err_msg, "unexpected shape: more JSON values");
-  ASSERT(t < 20);
+  ASSERT(t < 20 * SLOW);
   rec_free(&r);
   free(st);
   free(d);
@@ -373,7 +380,7 @@ static void test_fffd_stream(void) {
     llmrt__buf_t want;
     llmrt__buf_init(&want);
     ref_clean(text, n, &want);
-    ASSERT_MEM_EQ(r.text.data, r.text.len, want.data, want.len);
+    ASSERT_MEM_EQ(r.text.len ? r.text.data : "", r.text.len, want.len ? want.data : "", want.len);
     llmrt__buf_free(&want);
     llmrt__buf_free(&s);
     rec_free(&r);

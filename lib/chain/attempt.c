@@ -210,8 +210,8 @@ static int on_sse(void *user, const llmrt__sse_event_t *ev) {
       char msg[512], why[256];
       if (r == LLMRT_EBADRESPONSE || r == LLMRT_EIDLETIMEOUT)
         snprintf(msg, sizeof msg, "upstream '%s' sent %s (SSE event '%.*s')", up_name(c),
-                 problem(c, why, sizeof why, "malformed JSON"), (int)(ev->event_len > 64 ? 64 : ev->event_len),
-                 ev->event);
+                 problem(c, why, sizeof why, "malformed JSON"),
+                 (int)(ev->event_len > 64 ? 64 : ev->event_len), ev->event);
       else
         snprintf(msg, sizeof msg, "upstream '%s' sent an error in the stream: %s%s%s", up_name(c),
                  c->error_type ? c->error_type : "", c->error_type ? ": " : "",
@@ -311,8 +311,9 @@ static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user)
     } else if (r < 0) { /* an error object in a 2xx body */
       char type[128];
       snprintf(type, sizeof type, "%s", c->error_type ? c->error_type : "");
-      llmrt__call_error(c, last_plugin(c), r, "upstream '%s' sent an error in a JSON response: %s%s%s",
-                        up_name(c), type, type[0] ? ": " : "",
+      llmrt__call_error(c, last_plugin(c), r,
+                        "upstream '%s' sent an error in a JSON response: %s%s%s", up_name(c), type,
+                        type[0] ? ": " : "",
                         problem(c, why, sizeof why, llmrt_strerror(r)));
     } else {
       c->attempt_live = 1;

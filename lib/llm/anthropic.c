@@ -308,14 +308,22 @@ static int anthropic_decode_response(const char *body, size_t len, const llmrt__
 /* What a whole response's decode reads, at any depth; a tool's input is
  * taken as written (opaque: nothing inside it is stored). */
 static const llmrt__jkeep_t anthropic_keep[] = {
-    LLMRT__JKEEP("type"),          LLMRT__JKEEP("error"),
-    LLMRT__JKEEP("message"),       LLMRT__JKEEP("content"),
-    LLMRT__JKEEP("text"),          LLMRT__JKEEP("thinking"),
-    LLMRT__JKEEP("id"),            LLMRT__JKEEP("name"),
-    LLMRT__JKEEP_OPAQUE("input"),  LLMRT__JKEEP("usage"),
-    LLMRT__JKEEP("input_tokens"),  LLMRT__JKEEP("cache_read_input_tokens"),
-    LLMRT__JKEEP("cache_creation_input_tokens"), LLMRT__JKEEP("output_tokens"),
-    LLMRT__JKEEP("stop_reason"),   LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("type"),
+    LLMRT__JKEEP("error"),
+    LLMRT__JKEEP("message"),
+    LLMRT__JKEEP("content"),
+    LLMRT__JKEEP("text"),
+    LLMRT__JKEEP("thinking"),
+    LLMRT__JKEEP("id"),
+    LLMRT__JKEEP("name"),
+    LLMRT__JKEEP_OPAQUE("input"),
+    LLMRT__JKEEP("usage"),
+    LLMRT__JKEEP("input_tokens"),
+    LLMRT__JKEEP("cache_read_input_tokens"),
+    LLMRT__JKEEP("cache_creation_input_tokens"),
+    LLMRT__JKEEP("output_tokens"),
+    LLMRT__JKEEP("stop_reason"),
+    LLMRT__JKEEP("model"),
     LLMRT__JKEEP("code"),
 };
 
@@ -331,8 +339,9 @@ static int block_start(llmrt__dec_t *d) {
   llmrt__pstate_t *st = d->st;
   uint32_t idx;
   if (block_index(j, &idx))
-    return llmrt__problem(d, LLMRT_EBADRESPONSE,
-                          "a stream event of unexpected shape: content_block_start without an index");
+    return llmrt__problem(
+        d, LLMRT_EBADRESPONSE,
+        "a stream event of unexpected shape: content_block_start without an index");
   int blk = llmrt__json_get(j, 0, "content_block");
   int ty = llmrt__json_get(j, blk, "type");
   int kind = llmrt__json_streq(j, ty, "text")       ? BLOCK_TEXT
@@ -358,8 +367,9 @@ static int block_delta(llmrt__dec_t *d) {
   llmrt__pstate_t *st = d->st;
   uint32_t idx;
   if (block_index(j, &idx))
-    return llmrt__problem(d, LLMRT_EBADRESPONSE,
-                          "a stream event of unexpected shape: content_block_delta without an index");
+    return llmrt__problem(
+        d, LLMRT_EBADRESPONSE,
+        "a stream event of unexpected shape: content_block_delta without an index");
   int delta = llmrt__json_get(j, 0, "delta");
   int ty = llmrt__json_get(j, delta, "type");
   if (llmrt__json_streq(j, ty, "text_delta"))

@@ -80,8 +80,8 @@ static int emit_clean(llmrt__dec_t *d, llmrt__jarena_t *a, int type, const char 
 /* One delta: the carry, then raw[0..rlen) (a validated JSON string body,
  * escapes when esc); whatever may still become a character goes back to the
  * carry. */
-static int delta(llmrt__dec_t *d, llmrt__jarena_t *a, llmrt__carry_t *cy, int type,
-                 const char *raw, size_t rlen, int esc) {
+static int delta(llmrt__dec_t *d, llmrt__jarena_t *a, llmrt__carry_t *cy, int type, const char *raw,
+                 size_t rlen, int esc) {
   const char *s = raw;
   size_t n = rlen;
   if (esc || cy->len || cy->hi) {
@@ -110,7 +110,7 @@ static int flush(llmrt__dec_t *d, llmrt__carry_t *cy) {
   size_t n = 0;
   for (unsigned i = 0; i < cy->len; i++, n += 3)
     memcpy(tmp + n, "\xEF\xBF\xBD", 3); /* a cut character: one per byte */
-  if (cy->hi) {                        /* a high surrogate whose pair never came */
+  if (cy->hi) {                         /* a high surrogate whose pair never came */
     memcpy(tmp + n, "\xEF\xBF\xBD", 3);
     n += 3;
   }

@@ -344,9 +344,11 @@ HOT int scan_value(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, int 
     *pi = n;
     return 0;
   }
-  if (rc) return fail(sc, i, c == 't' || c == 'f' || c == 'n' ? "invalid literal"
-                             : (c == '-' || (c >= '0' && c <= '9')) ? "invalid number"
-                                                                    : "expected a value");
+  if (rc)
+    return fail(sc, i,
+                c == 't' || c == 'f' || c == 'n'       ? "invalid literal"
+                : (c == '-' || (c >= '0' && c <= '9')) ? "invalid number"
+                                                       : "expected a value");
   *pi = e;
   if (sc->mode == M_SKIP) return 0;
   sc->pending_key = NONE;
@@ -375,8 +377,9 @@ HOT int resume_token(llmrt__jscan_t *sc, const char *s, size_t n, size_t *pi, in
   int rc = scan_string(s, n, &i, &sc->esc);
   *pi = i;
   if (rc == NEED_MORE) return final ? fail(sc, sc->tstart - 1, "unterminated string") : NEED_MORE;
-  if (rc) return fail(sc, i, s[i] == '\\' ? "invalid escape in a string"
-                                          : "control character in a string");
+  if (rc)
+    return fail(sc, i,
+                s[i] == '\\' ? "invalid escape in a string" : "control character in a string");
   sc->in = IN_NONE;
   *pi = i + 1;
   return end_string(sc, s, sc->tstart, i);
@@ -398,7 +401,8 @@ HOT int scan_punct(llmrt__jscan_t *sc, const char *s, size_t i) {
       sc->state = obj ? S_KEY : S_VALUE;
       return 0;
     }
-    if (c != (obj ? '}' : ']')) return fail(sc, i, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    if (c != (obj ? '}' : ']'))
+      return fail(sc, i, obj ? "expected ',' or '}'" : "expected ',' or ']'");
     close_container(sc, i + 1);
     return 0;
   }
@@ -431,8 +435,7 @@ int llmrt__jscan_feed(llmrt__jscan_t *sc, const char *s, size_t n, int final) {
       while (i < n && is_ws(s[i]))
         i++;
     if (i == n) break;
-    if (sc->state == S_VALUE ||
-        (sc->state == S_VALUE_OR_CLOSE && s[i] != ']')) {
+    if (sc->state == S_VALUE || (sc->state == S_VALUE_OR_CLOSE && s[i] != ']')) {
       rc = scan_value(sc, s, n, &i, final);
     } else if (sc->state == S_VALUE_OR_CLOSE) {
       close_container(sc, i + 1);

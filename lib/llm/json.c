@@ -222,7 +222,8 @@ size_t llmrt__json_unescape(const char *s, size_t n, char *out, uint32_t *hi) {
 }
 
 static uint32_t hex4(const char *s) {
-  return (uint32_t)(llmrt__hexval(s[0]) << 12 | llmrt__hexval(s[1]) << 8 | llmrt__hexval(s[2]) << 4 | llmrt__hexval(s[3]));
+  return (uint32_t)(llmrt__hexval(s[0]) << 12 | llmrt__hexval(s[1]) << 8 |
+                    llmrt__hexval(s[2]) << 4 | llmrt__hexval(s[3]));
 }
 
 /* Decodes the character at s[*pi] of a validated string body into out (1 to

@@ -81,7 +81,7 @@ typedef struct {
   size_t pos, tstart; /* next byte to scan; start of a token cut by the input's end */
   int state, in, mode, depth, in_key, rc, too_many, partial;
   uint8_t esc;
-  uint8_t shift; /* nonzero: the budget grows by one token per 2^shift bytes scanned */
+  uint8_t shift;        /* nonzero: the budget grows by one token per 2^shift bytes scanned */
   uint32_t pending_key; /* a kept member name whose value has not started */
   size_t err_at;
   const char *err;

@@ -132,8 +132,6 @@ typedef struct {
 
 void llmrt__pstate_init(llmrt__pstate_t *st);
 
-
-
 /* Stream decoders return 0 to go on, LLMRT__STREAM_DONE at the end of the
  * stream, or a negative error: LLMRT_EUPSTREAM (and friends) for an error
  * event (after on_meta gave its type and message), LLMRT_EBADRESPONSE for

@@ -206,7 +206,8 @@ static int for_choices(llmrt__dec_t *d, int ch, const char *body_key, int *finis
 static int openai_decode_doc(llmrt__dec_t *d) {
   int rv[R_N], finish = -1, rc;
   llmrt__json_fields(&d->j, 0, root_keys, R_N, rv);
-  if (!llmrt__json_isnull(&d->j, rv[R_ERROR])) return llmrt__report_error(d, rv[R_ERROR], LLMRT_EUPSTREAM);
+  if (!llmrt__json_isnull(&d->j, rv[R_ERROR]))
+    return llmrt__report_error(d, rv[R_ERROR], LLMRT_EUPSTREAM);
   if (llmrt__json_type(&d->j, rv[R_CHOICES]) != LLMRT__JSON_ARRAY)
     return llmrt__problem(d, LLMRT_EBADRESPONSE, "a JSON response of unexpected shape: %s",
                           rv[R_CHOICES] < 0 ? "no choices" : "choices is not an array");
@@ -224,16 +225,26 @@ static int openai_decode_response(const char *body, size_t len, const llmrt__sin
 /* What a whole response's decode reads, at any depth; the rest (logprobs,
  * annotations, ...) is validated but not stored. */
 static const llmrt__jkeep_t openai_keep[] = {
-    LLMRT__JKEEP("error"),         LLMRT__JKEEP("choices"),
-    LLMRT__JKEEP("usage"),         LLMRT__JKEEP("model"),
-    LLMRT__JKEEP("id"),            LLMRT__JKEEP("index"),
-    LLMRT__JKEEP("message"),       LLMRT__JKEEP("finish_reason"),
-    LLMRT__JKEEP("content"),       LLMRT__JKEEP("reasoning_content"),
-    LLMRT__JKEEP("reasoning"),     LLMRT__JKEEP("tool_calls"),
-    LLMRT__JKEEP("function"),      LLMRT__JKEEP("name"),
-    LLMRT__JKEEP("arguments"),     LLMRT__JKEEP("prompt_tokens"),
-    LLMRT__JKEEP("completion_tokens"), LLMRT__JKEEP("prompt_tokens_details"),
-    LLMRT__JKEEP("cached_tokens"), LLMRT__JKEEP("type"),
+    LLMRT__JKEEP("error"),
+    LLMRT__JKEEP("choices"),
+    LLMRT__JKEEP("usage"),
+    LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("id"),
+    LLMRT__JKEEP("index"),
+    LLMRT__JKEEP("message"),
+    LLMRT__JKEEP("finish_reason"),
+    LLMRT__JKEEP("content"),
+    LLMRT__JKEEP("reasoning_content"),
+    LLMRT__JKEEP("reasoning"),
+    LLMRT__JKEEP("tool_calls"),
+    LLMRT__JKEEP("function"),
+    LLMRT__JKEEP("name"),
+    LLMRT__JKEEP("arguments"),
+    LLMRT__JKEEP("prompt_tokens"),
+    LLMRT__JKEEP("completion_tokens"),
+    LLMRT__JKEEP("prompt_tokens_details"),
+    LLMRT__JKEEP("cached_tokens"),
+    LLMRT__JKEEP("type"),
     LLMRT__JKEEP("code"),
 };
 

@@ -219,7 +219,7 @@ static size_t clean_text(const char *body, size_t len, char *out, size_t cap) {
 
 /* Members an error body decode reads. */
 static const llmrt__jkeep_t error_keep[] = {
-    LLMRT__JKEEP("error"), LLMRT__JKEEP("type"),   LLMRT__JKEEP("code"),
+    LLMRT__JKEEP("error"),   LLMRT__JKEEP("type"),   LLMRT__JKEEP("code"),
     LLMRT__JKEEP("message"), LLMRT__JKEEP("detail"),
 };
 

@@ -34,7 +34,10 @@ size_t llmrt__utf8_partial(const char *str, size_t n) {
   for (size_t m = 1; m <= 3 && m <= n; m++) {
     unsigned char c = s[n - m];
     if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
-    size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    size_t k = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
     if (k <= m) return 0; /* ASCII, invalid, or a sequence already whole */
     if (m >= 2) {
       unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;

@@ -209,24 +209,24 @@ static inline int run_transcript(const llmrt__provider_t *prov, const char *name
 
 typedef struct {
   const char *file;
-  int rc;                    /* what ends the stream */
-  const char *text, *thinking, *finish; /* NULL: not checked; "" means none */
-  int64_t in, out, cached;   /* CHECK_ANY: not checked */
+  int rc;                                 /* what ends the stream */
+  const char *text, *thinking, *finish;   /* NULL: not checked; "" means none */
+  int64_t in, out, cached;                /* CHECK_ANY: not checked */
   int n_start, n_finish, n_usage, n_text; /* -1: not checked */
   const char *model, *id, *err_type, *err_msg, *err_msg_has;
   struct {
     const char *id, *name, *args;
   } tool[2];
-  const char *log_prefix;  /* the log starts with this */
-  const char *log_has[3];  /* the log contains each */
-  const char *log_lacks;   /* and not this */
+  const char *log_prefix; /* the log starts with this */
+  const char *log_has[3]; /* the log contains each */
+  const char *log_lacks;  /* and not this */
 } transcript_case_t;
 
-#define ASSERT_OPT_STR(got, want)                                                                 \
+#define ASSERT_OPT_STR(got, want)                                                                  \
   do {                                                                                             \
     if (want) ASSERT_STR_EQ((got) ? (got) : "", want);                                             \
   } while (0)
-#define ASSERT_OPT_INT(got, want)                                                                 \
+#define ASSERT_OPT_INT(got, want)                                                                  \
   do {                                                                                             \
     if ((want) != CHECK_ANY && (want) != -1) ASSERT_EQ(got, want);                                 \
   } while (0)

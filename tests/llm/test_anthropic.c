@@ -25,10 +25,15 @@ static const transcript_case_t streams[] = {
      .model = "claude-sonnet-4-20250514",
      .id = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY",
      .finish = "stop", /* end_turn */
-     .n_start = 1, .in = 25, .out = 15, .cached = CHECK_ANY,
+     .n_start = 1,
+     .in = 25,
+     .out = 15,
+     .cached = CHECK_ANY,
      .n_usage = 2, /* message_start, then message_delta */
-     .n_finish = -1, .n_text = -1,
-     .log_has = {"START\nUSAGE in=25 out=1 cached=0\n", "FINISH stop\nUSAGE in=25 out=15 cached=0\n"}},
+     .n_finish = -1,
+     .n_text = -1,
+     .log_has = {"START\nUSAGE in=25 out=1 cached=0\n",
+                 "FINISH stop\nUSAGE in=25 out=15 cached=0\n"}},
     {.file = "anthropic_stream_tools.sse",
      .rc = LLMRT__STREAM_DONE,
      .text = "Okay, let's check the weather for San Francisco, CA:",
@@ -38,16 +43,27 @@ static const transcript_case_t streams[] = {
               {"toolu_02ABC", NULL, "{\"tz\": \"America/Los_Angeles\"}"}},
      .finish = "tool_calls",
      /* input 472 + 2048 cache reads; cached is the cache reads. */
-     .in = 2520, .cached = 2048, .out = 89,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1,
+     .in = 2520,
+     .cached = 2048,
+     .out = 89,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1,
      .log_has = {"TOOL_CALL 0 id=toolu_01T1x1fJ34qAmk2tNTrN7Up6 name=get_weather \n"}},
     {.file = "anthropic_stream_thinking.sse",
      .rc = LLMRT__STREAM_DONE,
-     .thinking = "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3",
+     .thinking =
+         "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3",
      .text = "27 * 453 = 12,231",
      .finish = "length", /* max_tokens */
-     .out = 120, .in = CHECK_ANY, .cached = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1,
+     .out = 120,
+     .in = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1,
      /* signature_delta and the unknown event leave no trace. */
      .log_lacks = "EqQB"},
     {.file = "anthropic_error.sse",
@@ -55,14 +71,24 @@ static const transcript_case_t streams[] = {
      .text = "Partial",
      .err_type = "overloaded_error",
      .err_msg = "Overloaded",
-     .in = CHECK_ANY, .out = CHECK_ANY, .cached = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1},
+     .in = CHECK_ANY,
+     .out = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
     {.file = "anthropic_stream_zh_crlf.sse",
      .rc = LLMRT__STREAM_DONE,
      .text = "春眠不觉晓，处处闻啼鸟。",
      .finish = "stop", /* stop_sequence */
-     .out = 20, .in = CHECK_ANY, .cached = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1},
+     .out = 20,
+     .in = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
 };
 
 static void test_streams(void) {
@@ -113,15 +139,20 @@ static void test_no_message_start(void) {
 }
 
 static void test_bad_events(void) {
-  static const char *bad[] = {
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
-      "\"x}}",
-      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}", /* no
-                                                                                                  index
-                                                                                                */
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"}}",
-      "[\"message_start\"]",
-  };
+  static const char
+      *bad[] =
+          {
+              "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+              "\"text\":"
+              "\"x}}",
+              "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}"
+              "}", /* no
+                      index
+                    */
+              "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_"
+              "delta\"}}",
+              "[\"message_start\"]",
+          };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     llmrt__pstate_t *st = malloc(sizeof *st);
     llmrt__pstate_init(st);
@@ -227,7 +258,8 @@ static cJSON *encode(const llmrt_request_t *req) {
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
       {"system", "You are terse.", 0, NULL, NULL, NULL},
-      {"user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL, NULL},
+      {"user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL,
+       NULL},
       {"assistant", "Checking.", 0, NULL, NULL, NULL},
       {"tool", "{\"temp\":21}", 0, NULL, "toolu_1", NULL},
       {"tool", "12:00", 0, NULL, "toolu_2", NULL},
@@ -322,7 +354,10 @@ static void test_encode_tool_turns(void) {
    * object, after its text; the tool's answer a tool_result block. */
   llmrt_message_t msgs[] = {
       {.role = "user", .content = "Weather in Paris?"},
-      {.role = "assistant", .content = "Let me check.", .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
+      {.role = "assistant",
+       .content = "Let me check.",
+       .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_"
+                          "weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
       {.role = "tool", .content = "{\"temp\":21}", .tool_call_id = "call_1"},
   };
   llmrt_request_t req;

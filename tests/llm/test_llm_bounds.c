@@ -136,7 +136,9 @@ static void test_body_at_limit(void) {
   for (int k = 0; k < B_N; k++) {
     cost_t c;
     measure(OA, k, &c);
-    fprintf(stderr, "  %-22s rc=%-6d parse memory %6ld KiB (%.2fx body), longest feed %.2f ms (all %.1f ms), decode %.2f ms\n",
+    fprintf(stderr,
+            "  %-22s rc=%-6d parse memory %6ld KiB (%.2fx body), longest feed %.2f ms (all %.1f "
+            "ms), decode %.2f ms\n",
             body_name[k], c.rc, c.rss_kib, (double)c.rss_kib * 1024 / LIMIT, c.max_feed_ms,
             c.total_ms, c.decode_ms);
     /* Parse memory beyond the body (buffered by the caller) within 0.5x of
@@ -167,8 +169,8 @@ static void test_one_shot_decode(void) {
     int rc = OA->decode_response(body, len, &counting);
     double t = now_ms() - t0;
     if (k == B_TEXT) rc = OA->decode_response(body, len, &sink); /* again, to check the text */
-    fprintf(stderr, "  %-22s one-shot decode of %u bytes: %.1f ms (rc %d)\n", body_name[k], LIMIT, t,
-            rc);
+    fprintf(stderr, "  %-22s one-shot decode of %u bytes: %.1f ms (rc %d)\n", body_name[k], LIMIT,
+            t, rc);
     ASSERT(t < 200 * SLOW); /* one pass, no token array for skipped values */
     if (k == B_TEXT) {
       ASSERT_EQ(rc, 0);
@@ -235,7 +237,8 @@ static void test_problems_named(void) {
                "a malformed JSON response: at byte 12 of 15: unterminated string");
   problem_case(AN, "{\"a\":\"x\\q\"}", LLMRT_EBADRESPONSE,
                "a malformed JSON response: at byte 7 of 11: invalid escape in a string");
-  problem_case(OA, "", LLMRT_EBADRESPONSE, "a malformed JSON response: at byte 0 of 0: no JSON value");
+  problem_case(OA, "", LLMRT_EBADRESPONSE,
+               "a malformed JSON response: at byte 0 of 0: no JSON value");
   /* Streams say it too. */
   llmrt__pstate_t *st = malloc(sizeof *st);
   llmrt__pstate_init(st);
@@ -245,7 +248,8 @@ static void test_problems_named(void) {
   const char *d = "{\"type\":\"content_block_delta\",\"delta\":{}}";
   llmrt__sse_event_t ev = {"content_block_delta", 19, d, strlen(d), NULL, 0, -1, 0};
   ASSERT_ERR(AN->decode_event(st, &ev, &sink), LLMRT_EBADRESPONSE);
-  ASSERT_STR_EQ(r.err_msg, "a stream event of unexpected shape: content_block_delta without an index");
+  ASSERT_STR_EQ(r.err_msg,
+                "a stream event of unexpected shape: content_block_delta without an index");
   d = "{\"choices\":[tru]}";
   llmrt__sse_event_t ev2 = {"message", 7, d, strlen(d), NULL, 0, -1, 0};
   ASSERT_ERR(OA->decode_event(st, &ev2, &sink), LLMRT_EBADRESPONSE);
@@ -262,7 +266,8 @@ static void test_error_prefix(void) {
   size_t keep = 64 * 1024, big = 1u << 20;
   llmrt__buf_t b;
   llmrt__buf_init(&b);
-  llmrt__buf_puts(&b, "{\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"},\"debug\":[");
+  llmrt__buf_puts(
+      &b, "{\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"},\"debug\":[");
   while (b.len < big)
     llmrt__buf_puts(&b, "\"padding padding padding\",");
   rec_t r;
@@ -294,8 +299,9 @@ static void test_error_prefix(void) {
   rec_init(&r);
   sink = rec_sink(&r);
   ASSERT_ERR(OA->decode_error(500, b.data, keep, &sink), LLMRT_EUPSTREAM);
-  ASSERT_STR_EQ(r.err_msg,
-                "HTTP status 500 with a JSON body that has no error message in the 65536 bytes kept");
+  ASSERT_STR_EQ(
+      r.err_msg,
+      "HTTP status 500 with a JSON body that has no error message in the 65536 bytes kept");
   rec_free(&r);
   llmrt__buf_free(&b);
 }
@@ -307,7 +313,7 @@ static void test_error_prefix(void) {
 static size_t ref_seq(const unsigned char *s, size_t n) {
   static const struct {
     unsigned char lo, hi, lo2, hi2, len;
-  } tab[] = {{0x00, 0x7F, 0, 0, 1},    {0xC2, 0xDF, 0x80, 0xBF, 2}, {0xE0, 0xE0, 0xA0, 0xBF, 3},
+  } tab[] = {{0x00, 0x7F, 0, 0, 1},       {0xC2, 0xDF, 0x80, 0xBF, 2}, {0xE0, 0xE0, 0xA0, 0xBF, 3},
              {0xE1, 0xEC, 0x80, 0xBF, 3}, {0xED, 0xED, 0x80, 0x9F, 3}, {0xEE, 0xEF, 0x80, 0xBF, 3},
              {0xF0, 0xF0, 0x90, 0xBF, 4}, {0xF1, 0xF3, 0x80, 0xBF, 4}, {0xF4, 0xF4, 0x80, 0x8F, 4}};
   for (size_t t = 0; t < sizeof tab / sizeof tab[0]; t++) {
@@ -339,9 +345,10 @@ static void ref_clean(const unsigned char *s, size_t n, llmrt__buf_t *out) {
  * traps (overlong forms, surrogates, > U+10FFFF, stray continuations, lone
  * leads, 0xFE/0xFF). */
 static size_t hostile(uint64_t *seed, unsigned char *out, size_t max) {
-  static const char *bits[] = {"a", "\xc3\xa9", "\xe4\xbd\xa0", "\xf0\x9f\x98\x80", "\xc0\xaf",
-                               "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "\xbf",
-                               "\xe4\xbd", "\xf0\x9f\x98", "\xfe", "\xff", "\xc2", " "};
+  static const char *bits[] = {"a",        "\xc3\xa9",     "\xe4\xbd\xa0", "\xf0\x9f\x98\x80",
+                               "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                               "\x80",     "\xbf",         "\xe4\xbd",     "\xf0\x9f\x98",
+                               "\xfe",     "\xff",         "\xc2",         " "};
   size_t o = 0;
   while (o + 4 < max) {
     const char *b = bits[prng(seed) % 16];
@@ -465,11 +472,11 @@ static void test_endless_noise(void) {
     const llmrt__provider_t **p;
     const char *unit;
   } cases[] = {
-      {&OA, ": ping\n\n"},                                     /* comments */
-      {&OA, "\n"},                                             /* blank lines */
-      {&OA, "event: x\n\n"},                                   /* blocks without data */
-      {&OA, "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n"}, /* empty deltas */
-      {&AN, "event: ping\ndata: {\"type\": \"ping\"}\n\n"},   /* Anthropic pings */
+      {&OA, ": ping\n\n"},                                                 /* comments */
+      {&OA, "\n"},                                                         /* blank lines */
+      {&OA, "event: x\n\n"},                                               /* blocks without data */
+      {&OA, "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n"},   /* empty deltas */
+      {&AN, "event: ping\ndata: {\"type\": \"ping\"}\n\n"},                /* Anthropic pings */
       {&AN, ": keep-alive\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n"}, /* both, alternating */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

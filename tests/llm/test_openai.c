@@ -25,8 +25,12 @@ static const transcript_case_t streams[] = {
      .text = "Hello! How can I help you today?\n\nQuotes \"x\" and \\ backslash; "
              "caf\u00e9 \u2014 \u4f60\u597d \U0001F600",
      .finish = "stop",
-     .n_start = 1, .n_finish = 1, .n_usage = 1,
-     .in = 19, .out = 11, .cached = 0,
+     .n_start = 1,
+     .n_finish = 1,
+     .n_usage = 1,
+     .in = 19,
+     .out = 11,
+     .cached = 0,
      .model = "gpt-4o-mini-2024-07-18",
      .id = "chatcmpl-9xQeT2pQbG1vA7kqZ3aHnE8fLmR4",
      .n_text = 11, /* the empty role chunk gives no TEXT */
@@ -37,16 +41,26 @@ static const transcript_case_t streams[] = {
      .rc = LLMRT__STREAM_DONE,
      .text = "caf\u00e9 \u4f60\u597d\uff0c\u4e16\u754c \U0001F600\U0001F680 tab\tnl\nq\"b\\s/",
      .finish = "length",
-     .in = 5, .out = 9, .cached = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1},
+     .in = 5,
+     .out = 9,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
     {.file = "openai_stream_tools.sse",
      .rc = LLMRT__STREAM_DONE,
      .tool = {{"call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather", "{\"location\":\"Paris, France\"}"},
               {"call_ABqs8yVkKE3jPPyDmhX1", "get_time", "{\"tz\":\"Europe/Paris\"}"}},
      .finish = "tool_calls",
      .text = "",
-     .in = 82, .cached = 64, .out = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1,
+     .in = 82,
+     .cached = 64,
+     .out = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1,
      /* The first fragment carries id and name with empty arguments. */
      .log_has = {"TOOL_CALL 0 id=call_DdmO9pD3xa9XTPNJ32zg2hcA name=get_weather \n",
                  "TOOL_CALL 0 id=- name=- location\n"}},
@@ -56,24 +70,37 @@ static const transcript_case_t streams[] = {
      .text = "The answer is 4.",
      .finish = "stop",
      .cached = 8, /* usage on the finish chunk itself */
-     .out = 20, .in = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1},
+     .out = 20,
+     .in = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
     {.file = "openai_stream_error.sse",
      .rc = LLMRT_EUPSTREAM,
      .text = "Partial answer",
      .err_type = "server_error",
      .err_msg_has = "The server had an error",
      .n_finish = 0,
-     .in = CHECK_ANY, .out = CHECK_ANY, .cached = CHECK_ANY,
-     .n_start = -1, .n_usage = -1, .n_text = -1},
+     .in = CHECK_ANY,
+     .out = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_usage = -1,
+     .n_text = -1},
     /* Deltas cut inside characters (byte-level tokens) and a surrogate pair
      * cut between two chunks: no delta may end or start inside a character. */
     {.file = "openai_stream_zh_split.sse",
      .rc = LLMRT__STREAM_DONE,
      .text = "你好，世界！这是一个测试。Mixed 中文 and ASCII，结束。\U0001F600 ok \uFFFDx",
      .finish = "stop",
-     .out = 30, .in = CHECK_ANY, .cached = CHECK_ANY,
-     .n_start = -1, .n_finish = -1, .n_usage = -1, .n_text = -1},
+     .out = 30,
+     .in = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
 };
 
 static void test_streams(void) {
@@ -455,7 +482,10 @@ static void test_encode_tool_turns(void) {
    * null content), then the tool's answer. */
   llmrt_message_t msgs[] = {
       {.role = "user", .content = "Weather in Paris?"},
-      {.role = "assistant", .content = "", .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
+      {.role = "assistant",
+       .content = "",
+       .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_"
+                          "weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
       {.role = "tool", .content = "{\"temp\":21}", .tool_call_id = "call_1"},
   };
   llmrt_request_t req;
@@ -468,9 +498,8 @@ static void test_encode_tool_turns(void) {
   ASSERT(cJSON_IsNull(cJSON_GetObjectItem(a, "content")));
   cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "tool_calls"), 0);
   ASSERT_STR_EQ(cJSON_GetObjectItem(call, "id")->valuestring, "call_1");
-  ASSERT_STR_EQ(
-      cJSON_GetObjectItem(cJSON_GetObjectItem(call, "function"), "name")->valuestring,
-      "get_weather");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(call, "function"), "name")->valuestring,
+                "get_weather");
   cJSON_Delete(j);
   /* Not an array: refused with the message index. */
   msgs[1].tool_calls_json = "{\"id\":1}";

@@ -86,6 +86,21 @@ typedef struct {
   llmrt_log_fn log;  /* NULL: messages at or below log_level go to stderr */
   void *log_user;
   int log_level;     /* default LLMRT_LOG_WARN */
+
+  /* Limits on what the LLM layer buffers and parses (invariants 5 and 9).
+   * 0 takes the default (so does a zeroed struct). */
+  /* A non-streamed JSON response body, after decoding gzip: a larger one
+   * fails with LLMRT_EBODYSIZE ("... larger than max_json_body_bytes"),
+   * checked as it arrives. The body is scanned as it arrives too, so parse
+   * memory stays within a small fraction of this on top of the body. */
+  size_t max_json_body_bytes; /* default 8 MiB */
+  /* One SSE line or event (data lines joined): LLMRT_EBODYSIZE beyond. */
+  size_t max_sse_event_bytes; /* default 1 MiB */
+  /* SSE comments, blank lines and events without content (pings, empty
+   * deltas) in a row: LLMRT_EIDLETIMEOUT beyond, so a stream that only
+   * keeps the connection busy ends before the total deadline. SIZE_MAX: no
+   * limit. */
+  size_t max_sse_idle_bytes; /* default 64 KiB */
 } llmrt_options_t;
 
 void llmrt_options_init(llmrt_options_t *opts);

@@ -2,6 +2,7 @@
  * it over the pooled HTTP client, decode the response or the SSE stream into
  * events, and hold lifecycle events back until content arrives, so that a
  * failure before the first content can still be retried invisibly. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,7 +10,7 @@
 #include "call.h"
 
 #define MAX_ERROR_BODY (64 * 1024)
-#define MAX_SSE_EVENT (4 * 1024 * 1024)
+#define DEFAULT_MAX_JSON_BODY (8u << 20)
 
 static int last_plugin(const llmrt_call_t *c) {
   return llmrt__call_last(c);
@@ -19,7 +20,10 @@ static const char *up_name(const llmrt_call_t *c) {
   return c->up ? c->up->name : "?";
 }
 
+static void body_release(llmrt_call_t *c);
+
 void llmrt__attempt_abort(llmrt_call_t *c) {
+  body_release(c);
   c->first_token_at = 0;
   c->http_paused = 0;
   if (c->http && c->attempt_live) {
@@ -37,6 +41,7 @@ void llmrt__attempt_pause(llmrt_call_t *c, int pause) {
 }
 
 void llmrt__attempt_reset(llmrt_call_t *c) {
+  body_release(c);
   llmrt__buf_reset(&c->body_in);
   c->n_held = 0;
   c->stream_done = 0;
@@ -67,10 +72,45 @@ static void sink_meta(void *user, int key, const char *val, size_t len) {
   case LLMRT__META_ERROR_TYPE:
     llmrt__call_set_str(&c->error_type, val, len);
     break;
+  case LLMRT__META_PROBLEM: /* why decoding failed; the caller words the message */
   case LLMRT__META_ERROR_MESSAGE:
     llmrt__call_set_str(&c->error_message, val, len);
     break;
   }
+}
+
+/* ---- Limits and decode problems (lib/llm does the work) ---- */
+
+static size_t max_json_body(const llmrt_call_t *c) {
+  return c->rt->opts.max_json_body_bytes ? c->rt->opts.max_json_body_bytes : DEFAULT_MAX_JSON_BODY;
+}
+
+/* Fails the attempt from on_body with err and "upstream 'x' <what>". */
+static int body_fail(llmrt_call_t *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int body_fail(llmrt_call_t *c, int err, const char *fmt, ...) {
+  char what[320], msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  snprintf(msg, sizeof msg, "upstream '%s' %s", up_name(c), what);
+  if (!c->decode_err) {
+    c->decode_err = err;
+    llmrt__call_set_str(&c->error_message, msg, strlen(msg));
+  }
+  return err;
+}
+
+/* The decoder's PROBLEM (left in error_message), copied out. */
+static const char *problem(const llmrt_call_t *c, char *buf, size_t len, const char *dflt) {
+  snprintf(buf, len, "%s", c->error_message ? c->error_message : dflt);
+  return buf;
+}
+
+/* The whole-body scanner's memory goes on every path (idempotent). */
+static void body_release(llmrt_call_t *c) {
+  if (c->body_kind == BODY_JSON) llmrt__body_end(c->pst);
 }
 
 static int gone(const llmrt_call_t *c) {
@@ -144,11 +184,15 @@ static int on_head(llmrt_http_t *h, int status, const llmrt_header_t *hd, size_t
     c->stream_state = STREAM_BEFORE_CONTENT;
     c->body_kind = strstr(ctype, "text/event-stream") ? BODY_SSE : BODY_JSON;
     if (c->body_kind == BODY_SSE && !c->sse_inited) {
-      llmrt__sse_init(&c->sse, MAX_SSE_EVENT);
+      llmrt__sse_init(&c->sse, c->rt->opts.max_sse_event_bytes);
       c->sse_inited = 1;
     }
+    if (c->body_kind == BODY_SSE && c->rt->opts.max_sse_idle_bytes)
+      c->sse.max_idle_bytes = c->rt->opts.max_sse_idle_bytes;
   }
   llmrt__pstate_init(c->pst);
+  c->pst->max_idle_bytes = c->rt->opts.max_sse_idle_bytes;
+  if (c->body_kind == BODY_JSON) llmrt__body_begin(c->pst, c->up->provider);
   c->in_hook++;
   for (int i = last_plugin(c); i >= 0; i--) {
     llmrt_ctx_t *x = &c->ctx[i];
@@ -185,10 +229,11 @@ static int on_sse(void *user, const llmrt__sse_event_t *ev) {
   if (r < 0) {
     if (!c->decode_err) {
       c->decode_err = r;
-      char msg[512];
-      if (r == LLMRT_EBADRESPONSE)
-        snprintf(msg, sizeof msg, "upstream '%s' sent malformed JSON in stream event '%.*s'",
-                 up_name(c), (int)ev->event_len, ev->event);
+      char msg[512], why[256];
+      if (r == LLMRT_EBADRESPONSE || r == LLMRT_EIDLETIMEOUT)
+        snprintf(msg, sizeof msg, "upstream '%s' sent %s (SSE event '%.*s')", up_name(c),
+                 problem(c, why, sizeof why, "malformed JSON"),
+                 (int)(ev->event_len > 64 ? 64 : ev->event_len), ev->event);
       else {
         redact_pieces(c);
         snprintf(msg, sizeof msg, "upstream '%s' sent an error in the stream: %s%s%s", up_name(c),
@@ -209,7 +254,31 @@ static int on_body(llmrt_http_t *h, const char *data, size_t len, void *user) {
   switch (c->body_kind) {
   case BODY_SSE: {
     int r = llmrt__sse_feed(&c->sse, data, len, on_sse, c);
+    if (r == LLMRT_EBODYSIZE)
+      return body_fail(c, r, "sent an SSE line or event larger than max_sse_event_bytes (%zu)",
+                       c->sse.max_event_bytes);
+    if (r == LLMRT_EIDLETIMEOUT)
+      return body_fail(c, r,
+                       "sent %zu bytes of SSE comments and empty events without content "
+                       "(max_sse_idle_bytes %zu)",
+                       c->sse.noise, c->sse.max_idle_bytes);
     return r < 0 ? r : 0;
+  }
+  case BODY_JSON: {
+    /* Checked before buffering, and scanned as it arrives: loop time per
+     * read is bounded by the read, memory by the limit. */
+    if (len > max_json_body(c) - c->body_in.len)
+      return body_fail(c, LLMRT_EBODYSIZE,
+                       "sent a JSON response larger than max_json_body_bytes (%zu)",
+                       max_json_body(c));
+    int r = llmrt__buf_append(&c->body_in, data, len);
+    llmrt__sink_t sink = {c, sink_event, sink_meta};
+    if (!r) r = llmrt__body_feed(c->pst, c->body_in.data, c->body_in.len, &sink);
+    if (r == LLMRT_EBADRESPONSE) {
+      char why[256];
+      return body_fail(c, r, "sent %s", problem(c, why, sizeof why, "malformed JSON"));
+    }
+    return r;
   }
   case BODY_ERROR:
     if (c->body_in.len + len > MAX_ERROR_BODY) len = MAX_ERROR_BODY - c->body_in.len;
@@ -261,18 +330,27 @@ static void finish_error_body(llmrt_call_t *c) {
 static void finish_json(llmrt_call_t *c) {
   llmrt__sink_t sink = {c, sink_event, sink_meta};
   c->attempt_live = 1; /* events of the full body still flow through the chain */
-  int r = c->up->provider->decode_response(c->body_in.data ? c->body_in.data : "", c->body_in.len,
-                                           &sink);
+  int r = llmrt__body_decode(c->pst, c->body_in.data ? c->body_in.data : "", c->body_in.len,
+                             &sink);
+  body_release(c);
+  char why[256];
   if (c->state >= CALL_COMPLETING || c->halted) {
   } else if (r < 0 && c->decode_err && c->decode_err != LLMRT_EBADRESPONSE) {
     c->attempt_live = 0;
     llmrt__call_error(c, last_plugin(c), c->decode_err, NULL);
-  } else if (r < 0) {
+  } else if (r == LLMRT_EBADRESPONSE) {
     c->attempt_live = 0;
     redact_pieces(c);
-    llmrt__call_error(c, last_plugin(c), r == LLMRT_EUPSTREAM ? r : LLMRT_EBADRESPONSE,
-                      "upstream '%s' sent a malformed JSON response (%zu bytes)", up_name(c),
-                      c->body_in.len);
+    llmrt__call_error(c, last_plugin(c), r, "upstream '%s' sent %s", up_name(c),
+                      problem(c, why, sizeof why, "a malformed JSON response"));
+  } else if (r < 0) { /* an error object in a 2xx body */
+    c->attempt_live = 0;
+    redact_pieces(c);
+    char type[128];
+    snprintf(type, sizeof type, "%s", c->error_type ? c->error_type : "");
+    llmrt__call_error(c, last_plugin(c), r, "upstream '%s' sent an error in a JSON response: %s%s%s",
+                      up_name(c), type, type[0] ? ": " : "",
+                      problem(c, why, sizeof why, llmrt_strerror(r)));
   } else {
     finish_success(c);
   }

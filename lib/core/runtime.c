@@ -28,6 +28,9 @@ void llmrt_options_init(llmrt_options_t *o) {
   o->max_headers = 128;
   o->max_body_bytes = 64u << 20;
   o->log_level = LLMRT_LOG_WARN;
+  o->max_json_body_bytes = 8u << 20;
+  o->max_sse_event_bytes = 1u << 20;
+  o->max_sse_idle_bytes = 64u << 10;
 }
 
 void llmrt_request_init(llmrt_request_t *req) {

@@ -274,38 +274,58 @@ static int start(llmrt__dec_t *d, int msg) {
   return rc;
 }
 
-static int anthropic_decode_response(const char *body, size_t len, const llmrt__sink_t *sink) {
-  llmrt__dec_t d;
+static int anthropic_decode_doc(llmrt__dec_t *d) {
   llmrt__pstate_t acc;
-  llmrt__jtok_t toks[LLMRT__STREAM_TOKENS];
-  char scratch[2048];
-  int rc = llmrt__dec_begin(&d, NULL, sink, body, len, toks, LLMRT__STREAM_TOKENS, scratch,
-                            sizeof scratch);
-  if (rc) return rc;
-  const llmrt__json_t *j = &d.j;
-  int content = llmrt__json_get(j, 0, "content");
+  const llmrt__json_t *j = &d->j;
+  int content = llmrt__json_get(j, 0, "content"), rc;
   if (llmrt__json_streq(j, llmrt__json_get(j, 0, "type"), "error"))
-    rc = llmrt__report_error(&d, llmrt__json_get(j, 0, "error"), LLMRT_EUPSTREAM);
-  else if (llmrt__json_type(j, content) != LLMRT__JSON_ARRAY)
-    rc = LLMRT_EBADRESPONSE;
-  if (!rc) rc = start(&d, 0);
+    return llmrt__report_error(d, llmrt__json_get(j, 0, "error"), LLMRT_EUPSTREAM);
+  if (llmrt__json_type(j, content) != LLMRT__JSON_ARRAY)
+    return llmrt__problem(d, LLMRT_EBADRESPONSE, "a JSON response of unexpected shape: %s",
+                          content < 0 ? "no content" : "content is not an array");
+  rc = start(d, 0);
   uint32_t t = (uint32_t)content + 1, tools = 0;
   for (uint32_t i = 0; !rc && i < j->tok[content].size; i++, t = j->tok[t].next) {
     int ty = llmrt__json_get(j, (int)t, "type");
     if (llmrt__json_streq(j, ty, "text"))
-      rc = llmrt__emit_text(&d, LLMRT_EV_TEXT, llmrt__json_get(j, (int)t, "text"));
+      rc = llmrt__emit_text(d, LLMRT_EV_TEXT, llmrt__json_get(j, (int)t, "text"));
     else if (llmrt__json_streq(j, ty, "thinking"))
-      rc = llmrt__emit_text(&d, LLMRT_EV_THINKING, llmrt__json_get(j, (int)t, "thinking"));
+      rc = llmrt__emit_text(d, LLMRT_EV_THINKING, llmrt__json_get(j, (int)t, "thinking"));
     else if (llmrt__json_streq(j, ty, "tool_use"))
-      rc = tool_use(&d, (int)t, tools++, 1);
+      rc = tool_use(d, (int)t, tools++, 1);
   }
   memset(&acc, 0, offsetof(llmrt__pstate_t, scratch));
-  if (!rc) rc = usage(&d, llmrt__json_get(j, 0, "usage"), &acc);
+  if (!rc) rc = usage(d, llmrt__json_get(j, 0, "usage"), &acc);
   int stop = llmrt__json_get(j, 0, "stop_reason");
-  if (!rc && llmrt__json_type(j, stop) == LLMRT__JSON_STRING) rc = llmrt__emit_finish(&d, stop);
-  llmrt__dec_end(&d);
+  if (!rc && llmrt__json_type(j, stop) == LLMRT__JSON_STRING) rc = llmrt__emit_finish(d, stop);
   return rc;
 }
+
+static int anthropic_decode_response(const char *body, size_t len, const llmrt__sink_t *sink) {
+  return llmrt__decode_whole(&llmrt__provider_anthropic, body, len, sink);
+}
+
+/* What a whole response's decode reads, at any depth; a tool's input is
+ * taken as written (opaque: nothing inside it is stored). */
+static const llmrt__jkeep_t anthropic_keep[] = {
+    LLMRT__JKEEP("type"),
+    LLMRT__JKEEP("error"),
+    LLMRT__JKEEP("message"),
+    LLMRT__JKEEP("content"),
+    LLMRT__JKEEP("text"),
+    LLMRT__JKEEP("thinking"),
+    LLMRT__JKEEP("id"),
+    LLMRT__JKEEP("name"),
+    LLMRT__JKEEP_OPAQUE("input"),
+    LLMRT__JKEEP("usage"),
+    LLMRT__JKEEP("input_tokens"),
+    LLMRT__JKEEP("cache_read_input_tokens"),
+    LLMRT__JKEEP("cache_creation_input_tokens"),
+    LLMRT__JKEEP("output_tokens"),
+    LLMRT__JKEEP("stop_reason"),
+    LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("code"),
+};
 
 static int block_index(const llmrt__json_t *j, uint32_t *idx) {
   int64_t v;
@@ -318,7 +338,10 @@ static int block_start(llmrt__dec_t *d) {
   const llmrt__json_t *j = &d->j;
   llmrt__pstate_t *st = d->st;
   uint32_t idx;
-  if (block_index(j, &idx)) return LLMRT_EBADRESPONSE;
+  if (block_index(j, &idx))
+    return llmrt__problem(
+        d, LLMRT_EBADRESPONSE,
+        "a stream event of unexpected shape: content_block_start without an index");
   int blk = llmrt__json_get(j, 0, "content_block");
   int ty = llmrt__json_get(j, blk, "type");
   int kind = llmrt__json_streq(j, ty, "text")       ? BLOCK_TEXT
@@ -343,7 +366,10 @@ static int block_delta(llmrt__dec_t *d) {
   const llmrt__json_t *j = &d->j;
   llmrt__pstate_t *st = d->st;
   uint32_t idx;
-  if (block_index(j, &idx)) return LLMRT_EBADRESPONSE;
+  if (block_index(j, &idx))
+    return llmrt__problem(
+        d, LLMRT_EBADRESPONSE,
+        "a stream event of unexpected shape: content_block_delta without an index");
   int delta = llmrt__json_get(j, 0, "delta");
   int ty = llmrt__json_get(j, delta, "type");
   if (llmrt__json_streq(j, ty, "text_delta"))
@@ -362,7 +388,10 @@ static int block_delta(llmrt__dec_t *d) {
     else
       ev.index = idx < sizeof st->block_tool / sizeof st->block_tool[0] ? st->block_tool[idx] : idx;
     int pj = llmrt__json_get(j, delta, "partial_json");
-    if (llmrt__json_type(j, pj) != LLMRT__JSON_STRING) return LLMRT_EBADRESPONSE;
+    if (llmrt__json_type(j, pj) != LLMRT__JSON_STRING)
+      return llmrt__problem(d, LLMRT_EBADRESPONSE,
+                            "a stream event of unexpected shape: input_json_delta without a "
+                            "partial_json string");
     int rc = llmrt__json_str(j, pj, &d->a, 0, &ev.text, &ev.len);
     if (rc || ev.len == 0) return rc;
     return llmrt__emit(d, &ev);
@@ -373,7 +402,8 @@ static int block_delta(llmrt__dec_t *d) {
 static int anthropic_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t *ev,
                                   const llmrt__sink_t *sink) {
   if (st->done) return LLMRT__STREAM_DONE;
-  if (ev->data_len == 0) return 0;
+  llmrt__idle_add(st, ev);
+  if (ev->data_len == 0) return llmrt__idle_check(st, sink, 0);
   llmrt__dec_t d;
   llmrt__jtok_t toks[LLMRT__STREAM_TOKENS];
   int rc = llmrt__dec_begin(&d, st, sink, ev->data, ev->data_len, toks, LLMRT__STREAM_TOKENS,
@@ -428,7 +458,7 @@ static int anthropic_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t 
   }
   /* ping and unknown events: nothing. */
   llmrt__dec_end(&d);
-  return rc;
+  return llmrt__idle_check(st, sink, rc);
 }
 
 static const llmrt_header_t anthropic_headers[] = {{"anthropic-version", "2023-06-01"}};
@@ -442,6 +472,9 @@ const llmrt__provider_t llmrt__provider_anthropic = {
     .n_extra_headers = 1,
     .encode = anthropic_encode,
     .decode_response = anthropic_decode_response,
+    .decode_doc = anthropic_decode_doc,
+    .keep = anthropic_keep,
+    .n_keep = sizeof anthropic_keep / sizeof anthropic_keep[0],
     .decode_event = anthropic_decode_event,
     .decode_error = llmrt__decode_error,
 };

@@ -4,12 +4,14 @@
  * Why not cJSON for decoding: cJSON_Parse allocates one node per value (and
  * copies every string), so a typical 25-value OpenAI stream chunk would cost
  * ~40 mallocs per event, against invariant 8 (no allocation per stream event).
- * The scanner here is jsmn-like: one pass fills a fixed token array (on the
+ * The scanner (jscan.c) is jsmn-like: one pass fills a token array (on the
  * caller's stack) with offsets into the document; strings are unescaped only
  * when read, into an arena over pstate.scratch, or not at all when they hold
- * no escapes. Documents with more tokens than the stack array (large
- * non-stream bodies) take a counted heap array: rare, never in steady state.
- * The scanner is strict (RFC 8259): anything malformed is LLMRT_EBADRESPONSE. */
+ * no escapes. Documents with more tokens than the stack array take a heap
+ * array that grows up to a budget: rare, never in steady state. A keep list
+ * stores only the members a decoder reads, so a body's token memory is
+ * bounded by its budget whatever its shape. The scanner is strict (RFC 8259):
+ * anything malformed is LLMRT_EBADRESPONSE, with the byte offset and reason. */
 #ifndef LLMRT_LLM_JSON_H
 #define LLMRT_LLM_JSON_H
 
@@ -33,16 +35,93 @@ typedef struct {
   llmrt__jtok_t *tok;
   uint32_t n;
   llmrt__jtok_t *heap; /* the token array when the caller's was too small */
+  /* Why a parse failed: byte offset and a short reason (static string). */
+  size_t err_at;
+  const char *err;
+  int too_many; /* the failure was the token budget, not bad syntax */
+  int partial;  /* open values were closed at a cut (llmrt__jscan_close_partial) */
 } llmrt__json_t;
 
 #define LLMRT__JSON_MAX_DEPTH 128
+#define LLMRT__JSON_MAX_NUMBER 4096 /* bytes; a longer number is malformed */
 
-/* Parses js into tokens, using stack[stack_cap] when it is large enough.
- * Returns 0, LLMRT_EBADRESPONSE or LLMRT_ENOMEM. Always pair with
+static inline int llmrt__hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* A member name a scan keeps; opaque: its value is one token, nothing
+ * inside it is stored (the decoder takes it as raw text). */
+typedef struct {
+  const char *s;
+  uint8_t n;
+  uint8_t opaque;
+} llmrt__jkeep_t;
+#define LLMRT__JKEEP(lit)                                                                          \
+  { lit, sizeof(lit) - 1, 0 }
+#define LLMRT__JKEEP_OPAQUE(lit)                                                                   \
+  { lit, sizeof(lit) - 1, 1 }
+
+typedef struct {
+  uint32_t tok, size; /* token of the container (or none), members/elements kept */
+  uint8_t obj, skip;  /* skip: its contents are not stored */
+} llmrt__jframe_t;
+
+/* A resumable scan. Fixed size (no allocation unless tokens overflow the
+ * caller's array); keep it in place between feeds. */
+typedef struct {
+  const llmrt__jkeep_t *keep; /* NULL: keep every member */
+  uint32_t n_keep;
+  uint32_t max_tok;
+  llmrt__jtok_t *tok;
+  uint32_t cap, n;
+  llmrt__jtok_t *heap;
+  size_t pos, tstart; /* next byte to scan; start of a token cut by the input's end */
+  int state, in, mode, depth, in_key, rc, too_many, partial;
+  uint8_t esc;
+  uint8_t shift;        /* nonzero: the budget grows by one token per 2^shift bytes scanned */
+  uint32_t pending_key; /* a kept member name whose value has not started */
+  size_t err_at;
+  const char *err;
+  llmrt__jframe_t st[LLMRT__JSON_MAX_DEPTH];
+} llmrt__jscan_t;
+
+/* Starts a scan: tokens go to stack[stack_cap] (may be NULL), then to a
+ * heap array that grows up to max_tok tokens (more fail the scan with
+ * too_many set). keep[n_keep] lists the member names kept at any depth
+ * (NULL: all). */
+void llmrt__jscan_init(llmrt__jscan_t *sc, const llmrt__jkeep_t *keep, uint32_t n_keep,
+                       uint32_t max_tok, llmrt__jtok_t *stack, uint32_t stack_cap);
+/* Scans js[0..len), of which earlier feeds saw a prefix (the same bytes,
+ * possibly moved: only offsets are kept). final: no more bytes will come,
+ * so a document still open is an error. Returns 0, LLMRT_EBADRESPONSE
+ * (err_at and err say where and why) or LLMRT_ENOMEM; once failed, it
+ * keeps returning that. Work is proportional to the new bytes. */
+int llmrt__jscan_feed(llmrt__jscan_t *sc, const char *js, size_t len, int final);
+/* True when one whole value has been scanned. */
+int llmrt__jscan_done(const llmrt__jscan_t *sc);
+/* Closes whatever is open at the end of the input so far, as if the text
+ * ended there: a string value cut short keeps what was read, a member name
+ * or number cut short is dropped. For reading a document of which only a
+ * prefix was kept. */
+void llmrt__jscan_close_partial(llmrt__jscan_t *sc);
+/* Hands the tokens (and the heap array) to j; pair with llmrt__json_free.
+ * j->n is 0 when the scan failed. */
+void llmrt__jscan_result(llmrt__jscan_t *sc, const char *js, size_t len, llmrt__json_t *j);
+void llmrt__jscan_free(llmrt__jscan_t *sc);
+
+/* Parses js into tokens in one go, using stack[stack_cap] when it is large
+ * enough. Returns 0, LLMRT_EBADRESPONSE or LLMRT_ENOMEM. Always pair with
  * llmrt__json_free (a no-op unless the heap array was needed). Token 0 is the
  * top-level value. */
 int llmrt__json_parse(llmrt__json_t *j, const char *js, size_t len, llmrt__jtok_t *stack,
                       uint32_t stack_cap);
+/* The same with a keep list and a token budget (see llmrt__jscan_init). */
+int llmrt__json_parse_keep(llmrt__json_t *j, const char *js, size_t len, llmrt__jtok_t *stack,
+                           uint32_t stack_cap, const llmrt__jkeep_t *keep, uint32_t n_keep,
+                           uint32_t max_tok);
 void llmrt__json_free(llmrt__json_t *j);
 
 /* Value of member `key` of object token obj, or -1 (absent, or obj is not an

@@ -203,26 +203,50 @@ static int for_choices(llmrt__dec_t *d, int ch, const char *body_key, int *finis
   return 0;
 }
 
-static int openai_decode_response(const char *body, size_t len, const llmrt__sink_t *sink) {
-  llmrt__dec_t d;
-  llmrt__jtok_t toks[LLMRT__STREAM_TOKENS];
-  char scratch[2048];
-  int rc = llmrt__dec_begin(&d, NULL, sink, body, len, toks, LLMRT__STREAM_TOKENS, scratch,
-                            sizeof scratch);
-  if (rc) return rc;
-  int rv[R_N], finish = -1;
-  llmrt__json_fields(&d.j, 0, root_keys, R_N, rv);
-  if (!llmrt__json_isnull(&d.j, rv[R_ERROR]))
-    rc = llmrt__report_error(&d, rv[R_ERROR], LLMRT_EUPSTREAM);
-  else if (llmrt__json_type(&d.j, rv[R_CHOICES]) != LLMRT__JSON_ARRAY)
-    rc = LLMRT_EBADRESPONSE;
-  if (!rc) rc = start(&d, rv);
-  if (!rc) rc = for_choices(&d, rv[R_CHOICES], "message", &finish);
-  if (!rc) rc = usage(&d, rv[R_USAGE], NULL);
-  if (!rc && finish >= 0) rc = llmrt__emit_finish(&d, finish);
-  llmrt__dec_end(&d);
+static int openai_decode_doc(llmrt__dec_t *d) {
+  int rv[R_N], finish = -1, rc;
+  llmrt__json_fields(&d->j, 0, root_keys, R_N, rv);
+  if (!llmrt__json_isnull(&d->j, rv[R_ERROR]))
+    return llmrt__report_error(d, rv[R_ERROR], LLMRT_EUPSTREAM);
+  if (llmrt__json_type(&d->j, rv[R_CHOICES]) != LLMRT__JSON_ARRAY)
+    return llmrt__problem(d, LLMRT_EBADRESPONSE, "a JSON response of unexpected shape: %s",
+                          rv[R_CHOICES] < 0 ? "no choices" : "choices is not an array");
+  rc = start(d, rv);
+  if (!rc) rc = for_choices(d, rv[R_CHOICES], "message", &finish);
+  if (!rc) rc = usage(d, rv[R_USAGE], NULL);
+  if (!rc && finish >= 0) rc = llmrt__emit_finish(d, finish);
   return rc;
 }
+
+static int openai_decode_response(const char *body, size_t len, const llmrt__sink_t *sink) {
+  return llmrt__decode_whole(&llmrt__provider_openai, body, len, sink);
+}
+
+/* What a whole response's decode reads, at any depth; the rest (logprobs,
+ * annotations, ...) is validated but not stored. */
+static const llmrt__jkeep_t openai_keep[] = {
+    LLMRT__JKEEP("error"),
+    LLMRT__JKEEP("choices"),
+    LLMRT__JKEEP("usage"),
+    LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("id"),
+    LLMRT__JKEEP("index"),
+    LLMRT__JKEEP("message"),
+    LLMRT__JKEEP("finish_reason"),
+    LLMRT__JKEEP("content"),
+    LLMRT__JKEEP("reasoning_content"),
+    LLMRT__JKEEP("reasoning"),
+    LLMRT__JKEEP("tool_calls"),
+    LLMRT__JKEEP("function"),
+    LLMRT__JKEEP("name"),
+    LLMRT__JKEEP("arguments"),
+    LLMRT__JKEEP("prompt_tokens"),
+    LLMRT__JKEEP("completion_tokens"),
+    LLMRT__JKEEP("prompt_tokens_details"),
+    LLMRT__JKEEP("cached_tokens"),
+    LLMRT__JKEEP("type"),
+    LLMRT__JKEEP("code"),
+};
 
 static int is_done(const char *s, size_t n) {
   while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
@@ -235,7 +259,8 @@ static int is_done(const char *s, size_t n) {
 static int openai_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t *ev,
                                const llmrt__sink_t *sink) {
   if (st->done) return LLMRT__STREAM_DONE;
-  if (ev->data_len == 0) return 0;
+  llmrt__idle_add(st, ev);
+  if (ev->data_len == 0) return llmrt__idle_check(st, sink, 0);
   llmrt__dec_t d;
   if (is_done(ev->data, ev->data_len)) {
     d.st = st;
@@ -263,7 +288,7 @@ static int openai_decode_event(llmrt__pstate_t *st, const llmrt__sse_event_t *ev
     if (!rc) rc = usage(&d, rv[R_USAGE], st);
   }
   llmrt__dec_end(&d);
-  return rc;
+  return llmrt__idle_check(st, sink, rc);
 }
 
 const llmrt__provider_t llmrt__provider_openai = {
@@ -275,6 +300,9 @@ const llmrt__provider_t llmrt__provider_openai = {
     .n_extra_headers = 0,
     .encode = openai_encode,
     .decode_response = openai_decode_response,
+    .decode_doc = openai_decode_doc,
+    .keep = openai_keep,
+    .n_keep = sizeof openai_keep / sizeof openai_keep[0],
     .decode_event = openai_decode_event,
     .decode_error = llmrt__decode_error,
 };

@@ -14,11 +14,30 @@ const llmrt__provider_t *llmrt__provider_find(const char *api) {
 
 void llmrt__pstate_init(llmrt__pstate_t *st) {
   /* Only the small header needs zeroing; scratch is overwritten before use,
-   * and clearing 8 KiB per attempt would be wasted work. */
+   * and clearing 8 KiB per attempt would be wasted work; the body scan is
+   * set up by llmrt__body_begin. */
   memset(st, 0, offsetof(llmrt__pstate_t, scratch));
 }
 
 /* ---- Decoding ----------------------------------------------------------- */
+
+/* The PROBLEM for a failed scan of j: malformed, or past the token budget. */
+static int scan_problem(const llmrt__dec_t *d, int rc, const char *what) {
+  const llmrt__json_t *j = &d->j;
+  if (rc != LLMRT_EBADRESPONSE) return rc;
+  if (j->too_many)
+    return llmrt__problem(d, rc,
+                          "a %s of unexpected shape: more JSON values than a response has (at byte "
+                          "%zu of %zu)",
+                          what, j->err_at, j->len);
+  return llmrt__problem(d, rc, "a malformed %s: at byte %zu of %zu: %s", what, j->err_at, j->len,
+                        j->err ? j->err : "invalid JSON");
+}
+
+static int root_object(const llmrt__dec_t *d, const char *what) {
+  if (llmrt__json_type(&d->j, 0) == LLMRT__JSON_OBJECT) return 0;
+  return llmrt__problem(d, LLMRT_EBADRESPONSE, "a %s of unexpected shape: not a JSON object", what);
+}
 
 int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *sink,
                      const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks, char *scratch,
@@ -26,8 +45,12 @@ int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *
   d->st = st;
   d->sink = sink;
   llmrt__jarena_init(&d->a, scratch, scratch_len);
-  int rc = llmrt__json_parse(&d->j, js, len, toks, ntoks);
-  if (rc == 0 && llmrt__json_type(&d->j, 0) != LLMRT__JSON_OBJECT) rc = LLMRT_EBADRESPONSE;
+  llmrt__jscan_t sc;
+  llmrt__jscan_init(&sc, NULL, 0, LLMRT__JSON_TOKENS_BASE, toks, ntoks);
+  sc.shift = LLMRT__JSON_TOKENS_SHIFT;
+  int rc = llmrt__jscan_feed(&sc, js, len, 1);
+  llmrt__jscan_result(&sc, js, len, &d->j);
+  rc = rc ? scan_problem(d, rc, "stream event") : root_object(d, "stream event");
   if (rc) llmrt__json_free(&d->j);
   return rc;
 }
@@ -37,53 +60,77 @@ void llmrt__dec_end(llmrt__dec_t *d) {
   llmrt__jarena_free(&d->a);
 }
 
-int llmrt__emit(const llmrt__dec_t *d, const llmrt_event_t *ev) {
-  return d->sink && d->sink->on_event ? d->sink->on_event(d->sink->user, ev) : 0;
+/* The last step of a whole-body decode: the scan sc has seen (or now sees)
+ * all of js[0..len). */
+static int decode_scanned(const llmrt__provider_t *p, llmrt__jscan_t *sc, const char *js,
+                          size_t len, const llmrt__sink_t *sink) {
+  llmrt__dec_t d;
+  char scratch[2048];
+  d.st = NULL;
+  d.sink = sink;
+  llmrt__jarena_init(&d.a, scratch, sizeof scratch);
+  int rc = llmrt__jscan_feed(sc, js, len, 1);
+  llmrt__jscan_result(sc, js, len, &d.j);
+  rc = rc ? scan_problem(&d, rc, "JSON response") : root_object(&d, "JSON response");
+  if (!rc) rc = p->decode_doc(&d);
+  llmrt__dec_end(&d);
+  return rc;
 }
 
-int llmrt__emit_type(const llmrt__dec_t *d, int type) {
-  llmrt_event_t ev;
-  memset(&ev, 0, sizeof ev);
-  ev.type = type;
-  return llmrt__emit(d, &ev);
+static void body_scan_init(llmrt__jscan_t *sc, const llmrt__provider_t *p, llmrt__jtok_t *stack,
+                           uint32_t cap) {
+  llmrt__jscan_init(sc, p->keep, p->n_keep, LLMRT__JSON_TOKENS_BASE, stack, cap);
+  sc->shift = LLMRT__JSON_TOKENS_SHIFT;
 }
 
-void llmrt__meta(const llmrt__dec_t *d, int key, const char *val, size_t len) {
-  if (d->sink && d->sink->on_meta) d->sink->on_meta(d->sink->user, key, val, len);
+int llmrt__decode_whole(const llmrt__provider_t *p, const char *body, size_t len,
+                        const llmrt__sink_t *sink) {
+  llmrt__jscan_t sc;
+  llmrt__jtok_t toks[LLMRT__STREAM_TOKENS];
+  body_scan_init(&sc, p, toks, LLMRT__STREAM_TOKENS);
+  return decode_scanned(p, &sc, body, len, sink);
 }
 
-int llmrt__meta_tok(llmrt__dec_t *d, int key, int t) {
-  const char *s;
-  size_t n;
-  if (llmrt__json_type(&d->j, t) != LLMRT__JSON_STRING) return 0;
-  int rc = llmrt__json_str(&d->j, t, &d->a, 0, &s, &n);
-  if (rc) return rc;
-  llmrt__meta(d, key, s, n);
-  return 0;
+void llmrt__body_begin(llmrt__pstate_t *st, const llmrt__provider_t *p) {
+  body_scan_init(&st->body, p, NULL, 0);
+  st->body_prov = p;
 }
 
-int llmrt__emit_finish(llmrt__dec_t *d, int t) {
-  static const struct {
-    const char *from, *to;
-  } map[] = {
-      {"stop", "stop"},           {"end_turn", "stop"},
-      {"stop_sequence", "stop"},  {"length", "length"},
-      {"max_tokens", "length"},   {"tool_calls", "tool_calls"},
-      {"tool_use", "tool_calls"}, {"content_filter", "content_filter"},
-  };
-  int rc = llmrt__flush_text(d);
-  if (rc) return rc;
-  llmrt_event_t ev;
-  memset(&ev, 0, sizeof ev);
-  ev.type = LLMRT_EV_FINISH;
-  for (size_t i = 0; i < sizeof map / sizeof map[0] && !ev.finish_reason; i++)
-    if (llmrt__json_streq(&d->j, t, map[i].from)) ev.finish_reason = map[i].to;
-  if (!ev.finish_reason) {
-    size_t n;
-    rc = llmrt__json_str(&d->j, t, &d->a, 1, &ev.finish_reason, &n);
-    if (rc) return rc;
+int llmrt__body_feed(llmrt__pstate_t *st, const char *js, size_t len, const llmrt__sink_t *sink) {
+  int rc = llmrt__jscan_feed(&st->body, js, len, 0);
+  if (rc == LLMRT_EBADRESPONSE) {
+    llmrt__dec_t d;
+    d.sink = sink;
+    d.j.len = len;
+    d.j.err_at = st->body.err_at;
+    d.j.err = st->body.err;
+    d.j.too_many = st->body.too_many;
+    rc = scan_problem(&d, rc, "JSON response");
   }
-  return llmrt__emit(d, &ev);
+  return rc;
+}
+
+int llmrt__body_decode(llmrt__pstate_t *st, const char *js, size_t len, const llmrt__sink_t *sink) {
+  return decode_scanned(st->body_prov, &st->body, js, len, sink);
+}
+
+void llmrt__body_end(llmrt__pstate_t *st) {
+  llmrt__jscan_free(&st->body);
+}
+
+void llmrt__idle_add(llmrt__pstate_t *st, const llmrt__sse_event_t *ev) {
+  st->idle_bytes += ev->data_len + ev->noise;
+}
+
+int llmrt__idle_check(llmrt__pstate_t *st, const llmrt__sink_t *sink, int rc) {
+  size_t max = st->max_idle_bytes ? st->max_idle_bytes : LLMRT__SSE_DEFAULT_IDLE;
+  if (rc || st->idle_bytes <= max || max == SIZE_MAX) return rc;
+  llmrt__dec_t d;
+  d.sink = sink;
+  return llmrt__problem(&d, LLMRT_EIDLETIMEOUT,
+                        "%llu bytes of stream events and comments without content "
+                        "(max_sse_idle_bytes %zu)",
+                        (unsigned long long)st->idle_bytes, max);
 }
 
 int llmrt__usage_count(const llmrt__json_t *j, int t, int64_t *out) {
@@ -170,29 +217,60 @@ static size_t clean_text(const char *body, size_t len, char *out, size_t cap) {
   return o;
 }
 
+/* Members an error body decode reads. */
+static const llmrt__jkeep_t error_keep[] = {
+    LLMRT__JKEEP("error"),   LLMRT__JKEEP("type"),   LLMRT__JKEEP("code"),
+    LLMRT__JKEEP("message"), LLMRT__JKEEP("detail"),
+};
+
+/* Reads error body JSON in d->j; returns whether a message was reported. */
+static int error_members(llmrt__dec_t *d, int *code) {
+  const llmrt__json_t *j = &d->j;
+  int e = llmrt__json_get(j, 0, "error");
+  int t = llmrt__json_type(j, e);
+  if (t == LLMRT__JSON_OBJECT || t == LLMRT__JSON_STRING) {
+    int msg = t == LLMRT__JSON_OBJECT ? llmrt__json_get(j, e, "message") : e;
+    int rc = llmrt__report_error(d, e, *code);
+    /* Only an overload type refines the status; 429 stays a rate limit. */
+    if (rc == LLMRT_EOVERLOADED) *code = rc;
+    return llmrt__json_type(j, msg) == LLMRT__JSON_STRING;
+  }
+  /* Other shapes seen from proxies: {"message": ...}, {"detail": ...}. */
+  int msg = llmrt__json_get(j, 0, "message");
+  if (llmrt__json_type(j, msg) != LLMRT__JSON_STRING) msg = llmrt__json_get(j, 0, "detail");
+  llmrt__meta_tok(d, LLMRT__META_ERROR_MESSAGE, msg);
+  return llmrt__json_type(j, msg) == LLMRT__JSON_STRING;
+}
+
 int llmrt__decode_error(int http_status, const char *body, size_t len, const llmrt__sink_t *sink) {
   int code = status_error(http_status);
   llmrt__dec_t d;
   llmrt__jtok_t toks[64];
   char scratch[1024];
   int have_msg = 0;
-  if (body && len &&
-      llmrt__dec_begin(&d, NULL, sink, body, len, toks, 64, scratch, sizeof scratch) == 0) {
-    const llmrt__json_t *j = &d.j;
-    int e = llmrt__json_get(j, 0, "error");
-    int t = llmrt__json_type(j, e);
-    if (t == LLMRT__JSON_OBJECT || t == LLMRT__JSON_STRING) {
-      int msg = t == LLMRT__JSON_OBJECT ? llmrt__json_get(j, e, "message") : e;
-      have_msg = llmrt__json_type(j, msg) == LLMRT__JSON_STRING;
-      int rc = llmrt__report_error(&d, e, code);
-      /* Only an overload type refines the status; 429 stays a rate limit. */
-      if (rc == LLMRT_EOVERLOADED) code = rc;
-    } else {
-      /* Other shapes seen from proxies: {"message": ...}, {"detail": ...}. */
-      int msg = llmrt__json_get(j, 0, "message");
-      if (llmrt__json_type(j, msg) != LLMRT__JSON_STRING) msg = llmrt__json_get(j, 0, "detail");
-      have_msg = llmrt__json_type(j, msg) == LLMRT__JSON_STRING;
-      llmrt__meta_tok(&d, LLMRT__META_ERROR_MESSAGE, msg);
+  d.st = NULL;
+  d.sink = sink;
+  if (body && len) {
+    /* The body may be the first bytes of a longer one (the caller keeps a
+     * bounded prefix): JSON cut short is read as far as it goes, so an
+     * "error" object at the start still gives its type and message. */
+    llmrt__jscan_t sc;
+    llmrt__jscan_init(&sc, error_keep, sizeof error_keep / sizeof error_keep[0], 4096, toks, 64);
+    int rc = llmrt__jscan_feed(&sc, body, len, 0);
+    if (rc == 0) llmrt__jscan_close_partial(&sc);
+    llmrt__jarena_init(&d.a, scratch, sizeof scratch);
+    llmrt__jscan_result(&sc, body, len, &d.j);
+    if (rc == 0 && llmrt__json_type(&d.j, 0) == LLMRT__JSON_OBJECT) {
+      have_msg = error_members(&d, &code);
+      if (!have_msg && d.j.partial) {
+        char tmp[160];
+        int l = snprintf(tmp, sizeof tmp,
+                         "HTTP status %d with a JSON body that has no error message in the %zu "
+                         "bytes kept",
+                         http_status, len);
+        llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, tmp, (size_t)l);
+        have_msg = 1;
+      }
     }
     llmrt__dec_end(&d);
   }
@@ -200,7 +278,6 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
     /* Not JSON (an HTML page from a proxy, plain text). */
     char msg[ERROR_BODY_MAX];
     size_t n = clean_text(body, len, msg, sizeof msg);
-    d.sink = sink;
     if (n) {
       llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, msg, n);
     } else {

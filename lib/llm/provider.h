@@ -11,12 +11,14 @@
 
 /* One decode: the parsed document, the string arena and where events go.
  * st is NULL when a whole (non-stream) response is decoded. */
-typedef struct {
+typedef struct llmrt__dec_s {
   llmrt__pstate_t *st;
   const llmrt__sink_t *sink;
   llmrt__json_t j;
   llmrt__jarena_t a;
 } llmrt__dec_t;
+
+/* ---- emit.c: the one way out to the sink ---- */
 
 /* Hands ev to the sink; returns the sink's verdict. */
 int llmrt__emit(const llmrt__dec_t *d, const llmrt_event_t *ev);
@@ -25,18 +27,32 @@ int llmrt__emit_type(const llmrt__dec_t *d, int type);
 void llmrt__meta(const llmrt__dec_t *d, int key, const char *val, size_t len);
 /* Reports string token t (if it is one) through on_meta. */
 int llmrt__meta_tok(llmrt__dec_t *d, int key, int t);
+/* Reports why decoding failed (on_meta PROBLEM, printf-style) and returns rc. */
+int llmrt__problem(const llmrt__dec_t *d, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* Emits string token t as a TEXT or THINKING delta. In a stream (d->st) an
- * incomplete UTF-8 character at the end is held back in st->utf8_carry and
- * prepended to the next delta of the same type; so is a high surrogate
- * escape waiting for its pair. Empty deltas emit nothing. */
+/* Emits string token t as a TEXT or THINKING delta, invalid UTF-8 as
+ * U+FFFD. In a stream (d->st) an incomplete UTF-8 character at the end is
+ * held back in st->carry and prepended to the next delta of the same type;
+ * so is a high surrogate escape waiting for its pair. A whole response's
+ * text goes out in slices (bounded memory). Empty deltas emit nothing. */
 int llmrt__emit_text(llmrt__dec_t *d, int type, int t);
-/* Emits whatever is held back, as it is (the stream ended inside a
+/* Emits whatever is held back as U+FFFD (the stream ended inside a
  * character, or the other kind of delta came). */
 int llmrt__flush_text(llmrt__dec_t *d);
-/* Length of the longest prefix of s that does not end inside a UTF-8
- * character (invalid bytes count as complete: they are passed through). */
-size_t llmrt__utf8_complete(const char *s, size_t n);
+
+/* ---- utf8.c: UTF-8 without JSON or events ---- */
+
+/* Length (0 to 3) of the incomplete tail of s[0..n) that a following byte
+ * could still make a valid character. */
+size_t llmrt__utf8_partial(const char *s, size_t n);
+/* Length of the longest valid UTF-8 prefix of s[0..n). */
+size_t llmrt__utf8_valid(const char *s, size_t n);
+/* Copies s[0..n) to out (3n bytes at most) with each byte that does not
+ * start a valid sequence replaced by U+FFFD; returns the length. */
+size_t llmrt__utf8_clean(const char *s, size_t n, char *out);
+
+/* ---- provider.c ---- */
 
 /* Emits FINISH for string token t, normalized: end_turn and stop_sequence
  * become "stop", max_tokens "length", tool_use "tool_calls"; others as given.
@@ -63,7 +79,19 @@ int llmrt__report_error(llmrt__dec_t *d, int err_tok, int dflt);
 /* Shared decode_error of both adapters. */
 int llmrt__decode_error(int http_status, const char *body, size_t len, const llmrt__sink_t *sink);
 
-/* Parses a document for a decode; pairs with llmrt__dec_end. */
+/* Decodes a whole body with provider p: scans it (keep list, budget), then
+ * runs p->decode_doc. The shared decode_response. */
+int llmrt__decode_whole(const llmrt__provider_t *p, const char *body, size_t len,
+                        const llmrt__sink_t *sink);
+
+/* A stream event's bytes counted as idle (until content resets them). */
+void llmrt__idle_add(llmrt__pstate_t *st, const llmrt__sse_event_t *ev);
+/* rc, or LLMRT_EIDLETIMEOUT (with a PROBLEM) when the idle count passed
+ * its limit; the last step of decode_event. */
+int llmrt__idle_check(llmrt__pstate_t *st, const llmrt__sink_t *sink, int rc);
+
+/* Parses a stream event for a decode (no keep list; a budget by size);
+ * reports a PROBLEM when it fails. Pairs with llmrt__dec_end. */
 int llmrt__dec_begin(llmrt__dec_t *d, llmrt__pstate_t *st, const llmrt__sink_t *sink,
                      const char *js, size_t len, llmrt__jtok_t *toks, uint32_t ntoks, char *scratch,
                      size_t scratch_len);

@@ -13,15 +13,14 @@
 
 #include "llm.h"
 
-#define SSE_DEFAULT_MAX (4u << 20)
-
 void llmrt__sse_init(llmrt__sse_t *p, size_t max_event_bytes) {
   memset(p, 0, sizeof *p);
   llmrt__buf_init(&p->line);
   llmrt__buf_init(&p->data);
   llmrt__buf_init(&p->event);
   llmrt__buf_init(&p->id);
-  p->max_event_bytes = max_event_bytes ? max_event_bytes : SSE_DEFAULT_MAX;
+  p->max_event_bytes = max_event_bytes ? max_event_bytes : LLMRT__SSE_DEFAULT_EVENT;
+  p->max_idle_bytes = LLMRT__SSE_DEFAULT_IDLE;
   p->retry = -1;
 }
 
@@ -38,6 +37,7 @@ void llmrt__sse_reset(llmrt__sse_t *p) {
   llmrt__buf_reset(&p->event);
   llmrt__buf_reset(&p->id);
   p->retry = -1;
+  p->noise = 0;
   p->skip_lf = p->has_data = p->has_id = 0;
   p->bom = 0;
 }
@@ -71,6 +71,8 @@ static int dispatch(llmrt__sse_t *p, llmrt__sse_cb cb, void *user) {
     ev.id = p->has_id ? (p->id.data ? p->id.data : "") : NULL;
     ev.id_len = p->has_id ? p->id.len : 0;
     ev.retry = p->retry;
+    ev.noise = p->noise;
+    p->noise = 0;
     rc = cb(user, &ev);
   }
   llmrt__buf_reset(&p->data);
@@ -83,16 +85,29 @@ static int field_is(const char *f, size_t n, const char *name, size_t name_len) 
   return n == name_len && memcmp(f, name, n) == 0;
 }
 
+/* Counts a line that carries nothing (a comment, a blank line that ends
+ * no event, a field other than data), line end included. Bytes of noise in
+ * a row are bounded: a stream of keep-alive comments or empty events alone
+ * would otherwise hold the call until its total deadline. */
+static int noise(llmrt__sse_t *p, size_t n) {
+  p->noise += n + 1;
+  return p->max_idle_bytes && p->noise > p->max_idle_bytes ? LLMRT_EIDLETIMEOUT : 0;
+}
+
 /* Interprets one complete line (without its line end). */
 static int process_line(llmrt__sse_t *p, const char *s, size_t n, llmrt__sse_cb cb, void *user) {
-  if (n == 0) return dispatch(p, cb, user);
-  if (s[0] == ':') return 0; /* comment */
+  if (n == 0) return p->has_data ? dispatch(p, cb, user) : (dispatch(p, cb, user), noise(p, 0));
+  if (s[0] == ':') return noise(p, n); /* comment */
   const char *colon = memchr(s, ':', n);
   size_t flen = colon ? (size_t)(colon - s) : n;
   const char *v = colon ? colon + 1 : s + n;
   size_t vlen = colon ? n - flen - 1 : 0;
   if (vlen > 0 && v[0] == ' ') v++, vlen--;
 
+  if (!field_is(s, flen, "data", 4)) {
+    int rc = noise(p, n);
+    if (rc) return rc;
+  }
   if (field_is(s, flen, "data", 4)) {
     if (over_limit(p, vlen + 1, 0)) return LLMRT_EBODYSIZE;
     if (llmrt__buf_reserve(&p->data, vlen + 1)) return LLMRT_ENOMEM;

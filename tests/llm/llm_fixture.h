@@ -203,4 +203,65 @@ static inline int run_transcript(const llmrt__provider_t *prov, const char *name
   return rc;
 }
 
+/* ---- Transcript cases, curl style: one row per recorded stream ---- */
+
+#define CHECK_ANY INT64_MIN /* a count field not checked */
+
+typedef struct {
+  const char *file;
+  int rc;                                 /* what ends the stream */
+  const char *text, *thinking, *finish;   /* NULL: not checked; "" means none */
+  int64_t in, out, cached;                /* CHECK_ANY: not checked */
+  int n_start, n_finish, n_usage, n_text; /* -1: not checked */
+  const char *model, *id, *err_type, *err_msg, *err_msg_has;
+  struct {
+    const char *id, *name, *args;
+  } tool[2];
+  const char *log_prefix; /* the log starts with this */
+  const char *log_has[3]; /* the log contains each */
+  const char *log_lacks;  /* and not this */
+} transcript_case_t;
+
+#define ASSERT_OPT_STR(got, want)                                                                  \
+  do {                                                                                             \
+    if (want) ASSERT_STR_EQ((got) ? (got) : "", want);                                             \
+  } while (0)
+#define ASSERT_OPT_INT(got, want)                                                                  \
+  do {                                                                                             \
+    if ((want) != CHECK_ANY && (want) != -1) ASSERT_EQ(got, want);                                 \
+  } while (0)
+
+/* Runs one case (whole, bytewise, random slices: see run_transcript) and
+ * checks every field it sets. */
+static inline void check_transcript(const llmrt__provider_t *prov, const transcript_case_t *tc) {
+  rec_t r;
+  fprintf(stderr, "   %s\n", tc->file);
+  ASSERT_ERR(run_transcript(prov, tc->file, &r), tc->rc);
+  ASSERT_OPT_STR(r.text.data, tc->text);
+  ASSERT_OPT_STR(r.thinking.data, tc->thinking);
+  ASSERT_OPT_STR(r.finish, tc->finish);
+  ASSERT_OPT_INT(r.in, tc->in);
+  ASSERT_OPT_INT(r.out, tc->out);
+  ASSERT_OPT_INT(r.cached, tc->cached);
+  ASSERT_OPT_INT(r.n_start, tc->n_start);
+  ASSERT_OPT_INT(r.n_finish, tc->n_finish);
+  ASSERT_OPT_INT(r.n_usage, tc->n_usage);
+  ASSERT_OPT_INT(r.n_text, tc->n_text);
+  ASSERT_OPT_STR(r.model, tc->model);
+  ASSERT_OPT_STR(r.id, tc->id);
+  ASSERT_OPT_STR(r.err_type, tc->err_type);
+  ASSERT_OPT_STR(r.err_msg, tc->err_msg);
+  if (tc->err_msg_has) ASSERT_CONTAINS(r.err_msg, tc->err_msg_has);
+  for (int i = 0; i < 2; i++) {
+    ASSERT_OPT_STR(r.tool_id[i], tc->tool[i].id);
+    ASSERT_OPT_STR(r.tool_name[i], tc->tool[i].name);
+    ASSERT_OPT_STR(r.args[i].data, tc->tool[i].args);
+  }
+  if (tc->log_prefix) ASSERT(strncmp(r.log.data, tc->log_prefix, strlen(tc->log_prefix)) == 0);
+  for (int i = 0; i < 3; i++)
+    if (tc->log_has[i]) ASSERT_CONTAINS(r.log.data, tc->log_has[i]);
+  if (tc->log_lacks) ASSERT(strstr(r.log.data, tc->log_lacks) == NULL);
+  rec_free(&r);
+}
+
 #endif

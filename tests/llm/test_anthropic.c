@@ -16,62 +16,87 @@ static void test_provider(void) {
   ASSERT_STR_EQ(P->extra_headers[0].value, "2023-06-01");
 }
 
-static void test_stream_text(void) {
-  rec_t r;
-  ASSERT_EQ(run_transcript(P, "anthropic_stream_text.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(r.text.data, "Hello! I'm Claude. \u4f60\u597d\U0001F600");
-  ASSERT_STR_EQ(r.model, "claude-sonnet-4-20250514");
-  ASSERT_STR_EQ(r.id, "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
-  ASSERT_STR_EQ(r.finish, "stop"); /* end_turn */
-  ASSERT_EQ(r.n_start, 1);
-  ASSERT_EQ(r.in, 25);
-  ASSERT_EQ(r.out, 15);
-  ASSERT_EQ(r.n_usage, 2); /* message_start, then message_delta */
-  ASSERT_CONTAINS(r.log.data, "START\nUSAGE in=25 out=1 cached=0\n");
-  ASSERT_CONTAINS(r.log.data, "FINISH stop\nUSAGE in=25 out=15 cached=0\n");
-  rec_free(&r);
+/* The recorded streams. Unset fields are not checked; every field a case
+ * sets is. */
+static const transcript_case_t streams[] = {
+    {.file = "anthropic_stream_text.sse",
+     .rc = LLMRT__STREAM_DONE,
+     .text = "Hello! I'm Claude. \u4f60\u597d\U0001F600",
+     .model = "claude-sonnet-4-20250514",
+     .id = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY",
+     .finish = "stop", /* end_turn */
+     .n_start = 1,
+     .in = 25,
+     .out = 15,
+     .cached = CHECK_ANY,
+     .n_usage = 2, /* message_start, then message_delta */
+     .n_finish = -1,
+     .n_text = -1,
+     .log_has = {"START\nUSAGE in=25 out=1 cached=0\n",
+                 "FINISH stop\nUSAGE in=25 out=15 cached=0\n"}},
+    {.file = "anthropic_stream_tools.sse",
+     .rc = LLMRT__STREAM_DONE,
+     .text = "Okay, let's check the weather for San Francisco, CA:",
+     /* Tool calls are numbered 0, 1, ... whatever their content block index. */
+     .tool = {{"toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather",
+               "{\"location\": \"San Francisco, CA\", \"unit\": \"fahrenheit\"}"},
+              {"toolu_02ABC", NULL, "{\"tz\": \"America/Los_Angeles\"}"}},
+     .finish = "tool_calls",
+     /* input 472 + 2048 cache reads; cached is the cache reads. */
+     .in = 2520,
+     .cached = 2048,
+     .out = 89,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1,
+     .log_has = {"TOOL_CALL 0 id=toolu_01T1x1fJ34qAmk2tNTrN7Up6 name=get_weather \n"}},
+    {.file = "anthropic_stream_thinking.sse",
+     .rc = LLMRT__STREAM_DONE,
+     .thinking =
+         "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3",
+     .text = "27 * 453 = 12,231",
+     .finish = "length", /* max_tokens */
+     .out = 120,
+     .in = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1,
+     /* signature_delta and the unknown event leave no trace. */
+     .log_lacks = "EqQB"},
+    {.file = "anthropic_error.sse",
+     .rc = LLMRT_EOVERLOADED,
+     .text = "Partial",
+     .err_type = "overloaded_error",
+     .err_msg = "Overloaded",
+     .in = CHECK_ANY,
+     .out = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
+    {.file = "anthropic_stream_zh_crlf.sse",
+     .rc = LLMRT__STREAM_DONE,
+     .text = "春眠不觉晓，处处闻啼鸟。",
+     .finish = "stop", /* stop_sequence */
+     .out = 20,
+     .in = CHECK_ANY,
+     .cached = CHECK_ANY,
+     .n_start = -1,
+     .n_finish = -1,
+     .n_usage = -1,
+     .n_text = -1},
+};
+
+static void test_streams(void) {
+  for (size_t i = 0; i < sizeof streams / sizeof streams[0]; i++)
+    check_transcript(P, &streams[i]);
 }
 
-static void test_stream_tools(void) {
-  rec_t r;
-  ASSERT_EQ(run_transcript(P, "anthropic_stream_tools.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(r.text.data, "Okay, let's check the weather for San Francisco, CA:");
-  /* Tool calls are numbered 0, 1, ... whatever their content block index. */
-  ASSERT_STR_EQ(r.tool_id[0], "toolu_01T1x1fJ34qAmk2tNTrN7Up6");
-  ASSERT_STR_EQ(r.tool_name[0], "get_weather");
-  ASSERT_STR_EQ(r.args[0].data, "{\"location\": \"San Francisco, CA\", \"unit\": \"fahrenheit\"}");
-  ASSERT_STR_EQ(r.tool_id[1], "toolu_02ABC");
-  ASSERT_STR_EQ(r.args[1].data, "{\"tz\": \"America/Los_Angeles\"}");
-  ASSERT_STR_EQ(r.finish, "tool_calls");
-  /* input 472 + 2048 cache reads; cached is the cache reads. */
-  ASSERT_EQ(r.in, 2520);
-  ASSERT_EQ(r.cached, 2048);
-  ASSERT_EQ(r.out, 89);
-  ASSERT_CONTAINS(r.log.data, "TOOL_CALL 0 id=toolu_01T1x1fJ34qAmk2tNTrN7Up6 name=get_weather \n");
-  rec_free(&r);
-}
-
-static void test_stream_thinking(void) {
-  rec_t r;
-  ASSERT_EQ(run_transcript(P, "anthropic_stream_thinking.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(
-      r.thinking.data,
-      "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3");
-  ASSERT_STR_EQ(r.text.data, "27 * 453 = 12,231");
-  ASSERT_STR_EQ(r.finish, "length"); /* max_tokens */
-  ASSERT_EQ(r.out, 120);
-  /* signature_delta and the unknown event leave no trace. */
-  ASSERT(strstr(r.log.data, "EqQB") == NULL);
-  rec_free(&r);
-}
-
-static void test_stream_error(void) {
-  rec_t r;
-  ASSERT_ERR(run_transcript(P, "anthropic_error.sse", &r), LLMRT_EOVERLOADED);
-  ASSERT_STR_EQ(r.text.data, "Partial");
-  ASSERT_STR_EQ(r.err_type, "overloaded_error");
-  ASSERT_STR_EQ(r.err_msg, "Overloaded");
-
+static void test_error_event(void) {
   /* Other error types are LLMRT_EUPSTREAM; the event name alone suffices. */
   llmrt__pstate_t *st = malloc(sizeof *st);
   llmrt__pstate_init(st);
@@ -79,22 +104,12 @@ static void test_stream_error(void) {
   rec_init(&r2);
   llmrt__sink_t sink = rec_sink(&r2);
   const char *d = "{\"error\":{\"type\":\"api_error\",\"message\":\"Internal server error\"}}";
-  llmrt__sse_event_t ev = {"error", 5, d, strlen(d), NULL, 0, -1};
+  llmrt__sse_event_t ev = {"error", 5, d, strlen(d), NULL, 0, -1, 0};
   ASSERT_ERR(P->decode_event(st, &ev, &sink), LLMRT_EUPSTREAM);
   ASSERT_STR_EQ(r2.err_type, "api_error");
   ASSERT_STR_EQ(r2.err_msg, "Internal server error");
   free(st);
   rec_free(&r2);
-  rec_free(&r);
-}
-
-static void test_stream_zh_crlf(void) {
-  rec_t r;
-  ASSERT_EQ(run_transcript(P, "anthropic_stream_zh_crlf.sse", &r), LLMRT__STREAM_DONE);
-  ASSERT_STR_EQ(r.text.data, "春眠不觉晓，处处闻啼鸟。");
-  ASSERT_STR_EQ(r.finish, "stop"); /* stop_sequence */
-  ASSERT_EQ(r.out, 20);
-  rec_free(&r);
 }
 
 static void test_no_message_start(void) {
@@ -114,7 +129,7 @@ static void test_no_message_start(void) {
   rec_init(&r);
   llmrt__sink_t sink = rec_sink(&r);
   for (size_t i = 0; i < 4; i++) {
-    llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1};
+    llmrt__sse_event_t ev = {"message", 7, evs[i], strlen(evs[i]), NULL, 0, -1, 0};
     ASSERT_EQ(P->decode_event(st, &ev, &sink), i == 3 ? LLMRT__STREAM_DONE : 0);
   }
   ASSERT_STR_EQ(r.log.data,
@@ -124,22 +139,27 @@ static void test_no_message_start(void) {
 }
 
 static void test_bad_events(void) {
-  static const char *bad[] = {
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
-      "\"x}}",
-      "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}", /* no
-                                                                                                  index
-                                                                                                */
-      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"}}",
-      "[\"message_start\"]",
-  };
+  static const char
+      *bad[] =
+          {
+              "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+              "\"text\":"
+              "\"x}}",
+              "{\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}"
+              "}", /* no
+                      index
+                    */
+              "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_"
+              "delta\"}}",
+              "[\"message_start\"]",
+          };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     llmrt__pstate_t *st = malloc(sizeof *st);
     llmrt__pstate_init(st);
     rec_t r;
     rec_init(&r);
     llmrt__sink_t sink = rec_sink(&r);
-    llmrt__sse_event_t ev = {"content_block_delta", 19, bad[i], strlen(bad[i]), NULL, 0, -1};
+    llmrt__sse_event_t ev = {"content_block_delta", 19, bad[i], strlen(bad[i]), NULL, 0, -1, 0};
     int rc = P->decode_event(st, &ev, &sink);
     if (rc != LLMRT_EBADRESPONSE) TEST_FAIL_("%s: got %d", bad[i], rc);
     free(st);
@@ -238,7 +258,8 @@ static cJSON *encode(const llmrt_request_t *req) {
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
       {0, "system", "You are terse.", 0, NULL, NULL, NULL},
-      {0, "user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL, NULL},
+      {0, "user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL,
+       NULL},
       {0, "assistant", "Checking.", 0, NULL, NULL, NULL},
       {0, "tool", "{\"temp\":21}", 0, NULL, "toolu_1", NULL},
       {0, "tool", "12:00", 0, NULL, "toolu_2", NULL},
@@ -333,7 +354,10 @@ static void test_encode_tool_turns(void) {
    * object, after its text; the tool's answer a tool_result block. */
   llmrt_message_t msgs[] = {
       {.role = "user", .content = "Weather in Paris?"},
-      {.role = "assistant", .content = "Let me check.", .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
+      {.role = "assistant",
+       .content = "Let me check.",
+       .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_"
+                          "weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]"},
       {.role = "tool", .content = "{\"temp\":21}", .tool_call_id = "call_1"},
   };
   llmrt_request_t req;
@@ -370,11 +394,8 @@ static void test_encode_tool_turns(void) {
 int main(void) {
   P = llmrt__provider_find("anthropic");
   RUN_TEST(test_provider);
-  RUN_TEST(test_stream_text);
-  RUN_TEST(test_stream_tools);
-  RUN_TEST(test_stream_thinking);
-  RUN_TEST(test_stream_error);
-  RUN_TEST(test_stream_zh_crlf);
+  RUN_TEST(test_streams);
+  RUN_TEST(test_error_event);
   RUN_TEST(test_no_message_start);
   RUN_TEST(test_bad_events);
   RUN_TEST(test_response);

@@ -23,6 +23,9 @@
  * gates on absolute times.
  *
  * Usage: bench_full_path [seconds-per-run (default 0.5)] [rounds (default 5)]
+ * BENCH_DEFER=1 starts each next llmrt call on the next loop turn instead of
+ * from inside on_done, to tell a reuse problem tied to re-entrant starts
+ * from one tied to timing.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -254,7 +257,10 @@ typedef struct {
   int stream;
   uint64_t t0;
   size_t tokens;
+  uv_timer_t next; /* BENCH_DEFER=1: the next call starts on the next loop turn */
 } lslot_t;
+static int defer_next;
+static void l_next(uv_timer_t *tm);
 
 static void l_start(lslot_t *s);
 
@@ -276,7 +282,9 @@ static void l_done(llmrt_call_t *c, int status, const llmrt_result_t *res, void 
   else if (s->t->errors++ < 3)
     fprintf(stderr, "llmrt: %s (%s)\n", status ? llmrt_err_name(status) : "wrong reply",
             res->error_message ? res->error_message : "");
-  if (now < s->t->t_end)
+  if (now < s->t->t_end && defer_next)
+    uv_timer_start(&s->next, l_next, 0, 0);
+  else if (now < s->t->t_end)
     l_start(s);
   else
     s->t->inflight--;
@@ -302,17 +310,27 @@ static void l_start(lslot_t *s) {
   }
 }
 
+static void l_next(uv_timer_t *tm) {
+  l_start(tm->data);
+}
+
 static void l_run(llmrt_t *rt, uv_loop_t *loop, int stream, int conc, double secs, tally_t *t) {
   lslot_t *slots = calloc((size_t)conc, sizeof(*slots));
   if (!slots) abort();
   t->t_end = now_us() + (uint64_t)(secs * 1e6);
   t->inflight = conc;
   for (int i = 0; i < conc; i++) {
-    slots[i] = (lslot_t){t, rt, stream, 0, 0};
-    l_start(&slots[i]);
+    slots[i] = (lslot_t){.t = t, .rt = rt, .stream = stream};
+    uv_timer_init(loop, &slots[i].next);
+    slots[i].next.data = &slots[i];
   }
+  for (int i = 0; i < conc; i++)
+    l_start(&slots[i]);
   while (t->inflight > 0)
     uv_run(loop, UV_RUN_ONCE);
+  for (int i = 0; i < conc; i++)
+    uv_close((uv_handle_t *)&slots[i].next, NULL);
+  uv_run(loop, UV_RUN_NOWAIT); /* their close callbacks, before the slots go */
   free(slots);
 }
 
@@ -523,6 +541,7 @@ int main(int argc, char **argv) {
   if (run_seconds <= 0) run_seconds = 0.5;
   setvbuf(stdout, NULL, _IOLBF, 0); /* progress on stderr stays in order */
   setenv("BENCH_KEY", "bench", 1);
+  defer_next = getenv("BENCH_DEFER") && atoi(getenv("BENCH_DEFER"));
   curl_global_init(CURL_GLOBAL_DEFAULT);
   build_replies();
   build_nginx_extra();

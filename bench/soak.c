@@ -123,7 +123,7 @@ struct slot_s {
   soak_t *s;
   uint16_t id;
   long idx;           /* call in this slot, -1 if none */
-  llmrt_call_t *call; /* valid while recs[idx].state == ST_STARTED */
+  uint64_t call; /* the running call's id (0: none) */
   uv_timer_t timer;
 };
 
@@ -197,7 +197,7 @@ static void on_done(llmrt_call_t *c, int status, const llmrt_result_t *res, void
   if (sl->idx == idx) {
     uv_timer_stop(&sl->timer);
     sl->idx = -1;
-    sl->call = NULL;
+    sl->call = 0;
     start_next(sl);
   }
 }
@@ -206,7 +206,7 @@ static const llmrt_callbacks_t cbs = {on_token, NULL, on_done};
 
 static void on_cancel_timer(uv_timer_t *t) {
   slot_t *sl = t->data;
-  if (sl->idx >= 0 && S.recs[sl->idx].state == ST_STARTED) llmrt_call_cancel(sl->call);
+  if (sl->idx >= 0 && S.recs[sl->idx].state == ST_STARTED) llmrt_cancel(S.rt, sl->call);
 }
 
 static void start_next(slot_t *sl) {
@@ -228,7 +228,7 @@ static void start_next(slot_t *sl) {
     r->state = ST_STARTED;
     sl->idx = idx;
     S.inflight++;
-    llmrt_call_t *call = NULL;
+    uint64_t call = 0;
     int rc = llmrt_call(S.rt, &req, &cbs, r, &call);
     if (rc != 0) {
       if (r->state != ST_STARTED) {
@@ -245,7 +245,7 @@ static void start_next(slot_t *sl) {
     }
     if (r->state != ST_STARTED || sl->idx != idx) return; /* on_done already ran */
     sl->call = call;
-    if (k->action == ACT_CANCEL_SYNC) llmrt_call_cancel(call);
+    if (k->action == ACT_CANCEL_SYNC) llmrt_cancel(S.rt, call);
     if (k->action == ACT_CANCEL_TIMER) uv_timer_start(&sl->timer, on_cancel_timer, 2, 0);
     return;
   }
@@ -349,7 +349,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   for (int i = 0; i < conc; i++) {
-    S.slots[i] = (slot_t){&S, (uint16_t)i, -1, NULL, {0}};
+    S.slots[i] = (slot_t){&S, (uint16_t)i, -1, 0, {0}};
     uv_timer_init(&loop, &S.slots[i].timer);
     S.slots[i].timer.data = &S.slots[i];
   }

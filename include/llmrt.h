@@ -139,10 +139,12 @@ const char *llmrt_errmsg(const llmrt_t *rt);
  * LLMRT_EBUSY if the name is taken. */
 int llmrt_add_plugin(llmrt_t *rt, const char *name, llmrt_plugin_entry_fn entry);
 
-/* Closes the runtime in phases: first every call in flight ends with
- * LLMRT_ESHUTDOWN (on_done on a later loop turn, never inside llmrt_close),
- * then plugins are finalized, then pools, then DNS and TLS state close; `done`
- * runs once all libuv handles are closed. No user or plugin callback runs after `done`. The runtime's memory
+/* Closes the runtime in phases: calls (every call in flight ends with
+ * LLMRT_ESHUTDOWN), then the HTTP pools (requests made with
+ * llmrt_http_request end with LLMRT_ESHUTDOWN), then DNS and TLS state. No
+ * on_done runs inside llmrt_close: they run on later loop turns (only
+ * llmrt_http_prewarm's done reports at once). Plugins' fini runs once the
+ * last call has ended; `done` runs once all libuv handles are closed. No user or plugin callback runs after `done`. The runtime's memory
  * is released after `done` returns (for an own loop, when llmrt_run returns).
  * Safe to call from inside any llmrt callback. Calling it twice is a no-op. */
 void llmrt_close(llmrt_t *rt, void (*done)(llmrt_t *rt, void *user), void *user);
@@ -183,8 +185,10 @@ int llmrt_cancel(llmrt_t *rt, uint64_t id);
  * block) until llmrt_call_resume, which delivers what was held back on a
  * later loop turn. Nothing is lost or reordered, and what is held back is
  * bounded by one read. Safe inside the call's callbacks. A paused call still
- * ends at its deadline (or on cancel); on_done is not held back. Calling
- * pause twice needs one resume; resume without pause is LLMRT_EINVAL. */
+ * ends at once at its deadline or on cancel; a call that succeeds while
+ * paused runs on_done after the held-back events, once resumed. Pauses
+ * count: each llmrt_call_pause needs its llmrt_call_resume; resume without
+ * pause is LLMRT_EINVAL. */
 int llmrt_call_pause(llmrt_call_t *call);
 int llmrt_call_resume(llmrt_call_t *call);
 
@@ -193,7 +197,7 @@ llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);
 
 /* ---- Metrics ------------------------------------------------------------ */
 
-/* Writes every registered metric (runtime and plugins) in Prometheus text
+/* Writes every metric plugins registered in Prometheus text
  * exposition format. On success *out is a NUL-terminated string allocated
  * with llmrt's allocator (free it with llmrt_free) and *len its length. */
 int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len);

@@ -151,8 +151,9 @@ struct llmrt_plugin_s {
 /* Functions a plugin may call. All take the ctx or prt handed to the plugin.
  * Unless stated, they return 0 or a negative error: LLMRT_EINVAL when called
  * in a state where they make no sense (docs/plugins.md has the table of
- * which function each phase of a call allows), LLMRT_ECANCELED once the call
- * is canceled or closing. Every function runs on the loop thread, except
+ * which function each phase of a call allows), LLMRT_ECANCELED from the
+ * functions that move a call on (set_request, set_header, emit, respond,
+ * resume, retry, fail) once it is canceled or closing. Every function runs on the loop thread, except
  * wake_send. */
 struct llmrt_host_s {
   uint32_t abi_version; /* LLMRT_PLUGIN_ABI_VERSION */
@@ -223,10 +224,12 @@ struct llmrt_host_s {
   int (*resume)(llmrt_ctx_t *ctx);
   /* Asks for another attempt after delay_ms, re-entering the chain below
    * this plugin. From on_error (then return LLMRT_STOP) or while paused in
-   * it. Refused (LLMRT_EBUSY) once an event has passed this plugin outward,
-   * and LLMRT_ESHUTDOWN while the runtime closes. */
+   * it. Refused (LLMRT_EBUSY) once an event has passed this plugin outward
+   * or it emitted events of its own, and LLMRT_ESHUTDOWN while the runtime
+   * closes. */
   int (*retry)(llmrt_ctx_t *ctx, uint32_t delay_ms);
-  /* Fails the call from this plugin, from any hook or while paused: err
+  /* Fails the call from this plugin, from any hook before on_complete, or
+   * while paused, or from a timer while the call runs: err
    * (negative) goes through the on_error of the plugins outside this one,
    * then to the user. msg (copied, may be NULL) says why; the runtime
    * prefixes the plugin's name. Inside a hook, the hook's return value is

@@ -5,7 +5,10 @@
  *   flow.c       events inner to outer, flow control (pause, queue, drain)
  *   attempt.c    one upstream HTTP exchange
  *   host.c       the plugin host table, checked against one state table
- *   redact.c     keeping the API key out of everything the caller sees */
+ *   redact.c     keeping the API key out of everything the caller sees
+ * Beside them: chain.c (per-runtime state, deferred work, ids' table, the
+ * close phase of calls), config.c (configurations), plugin.c and wake.c
+ * (what plugins load and wait on). */
 #ifndef LLMRT_CALL_H
 #define LLMRT_CALL_H
 

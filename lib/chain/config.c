@@ -488,8 +488,14 @@ static int line_of(const char *json, const char *pos) {
 }
 
 int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) {
+  /* Messages always go to llmrt_errmsg too, errbuf or not. */
+  char own[256];
+  if (!errbuf || !errlen) {
+    errbuf = own;
+    errlen = sizeof own;
+  }
   errout_t e = {errbuf, errlen};
-  if (errbuf && errlen) errbuf[0] = '\0';
+  errbuf[0] = '\0';
   if (!rt || !json) {
     fail_msg(&e, "llmrt_configure: runtime and configuration must not be NULL");
     return LLMRT_EINVAL;
@@ -531,7 +537,7 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
   if (r) {
     if (r == LLMRT_ENOMEM) fail_msg(&e, "llmrt_configure: out of memory");
     draft_free(&d);
-    if (errbuf && errlen) llmrt__chain_errmsg(ch, "%s", errbuf);
+    llmrt__chain_errmsg(ch, "%s", errbuf);
     return r;
   }
 

@@ -194,6 +194,7 @@ static int dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
     llmrt_ctx_t *x = &c->ctx[i];
     if (x->on_event) {
       c->evt_hook = i;
+      c->resume_for = -1;
       r = x->on_event(x, ev);
       c->evt_hook = outer;
       if (r != LLMRT_CONTINUE || c->halted) {

@@ -112,6 +112,7 @@ static void walk_request(llmrt_call_t *c) {
     x->entered = 1;
     if (!x->p->desc->on_request) continue;
     c->answering = -1;
+    c->resume_for = -1; /* a resume counts only inside the hook that pauses */
     c->in_hook++;
     int r = x->p->desc->on_request(x);
     c->in_hook--;
@@ -201,6 +202,7 @@ static void walk_error(llmrt_call_t *c) {
     c->answering = -1;
     c->pos = (unsigned)i;
     c->err = err;
+    c->resume_for = -1;
     c->in_hook++;
     int r = x->p->desc->on_error(x, err);
     c->in_hook--;

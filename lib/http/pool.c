@@ -475,7 +475,7 @@ static void pool_closer(llmrt_t *rt, void *arg) {
    * finish others, so always take the current head. */
   while (!llmrt__list_empty(&pool->reqs)) {
     llmrt__req_t *req = LLMRT__CONTAINER(pool->reqs.next, llmrt__req_t, link);
-    llmrt__http_finish(req, LLMRT_ESHUTDOWN, "runtime is closing", 0);
+    llmrt__http_finish(req, LLMRT_ESHUTDOWN, "runtime is closing", 1); /* reported next turn */
   }
   while (!llmrt__list_empty(&pool->prewarms)) {
     llmrt__prewarm_t *pw = LLMRT__CONTAINER(pool->prewarms.next, llmrt__prewarm_t, link);

@@ -105,9 +105,15 @@ llmrt__chain_t *llmrt__chain_get(llmrt_t *rt) {
   ch->rt = rt;
   llmrt__list_init(&ch->calls);
   ch->free_slot = UINT32_MAX;
-  if (llmrt__rt_add_closer(rt, LLMRT__CLOSE_CALLS, chain_closer, ch) != 0 ||
-      llmrt__wake_init(ch) != 0) {
+  if (llmrt__wake_init(ch) != 0) {
     llmrt__free(ch);
+    return NULL;
+  }
+  if (llmrt__rt_add_closer(rt, LLMRT__CLOSE_CALLS, chain_closer, ch) != 0) {
+    /* Never happens (the table has room for every layer); unwind anyway. */
+    ch->open_handles = 1;
+    llmrt__rt_ref(rt);
+    llmrt__wake_close(ch);
     return NULL;
   }
   uv_idle_init(rt->loop, &ch->idle);

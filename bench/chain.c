@@ -41,6 +41,29 @@ static const llmrt_plugin_t *responder_entry(const llmrt_host_t *host) {
   return &responder;
 }
 
+/* ---- The pauser: holds the event flow at every event and resumes at once
+ * (inside its hook, so the flow goes on on the next loop turn): the cost of
+ * one event-phase pause/resume cycle. ---- */
+static int g_pause;
+
+static int pause_on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
+  (void)ev;
+  H->resume(ctx);
+  return LLMRT_PAUSE;
+}
+
+static const llmrt_plugin_t pauser = {
+    .abi_version = LLMRT_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(llmrt_plugin_t),
+    .name = "pauser",
+    .on_event = pause_on_event,
+};
+
+static const llmrt_plugin_t *pauser_entry(const llmrt_host_t *host) {
+  H = host;
+  return &pauser;
+}
+
 typedef struct {
   llmrt_t *rt;
   int target, started, done, inflight;
@@ -88,11 +111,13 @@ static double run(int plugins, int responder_on, const char *url, int n) {
   load_t l = {0};
   llmrt_new(&loop, NULL, &l.rt);
   llmrt_add_plugin(l.rt, "responder", responder_entry);
+  llmrt_add_plugin(l.rt, "pauser", pauser_entry);
   char cfg[8192];
   int o = snprintf(cfg, sizeof cfg,
                    "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api_key_env\":\"BENCH_KEY\"}},"
                    "\"plugins\":[",
                    url);
+  if (g_pause) o += snprintf(cfg + o, sizeof cfg - (size_t)o, "{\"name\":\"pauser\"},");
   for (int i = 0; i < plugins; i++)
     o += snprintf(cfg + o, sizeof cfg - (size_t)o, "%s{\"name\":\"%s\",\"n\":%d}", i ? "," : "",
                   LLMRT_BENCH_NOOP, i);
@@ -152,6 +177,15 @@ int main(void) {
     printf("%d plugins, %d events: %.1f\n", p, e, run(p, 1, "http://127.0.0.1:9/v1", c) / c * 1e9);
     return 0;
   }
+  const char *pz = getenv("BENCH_CHAIN_PAUSE"); /* "0,events,calls": pauser outermost */
+  if (pz) {
+    int p = 0, e = 0, c = 0;
+    if (sscanf(pz, "%d,%d,%d", &p, &e, &c) != 3) return 2;
+    g_events = e;
+    g_pause = 1;
+    printf("pauser, %d events: %.1f\n", e, run(p, 1, "http://127.0.0.1:9/v1", c) / c * 1e9);
+    return 0;
+  }
   const char *mock = getenv("BENCH_CHAIN_MOCK"); /* "plugins,0,calls" */
   if (mock) {
     int p = 0, e = 0, c = 0;
@@ -168,13 +202,15 @@ int main(void) {
   const int n = 200000, events = 64, nm = 3000;
   /* Each configuration runs in its own process, interleaved run by run so
    * that machine noise hits them alike; medians are reported. */
-  double t0[NS][RUNS], t64[NS][RUNS], tm[NS][RUNS];
-  for (int r = 0; r < RUNS; r++)
+  double t0[NS][RUNS], t64[NS][RUNS], tm[NS][RUNS], tp[RUNS];
+  for (int r = 0; r < RUNS; r++) {
     for (int i = 0; i < NS; i++) {
       t0[i][r] = spawn("BENCH_CHAIN_ONE", sizes[i], 0, n);
       t64[i][r] = spawn("BENCH_CHAIN_ONE", sizes[i], events, n / 4);
       tm[i][r] = spawn("BENCH_CHAIN_MOCK", sizes[i], 0, nm);
     }
+    tp[r] = spawn("BENCH_CHAIN_PAUSE", 0, events, n / 4);
+  }
   printf("chain, part 1: calls answered by the innermost plugin (no sockets), 64 in flight;\n"
          "each configuration in a fresh process, median of %d interleaved runs\n", RUNS);
   printf("%8s %12s %16s %16s\n", "plugins", "ns/call", "ns/call vs 0", "ns/event vs 0");
@@ -187,6 +223,11 @@ int main(void) {
     double per_event = ((m64[i] - m0[i]) - (m64[0] - m0[0])) / events;
     printf("%8d %12.0f %16.0f %16.1f\n", sizes[i], m0[i], m0[i] - m0[0], per_event);
   }
+  double mp = bench_median(tp, RUNS);
+  printf("\nchain, part 3: an outer plugin pauses the flow at every event and resumes at once\n"
+         "(the event goes on on the next loop turn): %.0f ns per pause/resume cycle, loop turn\n"
+         "included, over the empty chain's %.1f ns per event\n",
+         (mp - m64[0]) / events, (m64[0] - m0[0]) / events);
   printf("\nchain, part 2: streamed calls of 16 tokens against the mock (own thread), %d calls\n",
          nm);
   printf("%8s %12s %12s\n", "plugins", "calls/s", "vs 0");

@@ -388,6 +388,7 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   c->resume_for = -1;
   c->evt_hook = -1;
   c->flow_pauser = -1;
+  llmrt__list_init(&c->timers);
   c->pst = (llmrt__pstate_t *)((char *)c + head + cf->states_size);
   for (size_t i = 0; i < cf->n_plugins; i++) {
     llmrt_ctx_t *x = &c->ctx[i];

@@ -141,7 +141,7 @@ struct llmrt_call_s {
   uv_timer_t timer;
   int timer_open;
   uint64_t deadline_at, first_token_at, retry_at; /* loop ms; 0: none */
-  struct llmrt_timer_s *timers; /* host->call_timer_start */
+  llmrt__link_t timers; /* host->call_timer_start */
 
   /* The attempt in flight. */
   llmrt_http_t *http; /* non-NULL until its on_done ran */

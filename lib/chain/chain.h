@@ -37,7 +37,7 @@ struct llmrt_plugin_rt_s {
   uv_lib_t lib;
   int has_lib;
   int inited;
-  struct llmrt_timer_s *timers; /* running timers, stopped before fini */
+  llmrt__link_t timers;  /* running timers, stopped before fini */
   llmrt__link_t wakes;   /* wake.c: this instance's wakes */
   llmrt__link_t watches; /* wake.c: this instance's fd watches */
 };
@@ -55,11 +55,11 @@ void llmrt__plugin_unload(llmrt_plugin_rt_t *p);
 int llmrt__timer_start(llmrt_plugin_rt_t *prt, uint64_t timeout_ms, uint64_t repeat_ms,
                        void (*cb)(llmrt_timer_t *t, void *arg), void *arg, llmrt_timer_t **out);
 /* A timer on the list *owner (an instance's, or a call's) instead. */
-int llmrt__timer_start_on(llmrt_t *rt, struct llmrt_timer_s **owner, uint64_t timeout_ms,
+int llmrt__timer_start_on(llmrt_t *rt, llmrt__link_t *owner, uint64_t timeout_ms,
                           uint64_t repeat_ms, void (*cb)(llmrt_timer_t *t, void *arg), void *arg,
                           llmrt_timer_t **out);
 /* Stops every timer of a list. */
-void llmrt__timers_stop_all(struct llmrt_timer_s **owner);
+void llmrt__timers_stop_all(llmrt__link_t *owner);
 void llmrt__timer_stop(llmrt_timer_t *t);
 uint64_t llmrt__plugin_now_ms(llmrt_plugin_rt_t *prt);
 void llmrt__plugin_log(llmrt_plugin_rt_t *prt, int level, const char *msg);

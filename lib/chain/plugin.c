@@ -22,11 +22,10 @@ typedef struct {
 
 struct llmrt_timer_s {
   uv_timer_t handle;
-  struct llmrt_timer_s **owner; /* the list holding it; NULL once stopped */
+  llmrt__link_t link; /* in its owner's list (an instance's or a call's) until stopped */
   llmrt_t *rt;
   void (*cb)(llmrt_timer_t *t, void *arg);
   void *arg;
-  struct llmrt_timer_s *next, *prev; /* in prt->timers while not stopped */
   int stopped;
 };
 
@@ -187,6 +186,7 @@ int llmrt__plugin_load(llmrt_t *rt, const char *name, const char *config_json, s
   if (!inst) return LLMRT_ENOMEM;
   llmrt_plugin_rt_t *p = &inst->prt;
   p->rt = rt;
+  llmrt__list_init(&p->timers);
   llmrt__list_init(&p->wakes);
   llmrt__list_init(&p->watches);
   p->label = llmrt__strdup(name);
@@ -259,7 +259,7 @@ static void on_timer(uv_timer_t *h) {
   t->cb(t, t->arg);
 }
 
-int llmrt__timer_start_on(llmrt_t *rt, llmrt_timer_t **owner, uint64_t timeout_ms,
+int llmrt__timer_start_on(llmrt_t *rt, llmrt__link_t *owner, uint64_t timeout_ms,
                           uint64_t repeat_ms, void (*cb)(llmrt_timer_t *t, void *arg), void *arg,
                           llmrt_timer_t **out) {
   if (out) *out = NULL;
@@ -276,6 +276,7 @@ int llmrt__timer_start_on(llmrt_t *rt, llmrt_timer_t **owner, uint64_t timeout_m
   t->rt = rt;
   t->cb = cb;
   t->arg = arg;
+  llmrt__list_init(&t->link);
   /* Held until the handle's close callback: the runtime's done waits. */
   llmrt__rt_ref(rt);
   r = uv_timer_start(&t->handle, on_timer, timeout_ms, repeat_ms);
@@ -284,10 +285,7 @@ int llmrt__timer_start_on(llmrt_t *rt, llmrt_timer_t **owner, uint64_t timeout_m
     uv_close((uv_handle_t *)&t->handle, on_timer_close);
     return r;
   }
-  t->owner = owner;
-  t->next = *owner;
-  if (*owner) (*owner)->prev = t;
-  *owner = t;
+  llmrt__list_push_back(owner, &t->link);
   if (out) *out = t;
   return 0;
 }
@@ -302,19 +300,14 @@ int llmrt__timer_start(llmrt_plugin_rt_t *prt, uint64_t timeout_ms, uint64_t rep
 void llmrt__timer_stop(llmrt_timer_t *t) {
   if (!t || t->stopped) return;
   t->stopped = 1;
-  if (t->prev)
-    t->prev->next = t->next;
-  else
-    *t->owner = t->next;
-  if (t->next) t->next->prev = t->prev;
-  t->next = t->prev = NULL;
-  t->owner = NULL;
+  llmrt__list_remove(&t->link);
   uv_timer_stop(&t->handle);
   uv_close((uv_handle_t *)&t->handle, on_timer_close);
 }
 
-void llmrt__timers_stop_all(llmrt_timer_t **owner) {
-  while (*owner) llmrt__timer_stop(*owner);
+void llmrt__timers_stop_all(llmrt__link_t *owner) {
+  while (!llmrt__list_empty(owner))
+    llmrt__timer_stop(LLMRT__CONTAINER(owner->next, llmrt_timer_t, link));
 }
 
 uint64_t llmrt__plugin_now_ms(llmrt_plugin_rt_t *prt) {

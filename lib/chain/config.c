@@ -277,24 +277,7 @@ static int parse_headers(const cJSON *v, const char *path, llmrt__upstream_t *u,
   return 0;
 }
 
-static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, errout_t *e) {
-  static const char *const keys[] = {"base_url",        "api", "api_key_env", "headers",
-                                     "max_connections", NULL};
-  char path[256];
-  path_key(path, sizeof path, "$.upstreams", obj->string);
-  if (!cJSON_IsObject(obj)) {
-    fail_msg(e, "%s: must be an object", path);
-    return LLMRT_ECONFIG;
-  }
-  int r = check_keys(obj, path, keys, "base_url, api, api_key_env, headers or max_connections", e);
-  if (r) return r;
-  u->name = llmrt__strdup(obj->string);
-  if (!u->name) return LLMRT_ENOMEM;
-
-  if ((r = parse_base_url(cJSON_GetObjectItemCaseSensitive(obj, "base_url"), path, u, e))) return r;
-  if ((r = host_port(u)) != 0) return r;
-
-  const cJSON *api = cJSON_GetObjectItemCaseSensitive(obj, "api");
+static int parse_api(const cJSON *api, const char *path, llmrt__upstream_t *u, errout_t *e) {
   const char *api_name = "openai";
   if (api) {
     if (!cJSON_IsString(api)) {
@@ -308,57 +291,84 @@ static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, e
     fail_msg(e, "%s.api: must be \"openai\" or \"anthropic\"", path);
     return LLMRT_ECONFIG;
   }
+  return 0;
+}
 
-  const cJSON *env = cJSON_GetObjectItemCaseSensitive(obj, "api_key_env");
-  if (env) {
-    if (!cJSON_IsString(env) || !valid_env_name(env->valuestring)) {
-      fail_msg(e,
-               "%s.api_key_env: must be the name of an environment variable "
-               "(letters, digits and '_')",
-               path);
-      return LLMRT_ECONFIG;
-    }
-    u->key_env = llmrt__strdup(env->valuestring);
-    if (!u->key_env) return LLMRT_ENOMEM;
-    /* A missing variable is not an error here: calls to this upstream fail
-     * with LLMRT_ENOKEY, naming the variable. */
-    const char *key = getenv(u->key_env);
-    /* Keys pasted from files often end in a newline: trim surrounding
-     * white space, then refuse what cannot go in a header (naming the
-     * variable, never the value). */
-    size_t klen = key ? strlen(key) : 0;
-    while (klen && strchr(" \t\r\n", key[klen - 1])) klen--;
-    while (klen && strchr(" \t\r\n", *key)) key++, klen--;
-    if (key && klen) {
-      u->api_key = llmrt__strndup(key, klen);
-      if (!u->api_key) return LLMRT_ENOMEM;
-      if (!llmrt__header_value_ok(u->api_key)) {
-        fail_msg(e, "%s.api_key_env: the value of %s contains control characters", path,
-                 u->key_env);
-        return LLMRT_ECONFIG;
-      }
-      llmrt__key_id(u->api_key, u->key_id);
-    } else {
-      llmrt__log(rt, LLMRT_LOG_WARN,
-                 "upstream %s: environment variable %s is not set; calls to it will fail "
-                 "with LLMRT_ENOKEY",
-                 u->name, u->key_env);
-    }
+/* The key, read from the environment variable the configuration names. */
+static int parse_key_env(llmrt_t *rt, const cJSON *env, const char *path, llmrt__upstream_t *u,
+                         errout_t *e) {
+  if (!cJSON_IsString(env) || !valid_env_name(env->valuestring)) {
+    fail_msg(e,
+             "%s.api_key_env: must be the name of an environment variable "
+             "(letters, digits and '_')",
+             path);
+    return LLMRT_ECONFIG;
   }
-
-  const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(obj, "headers");
-  if (hdrs && (r = parse_headers(hdrs, path, u, e))) return r;
-
-  const cJSON *mc = cJSON_GetObjectItemCaseSensitive(obj, "max_connections");
-  if (mc) {
-    double d = cJSON_IsNumber(mc) ? mc->valuedouble : -1;
-    if (!(d >= 1 && d <= MAX_CONNECTIONS_LIMIT) || d != (double)(uint32_t)d) {
-      fail_msg(e, "%s.max_connections: must be an integer from 1 to %d", path,
-               MAX_CONNECTIONS_LIMIT);
-      return LLMRT_ECONFIG;
-    }
-    u->max_connections = (uint32_t)d;
+  u->key_env = llmrt__strdup(env->valuestring);
+  if (!u->key_env) return LLMRT_ENOMEM;
+  /* A missing variable is not an error here: calls to this upstream fail
+   * with LLMRT_ENOKEY, naming the variable. */
+  const char *key = getenv(u->key_env);
+  /* Keys pasted from files often end in a newline: trim surrounding
+   * white space, then refuse what cannot go in a header (naming the
+   * variable, never the value). */
+  size_t klen = key ? strlen(key) : 0;
+  while (klen && strchr(" \t\r\n", key[klen - 1])) klen--;
+  while (klen && strchr(" \t\r\n", *key)) key++, klen--;
+  if (!key || !klen) {
+    llmrt__log(rt, LLMRT_LOG_WARN,
+               "upstream %s: environment variable %s is not set; calls to it will fail "
+               "with LLMRT_ENOKEY",
+               u->name, u->key_env);
+    return 0;
   }
+  u->api_key = llmrt__strndup(key, klen);
+  if (!u->api_key) return LLMRT_ENOMEM;
+  if (!llmrt__header_value_ok(u->api_key)) {
+    fail_msg(e, "%s.api_key_env: the value of %s contains control characters", path, u->key_env);
+    return LLMRT_ECONFIG;
+  }
+  llmrt__key_id(u->api_key, u->key_id);
+  return 0;
+}
+
+static int parse_max_connections(const cJSON *mc, const char *path, llmrt__upstream_t *u,
+                                 errout_t *e) {
+  double d = cJSON_IsNumber(mc) ? mc->valuedouble : -1;
+  if (!(d >= 1 && d <= MAX_CONNECTIONS_LIMIT) || d != (double)(uint32_t)d) {
+    fail_msg(e, "%s.max_connections: must be an integer from 1 to %d", path,
+             MAX_CONNECTIONS_LIMIT);
+    return LLMRT_ECONFIG;
+  }
+  u->max_connections = (uint32_t)d;
+  return 0;
+}
+
+static int parse_upstream(llmrt_t *rt, const cJSON *obj, llmrt__upstream_t *u, errout_t *e) {
+  static const char *const keys[] = {"base_url",        "api", "api_key_env", "headers",
+                                     "max_connections", NULL};
+  char path[256];
+  path_key(path, sizeof path, "$.upstreams", obj->string);
+  if (!cJSON_IsObject(obj)) {
+    fail_msg(e, "%s: must be an object", path);
+    return LLMRT_ECONFIG;
+  }
+  int r = check_keys(obj, path, keys, "base_url, api, api_key_env, headers or max_connections", e);
+  if (r) return r;
+  u->name = llmrt__strdup(obj->string);
+  if (!u->name) return LLMRT_ENOMEM;
+  const cJSON *v;
+  if ((r = parse_base_url(cJSON_GetObjectItemCaseSensitive(obj, "base_url"), path, u, e))) return r;
+  if ((r = host_port(u)) != 0) return r;
+  if ((r = parse_api(cJSON_GetObjectItemCaseSensitive(obj, "api"), path, u, e))) return r;
+  if ((v = cJSON_GetObjectItemCaseSensitive(obj, "api_key_env")) &&
+      (r = parse_key_env(rt, v, path, u, e)))
+    return r;
+  if ((v = cJSON_GetObjectItemCaseSensitive(obj, "headers")) && (r = parse_headers(v, path, u, e)))
+    return r;
+  if ((v = cJSON_GetObjectItemCaseSensitive(obj, "max_connections")) &&
+      (r = parse_max_connections(v, path, u, e)))
+    return r;
   return 0;
 }
 

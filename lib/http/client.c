@@ -350,6 +350,8 @@ static void reset_response(llmrt__req_t *r) {
   r->hstate = 0;
   r->hdr_bytes = 0;
   r->informational = 0;
+  r->n_informational = 0;
+  r->ext_bytes = 0;
   r->got_byte = 0;
   r->head_done = 0;
   r->complete = 0;
@@ -625,12 +627,20 @@ static void resume_run(llmrt__req_t *r) {
 
 /* ---- Parser callbacks ------------------------------------------------------ */
 
+/* The head, and every informational (1xx) head before it, count against
+ * max_header_bytes together: a flood of 100 or 103 responses is bounded. */
 static int limit_header_bytes(llmrt__req_t *r, size_t add) {
   size_t max = r->rt->opts.max_header_bytes;
   r->hdr_bytes += add;
   if (max && r->hdr_bytes > max) {
-    set_err(r, LLMRT_EHEADERSIZE, "response head from %s is larger than max_header_bytes (%zu)",
-            label(r), max);
+    if (r->n_informational)
+      set_err(r, LLMRT_EHEADERSIZE,
+              "response head from %s with %u informational (1xx) responses before it is larger "
+              "than max_header_bytes (%zu)",
+              label(r), r->n_informational, max);
+    else
+      set_err(r, LLMRT_EHEADERSIZE, "response head from %s is larger than max_header_bytes (%zu)",
+              label(r), max);
     return -1;
   }
   return 0;
@@ -641,7 +651,23 @@ static int p_message_begin(llhttp_t *p) {
   llmrt__buf_reset(&r->hdrs);
   r->n_hdrs = 0;
   r->hstate = 0;
-  r->hdr_bytes = 0;
+  return 0;
+}
+
+/* Chunk extensions (";name=value" after a chunk size) are ignored, but they
+ * are bytes the server sends outside the body: all of a response's count
+ * against max_header_bytes (or LLMRT__MAX_CHUNK_EXT_BYTES when that is 0). */
+static int p_chunk_ext(llhttp_t *p, const char *at, size_t len) {
+  llmrt__req_t *r = p->data;
+  size_t max = r->rt->opts.max_header_bytes;
+  if (!max) max = LLMRT__MAX_CHUNK_EXT_BYTES;
+  r->ext_bytes += len;
+  if (r->ext_bytes > max) {
+    set_err(r, LLMRT_EHEADERSIZE,
+            "chunk extensions in the response from %s exceed max_header_bytes (%zu) in total",
+            label(r), max);
+    return -1;
+  }
   return 0;
 }
 
@@ -748,6 +774,12 @@ static int p_headers_complete(llhttp_t *p) {
   if (r->hstate == 2) p_header_value_complete(p); /* defensive */
   if (status >= 100 && status < 200 && status != 101) {
     r->informational = 1; /* 100 Continue, 103 Early Hints: skipped */
+    if (++r->n_informational > LLMRT_HTTP_MAX_INFORMATIONAL) {
+      set_err(r, LLMRT_EHEADERCOUNT,
+              "response from %s has more than %u informational (1xx) responses before its head",
+              label(r), LLMRT_HTTP_MAX_INFORMATIONAL);
+      return -1;
+    }
     return 1;
   }
   r->head_done = 1;
@@ -772,7 +804,10 @@ static int p_headers_complete(llhttp_t *p) {
   if (enc && (r->flags & LLMRT_HTTP_DECOMPRESS) && !r->head_only &&
       (strcasecmp(enc, "gzip") == 0 || strcasecmp(enc, "x-gzip") == 0 ||
        strcasecmp(enc, "deflate") == 0)) {
-    int rc = llmrt__inflate_init(&r->inflate);
+    /* Name the coding as the server did. Only "deflate" may come without
+     * its zlib wrapper (a common mistake); a "gzip" body is gzip (or zlib). */
+    r->enc_name = strcasecmp(enc, "deflate") == 0 ? "deflate" : "gzip";
+    int rc = llmrt__inflate_init2(&r->inflate, r->enc_name[0] == 'd');
     if (rc) {
       set_err(r, rc, "cannot start decoding the response from %s: %s", label(r),
               llmrt_strerror(rc));
@@ -804,8 +839,9 @@ static int p_headers_complete(llhttp_t *p) {
 }
 
 static void decode_err(llmrt__req_t *r, int rc) {
-  set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)",
-          r->inflate.raw ? "deflate" : "gzip", label(r), (unsigned long long)r->body_raw);
+  set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)%s", r->enc_name,
+          label(r), (unsigned long long)r->body_raw,
+          r->inflate.raw ? ": neither zlib nor raw deflate" : "");
 }
 
 static void decode_failed(llmrt__req_t *r, int rc) {
@@ -855,6 +891,8 @@ static const llhttp_settings_t *parser_settings(void) {
       .on_headers_complete = p_headers_complete,
       .on_body = p_body,
       .on_message_complete = p_message_complete,
+      .on_chunk_extension_name = p_chunk_ext,
+      .on_chunk_extension_value = p_chunk_ext,
   };
   return &s;
 }

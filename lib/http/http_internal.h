@@ -146,6 +146,9 @@ int llmrt__pool_reconnect(llmrt__req_t *req);
 
 /* ---- Requests (client.c) ------------------------------------------------- */
 
+/* Chunk extensions per response when max_header_bytes is 0 (no limit). */
+#define LLMRT__MAX_CHUNK_EXT_BYTES 65536
+
 enum { LLMRT__REQ_NEW = 0, LLMRT__REQ_QUEUED, LLMRT__REQ_CONNECTING, LLMRT__REQ_EXCHANGE };
 
 struct llmrt_http_s {
@@ -188,8 +191,10 @@ struct llmrt_http_s {
   uint32_t hcap;
   uint32_t n_hdrs;
   int hstate; /* 0 between headers, 1 in a name, 2 in a value */
-  size_t hdr_bytes;
+  size_t hdr_bytes;  /* this head and the 1xx heads before it */
+  size_t ext_bytes;  /* chunk extensions so far */
   int informational; /* parsing a 1xx, skipped */
+  unsigned n_informational;
   int got_byte;
   int head_done;
   int complete;
@@ -199,6 +204,7 @@ struct llmrt_http_s {
   uint64_t body_raw;     /* body bytes on the wire */
   uint64_t body_out;     /* body bytes handed to on_body (decoded) */
   int decoding;
+  const char *enc_name; /* "gzip" or "deflate", as the server named it */
   llmrt__inflate_t inflate;
   llmrt_header_t *harr;
 

@@ -15,6 +15,16 @@
 
 static const llhttp_settings_t *parser_settings(void);
 static void on_timer(uv_timer_t *t);
+static void finish(llmrt__req_t *req, int status, const char *msg, int defer);
+static void conn_ready(llmrt__req_t *req);
+static void on_read(llmrt__req_t *req, int status, const char *data, size_t len);
+
+/* The pool reports to requests through this. */
+static void waiting(llmrt__req_t *r, int queued) {
+  r->state = queued ? LLMRT__REQ_QUEUED : LLMRT__REQ_CONNECTING;
+}
+
+static const llmrt__pool_user_t pool_user = {waiting, conn_ready, on_read, finish};
 
 void llmrt_http_request_init(llmrt_http_request_t *req) {
   memset(req, 0, sizeof(*req));
@@ -167,6 +177,7 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
     return LLMRT_ENOMEM;
   }
   r->rt = rt;
+  r->pool_user = &pool_user;
   r->cbs = *cbs;
   r->user = user;
   r->flags = q->flags;
@@ -242,7 +253,9 @@ static void deliver(llmrt__req_t *r) {
   uv_close((uv_handle_t *)&r->timer, req_closed);
 }
 
-void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer) {
+/* Ends req with status (0 on success). defer forces on_done to the next loop
+ * turn; it is deferred anyway while one of req's callbacks is running. */
+static void finish(llmrt__req_t *r, int status, const char *msg, int defer) {
   if (r->done) return;
   r->done = 1;
   r->status = status;
@@ -287,7 +300,7 @@ void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer)
 int llmrt_http_cancel(llmrt_http_t *h) {
   if (!h) return LLMRT_EINVAL;
   if (h->done) return 0;
-  llmrt__http_finish(h, LLMRT_ECANCELED, "request canceled", 0);
+  finish(h, LLMRT_ECANCELED, "request canceled", 0);
   return 0;
 }
 
@@ -323,18 +336,18 @@ static void on_timer(uv_timer_t *t) {
     snprintf(msg, sizeof(msg),
              "no complete response from %s within the total timeout of %u ms (%s)", label(r),
              r->to_total, phase);
-    llmrt__http_finish(r, LLMRT_ETIMEDOUT, msg, 0);
+    finish(r, LLMRT_ETIMEDOUT, msg, 0);
   } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->got_byte && r->fb_deadline_us &&
              now >= r->fb_deadline_us) {
     snprintf(msg, sizeof(msg), "no response byte from %s within %u ms of sending the request",
              label(r), r->to_first_byte);
-    llmrt__http_finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
+    finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
   } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->got_byte && r->to_idle &&
              now >= r->last_read_us + (uint64_t)r->to_idle * 1000) {
     snprintf(msg, sizeof(msg),
              "no data from %s for %u ms (idle timeout) after %llu response body bytes", label(r),
              r->to_idle, (unsigned long long)r->body_raw);
-    llmrt__http_finish(r, LLMRT_EIDLETIMEOUT, msg, 0);
+    finish(r, LLMRT_EIDLETIMEOUT, msg, 0);
   } else {
     arm_timer(r);
   }
@@ -383,7 +396,7 @@ static void on_written(llmrt__conn_t *c, int status, void *arg) {
   }
 }
 
-void llmrt__http_conn_ready(llmrt__req_t *r) {
+static void conn_ready(llmrt__req_t *r) {
   llmrt__pconn_t *pc = r->pconn;
   r->state = LLMRT__REQ_EXCHANGE;
   if (!r->info.reused) {
@@ -442,7 +455,7 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
     int rc = llmrt__pool_reconnect(r);
     if (rc) {
       snprintf(msg, sizeof(msg), "cannot reconnect to %s: %s", label(r), llmrt_strerror(rc));
-      llmrt__http_finish(r, rc, msg, 0);
+      finish(r, rc, msg, 0);
     }
     return;
   }
@@ -452,12 +465,12 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
       llhttp_errno_t e = llhttp_finish(&r->parser);
       if (r->done) return;
       if (r->cb_err) {
-        llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+        finish(r, r->cb_err, r->errmsg, 0);
         return;
       }
       if ((e == HPE_OK || e == HPE_PAUSED) && r->complete) {
         r->keep_alive = 0;
-        llmrt__http_finish(r, 0, NULL, 0);
+        finish(r, 0, NULL, 0);
         return;
       }
     }
@@ -478,7 +491,7 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
     snprintf(msg, sizeof(msg), "%s on the connection to %s while %s", llmrt_strerror(status),
              label(r), step);
   }
-  llmrt__http_finish(r, status, msg, 0);
+  finish(r, status, msg, 0);
 }
 
 /* Runs the parser over data and acts on where it stopped. from_pend: data
@@ -487,7 +500,7 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
   llhttp_errno_t e = llhttp_execute(&r->parser, data, len);
   if (r->done) return; /* ended from a callback: the connection may be gone */
   if (r->cb_err) {
-    llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+    finish(r, r->cb_err, r->errmsg, 0);
     return;
   }
   if (e == HPE_PAUSED && r->complete) {
@@ -495,7 +508,7 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
      * out of sync: do not reuse the connection. */
     const char *pos = llhttp_get_error_pos(&r->parser);
     if (pos && pos < data + len) r->keep_alive = 0;
-    if (!r->hold) llmrt__http_finish(r, 0, NULL, 0); /* else on resume */
+    if (!r->hold) finish(r, 0, NULL, 0); /* else on resume */
     return;
   }
   if (e == HPE_PAUSED) {
@@ -509,7 +522,7 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
       llmrt__buf_reset(&r->pend);
       r->pend_off = 0;
       if (llmrt__buf_append(&r->pend, pos, (size_t)(data + len - pos)) != 0)
-        llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
+        finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
     }
     return;
   }
@@ -522,10 +535,10 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
     snprintf(msg, sizeof(msg), "malformed HTTP response from %s: %s (%s)", label(r),
              llhttp_get_error_reason(&r->parser) ? llhttp_get_error_reason(&r->parser) : "?",
              llhttp_errno_name(e));
-  llmrt__http_finish(r, LLMRT_EHTTPPARSE, msg, 0);
+  finish(r, LLMRT_EHTTPPARSE, msg, 0);
 }
 
-void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
+static void on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
   if (r->done) return;
   if (status < 0) {
     io_error(r, status, r->got_byte ? "reading the response" : "waiting for the response");
@@ -542,7 +555,7 @@ void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t l
     /* Reads stop while paused; bytes the transport still hands over queue
      * behind the held ones. */
     if (llmrt__buf_append(&r->pend, data, len) != 0)
-      llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
+      finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
     return;
   }
   parse(r, data, len, 0);
@@ -603,7 +616,7 @@ static void resume_run(llmrt__req_t *r) {
     r->pend_off = 0;
   }
   if (r->complete) {
-    llmrt__http_finish(r, 0, NULL, 0);
+    finish(r, 0, NULL, 0);
     return;
   }
   if (r->sock_stopped && r->pconn) {
@@ -613,7 +626,7 @@ static void resume_run(llmrt__req_t *r) {
       char msg[256];
       snprintf(msg, sizeof(msg), "cannot read from %s after resuming: %s", label(r),
                llmrt_strerror(rc));
-      llmrt__http_finish(r, rc, msg, 0);
+      finish(r, rc, msg, 0);
       return;
     }
   }
@@ -846,7 +859,7 @@ static void decode_err(llmrt__req_t *r, int rc) {
 
 static void decode_failed(llmrt__req_t *r, int rc) {
   decode_err(r, rc);
-  llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+  finish(r, r->cb_err, r->errmsg, 0);
 }
 
 static int p_body(llhttp_t *p, const char *at, size_t len) {

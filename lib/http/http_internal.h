@@ -131,15 +131,29 @@ struct llmrt__pconn_s {
   llmrt__conn_info_t info;
 };
 
+/* What the pool tells a request. client.c implements it, so the pool never
+ * calls into client.c by name; the request owns its state. */
+typedef struct {
+  /* No connection yet: waiting in the queue (queued 1) or for a connect. */
+  void (*waiting)(llmrt__req_t *req, int queued);
+  /* req->pconn is open and carries req now. */
+  void (*ready)(llmrt__req_t *req);
+  /* Bytes or an error from req's connection (see llmrt__conn_cbs_t). */
+  void (*read)(llmrt__req_t *req, int status, const char *data, size_t len);
+  /* The pool cannot serve req, or the runtime closes: end it with status
+   * (on a later loop turn when defer is set). */
+  void (*fail)(llmrt__req_t *req, int status, const char *msg, int defer);
+} llmrt__pool_user_t;
+
 llmrt__pool_t *llmrt__pool_get(llmrt_t *rt);
 int llmrt__pool_origin(llmrt__pool_t *pool, const llmrt__url_t *u, llmrt__origin_t **out);
-/* Gives req a connection: an idle one (then llmrt__http_conn_ready runs
- * before this returns), a new one, or a place in the queue. Returns an
- * error (and does nothing) if none of these is possible. */
+/* Gives req a connection: an idle one (then req->pool_user->ready runs
+ * before this returns), a new one, or a place in the queue (waiting runs).
+ * Returns an error (and does nothing) if none of these is possible. */
 int llmrt__pool_acquire(llmrt__req_t *req);
 /* The exchange on pc is over: keep it for reuse or close it. */
 void llmrt__pool_release(llmrt__pconn_t *pc, int reusable);
-/* Takes req out of the wait queue. */
+/* Takes req out of the wait queue, if it is there. */
 void llmrt__pool_dequeue(llmrt__req_t *req);
 /* Closes req's dead connection and connects afresh for it (stale retry). */
 int llmrt__pool_reconnect(llmrt__req_t *req);
@@ -154,6 +168,7 @@ enum { LLMRT__REQ_NEW = 0, LLMRT__REQ_QUEUED, LLMRT__REQ_CONNECTING, LLMRT__REQ_
 struct llmrt_http_s {
   llmrt__link_t link;  /* in pool->reqs until finished */
   llmrt__link_t qlink; /* in origin->queue while queued */
+  const llmrt__pool_user_t *pool_user;
   llmrt_t *rt;
   llmrt__origin_t *origin;
   llmrt__pconn_t *pconn;
@@ -161,7 +176,7 @@ struct llmrt_http_s {
   void *user;
   unsigned flags;
   uint32_t max_connections; /* 0: the runtime's pool_max_per_origin */
-  int state;
+  int state; /* LLMRT__REQ_*: client.c alone writes it */
   int head_only; /* HEAD request: the response has no body */
   int in_cb;     /* > 0 while our API or a user callback is on the stack */
   int done;      /* finished: on_done delivered or scheduled */
@@ -225,11 +240,5 @@ struct llmrt_http_s {
   llmrt_http_info_t info;
 };
 
-/* pool.c calls these. */
-void llmrt__http_conn_ready(llmrt__req_t *req);
-void llmrt__http_on_read(llmrt__req_t *req, int status, const char *data, size_t len);
-/* Ends req with status (0 on success). defer forces on_done to the next loop
- * turn; it is deferred anyway while one of req's callbacks is running. */
-void llmrt__http_finish(llmrt__req_t *req, int status, const char *msg, int defer);
 
 #endif

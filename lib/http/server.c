@@ -12,6 +12,7 @@
  *
  * This file: listener, connections, request parsing, lifecycle. The
  * exchange API (accessors, responses, output) is in server_exchange.c. */
+#include "http_internal.h"
 #include "server_internal.h"
 
 #include <llhttp.h>
@@ -20,7 +21,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <zlib.h>
 
 static void sconn_process(sconn_t *c);
 static void on_timer(uv_timer_t *t);
@@ -239,41 +239,46 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
-static int gunzip_body(sconn_t *c) {
+/* The decoded body grows in out, up to max. */
+typedef struct {
   llmrt__buf_t out;
-  z_stream z;
-  unsigned char chunk[16384];
-  llmrt__buf_init(&out);
-  memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, 15 + 32) != Z_OK) return 500; /* 32: gzip or zlib header */
-  z.next_in = (Bytef *)c->r.body.data;
-  z.avail_in = (uInt)c->r.body.len;
-  int zr = Z_OK, rc = 0;
-  while (zr != Z_STREAM_END) {
-    z.next_out = chunk;
-    z.avail_out = sizeof chunk;
-    zr = inflate(&z, Z_NO_FLUSH);
-    if (zr != Z_OK && zr != Z_STREAM_END) {
-      rc = zr == Z_MEM_ERROR ? 500 : 400; /* Z_BUF_ERROR: truncated input */
-      break;
-    }
-    size_t got = sizeof chunk - z.avail_out;
-    if (out.len + got > c->s->o.max_body_bytes) {
-      rc = 413;
-      break;
-    }
-    if (llmrt__buf_append(&out, chunk, got) != 0) {
-      rc = 500;
-      break;
-    }
+  size_t max;
+  int status; /* the HTTP status that emit refused with */
+} gunzip_t;
+
+static int gunzip_emit(void *arg, const char *data, size_t len) {
+  gunzip_t *g = arg;
+  if (g->out.len + len > g->max) {
+    g->status = 413;
+    return LLMRT_EBODYSIZE;
   }
-  inflateEnd(&z);
+  if (llmrt__buf_append(&g->out, data, len) != 0) {
+    g->status = 500;
+    return LLMRT_ENOMEM;
+  }
+  return 0;
+}
+
+/* Decodes a gzip (or zlib) request body with the client's decoder, which
+ * allocates through the runtime's allocator. Returns 0 or the status to
+ * refuse with: 400 corrupt or truncated, 413 too large, 500 out of memory. */
+static int gunzip_body(sconn_t *c) {
+  if (c->r.body.len == 0) return 400; /* no gzip header at all */
+  gunzip_t g;
+  llmrt__buf_init(&g.out);
+  g.max = c->s->o.max_body_bytes;
+  g.status = 0;
+  llmrt__inflate_t d;
+  if (llmrt__inflate_init2(&d, 0) != 0) return 500;
+  int rc = llmrt__inflate_feed(&d, c->r.body.data, c->r.body.len, gunzip_emit, &g);
+  if (rc == 0) rc = llmrt__inflate_finish(&d);
+  llmrt__inflate_free(&d);
   if (rc != 0) {
-    llmrt__buf_free(&out);
-    return rc;
+    llmrt__buf_free(&g.out);
+    return g.status ? g.status : rc == LLMRT_ENOMEM ? 500 : 400;
   }
   llmrt__buf_free(&c->r.body);
-  c->r.body = out;
+  c->r.body = g.out;
   return 0;
 }
 

@@ -629,20 +629,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_tcp_nodelay(tcp, 1);
   c->s = s;
   c->tcp = tcp;
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  char ip[48] = "?";
-  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-      snprintf(c->r.peer, sizeof c->r.peer, "[%s]:%u", ip,
-               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-      snprintf(c->r.peer, sizeof c->r.peer, "%s:%u", ip,
-               ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    }
-  }
+  (void)llmrt__tcp_peer(tcp, NULL, 0, c->r.peer, sizeof c->r.peer);
   c->r.c = c;
   llmrt__buf_init(&c->in);
   llmrt__buf_init(&c->out);
@@ -730,15 +717,8 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
 
   int rc = 0;
   const char *step = "address";
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in in4;
-    struct sockaddr_in6 in6;
-  } addr;
-  if (strchr(s->host, ':'))
-    rc = uv_ip6_addr(s->host, o->port, &addr.in6);
-  else
-    rc = uv_ip4_addr(s->host, o->port, &addr.in4);
+  llmrt__sockaddr_t addr;
+  if (!llmrt__sockaddr_parse(s->host, o->port, &addr)) rc = UV_EINVAL;
   if (rc == 0 && o->tls_cert && o->tls_key) {
     step = "TLS setup";
     rc = llmrt__tls_server_new(rt, o->tls_cert, o->tls_key, &s->tls, errbuf, errlen);
@@ -760,13 +740,11 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
         rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
       }
       if (rc == 0) {
-        struct sockaddr_storage ss;
-        int sl = sizeof ss;
+        llmrt__sockaddr_t bound;
+        int sl = sizeof bound;
         step = "getsockname";
-        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &sl);
-        if (rc == 0)
-          s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+        rc = uv_tcp_getsockname(&s->listener, &bound.sa, &sl);
+        if (rc == 0) s->port = llmrt__sockaddr_port(&bound);
       }
       if (rc != 0) {
         /* The listener handle must close before s can go: finish like a close. */

@@ -371,8 +371,7 @@ static void on_dns(llmrt__dns_waiter_t *w, int status, const llmrt__sockaddr_t *
   if (r) fail_connect(c, r);
 }
 
-/* Parses a literal IPv4 or IPv6 address ("::1" or "[::1]"). */
-static int parse_literal(const char *host, uint16_t port, llmrt__sockaddr_t *out) {
+int llmrt__sockaddr_parse(const char *host, uint16_t port, llmrt__sockaddr_t *out) {
   char tmp[64];
   size_t len = strlen(host);
   if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof tmp) {
@@ -384,6 +383,30 @@ static int parse_literal(const char *host, uint16_t port, llmrt__sockaddr_t *out
   if (uv_ip4_addr(host, port, &out->in4) == 0) return 1;
   if (strchr(host, ':') && uv_ip6_addr(host, port, &out->in6) == 0) return 1;
   return 0;
+}
+
+uint16_t llmrt__sockaddr_port(const llmrt__sockaddr_t *a) {
+  if (a->sa.sa_family == AF_INET) return ntohs(a->in4.sin_port);
+  if (a->sa.sa_family == AF_INET6) return ntohs(a->in6.sin6_port);
+  return 0;
+}
+
+uint16_t llmrt__tcp_peer(uv_tcp_t *tcp, char *ip, size_t iplen, char *hostport, size_t hplen) {
+  llmrt__sockaddr_t peer;
+  int plen = sizeof peer;
+  char name[64] = "?";
+  uint16_t port = 0;
+  if (uv_tcp_getpeername(tcp, &peer.sa, &plen) == 0) {
+    if (peer.sa.sa_family == AF_INET)
+      uv_ip4_name(&peer.in4, name, sizeof name);
+    else if (peer.sa.sa_family == AF_INET6)
+      uv_ip6_name(&peer.in6, name, sizeof name);
+    port = llmrt__sockaddr_port(&peer);
+  }
+  if (ip && iplen) snprintf(ip, iplen, "%s", name);
+  if (hostport && hplen)
+    snprintf(hostport, hplen, strchr(name, ':') ? "[%s]:%u" : "%s:%u", name, (unsigned)port);
+  return port;
 }
 
 static llmrt__conn_t *conn_new(llmrt_t *rt, const llmrt__conn_cbs_t *cbs, void *user) {
@@ -440,7 +463,7 @@ int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__c
   }
   if (c->connect_timeout_ms) llmrt__conn_timer(c, LLMRT__TIMER_CONNECT, c->connect_timeout_ms);
 
-  if (parse_literal(o->host, o->port, &c->addrs[0])) {
+  if (llmrt__sockaddr_parse(o->host, o->port, &c->addrs[0])) {
     c->n_addrs = 1;
   } else {
     c->state = LLMRT__CONN_RESOLVING;
@@ -480,24 +503,11 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
   int r = llmrt__net_track(rt, &c->net_link);
   if (r) return conn_abort(c, r);
 
-  llmrt__sockaddr_t peer;
-  int plen = sizeof peer;
-  char ip[64] = "?";
-  unsigned port = 0;
-  if (uv_tcp_getpeername(tcp, &peer.sa, &plen) == 0) {
-    if (peer.sa.sa_family == AF_INET) {
-      uv_ip4_name(&peer.in4, ip, sizeof ip);
-      port = ntohs(peer.in4.sin_port);
-    } else if (peer.sa.sa_family == AF_INET6) {
-      uv_ip6_name(&peer.in6, ip, sizeof ip);
-      port = ntohs(peer.in6.sin6_port);
-    }
-  }
-  c->port = (uint16_t)port;
+  char ip[64], hostport[80];
+  c->port = llmrt__tcp_peer(tcp, ip, sizeof ip, hostport, sizeof hostport);
   c->host = llmrt__strdup(ip);
-  c->hostport = llmrt__malloc(strlen(ip) + 16);
+  c->hostport = llmrt__strdup(hostport);
   if (!c->host || !c->hostport) return conn_abort(c, LLMRT_ENOMEM);
-  snprintf(c->hostport, strlen(ip) + 16, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
 
   if (c->tls) {
     c->tls_srv = tls;

@@ -15,12 +15,6 @@
 
 #include "transport.h"
 
-typedef union {
-  struct sockaddr sa;
-  struct sockaddr_in in4;
-  struct sockaddr_in6 in6;
-} llmrt__sockaddr_t;
-
 /* At most this many resolved addresses are kept and tried per host. */
 #define LLMRT__MAX_ADDRS 8
 

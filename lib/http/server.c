@@ -400,11 +400,7 @@ void llmrt__srv_conn_close(sconn_t *c, int status) {
   if (c->closing) return;
   c->closing = 1;
   llmrt__server_t *s = c->s;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  llmrt__list_remove(&c->link);
   if (c->connected) s->st.open--;
   if (c->conn) llmrt__conn_close(c->conn);
   c->conn = NULL;
@@ -620,6 +616,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     refuse(s);
     return;
   }
+  llmrt__list_init(&c->link);
   uv_tcp_init(s->rt->loop, tcp);
   if (uv_accept(ls, (uv_stream_t *)tcp) != 0) {
     uv_close((uv_handle_t *)tcp, free_tcp);
@@ -641,9 +638,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_timer_init(s->rt->loop, &c->timer);
   c->timer.data = c;
   s->n_conns++;
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
+  llmrt__list_push_front(&s->conns, &c->link);
   static const llmrt__conn_cbs_t cbs = {on_connect, on_read};
   int rc = llmrt__conn_accept(s->rt, tcp, s->tls, s->o.handshake_timeout_ms, &cbs, c, &c->conn);
   if (rc < 0) {
@@ -688,6 +683,7 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
   s->o = *o;
   s->cbs = *cbs;
   s->user = user;
+  llmrt__list_init(&s->conns);
   s->host = llmrt__strdup(o->host ? o->host : "127.0.0.1");
   if (!s->host) {
     llmrt__free(s);
@@ -793,6 +789,6 @@ void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, voi
   s->done_user = user;
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   /* llmrt__srv_conn_close unlinks the head each time, whatever the abort callbacks do. */
-  while (s->conns)
-    llmrt__srv_conn_close(s->conns, LLMRT_ESHUTDOWN);
+  while (!llmrt__list_empty(&s->conns))
+    llmrt__srv_conn_close(LLMRT__CONTAINER(s->conns.next, sconn_t, link), LLMRT_ESHUTDOWN);
 }

@@ -40,8 +40,8 @@ static const char *label(const llmrt__req_t *r) {
 static void set_err(llmrt__req_t *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(llmrt__req_t *r, int code, const char *fmt, ...) {
-  if (r->cb_err) return; /* keep the first */
-  r->cb_err = code;
+  if (r->resp.cb_err) return; /* keep the first */
+  r->resp.cb_err = code;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
@@ -74,7 +74,7 @@ static void arm_timer(llmrt__req_t *r) {
   /* While paused the reader is the slow one: only the total deadline runs. */
   if (r->state == LLMRT__REQ_EXCHANGE && !r->hold) {
     uint64_t phase = 0;
-    if (!r->got_byte)
+    if (!r->resp.got_byte)
       phase = r->fb_deadline_us;
     else if (r->to_idle)
       phase = r->last_read_us + (uint64_t)r->to_idle * 1000;
@@ -276,8 +276,8 @@ static void finish(llmrt__req_t *r, int status, const char *msg, int defer) {
      * must not find this request. Bytes still unsent mean an early answer
      * (e.g. an error before the body was read): never reuse that. */
     int wrote = !r->writing || llmrt__conn_unsent(pc->conn) == 0;
-    int reusable = status == 0 && r->keep_alive && wrote && !(r->flags & LLMRT_HTTP_NO_REUSE) &&
-                   r->state == LLMRT__REQ_EXCHANGE;
+    int reusable = status == 0 && r->resp.keep_alive && wrote &&
+                   !(r->flags & LLMRT_HTTP_NO_REUSE) && r->state == LLMRT__REQ_EXCHANGE;
     /* A pooled connection reads while idle (to see the server close it). */
     if (reusable && r->sock_stopped && llmrt__conn_read_start(pc->conn) != 0) reusable = 0;
     r->sock_stopped = 0;
@@ -331,22 +331,22 @@ static void on_timer(uv_timer_t *t) {
   if (r->total_deadline_us && now >= r->total_deadline_us) {
     const char *phase = r->state == LLMRT__REQ_QUEUED       ? "waiting for a free connection"
                         : r->state == LLMRT__REQ_CONNECTING ? "connecting"
-                        : !r->got_byte                      ? "waiting for the response"
+                        : !r->resp.got_byte                 ? "waiting for the response"
                                                             : "reading the response";
     snprintf(msg, sizeof(msg),
              "no complete response from %s within the total timeout of %u ms (%s)", label(r),
              r->to_total, phase);
     finish(r, LLMRT_ETIMEDOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->got_byte && r->fb_deadline_us &&
-             now >= r->fb_deadline_us) {
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->resp.got_byte &&
+             r->fb_deadline_us && now >= r->fb_deadline_us) {
     snprintf(msg, sizeof(msg), "no response byte from %s within %u ms of sending the request",
              label(r), r->to_first_byte);
     finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->got_byte && r->to_idle &&
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->resp.got_byte && r->to_idle &&
              now >= r->last_read_us + (uint64_t)r->to_idle * 1000) {
     snprintf(msg, sizeof(msg),
              "no data from %s for %u ms (idle timeout) after %llu response body bytes", label(r),
-             r->to_idle, (unsigned long long)r->body_raw);
+             r->to_idle, (unsigned long long)r->resp.body_raw);
     finish(r, LLMRT_EIDLETIMEOUT, msg, 0);
   } else {
     arm_timer(r);
@@ -361,18 +361,8 @@ static void reset_response(llmrt__req_t *r) {
   llmrt__buf_reset(&r->hdrs);
   r->n_hdrs = 0;
   r->hstate = 0;
-  r->hdr_bytes = 0;
-  r->informational = 0;
-  r->n_informational = 0;
-  r->ext_bytes = 0;
-  r->got_byte = 0;
-  r->head_done = 0;
-  r->complete = 0;
-  r->keep_alive = 0;
-  r->cb_err = 0;
+  memset(&r->resp, 0, sizeof(r->resp));
   r->body_expected = -1;
-  r->body_raw = 0;
-  r->body_out = 0;
   if (r->decoding) llmrt__inflate_free(&r->inflate);
   r->decoding = 0;
   r->parser_held = 0;
@@ -390,7 +380,7 @@ static void on_written(llmrt__conn_t *c, int status, void *arg) {
     return;
   }
   r->written_us = llmrt__now_us();
-  if (!r->got_byte && r->to_first_byte) {
+  if (!r->resp.got_byte && r->to_first_byte) {
     r->fb_deadline_us = llmrt__now_us() + (uint64_t)r->to_first_byte * 1000;
     arm_timer(r);
   }
@@ -431,7 +421,7 @@ static void conn_ready(llmrt__req_t *r) {
  * comes later means the server had the request and was working on it, and
  * sending it again could run (and bill) an LLM generation twice. */
 static int looks_stale(const llmrt__req_t *r) {
-  if (!r->info.reused || r->got_byte || r->retried) return 0;
+  if (!r->info.reused || r->resp.got_byte || r->retried) return 0;
   if (!r->written_us) return 1; /* failed while still writing */
   uint64_t window = 250000, rtt4 = 4 * r->pconn->info.connect_us;
   if (rtt4 > window) window = rtt4;
@@ -460,29 +450,29 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
     return;
   }
   if (status == LLMRT_ECLOSED) {
-    if (r->head_done && !r->cb_err && llhttp_message_needs_eof(&r->parser)) {
+    if (r->resp.head_done && !r->resp.cb_err && llhttp_message_needs_eof(&r->parser)) {
       /* Body delimited by the end of the connection: this is the end. */
       llhttp_errno_t e = llhttp_finish(&r->parser);
       if (r->done) return;
-      if (r->cb_err) {
-        finish(r, r->cb_err, r->errmsg, 0);
+      if (r->resp.cb_err) {
+        finish(r, r->resp.cb_err, r->errmsg, 0);
         return;
       }
-      if ((e == HPE_OK || e == HPE_PAUSED) && r->complete) {
-        r->keep_alive = 0;
+      if ((e == HPE_OK || e == HPE_PAUSED) && r->resp.complete) {
+        r->resp.keep_alive = 0;
         finish(r, 0, NULL, 0);
         return;
       }
     }
-    if (r->head_done && r->body_expected >= 0)
+    if (r->resp.head_done && r->body_expected >= 0)
       snprintf(msg, sizeof(msg), "connection closed after %llu of %lld body bytes from %s",
-               (unsigned long long)r->body_raw, (long long)r->body_expected, label(r));
-    else if (r->head_done)
+               (unsigned long long)r->resp.body_raw, (long long)r->body_expected, label(r));
+    else if (r->resp.head_done)
       snprintf(msg, sizeof(msg),
                "connection closed after %llu body bytes from %s (chunked body "
                "incomplete)",
-               (unsigned long long)r->body_raw, label(r));
-    else if (r->got_byte)
+               (unsigned long long)r->resp.body_raw, label(r));
+    else if (r->resp.got_byte)
       snprintf(msg, sizeof(msg), "connection closed by %s in the middle of the response head",
                label(r));
     else
@@ -499,15 +489,15 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
 static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) {
   llhttp_errno_t e = llhttp_execute(&r->parser, data, len);
   if (r->done) return; /* ended from a callback: the connection may be gone */
-  if (r->cb_err) {
-    finish(r, r->cb_err, r->errmsg, 0);
+  if (r->resp.cb_err) {
+    finish(r, r->resp.cb_err, r->errmsg, 0);
     return;
   }
-  if (e == HPE_PAUSED && r->complete) {
+  if (e == HPE_PAUSED && r->resp.complete) {
     /* Bytes after the response (nobody pipelines here) mean the stream is
      * out of sync: do not reuse the connection. */
     const char *pos = llhttp_get_error_pos(&r->parser);
-    if (pos && pos < data + len) r->keep_alive = 0;
+    if (pos && pos < data + len) r->resp.keep_alive = 0;
     if (!r->hold) finish(r, 0, NULL, 0); /* else on resume */
     return;
   }
@@ -541,13 +531,13 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
 static void on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
   if (r->done) return;
   if (status < 0) {
-    io_error(r, status, r->got_byte ? "reading the response" : "waiting for the response");
+    io_error(r, status, r->resp.got_byte ? "reading the response" : "waiting for the response");
     return;
   }
   if (!len) return;
   r->last_read_us = llmrt__now_us();
-  if (!r->got_byte) {
-    r->got_byte = 1;
+  if (!r->resp.got_byte) {
+    r->resp.got_byte = 1;
     r->info.first_byte_us = r->last_read_us - r->start_us;
     arm_timer(r);
   }
@@ -615,7 +605,7 @@ static void resume_run(llmrt__req_t *r) {
     llmrt__buf_reset(&r->pend);
     r->pend_off = 0;
   }
-  if (r->complete) {
+  if (r->resp.complete) {
     finish(r, 0, NULL, 0);
     return;
   }
@@ -633,7 +623,7 @@ static void resume_run(llmrt__req_t *r) {
   /* The idle and first-byte clocks start again: the pause was ours. */
   uint64_t now = llmrt__now_us();
   r->last_read_us = now;
-  if (!r->got_byte && r->fb_deadline_us && r->to_first_byte)
+  if (!r->resp.got_byte && r->fb_deadline_us && r->to_first_byte)
     r->fb_deadline_us = now + (uint64_t)r->to_first_byte * 1000;
   arm_timer(r);
 }
@@ -644,13 +634,13 @@ static void resume_run(llmrt__req_t *r) {
  * max_header_bytes together: a flood of 100 or 103 responses is bounded. */
 static int limit_header_bytes(llmrt__req_t *r, size_t add) {
   size_t max = r->rt->opts.max_header_bytes;
-  r->hdr_bytes += add;
-  if (max && r->hdr_bytes > max) {
-    if (r->n_informational)
+  r->resp.hdr_bytes += add;
+  if (max && r->resp.hdr_bytes > max) {
+    if (r->resp.n_informational)
       set_err(r, LLMRT_EHEADERSIZE,
               "response head from %s with %u informational (1xx) responses before it is larger "
               "than max_header_bytes (%zu)",
-              label(r), r->n_informational, max);
+              label(r), r->resp.n_informational, max);
     else
       set_err(r, LLMRT_EHEADERSIZE, "response head from %s is larger than max_header_bytes (%zu)",
               label(r), max);
@@ -674,8 +664,8 @@ static int p_chunk_ext(llhttp_t *p, const char *at, size_t len) {
   llmrt__req_t *r = p->data;
   size_t max = r->rt->opts.max_header_bytes;
   if (!max) max = LLMRT__MAX_CHUNK_EXT_BYTES;
-  r->ext_bytes += len;
-  if (r->ext_bytes > max) {
+  r->resp.ext_bytes += len;
+  if (r->resp.ext_bytes > max) {
     set_err(r, LLMRT_EHEADERSIZE,
             "chunk extensions in the response from %s exceed max_header_bytes (%zu) in total",
             label(r), max);
@@ -763,12 +753,12 @@ static int p_header_value_complete(llhttp_t *p) {
 static int emit_body(void *arg, const char *data, size_t len) {
   llmrt__req_t *r = arg;
   size_t max = r->rt->opts.max_body_bytes;
-  if (max && r->body_out + len > max) {
+  if (max && r->resp.body_out + len > max) {
     set_err(r, LLMRT_EBODYSIZE, "response body from %s exceeds max_body_bytes (%zu)%s", label(r),
             max, r->decoding ? " after decoding" : "");
     return LLMRT_EBODYSIZE;
   }
-  r->body_out += len;
+  r->resp.body_out += len;
   if (!r->cbs.on_body) return 0;
   r->in_cb++;
   int rc = r->cbs.on_body(r, data, len, r->user);
@@ -786,8 +776,8 @@ static int p_headers_complete(llhttp_t *p) {
   int status = llhttp_get_status_code(p);
   if (r->hstate == 2) p_header_value_complete(p); /* defensive */
   if (status >= 100 && status < 200 && status != 101) {
-    r->informational = 1; /* 100 Continue, 103 Early Hints: skipped */
-    if (++r->n_informational > LLMRT_HTTP_MAX_INFORMATIONAL) {
+    r->resp.informational = 1; /* 100 Continue, 103 Early Hints: skipped */
+    if (++r->resp.n_informational > LLMRT_HTTP_MAX_INFORMATIONAL) {
       set_err(r, LLMRT_EHEADERCOUNT,
               "response from %s has more than %u informational (1xx) responses before its head",
               label(r), LLMRT_HTTP_MAX_INFORMATIONAL);
@@ -795,7 +785,7 @@ static int p_headers_complete(llhttp_t *p) {
     }
     return 1;
   }
-  r->head_done = 1;
+  r->resp.head_done = 1;
   if (p->flags & F_CONTENT_LENGTH && !(p->flags & F_CHUNKED))
     r->body_expected = (int64_t)p->content_length;
 
@@ -853,19 +843,19 @@ static int p_headers_complete(llhttp_t *p) {
 
 static void decode_err(llmrt__req_t *r, int rc) {
   set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)%s", r->enc_name,
-          label(r), (unsigned long long)r->body_raw,
+          label(r), (unsigned long long)r->resp.body_raw,
           r->inflate.raw ? ": neither zlib nor raw deflate" : "");
 }
 
 static void decode_failed(llmrt__req_t *r, int rc) {
   decode_err(r, rc);
-  finish(r, r->cb_err, r->errmsg, 0);
+  finish(r, r->resp.cb_err, r->errmsg, 0);
 }
 
 static int p_body(llhttp_t *p, const char *at, size_t len) {
   llmrt__req_t *r = p->data;
   if (len == 0) return 0; /* a span restarted by a resume with no bytes */
-  r->body_raw += len;
+  r->resp.body_raw += len;
   int rc =
       r->decoding ? llmrt__inflate_feed(&r->inflate, at, len, emit_body, r) : emit_body(r, at, len);
   if (r->done) return HPE_USER;
@@ -879,16 +869,16 @@ static int p_body(llhttp_t *p, const char *at, size_t len) {
 
 static int p_message_complete(llhttp_t *p) {
   llmrt__req_t *r = p->data;
-  if (r->informational) {
-    r->informational = 0;
+  if (r->resp.informational) {
+    r->resp.informational = 0;
     return 0; /* the real response follows */
   }
   if (r->decoding && llmrt__inflate_finish(&r->inflate) != 0) {
     set_err(r, LLMRT_EDECODE, "compressed response body from %s is truncated", label(r));
     return -1;
   }
-  r->keep_alive = llhttp_should_keep_alive(p) && p->http_major == 1 && p->http_minor >= 1;
-  r->complete = 1;
+  r->resp.keep_alive = llhttp_should_keep_alive(p) && p->http_major == 1 && p->http_minor >= 1;
+  r->resp.complete = 1;
   return HPE_PAUSED;
 }
 

@@ -111,7 +111,7 @@ struct llmrt__origin_s {
   uint32_t n_conns;    /* idle + busy */
   uint32_t n_idle;
   uint32_t n_queued;
-  uint32_t max; /* per-origin cap set by requests (0: runtime default) */
+  uint32_t max;             /* per-origin cap set by requests (0: runtime default) */
   llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
   uv_timer_t idle_timer;    /* closes connections idle past pool_idle_timeout_ms */
 };
@@ -176,11 +176,11 @@ struct llmrt_http_s {
   void *user;
   unsigned flags;
   uint32_t max_connections; /* 0: the runtime's pool_max_per_origin */
-  int state; /* LLMRT__REQ_*: client.c alone writes it */
-  int head_only; /* HEAD request: the response has no body */
-  int in_cb;     /* > 0 while our API or a user callback is on the stack */
-  int done;      /* finished: on_done delivered or scheduled */
-  int deferred;  /* on_done waits for the timer */
+  int state;                /* LLMRT__REQ_*: client.c alone writes it */
+  int head_only;            /* HEAD request: the response has no body */
+  int in_cb;                /* > 0 while our API or a user callback is on the stack */
+  int done;                 /* finished: on_done delivered or scheduled */
+  int deferred;             /* on_done waits for the timer */
   int status;
   char errmsg[320];
 
@@ -205,19 +205,21 @@ struct llmrt_http_s {
   uint32_t *hoff;    /* offsets into hdrs: name, value per header */
   uint32_t hcap;
   uint32_t n_hdrs;
-  int hstate; /* 0 between headers, 1 in a name, 2 in a value */
-  size_t hdr_bytes;  /* this head and the 1xx heads before it */
-  size_t ext_bytes;  /* chunk extensions so far */
-  int informational; /* parsing a 1xx, skipped */
-  unsigned n_informational;
-  int got_byte;
-  int head_done;
-  int complete;
-  int keep_alive;
-  int cb_err;            /* error decided inside a parser callback */
+  int hstate;            /* 0 between headers, 1 in a name, 2 in a value */
   int64_t body_expected; /* Content-Length, or -1 */
-  uint64_t body_raw;     /* body bytes on the wire */
-  uint64_t body_out;     /* body bytes handed to on_body (decoded) */
+  struct {               /* per response: zeroed when one starts */
+    size_t hdr_bytes;    /* this head and the 1xx heads before it */
+    size_t ext_bytes;    /* chunk extensions so far */
+    int informational;   /* parsing a 1xx, skipped */
+    unsigned n_informational;
+    int got_byte;
+    int head_done;
+    int complete;
+    int keep_alive;
+    int cb_err;        /* error decided inside a parser callback */
+    uint64_t body_raw; /* body bytes on the wire */
+    uint64_t body_out; /* body bytes handed to on_body (decoded) */
+  } resp;
   int decoding;
   const char *enc_name; /* "gzip" or "deflate", as the server named it */
   llmrt__inflate_t inflate;
@@ -239,6 +241,5 @@ struct llmrt_http_s {
 
   llmrt_http_info_t info;
 };
-
 
 #endif

@@ -87,7 +87,7 @@ struct llmrt__server_s {
   llmrt__tls_server_t *tls;
   uint16_t port;
   llmrt__link_t conns; /* open connections */
-  uint32_t n_conns; /* including connections whose timer is still closing */
+  uint32_t n_conns;    /* including connections whose timer is still closing */
   llmrt__server_stats_t st;
   int closing, listener_closed;
   /* Accepts and closes a connection that could not get memory, so libuv

@@ -75,7 +75,7 @@ void llmrt__conn_forget_writes(llmrt__conn_t *c, void *arg);
 void llmrt__conn_close(llmrt__conn_t *c);
 
 typedef struct {
-  uint64_t dns_us;     /* 0: cache hit or literal address */
+  uint64_t dns_us; /* 0: cache hit or literal address */
   uint64_t connect_us;
   uint64_t tls_us;
   int tls;

@@ -24,6 +24,46 @@ typedef struct {
   llmrt__buf_t owned; /* ciphertext for TLS writes */
 } wreq_t;
 
+/* Per-runtime connection state: the plaintext read buffer every conn shares
+ * (first, so that the runtime's llmrt__free(rt->read_buf) frees all of it)
+ * and the list of open conns, so that closing the runtime can tell each. */
+typedef struct {
+  char buf[PLAIN_RBUF_SIZE];
+  llmrt__link_t conns; /* every conn not yet closed; a conn unlinks itself */
+} net_t;
+
+static void conn_rt_closing(llmrt__conn_t *c);
+
+static void net_close(llmrt_t *rt, void *arg) {
+  net_t *n = arg;
+  /* Take the list first: the callbacks close conns, which unlinks them. */
+  llmrt__link_t conns;
+  llmrt__list_move(&n->conns, &conns);
+  while (!llmrt__list_empty(&conns)) {
+    llmrt__link_t *l = conns.next;
+    llmrt__list_remove(l);
+    conn_rt_closing(LLMRT__CONTAINER(l, llmrt__conn_t, net_link));
+  }
+}
+
+/* Links c into the runtime's list of open conns (created on first use). */
+static int net_track(llmrt_t *rt, llmrt__conn_t *c) {
+  net_t *n = (net_t *)(void *)rt->read_buf;
+  if (!n) {
+    n = llmrt__malloc(sizeof *n);
+    if (!n) return LLMRT_ENOMEM;
+    llmrt__list_init(&n->conns);
+    int r = llmrt__rt_add_closer(rt, net_close, n);
+    if (r) {
+      llmrt__free(n);
+      return r;
+    }
+    rt->read_buf = n->buf;
+  }
+  llmrt__list_push_back(&n->conns, &c->net_link);
+  return 0;
+}
+
 int llmrt__conn_map_io_err(int uverr) {
   switch (uverr) {
   case UV_EOF:
@@ -189,14 +229,10 @@ int llmrt__conn_read_start(llmrt__conn_t *c) {
   if (c->read_done) return LLMRT_ECLOSED;
   if (!c->cbs.on_read) return LLMRT_EINVAL;
   if (!c->rbuf) {
-    /* One plaintext read buffer per runtime, shared by every connection:
-     * bytes are handed to on_read synchronously and never kept, and libuv
-     * reads one stream at a time, so an idle pooled connection costs no
-     * read buffer of its own. */
-    if (!c->rt->read_buf) {
-      c->rt->read_buf = llmrt__malloc(PLAIN_RBUF_SIZE);
-      if (!c->rt->read_buf) return LLMRT_ENOMEM;
-    }
+    /* One plaintext read buffer per runtime, shared by every connection
+     * (net_t): bytes are handed to on_read synchronously and never kept,
+     * and libuv reads one stream at a time, so an idle pooled connection
+     * costs no read buffer of its own. */
     c->rbuf = c->rt->read_buf;
     c->rbuf_size = c->tls ? TLS_RBUF_SIZE : PLAIN_RBUF_SIZE;
   }
@@ -443,7 +479,7 @@ int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__c
   if (rt->closing) return LLMRT_ESHUTDOWN;
   llmrt__conn_t *c = conn_new(rt, cbs, user);
   if (!c) return LLMRT_ENOMEM;
-  int r = llmrt__net_track(rt, &c->net_link);
+  int r = net_track(rt, c);
   if (r) return conn_abort(c, r);
   c->port = o->port;
   c->tls = o->tls ? 1 : 0;
@@ -500,7 +536,7 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
   c->tls_timeout_ms = handshake_timeout_ms;
   (void)uv_tcp_nodelay(tcp, 1);
   if (rt->closing) return conn_abort(c, LLMRT_ESHUTDOWN);
-  int r = llmrt__net_track(rt, &c->net_link);
+  int r = net_track(rt, c);
   if (r) return conn_abort(c, r);
 
   char ip[64], hostport[80];
@@ -522,7 +558,10 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
   return 0;
 }
 
-void llmrt__conn_rt_closing(llmrt__conn_t *c) {
+/* The runtime is closing. A conn still connecting fails with
+ * LLMRT_ESHUTDOWN through on_connect; an open one gets on_read with
+ * LLMRT_ESHUTDOWN (its owner then closes it). */
+static void conn_rt_closing(llmrt__conn_t *c) {
   if (c->closed) return;
   if (c->state != LLMRT__CONN_OPEN) {
     llmrt__conn_fail(c, LLMRT_ESHUTDOWN, "connection to %s canceled: the runtime is closing",

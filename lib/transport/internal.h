@@ -44,10 +44,6 @@ void llmrt__dns_cancel(llmrt__dns_waiter_t *w); /* idempotent */
 int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__sockaddr_t *addrs,
                     unsigned n);
 
-/* The same per-runtime state also lists the open conns, so that closing the
- * runtime can tell each one (llmrt__conn_rt_closing). A conn unlinks itself
- * when it closes. */
-int llmrt__net_track(llmrt_t *rt, llmrt__link_t *conn_link);
 
 /* ---- Per-runtime TLS state (tls.c): the DRBG, the client configuration
  * with its CA chain (loaded on the thread pool, never on the loop), and the
@@ -138,11 +134,6 @@ struct llmrt__conn_s {
 
   llmrt__link_t writes; /* writes handed to libuv whose callback has not run */
 };
-
-/* conn.c, for dns.c: the runtime is closing. A conn still connecting fails
- * with LLMRT_ESHUTDOWN through on_connect; an open one gets on_read with
- * LLMRT_ESHUTDOWN (its owner then closes it). */
-void llmrt__conn_rt_closing(llmrt__conn_t *c);
 
 /* conn.c, for tls.c */
 void llmrt__conn_fail(llmrt__conn_t *c, int code, const char *fmt, ...)

@@ -80,6 +80,7 @@ static void conn_maybe_free(llmrt__conn_t *c) {
   if (!c->closed || c->handles > 0) return;
   llmrt_t *rt = c->rt;
   llmrt__tls_conn_free(c);
+  if (c->tls_srv) llmrt__tls_server_unref(c->tls_srv);
   llmrt__free(c->host);
   llmrt__free(c->hostport);
   llmrt__free(c);
@@ -547,6 +548,7 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
 
   if (c->tls) {
     c->tls_srv = tls;
+    c->tls_srv_conf = llmrt__tls_server_conf(tls);
     llmrt__tls_server_ref(tls);
     r = llmrt__tls_server_start(c);
     if (r) return conn_abort(c, r);

@@ -60,9 +60,6 @@ void *llmrt__tls_rng(llmrt__tls_t *t);
 void llmrt__tls_server_ref(llmrt__tls_server_t *s);
 void llmrt__tls_server_unref(llmrt__tls_server_t *s);
 const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s);
-/* The conn whose handshake step runs now (NULL after), so that the ticket
- * callback can mark it resumed. */
-void llmrt__tls_server_current(llmrt__tls_server_t *s, llmrt__conn_t *c);
 
 /* ---- The connection ---- */
 enum {
@@ -120,7 +117,8 @@ struct llmrt__conn_s {
   /* TLS */
   int tls;
   llmrt__tls_t *tlsctx;         /* reference, client and server */
-  llmrt__tls_server_t *tls_srv; /* reference, accepted side */
+  llmrt__tls_server_t *tls_srv; /* reference, accepted side (conn.c) */
+  const mbedtls_ssl_config *tls_srv_conf; /* its configuration */
   mbedtls_ssl_context *ssl;
   llmrt__link_t tls_wait; /* linked while waiting for the CA bundle */
   llmrt__buf_t tls_in;    /* ciphertext received, not yet given to mbedTLS */
@@ -157,5 +155,8 @@ int llmrt__tls_write(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__
                      void *arg);
 void llmrt__tls_close_notify(llmrt__conn_t *c);
 void llmrt__tls_conn_free(llmrt__conn_t *c);
+/* The conn whose handshake step runs on this thread (NULL outside one), so
+ * that the server's ticket callback can mark it resumed. */
+llmrt__conn_t *llmrt__tls_handshaking(void);
 
 #endif

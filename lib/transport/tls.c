@@ -391,11 +391,7 @@ void llmrt__tls_conn_free(llmrt__conn_t *c) {
   }
   llmrt__buf_free(&c->tls_in);
   llmrt__buf_free(&c->tls_out);
-  if (c->tls_srv)
-    llmrt__tls_server_unref(c->tls_srv);
-  else if (c->tlsctx)
-    llmrt__tls_unref(c->tlsctx);
-  c->tls_srv = NULL;
+  if (c->tlsctx) llmrt__tls_unref(c->tlsctx);
   c->tlsctx = NULL;
 }
 
@@ -447,10 +443,19 @@ static void hs_done(llmrt__conn_t *c) {
   llmrt__conn_established(c);
 }
 
+/* The conn whose handshake step runs on this thread now. mbedTLS calls the
+ * server's ticket callback from inside the step, with no way to tell it the
+ * conn: llmrt__tls_handshaking() does. */
+static _Thread_local llmrt__conn_t *handshaking;
+
+llmrt__conn_t *llmrt__tls_handshaking(void) {
+  return handshaking;
+}
+
 static void hs_step(llmrt__conn_t *c) {
-  if (c->server) llmrt__tls_server_current(c->tls_srv, c);
+  handshaking = c;
   int r = mbedtls_ssl_handshake(c->ssl);
-  if (c->server) llmrt__tls_server_current(c->tls_srv, NULL);
+  handshaking = NULL;
   /* Whatever mbedTLS produced goes out, alerts included. */
   int fr = c->tls_out.len ? llmrt__conn_flush(c, NULL, NULL) : 0;
   if (c->closed) return;
@@ -507,7 +512,7 @@ void llmrt__tls_client_start(llmrt__conn_t *c) {
 }
 
 int llmrt__tls_server_start(llmrt__conn_t *c) {
-  int r = ssl_new(c, llmrt__tls_server_conf(c->tls_srv));
+  int r = ssl_new(c, c->tls_srv_conf);
   if (r) return map_mbedtls(r);
   c->state = LLMRT__CONN_HANDSHAKE;
   c->t_tls_start = llmrt__now_us();

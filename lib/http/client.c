@@ -156,6 +156,46 @@ static int method_has_body(const char *m) {
   return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+/* The bytes to write: the head, then the caller's body buffers as they are
+ * or one gzip buffer, as iovecs in r->bufs. */
+static int build_output(llmrt__req_t *r, const llmrt_http_request_t *q, const llmrt__url_t *u) {
+  int rc = 0;
+  size_t body_len = 0;
+  unsigned nb = q->n_body;
+  for (unsigned i = 0; i < q->n_body; i++)
+    body_len += q->body[i].len;
+  int has_body = q->n_body > 0 || method_has_body(q->method);
+  if ((q->flags & LLMRT_HTTP_GZIP_BODY) && q->n_body) {
+    rc = llmrt__gzip_compress(q->body, q->n_body, &r->gz);
+    body_len = r->gz.len;
+    nb = 1;
+  }
+  if (rc == 0) rc = serialize_head(r, q, u, body_len, has_body);
+  if (rc == 0 && !(r->bufs = llmrt__calloc(nb + 1u, sizeof(uv_buf_t)))) rc = LLMRT_ENOMEM;
+  if (rc) return rc;
+  r->bufs[0] = uv_buf_init(r->head.data, (unsigned)r->head.len);
+  if (r->gz.data)
+    r->bufs[1] = uv_buf_init(r->gz.data, (unsigned)r->gz.len);
+  else
+    for (unsigned i = 0; i < nb; i++)
+      r->bufs[i + 1] = q->body[i];
+  r->nbufs = nb + 1;
+  return 0;
+}
+
+/* Timeouts from the request, else the runtime's; the total one counts from
+ * now. */
+static void set_deadlines(llmrt__req_t *r, const llmrt_http_request_t *q) {
+  const llmrt_options_t *o = &r->rt->opts;
+  r->to_connect = llmrt__timeout(q->connect_timeout_ms, o->connect_timeout_ms);
+  r->to_tls = llmrt__timeout(q->tls_timeout_ms, o->tls_timeout_ms);
+  r->to_first_byte = llmrt__timeout(q->first_byte_timeout_ms, o->first_byte_timeout_ms);
+  r->to_idle = llmrt__timeout(q->idle_timeout_ms, o->idle_timeout_ms);
+  r->to_total = llmrt__timeout(q->total_timeout_ms, o->total_timeout_ms);
+  r->start_us = llmrt__now_us();
+  if (r->to_total) r->total_deadline_us = r->start_us + (uint64_t)r->to_total * 1000;
+}
+
 int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
                        const llmrt_http_callbacks_t *cbs, void *user, llmrt_http_t **out) {
   if (out) *out = NULL;
@@ -186,20 +226,8 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
   llmrt__list_init(&r->link);
   llmrt__list_init(&r->qlink);
 
-  /* The body: the caller's buffers as they are, or one gzip buffer. */
-  size_t body_len = 0;
-  unsigned nb = q->n_body;
-  for (unsigned i = 0; i < q->n_body; i++)
-    body_len += q->body[i].len;
-  int has_body = q->n_body > 0 || method_has_body(q->method);
-  if ((q->flags & LLMRT_HTTP_GZIP_BODY) && q->n_body) {
-    rc = llmrt__gzip_compress(q->body, q->n_body, &r->gz);
-    body_len = r->gz.len;
-    nb = 1;
-  }
-  if (rc == 0) rc = serialize_head(r, q, &u, body_len, has_body);
+  rc = build_output(r, q, &u);
   if (rc == 0) rc = llmrt__pool_origin(pool, &u, &r->origin);
-  if (rc == 0 && !(r->bufs = llmrt__calloc(nb + 1u, sizeof(uv_buf_t)))) rc = LLMRT_ENOMEM;
   llmrt__url_free(&u);
   if (rc) {
     llmrt__buf_free(&r->head);
@@ -208,22 +236,7 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
     llmrt__free(r);
     return rc;
   }
-  r->bufs[0] = uv_buf_init(r->head.data, (unsigned)r->head.len);
-  if (r->gz.data)
-    r->bufs[1] = uv_buf_init(r->gz.data, (unsigned)r->gz.len);
-  else
-    for (unsigned i = 0; i < nb; i++)
-      r->bufs[i + 1] = q->body[i];
-  r->nbufs = nb + 1;
-
-  const llmrt_options_t *o = &rt->opts;
-  r->to_connect = llmrt__timeout(q->connect_timeout_ms, o->connect_timeout_ms);
-  r->to_tls = llmrt__timeout(q->tls_timeout_ms, o->tls_timeout_ms);
-  r->to_first_byte = llmrt__timeout(q->first_byte_timeout_ms, o->first_byte_timeout_ms);
-  r->to_idle = llmrt__timeout(q->idle_timeout_ms, o->idle_timeout_ms);
-  r->to_total = llmrt__timeout(q->total_timeout_ms, o->total_timeout_ms);
-  r->start_us = llmrt__now_us();
-  if (r->to_total) r->total_deadline_us = r->start_us + (uint64_t)r->to_total * 1000;
+  set_deadlines(r, q);
 
   uv_timer_init(rt->loop, &r->timer);
   r->timer.data = r;

@@ -792,6 +792,47 @@ static void on_listener_closed(uv_handle_t *h) {
   server_maybe_done(s);
 }
 
+static void apply_defaults(llmrt__server_opts_t *o) {
+  if (!o->backlog) o->backlog = 511;
+  if (!o->max_header_bytes) o->max_header_bytes = 64 * 1024;
+  if (!o->max_headers) o->max_headers = 100;
+  if (!o->max_body_bytes) o->max_body_bytes = 16 * 1024 * 1024;
+  if (!o->idle_timeout_ms) o->idle_timeout_ms = 60000;
+  if (!o->send_timeout_ms) o->send_timeout_ms = 60000;
+  if (!o->handshake_timeout_ms) o->handshake_timeout_ms = 10000;
+}
+
+static void init_parser_settings(llhttp_settings_t *st) {
+  llhttp_settings_init(st);
+  st->on_message_begin = on_message_begin;
+  st->on_url = on_url;
+  st->on_url_complete = on_url_complete;
+  st->on_header_field = on_header_field;
+  st->on_header_field_complete = on_header_field_complete;
+  st->on_header_value = on_header_value;
+  st->on_header_value_complete = on_header_value_complete;
+  st->on_headers_complete = on_headers_complete;
+  st->on_body = on_body;
+  st->on_message_complete = on_message_complete;
+}
+
+/* Binds the (initialised) listener to addr, listens, and learns the port;
+ * *step names the step that failed. */
+static int listen_on(llmrt__server_t *s, const llmrt__sockaddr_t *addr, const char **step) {
+  *step = "bind";
+  int rc = uv_tcp_bind(&s->listener, &addr->sa, 0);
+  if (rc) return rc;
+  *step = "listen";
+  rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
+  if (rc) return rc;
+  llmrt__sockaddr_t bound;
+  int sl = sizeof bound;
+  *step = "getsockname";
+  rc = uv_tcp_getsockname(&s->listener, &bound.sa, &sl);
+  if (rc == 0) s->port = llmrt__sockaddr_port(&bound);
+  return rc;
+}
+
 int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt__server_cbs_t *cbs,
                         void *user, llmrt__server_t **out, char *errbuf, size_t errlen) {
   char dummy[8];
@@ -816,25 +857,8 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
   }
   s->o.host = s->host;
   s->o.tls_cert = s->o.tls_key = NULL; /* not kept */
-  if (!s->o.backlog) s->o.backlog = 511;
-  if (!s->o.max_header_bytes) s->o.max_header_bytes = 64 * 1024;
-  if (!s->o.max_headers) s->o.max_headers = 100;
-  if (!s->o.max_body_bytes) s->o.max_body_bytes = 16 * 1024 * 1024;
-  if (!s->o.idle_timeout_ms) s->o.idle_timeout_ms = 60000;
-  if (!s->o.send_timeout_ms) s->o.send_timeout_ms = 60000;
-  if (!s->o.handshake_timeout_ms) s->o.handshake_timeout_ms = 10000;
-
-  llhttp_settings_init(&s->settings);
-  s->settings.on_message_begin = on_message_begin;
-  s->settings.on_url = on_url;
-  s->settings.on_url_complete = on_url_complete;
-  s->settings.on_header_field = on_header_field;
-  s->settings.on_header_field_complete = on_header_field_complete;
-  s->settings.on_header_value = on_header_value;
-  s->settings.on_header_value_complete = on_header_value_complete;
-  s->settings.on_headers_complete = on_headers_complete;
-  s->settings.on_body = on_body;
-  s->settings.on_message_complete = on_message_complete;
+  apply_defaults(&s->o);
+  init_parser_settings(&s->settings);
 
   int rc = 0;
   const char *step = "address";
@@ -854,19 +878,7 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
     rc = uv_tcp_init(rt->loop, &s->listener);
     s->listener.data = s;
     if (rc == 0) {
-      step = "bind";
-      rc = uv_tcp_bind(&s->listener, &addr.sa, 0);
-      if (rc == 0) {
-        step = "listen";
-        rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
-      }
-      if (rc == 0) {
-        llmrt__sockaddr_t bound;
-        int sl = sizeof bound;
-        step = "getsockname";
-        rc = uv_tcp_getsockname(&s->listener, &bound.sa, &sl);
-        if (rc == 0) s->port = llmrt__sockaddr_port(&bound);
-      }
+      rc = listen_on(s, &addr, &step);
       if (rc != 0) {
         /* The listener handle must close before s can go: finish like a close. */
         snprintf(errbuf, errlen, "server %s:%u: %s failed: %s", s->host, o->port, step,

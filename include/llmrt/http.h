@@ -51,6 +51,16 @@ typedef struct {
 
 void llmrt_http_request_init(llmrt_http_request_t *req);
 
+/* Limits on a response, besides the runtime's max_header_bytes, max_headers
+ * and max_body_bytes: informational responses (100 Continue, 103 Early
+ * Hints) are skipped, but at most LLMRT_HTTP_MAX_INFORMATIONAL of them may
+ * come before the real head (more: LLMRT_EHEADERCOUNT), and their bytes
+ * count against max_header_bytes together with the real head
+ * (LLMRT_EHEADERSIZE). Chunk extensions (";name=value" after a chunk size)
+ * are ignored, and all of one response's count against max_header_bytes
+ * (65536 when it is 0), LLMRT_EHEADERSIZE past it. */
+#define LLMRT_HTTP_MAX_INFORMATIONAL 16u
+
 typedef struct {
   /* Status line and headers arrived. Return 0 to go on, or a negative error
    * code to abort the exchange (on_done then gets that code). May be NULL. */

@@ -15,6 +15,16 @@
 
 static const llhttp_settings_t *parser_settings(void);
 static void on_timer(uv_timer_t *t);
+static void finish(llmrt__req_t *req, int status, const char *msg, int defer);
+static void conn_ready(llmrt__req_t *req);
+static void on_read(llmrt__req_t *req, int status, const char *data, size_t len);
+
+/* The pool reports to requests through this. */
+static void waiting(llmrt__req_t *r, int queued) {
+  r->state = queued ? LLMRT__REQ_QUEUED : LLMRT__REQ_CONNECTING;
+}
+
+static const llmrt__pool_user_t pool_user = {waiting, conn_ready, on_read, finish};
 
 void llmrt_http_request_init(llmrt_http_request_t *req) {
   memset(req, 0, sizeof(*req));
@@ -30,8 +40,8 @@ static const char *label(const llmrt__req_t *r) {
 static void set_err(llmrt__req_t *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(llmrt__req_t *r, int code, const char *fmt, ...) {
-  if (r->cb_err) return; /* keep the first */
-  r->cb_err = code;
+  if (r->resp.cb_err) return; /* keep the first */
+  r->resp.cb_err = code;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
@@ -64,7 +74,7 @@ static void arm_timer(llmrt__req_t *r) {
   /* While paused the reader is the slow one: only the total deadline runs. */
   if (r->state == LLMRT__REQ_EXCHANGE && !r->hold) {
     uint64_t phase = 0;
-    if (!r->got_byte)
+    if (!r->resp.got_byte)
       phase = r->fb_deadline_us;
     else if (r->to_idle)
       phase = r->last_read_us + (uint64_t)r->to_idle * 1000;
@@ -146,6 +156,46 @@ static int method_has_body(const char *m) {
   return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+/* The bytes to write: the head, then the caller's body buffers as they are
+ * or one gzip buffer, as iovecs in r->bufs. */
+static int build_output(llmrt__req_t *r, const llmrt_http_request_t *q, const llmrt__url_t *u) {
+  int rc = 0;
+  size_t body_len = 0;
+  unsigned nb = q->n_body;
+  for (unsigned i = 0; i < q->n_body; i++)
+    body_len += q->body[i].len;
+  int has_body = q->n_body > 0 || method_has_body(q->method);
+  if ((q->flags & LLMRT_HTTP_GZIP_BODY) && q->n_body) {
+    rc = llmrt__gzip_compress(q->body, q->n_body, &r->gz);
+    body_len = r->gz.len;
+    nb = 1;
+  }
+  if (rc == 0) rc = serialize_head(r, q, u, body_len, has_body);
+  if (rc == 0 && !(r->bufs = llmrt__calloc(nb + 1u, sizeof(uv_buf_t)))) rc = LLMRT_ENOMEM;
+  if (rc) return rc;
+  r->bufs[0] = uv_buf_init(r->head.data, (unsigned)r->head.len);
+  if (r->gz.data)
+    r->bufs[1] = uv_buf_init(r->gz.data, (unsigned)r->gz.len);
+  else
+    for (unsigned i = 0; i < nb; i++)
+      r->bufs[i + 1] = q->body[i];
+  r->nbufs = nb + 1;
+  return 0;
+}
+
+/* Timeouts from the request, else the runtime's; the total one counts from
+ * now. */
+static void set_deadlines(llmrt__req_t *r, const llmrt_http_request_t *q) {
+  const llmrt_options_t *o = &r->rt->opts;
+  r->to_connect = llmrt__timeout(q->connect_timeout_ms, o->connect_timeout_ms);
+  r->to_tls = llmrt__timeout(q->tls_timeout_ms, o->tls_timeout_ms);
+  r->to_first_byte = llmrt__timeout(q->first_byte_timeout_ms, o->first_byte_timeout_ms);
+  r->to_idle = llmrt__timeout(q->idle_timeout_ms, o->idle_timeout_ms);
+  r->to_total = llmrt__timeout(q->total_timeout_ms, o->total_timeout_ms);
+  r->start_us = llmrt__now_us();
+  if (r->to_total) r->total_deadline_us = r->start_us + (uint64_t)r->to_total * 1000;
+}
+
 int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
                        const llmrt_http_callbacks_t *cbs, void *user, llmrt_http_t **out) {
   if (out) *out = NULL;
@@ -167,6 +217,7 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
     return LLMRT_ENOMEM;
   }
   r->rt = rt;
+  r->pool_user = &pool_user;
   r->cbs = *cbs;
   r->user = user;
   r->flags = q->flags;
@@ -175,20 +226,8 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
   llmrt__list_init(&r->link);
   llmrt__list_init(&r->qlink);
 
-  /* The body: the caller's buffers as they are, or one gzip buffer. */
-  size_t body_len = 0;
-  unsigned nb = q->n_body;
-  for (unsigned i = 0; i < q->n_body; i++)
-    body_len += q->body[i].len;
-  int has_body = q->n_body > 0 || method_has_body(q->method);
-  if ((q->flags & LLMRT_HTTP_GZIP_BODY) && q->n_body) {
-    rc = llmrt__gzip_compress(q->body, q->n_body, &r->gz);
-    body_len = r->gz.len;
-    nb = 1;
-  }
-  if (rc == 0) rc = serialize_head(r, q, &u, body_len, has_body);
+  rc = build_output(r, q, &u);
   if (rc == 0) rc = llmrt__pool_origin(pool, &u, &r->origin);
-  if (rc == 0 && !(r->bufs = llmrt__calloc(nb + 1u, sizeof(uv_buf_t)))) rc = LLMRT_ENOMEM;
   llmrt__url_free(&u);
   if (rc) {
     llmrt__buf_free(&r->head);
@@ -197,22 +236,7 @@ int llmrt_http_request(llmrt_t *rt, const llmrt_http_request_t *q,
     llmrt__free(r);
     return rc;
   }
-  r->bufs[0] = uv_buf_init(r->head.data, (unsigned)r->head.len);
-  if (r->gz.data)
-    r->bufs[1] = uv_buf_init(r->gz.data, (unsigned)r->gz.len);
-  else
-    for (unsigned i = 0; i < nb; i++)
-      r->bufs[i + 1] = q->body[i];
-  r->nbufs = nb + 1;
-
-  const llmrt_options_t *o = &rt->opts;
-  r->to_connect = llmrt__timeout(q->connect_timeout_ms, o->connect_timeout_ms);
-  r->to_tls = llmrt__timeout(q->tls_timeout_ms, o->tls_timeout_ms);
-  r->to_first_byte = llmrt__timeout(q->first_byte_timeout_ms, o->first_byte_timeout_ms);
-  r->to_idle = llmrt__timeout(q->idle_timeout_ms, o->idle_timeout_ms);
-  r->to_total = llmrt__timeout(q->total_timeout_ms, o->total_timeout_ms);
-  r->start_us = llmrt__now_us();
-  if (r->to_total) r->total_deadline_us = r->start_us + (uint64_t)r->to_total * 1000;
+  set_deadlines(r, q);
 
   uv_timer_init(rt->loop, &r->timer);
   r->timer.data = r;
@@ -242,7 +266,9 @@ static void deliver(llmrt__req_t *r) {
   uv_close((uv_handle_t *)&r->timer, req_closed);
 }
 
-void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer) {
+/* Ends req with status (0 on success). defer forces on_done to the next loop
+ * turn; it is deferred anyway while one of req's callbacks is running. */
+static void finish(llmrt__req_t *r, int status, const char *msg, int defer) {
   if (r->done) return;
   r->done = 1;
   r->status = status;
@@ -263,8 +289,8 @@ void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer)
      * must not find this request. Bytes still unsent mean an early answer
      * (e.g. an error before the body was read): never reuse that. */
     int wrote = !r->writing || llmrt__conn_unsent(pc->conn) == 0;
-    int reusable = status == 0 && r->keep_alive && wrote && !(r->flags & LLMRT_HTTP_NO_REUSE) &&
-                   r->state == LLMRT__REQ_EXCHANGE;
+    int reusable = status == 0 && r->resp.keep_alive && wrote &&
+                   !(r->flags & LLMRT_HTTP_NO_REUSE) && r->state == LLMRT__REQ_EXCHANGE;
     /* A pooled connection reads while idle (to see the server close it). */
     if (reusable && r->sock_stopped && llmrt__conn_read_start(pc->conn) != 0) reusable = 0;
     r->sock_stopped = 0;
@@ -287,7 +313,7 @@ void llmrt__http_finish(llmrt__req_t *r, int status, const char *msg, int defer)
 int llmrt_http_cancel(llmrt_http_t *h) {
   if (!h) return LLMRT_EINVAL;
   if (h->done) return 0;
-  llmrt__http_finish(h, LLMRT_ECANCELED, "request canceled", 0);
+  finish(h, LLMRT_ECANCELED, "request canceled", 0);
   return 0;
 }
 
@@ -318,23 +344,23 @@ static void on_timer(uv_timer_t *t) {
   if (r->total_deadline_us && now >= r->total_deadline_us) {
     const char *phase = r->state == LLMRT__REQ_QUEUED       ? "waiting for a free connection"
                         : r->state == LLMRT__REQ_CONNECTING ? "connecting"
-                        : !r->got_byte                      ? "waiting for the response"
+                        : !r->resp.got_byte                 ? "waiting for the response"
                                                             : "reading the response";
     snprintf(msg, sizeof(msg),
              "no complete response from %s within the total timeout of %u ms (%s)", label(r),
              r->to_total, phase);
-    llmrt__http_finish(r, LLMRT_ETIMEDOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->got_byte && r->fb_deadline_us &&
-             now >= r->fb_deadline_us) {
+    finish(r, LLMRT_ETIMEDOUT, msg, 0);
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && !r->resp.got_byte &&
+             r->fb_deadline_us && now >= r->fb_deadline_us) {
     snprintf(msg, sizeof(msg), "no response byte from %s within %u ms of sending the request",
              label(r), r->to_first_byte);
-    llmrt__http_finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
-  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->got_byte && r->to_idle &&
+    finish(r, LLMRT_EFIRSTBYTETIMEOUT, msg, 0);
+  } else if (r->state == LLMRT__REQ_EXCHANGE && !r->hold && r->resp.got_byte && r->to_idle &&
              now >= r->last_read_us + (uint64_t)r->to_idle * 1000) {
     snprintf(msg, sizeof(msg),
              "no data from %s for %u ms (idle timeout) after %llu response body bytes", label(r),
-             r->to_idle, (unsigned long long)r->body_raw);
-    llmrt__http_finish(r, LLMRT_EIDLETIMEOUT, msg, 0);
+             r->to_idle, (unsigned long long)r->resp.body_raw);
+    finish(r, LLMRT_EIDLETIMEOUT, msg, 0);
   } else {
     arm_timer(r);
   }
@@ -348,16 +374,8 @@ static void reset_response(llmrt__req_t *r) {
   llmrt__buf_reset(&r->hdrs);
   r->n_hdrs = 0;
   r->hstate = 0;
-  r->hdr_bytes = 0;
-  r->informational = 0;
-  r->got_byte = 0;
-  r->head_done = 0;
-  r->complete = 0;
-  r->keep_alive = 0;
-  r->cb_err = 0;
+  memset(&r->resp, 0, sizeof(r->resp));
   r->body_expected = -1;
-  r->body_raw = 0;
-  r->body_out = 0;
   if (r->decoding) llmrt__inflate_free(&r->inflate);
   r->decoding = 0;
   r->parser_held = 0;
@@ -375,13 +393,13 @@ static void on_written(llmrt__conn_t *c, int status, void *arg) {
     return;
   }
   r->written_us = llmrt__now_us();
-  if (!r->got_byte && r->to_first_byte) {
+  if (!r->resp.got_byte && r->to_first_byte) {
     r->fb_deadline_us = llmrt__now_us() + (uint64_t)r->to_first_byte * 1000;
     arm_timer(r);
   }
 }
 
-void llmrt__http_conn_ready(llmrt__req_t *r) {
+static void conn_ready(llmrt__req_t *r) {
   llmrt__pconn_t *pc = r->pconn;
   r->state = LLMRT__REQ_EXCHANGE;
   if (!r->info.reused) {
@@ -416,7 +434,7 @@ void llmrt__http_conn_ready(llmrt__req_t *r) {
  * comes later means the server had the request and was working on it, and
  * sending it again could run (and bill) an LLM generation twice. */
 static int looks_stale(const llmrt__req_t *r) {
-  if (!r->info.reused || r->got_byte || r->retried) return 0;
+  if (!r->info.reused || r->resp.got_byte || r->retried) return 0;
   if (!r->written_us) return 1; /* failed while still writing */
   uint64_t window = 250000, rtt4 = 4 * r->pconn->info.connect_us;
   if (rtt4 > window) window = rtt4;
@@ -440,34 +458,34 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
     int rc = llmrt__pool_reconnect(r);
     if (rc) {
       snprintf(msg, sizeof(msg), "cannot reconnect to %s: %s", label(r), llmrt_strerror(rc));
-      llmrt__http_finish(r, rc, msg, 0);
+      finish(r, rc, msg, 0);
     }
     return;
   }
   if (status == LLMRT_ECLOSED) {
-    if (r->head_done && !r->cb_err && llhttp_message_needs_eof(&r->parser)) {
+    if (r->resp.head_done && !r->resp.cb_err && llhttp_message_needs_eof(&r->parser)) {
       /* Body delimited by the end of the connection: this is the end. */
       llhttp_errno_t e = llhttp_finish(&r->parser);
       if (r->done) return;
-      if (r->cb_err) {
-        llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+      if (r->resp.cb_err) {
+        finish(r, r->resp.cb_err, r->errmsg, 0);
         return;
       }
-      if ((e == HPE_OK || e == HPE_PAUSED) && r->complete) {
-        r->keep_alive = 0;
-        llmrt__http_finish(r, 0, NULL, 0);
+      if ((e == HPE_OK || e == HPE_PAUSED) && r->resp.complete) {
+        r->resp.keep_alive = 0;
+        finish(r, 0, NULL, 0);
         return;
       }
     }
-    if (r->head_done && r->body_expected >= 0)
+    if (r->resp.head_done && r->body_expected >= 0)
       snprintf(msg, sizeof(msg), "connection closed after %llu of %lld body bytes from %s",
-               (unsigned long long)r->body_raw, (long long)r->body_expected, label(r));
-    else if (r->head_done)
+               (unsigned long long)r->resp.body_raw, (long long)r->body_expected, label(r));
+    else if (r->resp.head_done)
       snprintf(msg, sizeof(msg),
                "connection closed after %llu body bytes from %s (chunked body "
                "incomplete)",
-               (unsigned long long)r->body_raw, label(r));
-    else if (r->got_byte)
+               (unsigned long long)r->resp.body_raw, label(r));
+    else if (r->resp.got_byte)
       snprintf(msg, sizeof(msg), "connection closed by %s in the middle of the response head",
                label(r));
     else
@@ -476,7 +494,7 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
     snprintf(msg, sizeof(msg), "%s on the connection to %s while %s", llmrt_strerror(status),
              label(r), step);
   }
-  llmrt__http_finish(r, status, msg, 0);
+  finish(r, status, msg, 0);
 }
 
 /* Runs the parser over data and acts on where it stopped. from_pend: data
@@ -484,16 +502,16 @@ static void io_error(llmrt__req_t *r, int status, const char *step) {
 static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) {
   llhttp_errno_t e = llhttp_execute(&r->parser, data, len);
   if (r->done) return; /* ended from a callback: the connection may be gone */
-  if (r->cb_err) {
-    llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+  if (r->resp.cb_err) {
+    finish(r, r->resp.cb_err, r->errmsg, 0);
     return;
   }
-  if (e == HPE_PAUSED && r->complete) {
+  if (e == HPE_PAUSED && r->resp.complete) {
     /* Bytes after the response (nobody pipelines here) mean the stream is
      * out of sync: do not reuse the connection. */
     const char *pos = llhttp_get_error_pos(&r->parser);
-    if (pos && pos < data + len) r->keep_alive = 0;
-    if (!r->hold) llmrt__http_finish(r, 0, NULL, 0); /* else on resume */
+    if (pos && pos < data + len) r->resp.keep_alive = 0;
+    if (!r->hold) finish(r, 0, NULL, 0); /* else on resume */
     return;
   }
   if (e == HPE_PAUSED) {
@@ -507,7 +525,7 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
       llmrt__buf_reset(&r->pend);
       r->pend_off = 0;
       if (llmrt__buf_append(&r->pend, pos, (size_t)(data + len - pos)) != 0)
-        llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
+        finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
     }
     return;
   }
@@ -520,19 +538,19 @@ static void parse(llmrt__req_t *r, const char *data, size_t len, int from_pend) 
     snprintf(msg, sizeof(msg), "malformed HTTP response from %s: %s (%s)", label(r),
              llhttp_get_error_reason(&r->parser) ? llhttp_get_error_reason(&r->parser) : "?",
              llhttp_errno_name(e));
-  llmrt__http_finish(r, LLMRT_EHTTPPARSE, msg, 0);
+  finish(r, LLMRT_EHTTPPARSE, msg, 0);
 }
 
-void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
+static void on_read(llmrt__req_t *r, int status, const char *data, size_t len) {
   if (r->done) return;
   if (status < 0) {
-    io_error(r, status, r->got_byte ? "reading the response" : "waiting for the response");
+    io_error(r, status, r->resp.got_byte ? "reading the response" : "waiting for the response");
     return;
   }
   if (!len) return;
   r->last_read_us = llmrt__now_us();
-  if (!r->got_byte) {
-    r->got_byte = 1;
+  if (!r->resp.got_byte) {
+    r->resp.got_byte = 1;
     r->info.first_byte_us = r->last_read_us - r->start_us;
     arm_timer(r);
   }
@@ -540,7 +558,7 @@ void llmrt__http_on_read(llmrt__req_t *r, int status, const char *data, size_t l
     /* Reads stop while paused; bytes the transport still hands over queue
      * behind the held ones. */
     if (llmrt__buf_append(&r->pend, data, len) != 0)
-      llmrt__http_finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
+      finish(r, LLMRT_ENOMEM, "out of memory holding a paused response", 0);
     return;
   }
   parse(r, data, len, 0);
@@ -600,8 +618,8 @@ static void resume_run(llmrt__req_t *r) {
     llmrt__buf_reset(&r->pend);
     r->pend_off = 0;
   }
-  if (r->complete) {
-    llmrt__http_finish(r, 0, NULL, 0);
+  if (r->resp.complete) {
+    finish(r, 0, NULL, 0);
     return;
   }
   if (r->sock_stopped && r->pconn) {
@@ -611,26 +629,34 @@ static void resume_run(llmrt__req_t *r) {
       char msg[256];
       snprintf(msg, sizeof(msg), "cannot read from %s after resuming: %s", label(r),
                llmrt_strerror(rc));
-      llmrt__http_finish(r, rc, msg, 0);
+      finish(r, rc, msg, 0);
       return;
     }
   }
   /* The idle and first-byte clocks start again: the pause was ours. */
   uint64_t now = llmrt__now_us();
   r->last_read_us = now;
-  if (!r->got_byte && r->fb_deadline_us && r->to_first_byte)
+  if (!r->resp.got_byte && r->fb_deadline_us && r->to_first_byte)
     r->fb_deadline_us = now + (uint64_t)r->to_first_byte * 1000;
   arm_timer(r);
 }
 
 /* ---- Parser callbacks ------------------------------------------------------ */
 
+/* The head, and every informational (1xx) head before it, count against
+ * max_header_bytes together: a flood of 100 or 103 responses is bounded. */
 static int limit_header_bytes(llmrt__req_t *r, size_t add) {
   size_t max = r->rt->opts.max_header_bytes;
-  r->hdr_bytes += add;
-  if (max && r->hdr_bytes > max) {
-    set_err(r, LLMRT_EHEADERSIZE, "response head from %s is larger than max_header_bytes (%zu)",
-            label(r), max);
+  r->resp.hdr_bytes += add;
+  if (max && r->resp.hdr_bytes > max) {
+    if (r->resp.n_informational)
+      set_err(r, LLMRT_EHEADERSIZE,
+              "response head from %s with %u informational (1xx) responses before it is larger "
+              "than max_header_bytes (%zu)",
+              label(r), r->resp.n_informational, max);
+    else
+      set_err(r, LLMRT_EHEADERSIZE, "response head from %s is larger than max_header_bytes (%zu)",
+              label(r), max);
     return -1;
   }
   return 0;
@@ -641,7 +667,23 @@ static int p_message_begin(llhttp_t *p) {
   llmrt__buf_reset(&r->hdrs);
   r->n_hdrs = 0;
   r->hstate = 0;
-  r->hdr_bytes = 0;
+  return 0;
+}
+
+/* Chunk extensions (";name=value" after a chunk size) are ignored, but they
+ * are bytes the server sends outside the body: all of a response's count
+ * against max_header_bytes (or LLMRT__MAX_CHUNK_EXT_BYTES when that is 0). */
+static int p_chunk_ext(llhttp_t *p, const char *at, size_t len) {
+  llmrt__req_t *r = p->data;
+  size_t max = r->rt->opts.max_header_bytes;
+  if (!max) max = LLMRT__MAX_CHUNK_EXT_BYTES;
+  r->resp.ext_bytes += len;
+  if (r->resp.ext_bytes > max) {
+    set_err(r, LLMRT_EHEADERSIZE,
+            "chunk extensions in the response from %s exceed max_header_bytes (%zu) in total",
+            label(r), max);
+    return -1;
+  }
   return 0;
 }
 
@@ -724,12 +766,12 @@ static int p_header_value_complete(llhttp_t *p) {
 static int emit_body(void *arg, const char *data, size_t len) {
   llmrt__req_t *r = arg;
   size_t max = r->rt->opts.max_body_bytes;
-  if (max && r->body_out + len > max) {
+  if (max && r->resp.body_out + len > max) {
     set_err(r, LLMRT_EBODYSIZE, "response body from %s exceeds max_body_bytes (%zu)%s", label(r),
             max, r->decoding ? " after decoding" : "");
     return LLMRT_EBODYSIZE;
   }
-  r->body_out += len;
+  r->resp.body_out += len;
   if (!r->cbs.on_body) return 0;
   r->in_cb++;
   int rc = r->cbs.on_body(r, data, len, r->user);
@@ -747,10 +789,16 @@ static int p_headers_complete(llhttp_t *p) {
   int status = llhttp_get_status_code(p);
   if (r->hstate == 2) p_header_value_complete(p); /* defensive */
   if (status >= 100 && status < 200 && status != 101) {
-    r->informational = 1; /* 100 Continue, 103 Early Hints: skipped */
+    r->resp.informational = 1; /* 100 Continue, 103 Early Hints: skipped */
+    if (++r->resp.n_informational > LLMRT_HTTP_MAX_INFORMATIONAL) {
+      set_err(r, LLMRT_EHEADERCOUNT,
+              "response from %s has more than %u informational (1xx) responses before its head",
+              label(r), LLMRT_HTTP_MAX_INFORMATIONAL);
+      return -1;
+    }
     return 1;
   }
-  r->head_done = 1;
+  r->resp.head_done = 1;
   if (p->flags & F_CONTENT_LENGTH && !(p->flags & F_CHUNKED))
     r->body_expected = (int64_t)p->content_length;
 
@@ -772,7 +820,10 @@ static int p_headers_complete(llhttp_t *p) {
   if (enc && (r->flags & LLMRT_HTTP_DECOMPRESS) && !r->head_only &&
       (strcasecmp(enc, "gzip") == 0 || strcasecmp(enc, "x-gzip") == 0 ||
        strcasecmp(enc, "deflate") == 0)) {
-    int rc = llmrt__inflate_init(&r->inflate);
+    /* Name the coding as the server did. Only "deflate" may come without
+     * its zlib wrapper (a common mistake); a "gzip" body is gzip (or zlib). */
+    r->enc_name = strcasecmp(enc, "deflate") == 0 ? "deflate" : "gzip";
+    int rc = llmrt__inflate_init2(&r->inflate, r->enc_name[0] == 'd');
     if (rc) {
       set_err(r, rc, "cannot start decoding the response from %s: %s", label(r),
               llmrt_strerror(rc));
@@ -804,19 +855,20 @@ static int p_headers_complete(llhttp_t *p) {
 }
 
 static void decode_err(llmrt__req_t *r, int rc) {
-  set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)",
-          r->inflate.raw ? "deflate" : "gzip", label(r), (unsigned long long)r->body_raw);
+  set_err(r, rc, "cannot decode the %s response body from %s (after %llu bytes)%s", r->enc_name,
+          label(r), (unsigned long long)r->resp.body_raw,
+          r->inflate.raw ? ": neither zlib nor raw deflate" : "");
 }
 
 static void decode_failed(llmrt__req_t *r, int rc) {
   decode_err(r, rc);
-  llmrt__http_finish(r, r->cb_err, r->errmsg, 0);
+  finish(r, r->resp.cb_err, r->errmsg, 0);
 }
 
 static int p_body(llhttp_t *p, const char *at, size_t len) {
   llmrt__req_t *r = p->data;
   if (len == 0) return 0; /* a span restarted by a resume with no bytes */
-  r->body_raw += len;
+  r->resp.body_raw += len;
   int rc =
       r->decoding ? llmrt__inflate_feed(&r->inflate, at, len, emit_body, r) : emit_body(r, at, len);
   if (r->done) return HPE_USER;
@@ -830,16 +882,16 @@ static int p_body(llhttp_t *p, const char *at, size_t len) {
 
 static int p_message_complete(llhttp_t *p) {
   llmrt__req_t *r = p->data;
-  if (r->informational) {
-    r->informational = 0;
+  if (r->resp.informational) {
+    r->resp.informational = 0;
     return 0; /* the real response follows */
   }
   if (r->decoding && llmrt__inflate_finish(&r->inflate) != 0) {
     set_err(r, LLMRT_EDECODE, "compressed response body from %s is truncated", label(r));
     return -1;
   }
-  r->keep_alive = llhttp_should_keep_alive(p) && p->http_major == 1 && p->http_minor >= 1;
-  r->complete = 1;
+  r->resp.keep_alive = llhttp_should_keep_alive(p) && p->http_major == 1 && p->http_minor >= 1;
+  r->resp.complete = 1;
   return HPE_PAUSED;
 }
 
@@ -855,6 +907,8 @@ static const llhttp_settings_t *parser_settings(void) {
       .on_headers_complete = p_headers_complete,
       .on_body = p_body,
       .on_message_complete = p_message_complete,
+      .on_chunk_extension_name = p_chunk_ext,
+      .on_chunk_extension_value = p_chunk_ext,
   };
   return &s;
 }
@@ -864,6 +918,7 @@ static const llhttp_settings_t *parser_settings(void) {
 /* See http_internal.h. Does what llmrt__http_conn_ready does for the
  * response side, without the pool, the connection or the write. */
 void llmrt__http_parse_begin(llmrt__req_t *r) {
+  r->pool_user = &pool_user;
   r->state = LLMRT__REQ_EXCHANGE;
   reset_response(r);
 }

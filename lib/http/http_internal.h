@@ -111,7 +111,7 @@ struct llmrt__origin_s {
   uint32_t n_conns;    /* idle + busy */
   uint32_t n_idle;
   uint32_t n_queued;
-  uint32_t max; /* per-origin cap set by requests (0: runtime default) */
+  uint32_t max;             /* per-origin cap set by requests (0: runtime default) */
   llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
   uv_timer_t idle_timer;    /* closes connections idle past pool_idle_timeout_ms */
 };
@@ -131,26 +131,44 @@ struct llmrt__pconn_s {
   llmrt__conn_info_t info;
 };
 
+/* What the pool tells a request. client.c implements it, so the pool never
+ * calls into client.c by name; the request owns its state. */
+typedef struct {
+  /* No connection yet: waiting in the queue (queued 1) or for a connect. */
+  void (*waiting)(llmrt__req_t *req, int queued);
+  /* req->pconn is open and carries req now. */
+  void (*ready)(llmrt__req_t *req);
+  /* Bytes or an error from req's connection (see llmrt__conn_cbs_t). */
+  void (*read)(llmrt__req_t *req, int status, const char *data, size_t len);
+  /* The pool cannot serve req, or the runtime closes: end it with status
+   * (on a later loop turn when defer is set). */
+  void (*fail)(llmrt__req_t *req, int status, const char *msg, int defer);
+} llmrt__pool_user_t;
+
 llmrt__pool_t *llmrt__pool_get(llmrt_t *rt);
 int llmrt__pool_origin(llmrt__pool_t *pool, const llmrt__url_t *u, llmrt__origin_t **out);
-/* Gives req a connection: an idle one (then llmrt__http_conn_ready runs
- * before this returns), a new one, or a place in the queue. Returns an
- * error (and does nothing) if none of these is possible. */
+/* Gives req a connection: an idle one (then req->pool_user->ready runs
+ * before this returns), a new one, or a place in the queue (waiting runs).
+ * Returns an error (and does nothing) if none of these is possible. */
 int llmrt__pool_acquire(llmrt__req_t *req);
 /* The exchange on pc is over: keep it for reuse or close it. */
 void llmrt__pool_release(llmrt__pconn_t *pc, int reusable);
-/* Takes req out of the wait queue. */
+/* Takes req out of the wait queue, if it is there. */
 void llmrt__pool_dequeue(llmrt__req_t *req);
 /* Closes req's dead connection and connects afresh for it (stale retry). */
 int llmrt__pool_reconnect(llmrt__req_t *req);
 
 /* ---- Requests (client.c) ------------------------------------------------- */
 
+/* Chunk extensions per response when max_header_bytes is 0 (no limit). */
+#define LLMRT__MAX_CHUNK_EXT_BYTES 65536
+
 enum { LLMRT__REQ_NEW = 0, LLMRT__REQ_QUEUED, LLMRT__REQ_CONNECTING, LLMRT__REQ_EXCHANGE };
 
 struct llmrt_http_s {
   llmrt__link_t link;  /* in pool->reqs until finished */
   llmrt__link_t qlink; /* in origin->queue while queued */
+  const llmrt__pool_user_t *pool_user;
   llmrt_t *rt;
   llmrt__origin_t *origin;
   llmrt__pconn_t *pconn;
@@ -158,11 +176,11 @@ struct llmrt_http_s {
   void *user;
   unsigned flags;
   uint32_t max_connections; /* 0: the runtime's pool_max_per_origin */
-  int state;
-  int head_only; /* HEAD request: the response has no body */
-  int in_cb;     /* > 0 while our API or a user callback is on the stack */
-  int done;      /* finished: on_done delivered or scheduled */
-  int deferred;  /* on_done waits for the timer */
+  int state;                /* LLMRT__REQ_*: client.c alone writes it */
+  int head_only;            /* HEAD request: the response has no body */
+  int in_cb;                /* > 0 while our API or a user callback is on the stack */
+  int done;                 /* finished: on_done delivered or scheduled */
+  int deferred;             /* on_done waits for the timer */
   int status;
   char errmsg[320];
 
@@ -187,18 +205,23 @@ struct llmrt_http_s {
   uint32_t *hoff;    /* offsets into hdrs: name, value per header */
   uint32_t hcap;
   uint32_t n_hdrs;
-  int hstate; /* 0 between headers, 1 in a name, 2 in a value */
-  size_t hdr_bytes;
-  int informational; /* parsing a 1xx, skipped */
-  int got_byte;
-  int head_done;
-  int complete;
-  int keep_alive;
-  int cb_err;            /* error decided inside a parser callback */
+  int hstate;            /* 0 between headers, 1 in a name, 2 in a value */
   int64_t body_expected; /* Content-Length, or -1 */
-  uint64_t body_raw;     /* body bytes on the wire */
-  uint64_t body_out;     /* body bytes handed to on_body (decoded) */
+  struct {               /* per response: zeroed when one starts */
+    size_t hdr_bytes;    /* this head and the 1xx heads before it */
+    size_t ext_bytes;    /* chunk extensions so far */
+    int informational;   /* parsing a 1xx, skipped */
+    unsigned n_informational;
+    int got_byte;
+    int head_done;
+    int complete;
+    int keep_alive;
+    int cb_err;        /* error decided inside a parser callback */
+    uint64_t body_raw; /* body bytes on the wire */
+    uint64_t body_out; /* body bytes handed to on_body (decoded) */
+  } resp;
   int decoding;
+  const char *enc_name; /* "gzip" or "deflate", as the server named it */
   llmrt__inflate_t inflate;
   llmrt_header_t *harr;
 
@@ -219,19 +242,12 @@ struct llmrt_http_s {
   llmrt_http_info_t info;
 };
 
-/* pool.c calls these. */
-void llmrt__http_conn_ready(llmrt__req_t *req);
-void llmrt__http_on_read(llmrt__req_t *req, int status, const char *data, size_t len);
-/* Ends req with status (0 on success). defer forces on_done to the next loop
- * turn; it is deferred anyway while one of req's callbacks is running. */
-void llmrt__http_finish(llmrt__req_t *req, int status, const char *msg, int defer);
-
 /* Seam for the fuzz targets (tests/fuzz/fuzz_http_response.c), not used by
- * the library: readies req to parse a response fed with llmrt__http_on_read,
- * as llmrt__http_conn_ready does once the request is written, but with no
- * connection and nothing written. The caller builds req as
- * llmrt_http_request would (llmrt__calloc, rt, cbs, flags, links, timer,
- * llmrt__rt_ref) and attaches a pconn of its own if it feeds an EOF. */
+ * the library: readies req to parse a response fed through
+ * req->pool_user->read, as the pool's ready callback does once the request
+ * is written, but with no connection and nothing written. The caller builds
+ * req as llmrt_http_request would (llmrt__calloc, rt, cbs, flags, links,
+ * timer, llmrt__rt_ref) and attaches a pconn of its own if it feeds an EOF. */
 void llmrt__http_parse_begin(llmrt__req_t *req);
 
 #endif

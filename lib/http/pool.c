@@ -137,20 +137,16 @@ static int connect_for(llmrt__origin_t *o, llmrt__req_t *req, llmrt__prewarm_t *
   co.tls_timeout_ms = req ? req->to_tls : rt->opts.tls_timeout_ms;
   llmrt__list_push_back(&o->busy, &pc->link);
   o->n_conns++;
-  if (req) {
-    req->pconn = pc;
-    req->state = LLMRT__REQ_CONNECTING;
-  }
+  if (req) req->pconn = pc;
   int rc = llmrt__conn_connect(rt, &co, &conn_cbs, pc, &pc->conn);
   if (rc) {
-    if (req) {
-      req->pconn = NULL;
-      req->state = LLMRT__REQ_NEW;
-    }
+    if (req) req->pconn = NULL;
     pc->conn = NULL;
     drop(pc, 0);
+    return rc;
   }
-  return rc;
+  if (req) req->pool_user->waiting(req, 0);
+  return 0;
 }
 
 /* Hands the idle connection pc to req. */
@@ -164,7 +160,7 @@ static void assign(llmrt__pconn_t *pc, llmrt__req_t *req) {
   req->pconn = pc;
   req->info.reused = 1;
   o->stats.reused++;
-  llmrt__http_conn_ready(req);
+  req->pool_user->ready(req);
 }
 
 static llmrt__pconn_t *idle_newest(llmrt__origin_t *o) {
@@ -196,7 +192,7 @@ static void serve_queue(llmrt__origin_t *o) {
       if (rc) {
         char msg[200];
         snprintf(msg, sizeof(msg), "cannot connect to %s: %s", o->label, llmrt_strerror(rc));
-        llmrt__http_finish(req, rc, msg, 1);
+        req->pool_user->fail(req, rc, msg, 1);
       }
     } else if (fresh && o->n_idle) {
       drop(idle_oldest(o), 0); /* make room for a fresh connection */
@@ -225,15 +221,14 @@ int llmrt__pool_acquire(llmrt__req_t *req) {
   }
   llmrt__list_push_back(&o->queue, &req->qlink);
   o->n_queued++;
-  req->state = LLMRT__REQ_QUEUED;
+  req->pool_user->waiting(req, 1);
   return 0;
 }
 
 void llmrt__pool_dequeue(llmrt__req_t *req) {
-  if (req->state != LLMRT__REQ_QUEUED) return;
+  if (!llmrt__list_linked(&req->qlink)) return;
   llmrt__list_remove(&req->qlink);
   req->origin->n_queued--;
-  req->state = LLMRT__REQ_NEW;
 }
 
 static void arm_idle_timer(llmrt__origin_t *o) {
@@ -322,7 +317,7 @@ static void conn_on_connect(llmrt__conn_t *c, int status, const char *errmsg, vo
      * the prewarm's done comes last. While the runtime closes (the transport
      * ends its connects before our closer runs) nobody can close it again,
      * so on_done runs at once, inside llmrt_close as the API promises. */
-    if (req) llmrt__http_finish(req, status, errmsg, !o->rt->closing);
+    if (req) req->pool_user->fail(req, status, errmsg, !o->rt->closing);
     serve_queue(o);
     if (pw) prewarm_settle(pw, status);
     return;
@@ -335,7 +330,7 @@ static void conn_on_connect(llmrt__conn_t *c, int status, const char *errmsg, vo
   }
   if (req) {
     pc->state = LLMRT__PC_ACTIVE;
-    llmrt__http_conn_ready(req);
+    req->pool_user->ready(req);
   } else {
     llmrt__pool_release(pc, 1);
     if (pw) prewarm_settle(pw, 0); /* last: its callback may close everything */
@@ -346,7 +341,7 @@ static void conn_on_read(llmrt__conn_t *c, int status, const char *data, size_t 
   llmrt__pconn_t *pc = user;
   if (pc->req) {
     /* pc may be gone when this returns: do not touch it afterwards. */
-    llmrt__http_on_read(pc->req, status, data, len);
+    pc->req->pool_user->read(pc->req, status, data, len);
     return;
   }
   /* Idle: the server closed the connection, or sent bytes nobody asked for.
@@ -475,7 +470,7 @@ static void pool_closer(llmrt_t *rt, void *arg) {
    * finish others, so always take the current head. */
   while (!llmrt__list_empty(&pool->reqs)) {
     llmrt__req_t *req = LLMRT__CONTAINER(pool->reqs.next, llmrt__req_t, link);
-    llmrt__http_finish(req, LLMRT_ESHUTDOWN, "runtime is closing", 1); /* reported next turn */
+    req->pool_user->fail(req, LLMRT_ESHUTDOWN, "runtime is closing", 1); /* next turn */
   }
   while (!llmrt__list_empty(&pool->prewarms)) {
     llmrt__prewarm_t *pw = LLMRT__CONTAINER(pool->prewarms.next, llmrt__prewarm_t, link);

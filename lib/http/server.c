@@ -10,8 +10,10 @@
  * Memory of a connection is freed in its timer's close callback, which always
  * comes after every call stack that might still hold the pointer.
  *
- * This file: listener, connections, request parsing, lifecycle. The
- * exchange API (accessors, responses, output) is in server_exchange.c. */
+ * This file: listener, connections, request parsing, lifecycle, and each
+ * connection's output and timer. The exchange API (request accessors,
+ * responses) is in server_exchange.c, which calls in here only. */
+#include "http_internal.h"
 #include "server_internal.h"
 
 #include <llhttp.h>
@@ -20,7 +22,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <zlib.h>
 
 static void sconn_process(sconn_t *c);
 static void on_timer(uv_timer_t *t);
@@ -239,41 +240,46 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
-static int gunzip_body(sconn_t *c) {
+/* The decoded body grows in out, up to max. */
+typedef struct {
   llmrt__buf_t out;
-  z_stream z;
-  unsigned char chunk[16384];
-  llmrt__buf_init(&out);
-  memset(&z, 0, sizeof z);
-  if (inflateInit2(&z, 15 + 32) != Z_OK) return 500; /* 32: gzip or zlib header */
-  z.next_in = (Bytef *)c->r.body.data;
-  z.avail_in = (uInt)c->r.body.len;
-  int zr = Z_OK, rc = 0;
-  while (zr != Z_STREAM_END) {
-    z.next_out = chunk;
-    z.avail_out = sizeof chunk;
-    zr = inflate(&z, Z_NO_FLUSH);
-    if (zr != Z_OK && zr != Z_STREAM_END) {
-      rc = zr == Z_MEM_ERROR ? 500 : 400; /* Z_BUF_ERROR: truncated input */
-      break;
-    }
-    size_t got = sizeof chunk - z.avail_out;
-    if (out.len + got > c->s->o.max_body_bytes) {
-      rc = 413;
-      break;
-    }
-    if (llmrt__buf_append(&out, chunk, got) != 0) {
-      rc = 500;
-      break;
-    }
+  size_t max;
+  int status; /* the HTTP status that emit refused with */
+} gunzip_t;
+
+static int gunzip_emit(void *arg, const char *data, size_t len) {
+  gunzip_t *g = arg;
+  if (g->out.len + len > g->max) {
+    g->status = 413;
+    return LLMRT_EBODYSIZE;
   }
-  inflateEnd(&z);
+  if (llmrt__buf_append(&g->out, data, len) != 0) {
+    g->status = 500;
+    return LLMRT_ENOMEM;
+  }
+  return 0;
+}
+
+/* Decodes a gzip (or zlib) request body with the client's decoder, which
+ * allocates through the runtime's allocator. Returns 0 or the status to
+ * refuse with: 400 corrupt or truncated, 413 too large, 500 out of memory. */
+static int gunzip_body(sconn_t *c) {
+  if (c->r.body.len == 0) return 400; /* no gzip header at all */
+  gunzip_t g;
+  llmrt__buf_init(&g.out);
+  g.max = c->s->o.max_body_bytes;
+  g.status = 0;
+  llmrt__inflate_t d;
+  if (llmrt__inflate_init2(&d, 0) != 0) return 500;
+  int rc = llmrt__inflate_feed(&d, c->r.body.data, c->r.body.len, gunzip_emit, &g);
+  if (rc == 0) rc = llmrt__inflate_finish(&d);
+  llmrt__inflate_free(&d);
   if (rc != 0) {
-    llmrt__buf_free(&out);
-    return rc;
+    llmrt__buf_free(&g.out);
+    return g.status ? g.status : rc == LLMRT_ENOMEM ? 500 : 400;
   }
   llmrt__buf_free(&c->r.body);
-  c->r.body = out;
+  c->r.body = g.out;
   return 0;
 }
 
@@ -395,11 +401,7 @@ void llmrt__srv_conn_close(sconn_t *c, int status) {
   if (c->closing) return;
   c->closing = 1;
   llmrt__server_t *s = c->s;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  llmrt__list_remove(&c->link);
   if (c->connected) s->st.open--;
   if (c->conn) llmrt__conn_close(c->conn);
   c->conn = NULL;
@@ -429,6 +431,130 @@ void llmrt__srv_close_output(sconn_t *c) {
   llmrt__buf_free(&c->in);
   timer_set(c, SRV_TM_LINGER, 2000, 0);
   c->lingering = 1;
+}
+
+/* ---- Output: two buffers that swap, one being written while the other
+ * collects ---------------------------------------------------------------- */
+
+const char *llmrt__http_reason(int status) {
+  static const struct {
+    int status;
+    const char *reason;
+  } reasons[] = {
+      {100, "Continue"},
+      {200, "OK"},
+      {201, "Created"},
+      {204, "No Content"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {304, "Not Modified"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {413, "Content Too Large"},
+      {415, "Unsupported Media Type"},
+      {422, "Unprocessable Content"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {529, "Site Overloaded"},
+  };
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (reasons[i].status == status) return reasons[i].reason;
+  return status < 300 ? "OK" : "Error";
+}
+
+static void on_write(llmrt__conn_t *conn, int status, void *arg) {
+  sconn_t *c = arg;
+  c->writing = 0;
+  c->writes++;
+  llmrt__buf_reset(&c->inflight);
+  if (status < 0) {
+    llmrt__srv_conn_close(c, status);
+    return;
+  }
+  if (c->out.len > 0) {
+    llmrt__srv_flush(c);
+    llmrt__srv_wrote(c);
+    return;
+  }
+  if (c->close_after) {
+    llmrt__srv_close_output(c);
+    return;
+  }
+  llmrt__srv_wrote(c);
+  /* Last: the handler may finish the exchange from here. */
+  if (c->r.active && c->r.drain_cb && !c->closing) c->r.drain_cb(&c->r, c->r.drain_arg);
+}
+
+void llmrt__srv_flush(sconn_t *c) {
+  if (c->writing || c->closing || !c->connected || c->out.len == 0) return;
+  llmrt__buf_t t = c->inflight;
+  c->inflight = c->out;
+  c->out = t;
+  uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+  c->writing = 1;
+  int rc = llmrt__conn_write(c->conn, &b, 1, on_write, c);
+  if (rc < 0) {
+    c->writing = 0;
+    llmrt__srv_conn_close(c, rc);
+    return;
+  }
+  llmrt__srv_timer_update(c); /* the send timeout from now on */
+}
+
+static int has_header(const llmrt_header_t *h, size_t n, const char *name, const char *value) {
+  for (size_t i = 0; i < n; i++)
+    if (strcasecmp(h[i].name, name) == 0 && (!value || strcasecmp(h[i].value, value) == 0))
+      return 1;
+  return 0;
+}
+
+/* Appends the status line and headers; body_len < 0 means streamed. */
+int llmrt__srv_put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t n,
+                        long long body_len) {
+  llmrt__sreq_t *r = &c->r;
+  llmrt__buf_t *o = &c->out;
+  int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
+  if (has_header(h, n, "connection", "close") || c->s->closing) r->keep_alive = 0;
+  int has_cl = has_header(h, n, "content-length", NULL);
+  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  r->chunked = 0;
+  if (body_len >= 0) {
+    if (!has_cl && !no_body && rc == 0)
+      rc = llmrt__buf_printf(o, "Content-Length: %lld\r\n", body_len);
+  } else if (!has_cl && !no_body) {
+    if (r->http_minor >= 1) {
+      r->chunked = 1;
+      if (rc == 0) rc = llmrt__buf_puts(o, "Transfer-Encoding: chunked\r\n");
+    } else {
+      r->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
+    }
+  }
+  if (rc == 0 && !has_header(h, n, "connection", NULL)) {
+    if (!r->keep_alive)
+      rc = llmrt__buf_puts(o, "Connection: close\r\n");
+    else if (r->http_minor == 0)
+      rc = llmrt__buf_puts(o, "Connection: keep-alive\r\n");
+  }
+  if (rc == 0) rc = llmrt__buf_puts(o, "\r\n");
+  return rc;
+}
+
+const char *llmrt__sreq_header(const llmrt__sreq_t *r, const char *name) {
+  for (size_t i = 0; i < r->n_headers; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+  return NULL;
 }
 
 static void reject(sconn_t *c, int status) {
@@ -615,6 +741,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     refuse(s);
     return;
   }
+  llmrt__list_init(&c->link);
   uv_tcp_init(s->rt->loop, tcp);
   if (uv_accept(ls, (uv_stream_t *)tcp) != 0) {
     uv_close((uv_handle_t *)tcp, free_tcp);
@@ -624,20 +751,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_tcp_nodelay(tcp, 1);
   c->s = s;
   c->tcp = tcp;
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  char ip[48] = "?";
-  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-      snprintf(c->r.peer, sizeof c->r.peer, "[%s]:%u", ip,
-               ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-      snprintf(c->r.peer, sizeof c->r.peer, "%s:%u", ip,
-               ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    }
-  }
+  (void)llmrt__tcp_peer(tcp, NULL, 0, c->r.peer, sizeof c->r.peer);
   c->r.c = c;
   llmrt__buf_init(&c->in);
   llmrt__buf_init(&c->out);
@@ -649,9 +763,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_timer_init(s->rt->loop, &c->timer);
   c->timer.data = c;
   s->n_conns++;
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
+  llmrt__list_push_front(&s->conns, &c->link);
   static const llmrt__conn_cbs_t cbs = {on_connect, on_read};
   int rc = llmrt__conn_accept(s->rt, tcp, s->tls, s->o.handshake_timeout_ms, &cbs, c, &c->conn);
   if (rc < 0) {
@@ -680,6 +792,47 @@ static void on_listener_closed(uv_handle_t *h) {
   server_maybe_done(s);
 }
 
+static void apply_defaults(llmrt__server_opts_t *o) {
+  if (!o->backlog) o->backlog = 511;
+  if (!o->max_header_bytes) o->max_header_bytes = 64 * 1024;
+  if (!o->max_headers) o->max_headers = 100;
+  if (!o->max_body_bytes) o->max_body_bytes = 16 * 1024 * 1024;
+  if (!o->idle_timeout_ms) o->idle_timeout_ms = 60000;
+  if (!o->send_timeout_ms) o->send_timeout_ms = 60000;
+  if (!o->handshake_timeout_ms) o->handshake_timeout_ms = 10000;
+}
+
+static void init_parser_settings(llhttp_settings_t *st) {
+  llhttp_settings_init(st);
+  st->on_message_begin = on_message_begin;
+  st->on_url = on_url;
+  st->on_url_complete = on_url_complete;
+  st->on_header_field = on_header_field;
+  st->on_header_field_complete = on_header_field_complete;
+  st->on_header_value = on_header_value;
+  st->on_header_value_complete = on_header_value_complete;
+  st->on_headers_complete = on_headers_complete;
+  st->on_body = on_body;
+  st->on_message_complete = on_message_complete;
+}
+
+/* Binds the (initialised) listener to addr, listens, and learns the port;
+ * *step names the step that failed. */
+static int listen_on(llmrt__server_t *s, const llmrt__sockaddr_t *addr, const char **step) {
+  *step = "bind";
+  int rc = uv_tcp_bind(&s->listener, &addr->sa, 0);
+  if (rc) return rc;
+  *step = "listen";
+  rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
+  if (rc) return rc;
+  llmrt__sockaddr_t bound;
+  int sl = sizeof bound;
+  *step = "getsockname";
+  rc = uv_tcp_getsockname(&s->listener, &bound.sa, &sl);
+  if (rc == 0) s->port = llmrt__sockaddr_port(&bound);
+  return rc;
+}
+
 int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt__server_cbs_t *cbs,
                         void *user, llmrt__server_t **out, char *errbuf, size_t errlen) {
   char dummy[8];
@@ -696,6 +849,7 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
   s->o = *o;
   s->cbs = *cbs;
   s->user = user;
+  llmrt__list_init(&s->conns);
   s->host = llmrt__strdup(o->host ? o->host : "127.0.0.1");
   if (!s->host) {
     llmrt__free(s);
@@ -703,37 +857,13 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
   }
   s->o.host = s->host;
   s->o.tls_cert = s->o.tls_key = NULL; /* not kept */
-  if (!s->o.backlog) s->o.backlog = 511;
-  if (!s->o.max_header_bytes) s->o.max_header_bytes = 64 * 1024;
-  if (!s->o.max_headers) s->o.max_headers = 100;
-  if (!s->o.max_body_bytes) s->o.max_body_bytes = 16 * 1024 * 1024;
-  if (!s->o.idle_timeout_ms) s->o.idle_timeout_ms = 60000;
-  if (!s->o.send_timeout_ms) s->o.send_timeout_ms = 60000;
-  if (!s->o.handshake_timeout_ms) s->o.handshake_timeout_ms = 10000;
-
-  llhttp_settings_init(&s->settings);
-  s->settings.on_message_begin = on_message_begin;
-  s->settings.on_url = on_url;
-  s->settings.on_url_complete = on_url_complete;
-  s->settings.on_header_field = on_header_field;
-  s->settings.on_header_field_complete = on_header_field_complete;
-  s->settings.on_header_value = on_header_value;
-  s->settings.on_header_value_complete = on_header_value_complete;
-  s->settings.on_headers_complete = on_headers_complete;
-  s->settings.on_body = on_body;
-  s->settings.on_message_complete = on_message_complete;
+  apply_defaults(&s->o);
+  init_parser_settings(&s->settings);
 
   int rc = 0;
   const char *step = "address";
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in in4;
-    struct sockaddr_in6 in6;
-  } addr;
-  if (strchr(s->host, ':'))
-    rc = uv_ip6_addr(s->host, o->port, &addr.in6);
-  else
-    rc = uv_ip4_addr(s->host, o->port, &addr.in4);
+  llmrt__sockaddr_t addr;
+  if (!llmrt__sockaddr_parse(s->host, o->port, &addr)) rc = UV_EINVAL;
   if (rc == 0 && o->tls_cert && o->tls_key) {
     step = "TLS setup";
     rc = llmrt__tls_server_new(rt, o->tls_cert, o->tls_key, &s->tls, errbuf, errlen);
@@ -748,21 +878,7 @@ int llmrt__server_start(llmrt_t *rt, const llmrt__server_opts_t *o, const llmrt_
     rc = uv_tcp_init(rt->loop, &s->listener);
     s->listener.data = s;
     if (rc == 0) {
-      step = "bind";
-      rc = uv_tcp_bind(&s->listener, &addr.sa, 0);
-      if (rc == 0) {
-        step = "listen";
-        rc = uv_listen((uv_stream_t *)&s->listener, s->o.backlog, on_connection);
-      }
-      if (rc == 0) {
-        struct sockaddr_storage ss;
-        int sl = sizeof ss;
-        step = "getsockname";
-        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &sl);
-        if (rc == 0)
-          s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
-      }
+      rc = listen_on(s, &addr, &step);
       if (rc != 0) {
         /* The listener handle must close before s can go: finish like a close. */
         snprintf(errbuf, errlen, "server %s:%u: %s failed: %s", s->host, o->port, step,
@@ -810,6 +926,6 @@ void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, voi
   s->done_user = user;
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   /* llmrt__srv_conn_close unlinks the head each time, whatever the abort callbacks do. */
-  while (s->conns)
-    llmrt__srv_conn_close(s->conns, LLMRT_ESHUTDOWN);
+  while (!llmrt__list_empty(&s->conns))
+    llmrt__srv_conn_close(LLMRT__CONTAINER(s->conns.next, sconn_t, link), LLMRT_ESHUTDOWN);
 }

@@ -1,6 +1,6 @@
 /* The server's exchange API: request accessors, whole and streamed
- * responses, abort, and the output path (two buffers that swap: one is being
- * written while the other collects). See server.h for the contracts. */
+ * responses, abort. It calls into server.c (the connection, its output and
+ * its timer), never the other way. See server.h for the contracts. */
 #include "server_internal.h"
 
 #include <stdio.h>
@@ -8,123 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-
-const char *llmrt__http_reason(int status) {
-  static const struct {
-    int status;
-    const char *reason;
-  } reasons[] = {
-      {100, "Continue"},
-      {200, "OK"},
-      {201, "Created"},
-      {204, "No Content"},
-      {301, "Moved Permanently"},
-      {302, "Found"},
-      {304, "Not Modified"},
-      {400, "Bad Request"},
-      {401, "Unauthorized"},
-      {403, "Forbidden"},
-      {404, "Not Found"},
-      {405, "Method Not Allowed"},
-      {408, "Request Timeout"},
-      {409, "Conflict"},
-      {413, "Content Too Large"},
-      {415, "Unsupported Media Type"},
-      {422, "Unprocessable Content"},
-      {429, "Too Many Requests"},
-      {431, "Request Header Fields Too Large"},
-      {500, "Internal Server Error"},
-      {501, "Not Implemented"},
-      {502, "Bad Gateway"},
-      {503, "Service Unavailable"},
-      {504, "Gateway Timeout"},
-      {529, "Site Overloaded"},
-  };
-  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-    if (reasons[i].status == status) return reasons[i].reason;
-  return status < 300 ? "OK" : "Error";
-}
-
-/* ---- Output -------------------------------------------------------------- */
-
-static void on_write(llmrt__conn_t *conn, int status, void *arg) {
-  sconn_t *c = arg;
-  c->writing = 0;
-  c->writes++;
-  llmrt__buf_reset(&c->inflight);
-  if (status < 0) {
-    llmrt__srv_conn_close(c, status);
-    return;
-  }
-  if (c->out.len > 0) {
-    llmrt__srv_flush(c);
-    llmrt__srv_wrote(c);
-    return;
-  }
-  if (c->close_after) {
-    llmrt__srv_close_output(c);
-    return;
-  }
-  llmrt__srv_wrote(c);
-  /* Last: the handler may finish the exchange from here. */
-  if (c->r.active && c->r.drain_cb && !c->closing) c->r.drain_cb(&c->r, c->r.drain_arg);
-}
-
-void llmrt__srv_flush(sconn_t *c) {
-  if (c->writing || c->closing || !c->connected || c->out.len == 0) return;
-  llmrt__buf_t t = c->inflight;
-  c->inflight = c->out;
-  c->out = t;
-  uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-  c->writing = 1;
-  int rc = llmrt__conn_write(c->conn, &b, 1, on_write, c);
-  if (rc < 0) {
-    c->writing = 0;
-    llmrt__srv_conn_close(c, rc);
-    return;
-  }
-  llmrt__srv_timer_update(c); /* the send timeout from now on */
-}
-
-static int has_header(const llmrt_header_t *h, size_t n, const char *name, const char *value) {
-  for (size_t i = 0; i < n; i++)
-    if (strcasecmp(h[i].name, name) == 0 && (!value || strcasecmp(h[i].value, value) == 0))
-      return 1;
-  return 0;
-}
-
-/* Appends the status line and headers; body_len < 0 means streamed. */
-int llmrt__srv_put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t n,
-                        long long body_len) {
-  llmrt__sreq_t *r = &c->r;
-  llmrt__buf_t *o = &c->out;
-  int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
-  for (size_t i = 0; i < n && rc == 0; i++)
-    rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
-  if (has_header(h, n, "connection", "close") || c->s->closing) r->keep_alive = 0;
-  int has_cl = has_header(h, n, "content-length", NULL);
-  int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
-  r->chunked = 0;
-  if (body_len >= 0) {
-    if (!has_cl && !no_body && rc == 0)
-      rc = llmrt__buf_printf(o, "Content-Length: %lld\r\n", body_len);
-  } else if (!has_cl && !no_body) {
-    if (r->http_minor >= 1) {
-      r->chunked = 1;
-      if (rc == 0) rc = llmrt__buf_puts(o, "Transfer-Encoding: chunked\r\n");
-    } else {
-      r->keep_alive = 0; /* HTTP/1.0: the body ends when the connection closes */
-    }
-  }
-  if (rc == 0 && !has_header(h, n, "connection", NULL)) {
-    if (!r->keep_alive)
-      rc = llmrt__buf_puts(o, "Connection: close\r\n");
-    else if (r->http_minor == 0)
-      rc = llmrt__buf_puts(o, "Connection: keep-alive\r\n");
-  }
-  if (rc == 0) rc = llmrt__buf_puts(o, "\r\n");
-  return rc;
-}
 
 /* ---- The exchange: request accessors ------------------------------------ */
 
@@ -138,12 +21,6 @@ const char *llmrt__sreq_target(const llmrt__sreq_t *r) {
 
 const char *llmrt__sreq_path(const llmrt__sreq_t *r) {
   return r->head.data + r->path_off;
-}
-
-const char *llmrt__sreq_header(const llmrt__sreq_t *r, const char *name) {
-  for (size_t i = 0; i < r->n_headers; i++)
-    if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
-  return NULL;
 }
 
 const llmrt_header_t *llmrt__sreq_headers(const llmrt__sreq_t *r, size_t *n) {

@@ -5,6 +5,7 @@
 
 #include <llhttp.h>
 
+#include "../core/list.h"
 #include "server.h"
 
 typedef struct sconn_s sconn_t;
@@ -51,7 +52,7 @@ enum {
 
 struct sconn_s {
   llmrt__server_t *s;
-  sconn_t *prev, *next;
+  llmrt__link_t link; /* in s->conns until it starts closing */
   llmrt__conn_t *conn;
   uv_tcp_t *tcp; /* owned by conn; valid until conn closes (for SO_LINGER) */
   uv_timer_t timer;
@@ -85,8 +86,8 @@ struct llmrt__server_s {
   uv_tcp_t listener;
   llmrt__tls_server_t *tls;
   uint16_t port;
-  sconn_t *conns;
-  uint32_t n_conns; /* including connections whose timer is still closing */
+  llmrt__link_t conns; /* open connections */
+  uint32_t n_conns;    /* including connections whose timer is still closing */
   llmrt__server_stats_t st;
   int closing, listener_closed;
   /* Accepts and closes a connection that could not get memory, so libuv

@@ -43,124 +43,61 @@ static int is_target_char(unsigned char c) {
   return c > 0x20 && c < 0x7f;
 }
 
-int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t errlen) {
-  memset(out, 0, sizeof(*out));
-  if (!url) {
-    if (errbuf && errlen) snprintf(errbuf, errlen, "malformed URL: NULL");
-    return LLMRT_EURL;
-  }
-  const char *p = url;
-  int tls;
-  if (ascii_ieq(p, "http://", 7)) {
-    tls = 0;
-    p += 7;
-  } else if (ascii_ieq(p, "https://", 8)) {
-    tls = 1;
-    p += 8;
-  } else {
-    url_fail(errbuf, errlen, url, "scheme must be http:// or https://");
-    return LLMRT_EURL;
-  }
-
-  size_t alen = strcspn(p, "/?#");
-  const char *auth = p, *aend = p + alen;
-  if (memchr(auth, '@', alen)) {
-    url_fail(errbuf, errlen, url, "user info in URLs is not supported");
-    return LLMRT_EURL;
-  }
-
-  const char *host, *hend, *pp;
-  int v6 = 0;
+/* The authority's host: a bracketed IPv6 literal or a name / IPv4 address.
+ * Sets *host and *hend around it (no brackets), *rest just after it. Returns
+ * NULL on success or what is wrong. */
+static const char *parse_host(const char *auth, const char *aend, const char **host,
+                              const char **hend, const char **rest, int *v6) {
+  size_t alen = (size_t)(aend - auth);
   if (alen && auth[0] == '[') {
-    hend = memchr(auth, ']', alen);
-    if (!hend) {
-      url_fail(errbuf, errlen, url, "unterminated IPv6 literal");
-      return LLMRT_EURL;
-    }
-    host = auth + 1;
+    const char *close = memchr(auth, ']', alen);
+    if (!close) return "unterminated IPv6 literal";
     char tmp[64];
     struct in6_addr a6;
-    size_t hl = (size_t)(hend - host);
-    if (hl == 0 || hl >= sizeof(tmp)) {
-      url_fail(errbuf, errlen, url, "invalid IPv6 literal");
-      return LLMRT_EURL;
-    }
-    memcpy(tmp, host, hl);
+    size_t hl = (size_t)(close - auth - 1);
+    if (hl == 0 || hl >= sizeof(tmp)) return "invalid IPv6 literal";
+    memcpy(tmp, auth + 1, hl);
     tmp[hl] = 0;
-    if (uv_inet_pton(AF_INET6, tmp, &a6) != 0) {
-      url_fail(errbuf, errlen, url, "invalid IPv6 literal");
-      return LLMRT_EURL;
-    }
-    v6 = 1;
-    pp = hend + 1;
-    if (pp != aend && *pp != ':') {
-      url_fail(errbuf, errlen, url, "unexpected characters after the IPv6 literal");
-      return LLMRT_EURL;
-    }
-  } else {
-    host = auth;
-    hend = memchr(auth, ':', alen);
-    if (!hend) hend = aend;
-    pp = hend;
-    if (hend == host) {
-      url_fail(errbuf, errlen, url, "empty host");
-      return LLMRT_EURL;
-    }
-    for (const char *q = host; q < hend; q++) {
-      if (!is_name_char(*q)) {
-        url_fail(errbuf, errlen, url, "invalid character in host");
-        return LLMRT_EURL;
-      }
-    }
+    if (uv_inet_pton(AF_INET6, tmp, &a6) != 0) return "invalid IPv6 literal";
+    *host = auth + 1;
+    *hend = close;
+    *rest = close + 1;
+    *v6 = 1;
+    if (*rest != aend && **rest != ':') return "unexpected characters after the IPv6 literal";
+    return NULL;
   }
+  const char *colon = memchr(auth, ':', alen);
+  *host = auth;
+  *hend = colon ? colon : aend;
+  *rest = *hend;
+  *v6 = 0;
+  if (*hend == auth) return "empty host";
+  for (const char *q = auth; q < *hend; q++)
+    if (!is_name_char(*q)) return "invalid character in host";
+  return NULL;
+}
 
-  unsigned port = tls ? 443 : 80;
-  int explicit_port = 0;
-  if (pp < aend) { /* *pp == ':' */
-    pp++;
-    if (pp < aend) {
-      unsigned v = 0;
-      if (aend - pp > 5) {
-        url_fail(errbuf, errlen, url, "port out of range");
-        return LLMRT_EURL;
-      }
-      for (const char *q = pp; q < aend; q++) {
-        if (*q < '0' || *q > '9') {
-          url_fail(errbuf, errlen, url, "invalid port");
-          return LLMRT_EURL;
-        }
-        v = v * 10 + (unsigned)(*q - '0');
-      }
-      if (v == 0 || v > 65535) {
-        url_fail(errbuf, errlen, url, "port out of range");
-        return LLMRT_EURL;
-      }
-      port = v;
-      explicit_port = port != (tls ? 443u : 80u);
-    }
+/* ":port" (or ":" or nothing: the scheme's default) between p and aend. */
+static const char *parse_port(const char *p, const char *aend, unsigned *port) {
+  if (p >= aend || ++p >= aend) return NULL; /* *p == ':' */
+  if (aend - p > 5) return "port out of range";
+  unsigned v = 0;
+  for (const char *q = p; q < aend; q++) {
+    if (*q < '0' || *q > '9') return "invalid port";
+    v = v * 10 + (unsigned)(*q - '0');
   }
+  if (v == 0 || v > 65535) return "port out of range";
+  *port = v;
+  return NULL;
+}
 
-  /* Request target: path and query, the fragment dropped. */
-  const char *t = aend;
-  size_t tlen = strcspn(t, "#");
-  for (size_t i = 0; i < tlen; i++) {
-    if (!is_target_char((unsigned char)t[i])) {
-      url_fail(errbuf, errlen, url,
-               "invalid character in path or query (spaces and control "
-               "characters must be percent-encoded)");
-      return LLMRT_EURL;
-    }
-  }
+/* Fills out's strings in one allocation: host\0 host_hdr\0 target\0. */
+static int url_store(llmrt__url_t *out, const char *host, size_t hl, int v6, unsigned port,
+                     int explicit_port, const char *t, size_t tlen) {
   int need_slash = tlen == 0 || t[0] != '/';
-
-  size_t hl = (size_t)(hend - host);
-  /* storage: host\0 host_hdr\0 target\0 */
   size_t need = hl + 1 + (hl + 2 + 6 + 1) + (tlen + 2);
   char *s = llmrt__malloc(need);
-  if (!s) {
-    if (errbuf && errlen) snprintf(errbuf, errlen, "out of memory parsing a URL");
-    return LLMRT_ENOMEM;
-  }
+  if (!s) return LLMRT_ENOMEM;
   char *w = s;
   memcpy(w, host, hl);
   w[hl] = 0;
@@ -176,8 +113,50 @@ int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t er
   memcpy(w, t, tlen);
   w[tlen] = 0;
   out->storage = s;
-  out->tls = tls;
   out->port = (uint16_t)port;
+  return 0;
+}
+
+int llmrt__url_parse(const char *url, llmrt__url_t *out, char *errbuf, size_t errlen) {
+  memset(out, 0, sizeof(*out));
+  if (!url) {
+    if (errbuf && errlen) snprintf(errbuf, errlen, "malformed URL: NULL");
+    return LLMRT_EURL;
+  }
+  const char *p = url, *why = NULL;
+  int tls = 0;
+  if (ascii_ieq(p, "http://", 7)) {
+    p += 7;
+  } else if (ascii_ieq(p, "https://", 8)) {
+    tls = 1;
+    p += 8;
+  } else {
+    why = "scheme must be http:// or https://";
+  }
+
+  const char *aend = p + strcspn(p, "/?#"), *host = NULL, *hend = NULL, *rest = NULL;
+  int v6 = 0;
+  unsigned port = tls ? 443 : 80;
+  if (!why && memchr(p, '@', (size_t)(aend - p))) why = "user info in URLs is not supported";
+  if (!why) why = parse_host(p, aend, &host, &hend, &rest, &v6);
+  if (!why) why = parse_port(rest, aend, &port);
+
+  /* Request target: path and query, the fragment dropped. */
+  size_t tlen = strcspn(aend, "#");
+  for (size_t i = 0; !why && i < tlen; i++)
+    if (!is_target_char((unsigned char)aend[i]))
+      why = "invalid character in path or query (spaces and control characters must be "
+            "percent-encoded)";
+  if (why) {
+    url_fail(errbuf, errlen, url, why);
+    return LLMRT_EURL;
+  }
+  if (url_store(out, host, (size_t)(hend - host), v6, port, port != (tls ? 443u : 80u), aend,
+                tlen) != 0) {
+    if (errbuf && errlen) snprintf(errbuf, errlen, "out of memory parsing a URL");
+    return LLMRT_ENOMEM;
+  }
+  out->tls = tls;
   return 0;
 }
 

@@ -24,6 +24,46 @@ typedef struct {
   llmrt__buf_t owned; /* ciphertext for TLS writes */
 } wreq_t;
 
+/* Per-runtime connection state: the plaintext read buffer every conn shares
+ * (first, so that the runtime's llmrt__free(rt->read_buf) frees all of it)
+ * and the list of open conns, so that closing the runtime can tell each. */
+typedef struct {
+  char buf[PLAIN_RBUF_SIZE];
+  llmrt__link_t conns; /* every conn not yet closed; a conn unlinks itself */
+} net_t;
+
+static void conn_rt_closing(llmrt__conn_t *c);
+
+static void net_close(llmrt_t *rt, void *arg) {
+  net_t *n = arg;
+  /* Take the list first: the callbacks close conns, which unlinks them. */
+  llmrt__link_t conns;
+  llmrt__list_move(&n->conns, &conns);
+  while (!llmrt__list_empty(&conns)) {
+    llmrt__link_t *l = conns.next;
+    llmrt__list_remove(l);
+    conn_rt_closing(LLMRT__CONTAINER(l, llmrt__conn_t, net_link));
+  }
+}
+
+/* Links c into the runtime's list of open conns (created on first use). */
+static int net_track(llmrt_t *rt, llmrt__conn_t *c) {
+  net_t *n = (net_t *)(void *)rt->read_buf;
+  if (!n) {
+    n = llmrt__malloc(sizeof *n);
+    if (!n) return LLMRT_ENOMEM;
+    llmrt__list_init(&n->conns);
+    int r = llmrt__rt_add_closer(rt, LLMRT__CLOSE_NET, net_close, n);
+    if (r) {
+      llmrt__free(n);
+      return r;
+    }
+    rt->read_buf = n->buf;
+  }
+  llmrt__list_push_back(&n->conns, &c->net_link);
+  return 0;
+}
+
 int llmrt__conn_map_io_err(int uverr) {
   switch (uverr) {
   case UV_EOF:
@@ -40,6 +80,7 @@ static void conn_maybe_free(llmrt__conn_t *c) {
   if (!c->closed || c->handles > 0) return;
   llmrt_t *rt = c->rt;
   llmrt__tls_conn_free(c);
+  if (c->tls_srv) llmrt__tls_server_unref(c->tls_srv);
   llmrt__free(c->host);
   llmrt__free(c->hostport);
   llmrt__free(c);
@@ -189,14 +230,10 @@ int llmrt__conn_read_start(llmrt__conn_t *c) {
   if (c->read_done) return LLMRT_ECLOSED;
   if (!c->cbs.on_read) return LLMRT_EINVAL;
   if (!c->rbuf) {
-    /* One plaintext read buffer per runtime, shared by every connection:
-     * bytes are handed to on_read synchronously and never kept, and libuv
-     * reads one stream at a time, so an idle pooled connection costs no
-     * read buffer of its own. */
-    if (!c->rt->read_buf) {
-      c->rt->read_buf = llmrt__malloc(PLAIN_RBUF_SIZE);
-      if (!c->rt->read_buf) return LLMRT_ENOMEM;
-    }
+    /* One plaintext read buffer per runtime, shared by every connection
+     * (net_t): bytes are handed to on_read synchronously and never kept,
+     * and libuv reads one stream at a time, so an idle pooled connection
+     * costs no read buffer of its own. */
     c->rbuf = c->rt->read_buf;
     c->rbuf_size = c->tls ? TLS_RBUF_SIZE : PLAIN_RBUF_SIZE;
   }
@@ -371,8 +408,7 @@ static void on_dns(llmrt__dns_waiter_t *w, int status, const llmrt__sockaddr_t *
   if (r) fail_connect(c, r);
 }
 
-/* Parses a literal IPv4 or IPv6 address ("::1" or "[::1]"). */
-static int parse_literal(const char *host, uint16_t port, llmrt__sockaddr_t *out) {
+int llmrt__sockaddr_parse(const char *host, uint16_t port, llmrt__sockaddr_t *out) {
   char tmp[64];
   size_t len = strlen(host);
   if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof tmp) {
@@ -384,6 +420,30 @@ static int parse_literal(const char *host, uint16_t port, llmrt__sockaddr_t *out
   if (uv_ip4_addr(host, port, &out->in4) == 0) return 1;
   if (strchr(host, ':') && uv_ip6_addr(host, port, &out->in6) == 0) return 1;
   return 0;
+}
+
+uint16_t llmrt__sockaddr_port(const llmrt__sockaddr_t *a) {
+  if (a->sa.sa_family == AF_INET) return ntohs(a->in4.sin_port);
+  if (a->sa.sa_family == AF_INET6) return ntohs(a->in6.sin6_port);
+  return 0;
+}
+
+uint16_t llmrt__tcp_peer(uv_tcp_t *tcp, char *ip, size_t iplen, char *hostport, size_t hplen) {
+  llmrt__sockaddr_t peer;
+  int plen = sizeof peer;
+  char name[64] = "?";
+  uint16_t port = 0;
+  if (uv_tcp_getpeername(tcp, &peer.sa, &plen) == 0) {
+    if (peer.sa.sa_family == AF_INET)
+      uv_ip4_name(&peer.in4, name, sizeof name);
+    else if (peer.sa.sa_family == AF_INET6)
+      uv_ip6_name(&peer.in6, name, sizeof name);
+    port = llmrt__sockaddr_port(&peer);
+  }
+  if (ip && iplen) snprintf(ip, iplen, "%s", name);
+  if (hostport && hplen)
+    snprintf(hostport, hplen, strchr(name, ':') ? "[%s]:%u" : "%s:%u", name, (unsigned)port);
+  return port;
 }
 
 static llmrt__conn_t *conn_new(llmrt_t *rt, const llmrt__conn_cbs_t *cbs, void *user) {
@@ -420,7 +480,7 @@ int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__c
   if (rt->closing) return LLMRT_ESHUTDOWN;
   llmrt__conn_t *c = conn_new(rt, cbs, user);
   if (!c) return LLMRT_ENOMEM;
-  int r = llmrt__net_track(rt, &c->net_link);
+  int r = net_track(rt, c);
   if (r) return conn_abort(c, r);
   c->port = o->port;
   c->tls = o->tls ? 1 : 0;
@@ -440,7 +500,7 @@ int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__c
   }
   if (c->connect_timeout_ms) llmrt__conn_timer(c, LLMRT__TIMER_CONNECT, c->connect_timeout_ms);
 
-  if (parse_literal(o->host, o->port, &c->addrs[0])) {
+  if (llmrt__sockaddr_parse(o->host, o->port, &c->addrs[0])) {
     c->n_addrs = 1;
   } else {
     c->state = LLMRT__CONN_RESOLVING;
@@ -477,30 +537,18 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
   c->tls_timeout_ms = handshake_timeout_ms;
   (void)uv_tcp_nodelay(tcp, 1);
   if (rt->closing) return conn_abort(c, LLMRT_ESHUTDOWN);
-  int r = llmrt__net_track(rt, &c->net_link);
+  int r = net_track(rt, c);
   if (r) return conn_abort(c, r);
 
-  llmrt__sockaddr_t peer;
-  int plen = sizeof peer;
-  char ip[64] = "?";
-  unsigned port = 0;
-  if (uv_tcp_getpeername(tcp, &peer.sa, &plen) == 0) {
-    if (peer.sa.sa_family == AF_INET) {
-      uv_ip4_name(&peer.in4, ip, sizeof ip);
-      port = ntohs(peer.in4.sin_port);
-    } else if (peer.sa.sa_family == AF_INET6) {
-      uv_ip6_name(&peer.in6, ip, sizeof ip);
-      port = ntohs(peer.in6.sin6_port);
-    }
-  }
-  c->port = (uint16_t)port;
+  char ip[64], hostport[80];
+  c->port = llmrt__tcp_peer(tcp, ip, sizeof ip, hostport, sizeof hostport);
   c->host = llmrt__strdup(ip);
-  c->hostport = llmrt__malloc(strlen(ip) + 16);
+  c->hostport = llmrt__strdup(hostport);
   if (!c->host || !c->hostport) return conn_abort(c, LLMRT_ENOMEM);
-  snprintf(c->hostport, strlen(ip) + 16, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
 
   if (c->tls) {
     c->tls_srv = tls;
+    c->tls_srv_conf = llmrt__tls_server_conf(tls);
     llmrt__tls_server_ref(tls);
     r = llmrt__tls_server_start(c);
     if (r) return conn_abort(c, r);
@@ -512,7 +560,10 @@ int llmrt__conn_accept(llmrt_t *rt, uv_tcp_t *tcp, llmrt__tls_server_t *tls,
   return 0;
 }
 
-void llmrt__conn_rt_closing(llmrt__conn_t *c) {
+/* The runtime is closing. A conn still connecting fails with
+ * LLMRT_ESHUTDOWN through on_connect; an open one gets on_read with
+ * LLMRT_ESHUTDOWN (its owner then closes it). */
+static void conn_rt_closing(llmrt__conn_t *c) {
   if (c->closed) return;
   if (c->state != LLMRT__CONN_OPEN) {
     llmrt__conn_fail(c, LLMRT_ESHUTDOWN, "connection to %s canceled: the runtime is closing",

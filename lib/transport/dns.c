@@ -31,8 +31,7 @@ typedef struct dns_entry_s {
 
 struct dns_cache_s {
   llmrt_t *rt;
-  int closed;          /* the runtime closed the cache */
-  llmrt__link_t conns; /* every conn not yet closed (conn.c links them) */
+  int closed; /* the runtime closed the cache */
   llmrt__link_t entries;
   unsigned n_entries;
   unsigned inflight;
@@ -51,15 +50,6 @@ static void entry_unlink(dns_entry_t *e) {
 
 static void cache_close(llmrt_t *rt, void *arg) {
   dns_cache_t *dc = arg;
-  /* Connections still open hear about it (their owners close them); take
-   * the list first, since those callbacks close conns and unlink them. */
-  llmrt__link_t conns;
-  llmrt__list_move(&dc->conns, &conns);
-  while (!llmrt__list_empty(&conns)) {
-    llmrt__link_t *l = conns.next;
-    llmrt__list_remove(l);
-    llmrt__conn_rt_closing(LLMRT__CONTAINER(l, llmrt__conn_t, net_link));
-  }
   rt->dns = NULL;
   dc->closed = 1;
   while (!llmrt__list_empty(&dc->entries)) {
@@ -81,7 +71,6 @@ static dns_cache_t *cache_get(llmrt_t *rt, int *err) {
     return NULL;
   }
   dc->rt = rt;
-  llmrt__list_init(&dc->conns);
   llmrt__list_init(&dc->entries);
   int r = llmrt__rt_add_closer(rt, LLMRT__CLOSE_NET, cache_close, dc);
   if (r) {
@@ -173,14 +162,6 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   dc->inflight--;
   if (dc->closed && dc->inflight == 0) llmrt__free(dc);
   llmrt__rt_unref(rt);
-}
-
-int llmrt__net_track(llmrt_t *rt, llmrt__link_t *conn_link) {
-  int err = 0;
-  dns_cache_t *dc = cache_get(rt, &err);
-  if (!dc) return err;
-  llmrt__list_push_back(&dc->conns, conn_link);
-  return 0;
 }
 
 int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_waiter_t *w,

@@ -15,12 +15,6 @@
 
 #include "transport.h"
 
-typedef union {
-  struct sockaddr sa;
-  struct sockaddr_in in4;
-  struct sockaddr_in6 in6;
-} llmrt__sockaddr_t;
-
 /* At most this many resolved addresses are kept and tried per host. */
 #define LLMRT__MAX_ADDRS 8
 
@@ -50,10 +44,6 @@ void llmrt__dns_cancel(llmrt__dns_waiter_t *w); /* idempotent */
 int llmrt__dns_seed(llmrt_t *rt, const char *host, uint16_t port, const llmrt__sockaddr_t *addrs,
                     unsigned n);
 
-/* The same per-runtime state also lists the open conns, so that closing the
- * runtime can tell each one (llmrt__conn_rt_closing). A conn unlinks itself
- * when it closes. */
-int llmrt__net_track(llmrt_t *rt, llmrt__link_t *conn_link);
 
 /* ---- Per-runtime TLS state (tls.c): the DRBG, the client configuration
  * with its CA chain (loaded on the thread pool, never on the loop), and the
@@ -70,9 +60,6 @@ void *llmrt__tls_rng(llmrt__tls_t *t);
 void llmrt__tls_server_ref(llmrt__tls_server_t *s);
 void llmrt__tls_server_unref(llmrt__tls_server_t *s);
 const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s);
-/* The conn whose handshake step runs now (NULL after), so that the ticket
- * callback can mark it resumed. */
-void llmrt__tls_server_current(llmrt__tls_server_t *s, llmrt__conn_t *c);
 
 /* ---- The connection ---- */
 enum {
@@ -130,7 +117,8 @@ struct llmrt__conn_s {
   /* TLS */
   int tls;
   llmrt__tls_t *tlsctx;         /* reference, client and server */
-  llmrt__tls_server_t *tls_srv; /* reference, accepted side */
+  llmrt__tls_server_t *tls_srv; /* reference, accepted side (conn.c) */
+  const mbedtls_ssl_config *tls_srv_conf; /* its configuration */
   mbedtls_ssl_context *ssl;
   llmrt__link_t tls_wait; /* linked while waiting for the CA bundle */
   llmrt__buf_t tls_in;    /* ciphertext received, not yet given to mbedTLS */
@@ -144,11 +132,6 @@ struct llmrt__conn_s {
 
   llmrt__link_t writes; /* writes handed to libuv whose callback has not run */
 };
-
-/* conn.c, for dns.c: the runtime is closing. A conn still connecting fails
- * with LLMRT_ESHUTDOWN through on_connect; an open one gets on_read with
- * LLMRT_ESHUTDOWN (its owner then closes it). */
-void llmrt__conn_rt_closing(llmrt__conn_t *c);
 
 /* conn.c, for tls.c */
 void llmrt__conn_fail(llmrt__conn_t *c, int code, const char *fmt, ...)
@@ -172,5 +155,8 @@ int llmrt__tls_write(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__
                      void *arg);
 void llmrt__tls_close_notify(llmrt__conn_t *c);
 void llmrt__tls_conn_free(llmrt__conn_t *c);
+/* The conn whose handshake step runs on this thread (NULL outside one), so
+ * that the server's ticket callback can mark it resumed. */
+llmrt__conn_t *llmrt__tls_handshaking(void);
 
 #endif

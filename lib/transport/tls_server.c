@@ -21,7 +21,6 @@ struct llmrt__tls_server_s {
   mbedtls_x509_crt chain;
   mbedtls_pk_context key;
   mbedtls_ssl_ticket_context ticket;
-  llmrt__conn_t *current; /* the conn whose handshake step runs */
 };
 
 static const char *alpn_list[] = {"http/1.1", NULL};
@@ -36,12 +35,9 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned ch
 static int ticket_parse(void *p, mbedtls_ssl_session *session, unsigned char *buf, size_t len) {
   llmrt__tls_server_t *s = p;
   int r = mbedtls_ssl_ticket_parse(&s->ticket, session, buf, len);
-  if (r == 0 && s->current) s->current->info.tls_resumed = 1;
+  llmrt__conn_t *c = llmrt__tls_handshaking();
+  if (r == 0 && c) c->info.tls_resumed = 1;
   return r;
-}
-
-void llmrt__tls_server_current(llmrt__tls_server_t *s, llmrt__conn_t *c) {
-  s->current = c;
 }
 
 const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s) {

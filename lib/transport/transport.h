@@ -14,6 +14,9 @@
 #ifndef LLMRT_TRANSPORT_H
 #define LLMRT_TRANSPORT_H
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "../core/core.h"
 
 typedef struct llmrt__conn_s llmrt__conn_t;
@@ -72,7 +75,7 @@ void llmrt__conn_forget_writes(llmrt__conn_t *c, void *arg);
 void llmrt__conn_close(llmrt__conn_t *c);
 
 typedef struct {
-  uint64_t dns_us;     /* 0: cache hit or literal address */
+  uint64_t dns_us; /* 0: cache hit or literal address */
   uint64_t connect_us;
   uint64_t tls_us;
   int tls;
@@ -80,6 +83,24 @@ typedef struct {
 } llmrt__conn_info_t;
 
 void llmrt__conn_info(const llmrt__conn_t *c, llmrt__conn_info_t *out);
+
+/* ---- Socket addresses (the transport and the server share these) ---- */
+
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} llmrt__sockaddr_t;
+
+/* Parses a literal IPv4 or IPv6 address ("::1" or "[::1]") with port into
+ * out. Returns 1 if host is one, 0 if not (a name). */
+int llmrt__sockaddr_parse(const char *host, uint16_t port, llmrt__sockaddr_t *out);
+/* The port of an IPv4 or IPv6 address (0 for another family). */
+uint16_t llmrt__sockaddr_port(const llmrt__sockaddr_t *a);
+/* Names tcp's peer for messages: the address into ip ("?" if unknown) and
+ * "ip:port" or "[ip]:port" into hostport (either may be NULL); returns the
+ * port. */
+uint16_t llmrt__tcp_peer(uv_tcp_t *tcp, char *ip, size_t iplen, char *hostport, size_t hplen);
 
 /* Server side (the HTTP server, the mock upstream, the gateway). */
 typedef struct llmrt__tls_server_s llmrt__tls_server_t;

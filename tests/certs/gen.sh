@@ -8,6 +8,8 @@
 #   expired.pem/.key    localhost, signed by the test CA, expired in 2001
 #   other-ca.pem        an unrelated CA
 #   untrusted.pem/.key  localhost, signed by the unrelated CA
+#   iponly.pem/.key     IP addresses 127.0.0.1 and ::1 only (no DNS name, CN
+#                       "llmrt ip-only"), signed by the test CA
 #
 # Everything is valid from 2020 to 2070 (except the expired one): `openssl ca`
 # is the tool in OpenSSL 3.0 that takes explicit dates, so a machine whose
@@ -15,7 +17,8 @@
 #
 # mbedTLS 2.28 matches host names against DNS names only (no IP SANs), so the
 # localhost certificates also carry 127.0.0.1 as a DNS name for clients that
-# connect by address.
+# connect by address. llmrt matches iPAddress SANs itself (lib/transport/tls.c);
+# iponly.pem tests that.
 set -eu
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
@@ -83,5 +86,6 @@ leaf server ca localhost "$LOCAL" $START $END
 leaf wronghost ca wrong.example "DNS:wrong.example" $START $END
 leaf expired ca localhost "$LOCAL" 20000101000000Z 20010101000000Z
 leaf untrusted other-ca localhost "$LOCAL" $START $END
+leaf iponly ca "llmrt ip-only" "IP:127.0.0.1,IP:::1" $START $END
 chmod 644 ./*.pem ./*.key
 echo "certificates written to $(pwd)"

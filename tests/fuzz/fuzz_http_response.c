@@ -4,7 +4,7 @@
  * Driven in-process with no socket: a request is built the way
  * llmrt_http_request builds one, readied with the llmrt__http_parse_begin
  * seam, given a pconn of its own (so an EOF can be fed as the transport
- * would), and fed through llmrt__http_on_read, the function pool.c calls for
+ * would), and fed through r->pool_user->read, the callback pool.c calls for
  * every read.
  *
  * Input: byte 0 holds flags: bit 0 asks for decompression, bit 1 makes it a
@@ -149,10 +149,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * when the loop does: feeding after on_done hits r->done and returns. */
   while (off < len && st.dones == 0) {
     size_t n = fuzz_piece(&rng, mode, len - off);
-    llmrt__http_on_read(r, 0, in + off, n);
+    r->pool_user->read(r, 0, in + off, n);
     off += n;
   }
-  if (st.dones == 0 && (st.flags & 4)) llmrt__http_on_read(r, LLMRT_ECLOSED, NULL, 0);
+  if (st.dones == 0 && (st.flags & 4)) r->pool_user->read(r, LLMRT_ECLOSED, NULL, 0);
   if (st.dones == 0) llmrt_http_cancel(r);
   /* A cancel from inside a callback delivers on the next turn; then the
    * timer closes and the request is freed. */

@@ -788,6 +788,11 @@ static int p_headers_complete(llhttp_t *p) {
   llmrt__req_t *r = p->data;
   int status = llhttp_get_status_code(p);
   if (r->hstate == 2) p_header_value_complete(p); /* defensive */
+  if (status < 100) {
+    /* llhttp takes any three digits; there is no status below 100. */
+    set_err(r, LLMRT_EHTTPPARSE, "malformed HTTP response from %s: status %03d", label(r), status);
+    return -1;
+  }
   if (status >= 100 && status < 200 && status != 101) {
     r->resp.informational = 1; /* 100 Continue, 103 Early Hints: skipped */
     if (++r->resp.n_informational > LLMRT_HTTP_MAX_INFORMATIONAL) {

@@ -77,7 +77,9 @@ static void on_done(llmrt_call_t *c, int status, const llmrt_result_t *res, void
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *s = getenv("LLMRT_FUZZ_STRICT");
-  strict = s && s[0] == '1';
+  /* The findings in README.md are fixed: their checks are on unless
+   * LLMRT_FUZZ_STRICT=0. */
+  strict = !(s && s[0] == '0');
   setenv("LLMRT_FUZZ_KEY", KEY, 1);
   FUZZ_ASSERT(uv_loop_init(&loop) == 0);
   llmrt_options_t o;

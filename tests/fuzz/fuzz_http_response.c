@@ -92,7 +92,9 @@ static const llmrt_http_callbacks_t cbs = {on_head, on_body, on_done};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *s = getenv("LLMRT_FUZZ_STRICT");
-  strict = s && s[0] == '1';
+  /* The findings in README.md are fixed: their checks are on unless
+   * LLMRT_FUZZ_STRICT=0. */
+  strict = !(s && s[0] == '0');
   FUZZ_ASSERT(uv_loop_init(&loop) == 0);
   llmrt_options_t o;
   llmrt_options_init(&o);

@@ -30,7 +30,16 @@ int llmrt__emit_type(const llmrt__dec_t *d, int type) {
 }
 
 void llmrt__meta(const llmrt__dec_t *d, int key, const char *val, size_t len) {
-  if (d->sink && d->sink->on_meta) d->sink->on_meta(d->sink->user, key, val, len);
+  if (!d->sink || !d->sink->on_meta) return;
+  if (key == LLMRT__META_ERROR_MESSAGE || key == LLMRT__META_ERROR_TYPE) {
+    /* An upstream's error text ends up in messages, logs and terminals:
+     * valid UTF-8 without control characters, and bounded. */
+    char clean[1024];
+    size_t n = llmrt__clean_text(val, len, clean, sizeof clean);
+    d->sink->on_meta(d->sink->user, key, clean, n);
+    return;
+  }
+  d->sink->on_meta(d->sink->user, key, val, len);
 }
 
 int llmrt__meta_tok(llmrt__dec_t *d, int key, int t) {

@@ -193,7 +193,7 @@ static int status_error(int status) {
  * some terminals read as ESC [) become one space, trimmed at both ends;
  * each invalid byte becomes U+FFFD. Writes at most cap bytes, whole
  * characters only; returns the length. */
-static size_t clean_text(const char *body, size_t len, char *out, size_t cap) {
+size_t llmrt__clean_text(const char *body, size_t len, char *out, size_t cap) {
   const unsigned char *s = (const unsigned char *)body;
   size_t i = 0, o = 0;
   int space = 0;
@@ -277,7 +277,7 @@ int llmrt__decode_error(int http_status, const char *body, size_t len, const llm
   if (!have_msg) {
     /* Not JSON (an HTML page from a proxy, plain text). */
     char msg[ERROR_BODY_MAX];
-    size_t n = clean_text(body, len, msg, sizeof msg);
+    size_t n = llmrt__clean_text(body, len, msg, sizeof msg);
     if (n) {
       llmrt__meta(&d, LLMRT__META_ERROR_MESSAGE, msg, n);
     } else {

@@ -25,6 +25,10 @@ int llmrt__emit(const llmrt__dec_t *d, const llmrt_event_t *ev);
 /* Emits an event of the given type with nothing but the type set. */
 int llmrt__emit_type(const llmrt__dec_t *d, int type);
 void llmrt__meta(const llmrt__dec_t *d, int key, const char *val, size_t len);
+/* Text for messages, logs and terminals (provider.c): runs of spaces and
+ * control characters become one space, invalid UTF-8 bytes U+FFFD; at most
+ * cap bytes, whole characters only. Returns the length written. */
+size_t llmrt__clean_text(const char *body, size_t len, char *out, size_t cap);
 /* Reports string token t (if it is one) through on_meta. */
 int llmrt__meta_tok(llmrt__dec_t *d, int key, int t);
 /* Reports why decoding failed (on_meta PROBLEM, printf-style) and returns rc. */

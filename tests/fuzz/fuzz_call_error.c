@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   req.stream = (data[0] & 2) != 0;
   llmrt_callbacks_t cbs = {NULL, NULL, on_done};
   call_state_t st = {0, 0};
-  llmrt_call_t *call = NULL;
+  uint64_t call = 0;
   FUZZ_ASSERT(llmrt_call(rt, &req, &cbs, &st, &call) == 0);
   uint64_t start = uv_hrtime();
   while (st.dones == 0) {

@@ -165,7 +165,7 @@ static int client_connect(void) {
       return fd;
     /* Out of local ports (TIME_WAIT) is the machine's state, not a finding;
      * anything else (a refused connect: the listener is gone) is. */
-    int busy = errno == EADDRINUSE || errno == EADDRNOTAVAIL || errno == EAGAIN;
+    int busy = errno == EADDRINUSE || errno == EADDRNOTAVAIL || errno == EAGAIN || errno == EINTR;
     if (!busy) fprintf(stderr, "connect to the server: %s\n", strerror(errno));
     FUZZ_ASSERT(busy);
     close(fd);

@@ -93,7 +93,7 @@ static int on_event(void *user, const llmrt_event_t *ev) {
 
 static void on_meta(void *user, int key, const char *val, size_t len) {
   sink_state_t *st = user;
-  FUZZ_ASSERT(key >= LLMRT__META_MODEL && key <= LLMRT__META_ERROR_MESSAGE);
+  FUZZ_ASSERT(key >= LLMRT__META_MODEL && key <= LLMRT__META_PROBLEM);
   FUZZ_ASSERT(val || len == 0);
   FUZZ_ASSERT(len <= st->in_len + 8);
   volatile unsigned sum = 0;

@@ -430,6 +430,36 @@ static size_t put_header(llmrt_header_t *h, size_t n, size_t fixed, const char *
   return n + 1;
 }
 
+/* The URL and the headers of an attempt: strings go into c->hdrs, the URL
+ * first; pointers are taken once it is final. The provider's headers, then
+ * the upstream's, the request's and the plugins': a later one of the same
+ * name replaces an earlier one. */
+static int build_headers(llmrt_call_t *c, const llmrt__upstream_t *up, const char *key,
+                         llmrt_header_t *h, size_t *out_n) {
+  llmrt__buf_reset(&c->hdrs);
+  int r = llmrt__buf_printf(&c->hdrs, "%s%s", up->base_url, up->provider->path);
+  size_t auth_off = c->hdrs.len + 1;
+  if (!r) r = llmrt__buf_append(&c->hdrs, "", 1);
+  if (!r && key) r = llmrt__buf_printf(&c->hdrs, "%s%s", up->provider->auth_prefix, key);
+  if (r) return LLMRT_ENOMEM;
+  size_t n = 0, fixed;
+  h[n++] = (llmrt_header_t){"Content-Type", "application/json"};
+  h[n++] = (llmrt_header_t){"Accept", c->req.stream ? "text/event-stream" : "application/json"};
+  if (key) h[n++] = (llmrt_header_t){up->provider->auth_header, c->hdrs.data + auth_off};
+  fixed = n;
+  for (size_t i = 0; i < up->provider->n_extra_headers; i++)
+    n = put_header(h, n, fixed, up->provider->extra_headers[i].name,
+                   up->provider->extra_headers[i].value);
+  for (size_t i = 0; i < up->n_headers; i++)
+    n = put_header(h, n, fixed, up->headers[i].name, up->headers[i].value);
+  for (size_t i = 0; i < c->req.n_headers; i++)
+    n = put_header(h, n, fixed, c->req.headers[i].name, c->req.headers[i].value);
+  for (unsigned i = 0; i < c->n_xhdrs; i++)
+    n = put_header(h, n, fixed, c->xhdrs[i].name, c->xhdrs[i].value);
+  *out_n = n;
+  return 0;
+}
+
 void llmrt__attempt_start(llmrt_call_t *c) {
   int last = last_plugin(c);
   const llmrt__upstream_t *up = llmrt__upstream_find(c->cf, c->req.upstream);
@@ -456,39 +486,17 @@ void llmrt__attempt_start(llmrt_call_t *c) {
     return;
   }
 
-  /* Header strings go into one buffer; pointers are taken once it is final. */
-  llmrt__buf_reset(&c->hdrs);
-  size_t url_off = 0, auth_off = 0;
-  r = llmrt__buf_printf(&c->hdrs, "%s%s", up->base_url, up->provider->path);
-  auth_off = c->hdrs.len + 1;
-  if (!r) r = llmrt__buf_append(&c->hdrs, "", 1);
-  if (!r && key) r = llmrt__buf_printf(&c->hdrs, "%s%s", up->provider->auth_prefix, key);
-  if (r) {
+  llmrt_header_t h[MAX_HDRS];
+  size_t n;
+  if ((r = build_headers(c, up, key, h, &n)) != 0) {
     llmrt__call_error(c, last, LLMRT_ENOMEM, "building the request");
     return;
   }
-  /* The provider's headers, then the upstream's, the request's and the
-   * plugins': a later one of the same name replaces an earlier one. */
-  llmrt_header_t h[MAX_HDRS];
-  size_t n = 0, fixed;
-  h[n++] = (llmrt_header_t){"Content-Type", "application/json"};
-  h[n++] = (llmrt_header_t){"Accept", c->req.stream ? "text/event-stream" : "application/json"};
-  if (key) h[n++] = (llmrt_header_t){up->provider->auth_header, c->hdrs.data + auth_off};
-  fixed = n;
-  for (size_t i = 0; i < up->provider->n_extra_headers; i++)
-    n = put_header(h, n, fixed, up->provider->extra_headers[i].name,
-                   up->provider->extra_headers[i].value);
-  for (size_t i = 0; i < up->n_headers; i++)
-    n = put_header(h, n, fixed, up->headers[i].name, up->headers[i].value);
-  for (size_t i = 0; i < c->req.n_headers; i++)
-    n = put_header(h, n, fixed, c->req.headers[i].name, c->req.headers[i].value);
-  for (unsigned i = 0; i < c->n_xhdrs; i++)
-    n = put_header(h, n, fixed, c->xhdrs[i].name, c->xhdrs[i].value);
 
   llmrt_http_request_t hr;
   llmrt_http_request_init(&hr);
   hr.method = "POST";
-  hr.url = c->hdrs.data + url_off;
+  hr.url = c->hdrs.data; /* the URL comes first in hdrs */
   hr.headers = h;
   hr.n_headers = n;
   uv_buf_t body = uv_buf_init(c->body_out.data, (unsigned)c->body_out.len);

@@ -79,7 +79,10 @@ typedef struct {
   uint32_t dns_ttl_ms; /* default 60000; 0 disables the cache */
 
   /* Limits on responses. */
-  size_t max_header_bytes; /* default 65536 */
+  /* default 65536: the response head, with every informational (1xx) head
+   * before it (at most LLMRT_HTTP_MAX_INFORMATIONAL of them) and, for a
+   * chunked body, all its chunk extensions, counts against it */
+  size_t max_header_bytes;
   uint32_t max_headers;    /* default 128 */
   size_t max_body_bytes;   /* default 64 MiB (after decoding) */
 

@@ -132,6 +132,7 @@ struct llmrt_call_s {
   int draining;      /* the queue is being delivered */
   llmrt__buf_t q;    /* llmrt__qev_t entries */
   size_t q_head;     /* first entry not yet delivered, in entries */
+  size_t q_ins;      /* where the delivery under way puts events in front */
   llmrt__buf_t qstr; /* their strings */
   llmrt__buf_t qcur; /* strings of the entry being delivered */
   int att_status;    /* AFTER_ATTEMPT: the attempt's outcome */
@@ -218,7 +219,10 @@ int llmrt__flow_event(llmrt_call_t *c, int from, const llmrt_event_t *ev);
 int llmrt__flow_queued(const llmrt_call_t *c);
 int llmrt__flow_paused(const llmrt_call_t *c);
 void llmrt__flow_drain(llmrt_call_t *c);
-void llmrt__flow_reset(llmrt_call_t *c); /* drops what is queued */
+void llmrt__flow_reset(llmrt_call_t *c); /* empties the queue (drained) */
+/* Drops what is held back, with the plugin pause that held it and what
+ * waited for it (an attempt abandoned, a call ending). */
+void llmrt__flow_drop(llmrt_call_t *c);
 void llmrt__flow_free(llmrt_call_t *c);
 
 /* attempt.c */
@@ -234,6 +238,8 @@ void llmrt__attempt_finish(llmrt_call_t *c);
  * whole key when it is shorter) by "[redacted]". *s is reallocated as
  * needed; NULL stays NULL. */
 void llmrt__redact(char **s, const char *key);
+/* Whether s holds a piece of key that llmrt__redact would replace. */
+int llmrt__redact_needed(const char *s, const char *key);
 /* Drops a UTF-8 character that a cut to length left incomplete at the end
  * of s, so messages stay valid UTF-8. */
 void llmrt__utf8_trim(char *s);

@@ -22,7 +22,16 @@ int llmrt__flow_queued(const llmrt_call_t *c) {
 void llmrt__flow_reset(llmrt_call_t *c) {
   llmrt__buf_reset(&c->q);
   llmrt__buf_reset(&c->qstr);
-  c->q_head = 0;
+  c->q_head = c->q_ins = 0;
+}
+
+void llmrt__flow_drop(llmrt_call_t *c) {
+  /* The held events are gone (the attempt failed or the call ends): so is
+   * a plugin's pause of them, and what waited for them. The application's
+   * own pauses stay: it still wants the call paused. */
+  llmrt__flow_reset(c);
+  c->flow_pauser = -1;
+  c->after_drain = AFTER_NONE;
 }
 
 void llmrt__flow_free(llmrt_call_t *c) {
@@ -56,12 +65,13 @@ static void redact_event(llmrt_call_t *c, llmrt_event_t *ev, char *b1, char *b2,
   const char *key = llmrt__call_key(c);
   if (!key) return;
   const char **f1 = ev->type == LLMRT_EV_FINISH ? &ev->finish_reason : &ev->id;
-  if (*f1) {
+  /* Copied (and cut to cap) only when there is something to take out. */
+  if (*f1 && llmrt__redact_needed(*f1, key)) {
     snprintf(b1, cap, "%s", *f1);
     llmrt__redact_buf(b1, cap, key);
     *f1 = b1;
   }
-  if (ev->type == LLMRT_EV_TOOL_CALL && ev->name) {
+  if (ev->type == LLMRT_EV_TOOL_CALL && ev->name && llmrt__redact_needed(ev->name, key)) {
     snprintf(b2, cap, "%s", ev->name);
     llmrt__redact_buf(b2, cap, key);
     ev->name = b2;
@@ -114,8 +124,9 @@ static size_t keep_str(llmrt_call_t *c, const char *s, size_t n, int *err) {
   return off + 1;
 }
 
-/* Queues ev behind what is held back, or, with front set, in place of the
- * entry being delivered (a plugin paused it again: it goes first on resume). */
+/* Queues ev behind what is held back, or, with front set, in front of what
+ * is held back (the event being delivered when a pause came: it goes first
+ * on resume, after what the same delivery put there before it). */
 static int enqueue(llmrt_call_t *c, int from, const llmrt_event_t *ev, int front) {
   llmrt__qev_t e;
   int err = 0;
@@ -125,21 +136,24 @@ static int enqueue(llmrt_call_t *c, int from, const llmrt_event_t *ev, int front
   e.id = keep_str(c, ev->id, ev->id ? strlen(ev->id) : 0, &err);
   e.name = keep_str(c, ev->name, ev->name ? strlen(ev->name) : 0, &err);
   e.finish = keep_str(c, ev->finish_reason, ev->finish_reason ? strlen(ev->finish_reason) : 0, &err);
-  if (!err && front && c->q_head > 0) {
-    c->q_head--;
-    memcpy(c->q.data + c->q_head * sizeof e, &e, sizeof e);
-    return 0;
-  }
-  if (err || llmrt__buf_append(&c->q, &e, sizeof e)) {
+  if (err || llmrt__buf_reserve(&c->q, sizeof e)) {
     llmrt__call_set_str(&c->error_message, "out of memory holding back a paused event", 41);
     return LLMRT_ENOMEM;
   }
+  size_t n = c->q.len / sizeof e, at = front ? c->q_ins : n;
+  if (at > n) at = n;
+  /* In front: where the event being delivered was, after what was put
+   * there before it in the same delivery (in order). */
+  memmove(c->q.data + (at + 1) * sizeof e, c->q.data + at * sizeof e, (n - at) * sizeof e);
+  memcpy(c->q.data + at * sizeof e, &e, sizeof e);
+  c->q.len += sizeof e;
+  if (front) c->q_ins = at + 1;
   return 0;
 }
 
 /* Takes the next entry, its strings copied to qcur (the queue may grow
  * while the entry is being delivered). */
-static void dequeue(llmrt_call_t *c, int *from, llmrt_event_t *ev) {
+static int dequeue(llmrt_call_t *c, int *from, llmrt_event_t *ev) {
   llmrt__qev_t e;
   memcpy(&e, c->q.data + c->q_head * sizeof e, sizeof e);
   c->q_head++;
@@ -155,22 +169,25 @@ static void dequeue(llmrt_call_t *c, int *from, llmrt_event_t *ev) {
     const char *s = c->qstr.data + offs[i] - 1;
     if (i) lens[i] = strlen(s);
     pos[i] = c->qcur.len + 1;
-    /* Reserved up front to the queue's size: cannot fail once grown. */
-    if (llmrt__buf_append(&c->qcur, s, lens[i]) || llmrt__buf_append(&c->qcur, "", 1)) pos[i] = 0;
+    if (llmrt__buf_append(&c->qcur, s, lens[i]) || llmrt__buf_append(&c->qcur, "", 1)) {
+      llmrt__call_set_str(&c->error_message, "out of memory delivering a paused event", 39);
+      return LLMRT_ENOMEM;
+    }
   }
   ev->text = pos[0] ? c->qcur.data + pos[0] - 1 : NULL;
   ev->id = pos[1] ? c->qcur.data + pos[1] - 1 : NULL;
   ev->name = pos[2] ? c->qcur.data + pos[2] - 1 : NULL;
   ev->finish_reason = pos[3] ? c->qcur.data + pos[3] - 1 : NULL;
   if (!pos[0]) ev->len = 0;
+  return 0;
 }
 
 /* ---- Dispatch ---- */
 
 static int pause_at(llmrt_call_t *c, int i, const llmrt_event_t *ev) {
-  c->flow_pauser = i;
-  int r = enqueue(c, i - 1, ev, c->draining);
+  int r = enqueue(c, i - 1, ev, 1);
   if (r) return r;
+  c->flow_pauser = i;
   llmrt__attempt_pause(c, 1);
   if (c->state == CALL_UPSTREAM) llmrt__call_enter(c, CALL_EVT_PAUSED);
   if (c->resume_for == i) {
@@ -212,6 +229,13 @@ static int dispatch(llmrt_call_t *c, int from, llmrt_event_t *ev) {
         }
         goto out;
       }
+      if (llmrt__flow_paused(c)) {
+        /* An event this hook inserted (emit) was paused further out: this
+         * one waits behind it, and goes on from the next plugin out. */
+        x->passed = 1;
+        r = enqueue(c, i - 1, ev, 1);
+        goto out;
+      }
     }
     x->passed = 1;
   }
@@ -230,6 +254,7 @@ int llmrt__flow_event(llmrt_call_t *c, int from, const llmrt_event_t *ev) {
     return enqueue(c, from, ev, 0);
   llmrt_event_t copy = *ev;
   copy.struct_size = sizeof copy;
+  if (c->evt_hook < 0) c->q_ins = c->q_head; /* a new delivery */
   return dispatch(c, from, &copy);
 }
 
@@ -237,8 +262,7 @@ int llmrt__flow_event(llmrt_call_t *c, int from, const llmrt_event_t *ev) {
  * on_error from the plugin outside the one that failed. */
 static void drain_failed(llmrt_call_t *c, int r) {
   llmrt__attempt_abort(c);
-  llmrt__flow_reset(c);
-  c->after_drain = AFTER_NONE;
+  llmrt__flow_drop(c);
   llmrt__call_error(c, llmrt__call_last(c), r, NULL);
 }
 
@@ -246,9 +270,14 @@ void llmrt__flow_drain(llmrt_call_t *c) {
   while (!llmrt__flow_paused(c) && llmrt__flow_queued(c)) {
     int from;
     llmrt_event_t ev;
-    dequeue(c, &from, &ev);
+    int r = dequeue(c, &from, &ev);
+    if (r) {
+      drain_failed(c, r);
+      return;
+    }
+    c->q_ins = c->q_head;
     c->draining = 1;
-    int r = dispatch(c, from, &ev);
+    r = dispatch(c, from, &ev);
     c->draining = 0;
     if (c->state >= CALL_COMPLETING || c->halted) return;
     if (r < 0) {

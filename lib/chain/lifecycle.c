@@ -86,7 +86,7 @@ static void on_timer(uv_timer_t *t) {
     c->first_token_at = 0;
     if (c->state == CALL_UPSTREAM || c->state == CALL_EVT_PAUSED) {
       llmrt__attempt_abort(c);
-      llmrt__flow_reset(c);
+      llmrt__flow_drop(c);
       llmrt__call_error(c, llmrt__call_last(c), LLMRT_EFIRSTTOKENTIMEOUT,
                         "upstream '%s' sent no token within %u ms", c->up->name,
                         c->rt->opts.first_token_timeout_ms);
@@ -269,7 +269,7 @@ void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
   c->final_status = status;
   c->halted = 1;
   llmrt__attempt_abort(c);
-  llmrt__flow_reset(c);
+  llmrt__flow_drop(c);
   if (c->timer_open) {
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
@@ -353,8 +353,7 @@ static void run_actions(void *arg) {
   } else if (act & ACT_FAIL) {
     c->halted = 0;
     llmrt__attempt_abort(c);
-    llmrt__flow_reset(c);
-    c->after_drain = AFTER_NONE;
+    llmrt__flow_drop(c);
     llmrt__call_error(c, c->fail_from - 1, c->fail_err, NULL);
   } else if (act & ACT_START) {
     c->pos = 0;

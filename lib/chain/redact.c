@@ -63,6 +63,11 @@ static int has_run(const char *s, const char *key, size_t klen) {
   return 0;
 }
 
+int llmrt__redact_needed(const char *s, const char *key) {
+  size_t klen = key ? strlen(key) : 0;
+  return s && klen && has_run(s, key, klen);
+}
+
 void llmrt__redact(char **s, const char *key) {
   size_t klen = key ? strlen(key) : 0;
   if (!*s || !klen || !has_run(*s, key, klen)) return;

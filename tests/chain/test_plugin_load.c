@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "chain/chain.h"
+#include "chain_fixture.h"
+#include "logcap.h"
 #include "plugins/test_plugin.h"
 #include "test.h"
 
@@ -16,31 +18,15 @@
 #endif
 #define PDIR LLMRT_TEST_PLUGIN_DIR
 
-static char logbuf[65536];
-static size_t loglen;
-
-static void on_log(int level, const char *msg, void *user) {
-  (void)level;
-  (void)user;
-  int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
-  if (n > 0 && (size_t)n < sizeof logbuf - loglen) loglen += (size_t)n;
-}
+static logcap_t logs; /* every log line of the runtime under test */
 
 static llmrt_t *new_rt(void) {
-  llmrt_options_t o;
-  llmrt_options_init(&o);
-  o.log = on_log;
-  o.log_level = LLMRT_LOG_DEBUG;
-  llmrt_t *rt = NULL;
-  ASSERT_ERR(llmrt_new(NULL, &o, &rt), 0);
-  loglen = 0;
-  logbuf[0] = '\0';
-  return rt;
+  logcap_clear(&logs);
+  return chainfx_rt_new(NULL, &logs);
 }
 
 static void free_rt(llmrt_t *rt) {
-  llmrt_close(rt, NULL, NULL);
-  llmrt_run(rt, UV_RUN_DEFAULT);
+  chainfx_rt_close(rt, NULL);
 }
 
 static test_plugin_state_t *good_state(llmrt__chain_t *ch, size_t i) {
@@ -70,9 +56,9 @@ static void test_by_path(void) {
   ASSERT_STR_EQ(st->config, "{\"name\":\"" PDIR "/testgood.so\",\"tag\":\"a\",\"n\":[1,2]}");
   ASSERT(st->prt == p);
   /* Its log line carries the plugin's label. */
-  ASSERT_CONTAINS(logbuf, "plugin " PDIR "/testgood.so: init {");
+  ASSERT_CONTAINS(logs.text, "plugin " PDIR "/testgood.so: init {");
   free_rt(rt);
-  ASSERT_CONTAINS(logbuf, "fini a ticks=0");
+  ASSERT_CONTAINS(logs.text, "fini a ticks=0");
 }
 
 static void test_by_name_and_twice(void) {
@@ -109,7 +95,7 @@ static void test_by_name_and_twice(void) {
   llmrt_free(text);
   free_rt(rt);
   /* Innermost first. */
-  const char *fi = strstr(logbuf, "fini inner"), *fo = strstr(logbuf, "fini outer");
+  const char *fi = strstr(logs.text, "fini inner"), *fo = strstr(logs.text, "fini outer");
   ASSERT(fi && fo && fi < fo);
   unsetenv("LLMRT_PLUGIN_PATH");
 }
@@ -173,7 +159,7 @@ static void test_refused(void) {
     ASSERT_ERR(r, bad[i].err);
     for (int k = 0; k < 3 && bad[i].want[k]; k++)
       ASSERT_CONTAINS(err, bad[i].want[k]);
-    ASSERT_CONTAINS(logbuf, "fini first");
+    ASSERT_CONTAINS(logs.text, "fini first");
     llmrt__chain_t *ch = llmrt__chain_get(rt);
     ASSERT(ch->conf == NULL);
     free_rt(rt);
@@ -202,8 +188,8 @@ static void test_timers(void) {
   ASSERT_EQ(llmrt_run(rt, UV_RUN_NOWAIT), 1);
   ASSERT_EQ(st->ticks, 3);
   free_rt(rt);
-  ASSERT_CONTAINS(logbuf, "plugin " PDIR "/testgood.so: tick 3");
-  ASSERT_CONTAINS(logbuf, "fini t ticks=3 never_fired=0");
+  ASSERT_CONTAINS(logs.text, "plugin " PDIR "/testgood.so: tick 3");
+  ASSERT_CONTAINS(logs.text, "fini t ticks=3 never_fired=0");
 }
 
 static void test_metrics_text(void) {

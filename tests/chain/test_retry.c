@@ -3,37 +3,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain_fixture.h"
 #include "llmrt.h"
 #include "llmrt_mock.h"
 #include "test.h"
 
-typedef struct {
-  int done, status, attempts, n_tokens;
-  char errmsg[512];
-} res_t;
+typedef chainfx_call_t res_t;
 
 static uv_loop_t loop;
 static llmrt_t *rt;
 static llmrt_mock_t *mock;
 static int closed;
 
-static void on_closed(llmrt_t *r, void *u) {
-  closed++;
-}
-
 static void on_stopped(llmrt_mock_t *m, void *u) {
-}
-
-static void on_token(llmrt_call_t *c, const char *t, size_t n, void *user) {
-  ((res_t *)user)->n_tokens++;
-}
-
-static void on_done(llmrt_call_t *c, int status, const llmrt_result_t *res, void *user) {
-  res_t *r = user;
-  r->done++;
-  r->status = status;
-  r->attempts = res->attempts;
-  snprintf(r->errmsg, sizeof r->errmsg, "%s", res->error_message ? res->error_message : "");
 }
 
 static int setup(const char *plugin, const char *controls, char *err, size_t errlen) {
@@ -55,14 +37,14 @@ static int setup(const char *plugin, const char *controls, char *err, size_t err
 
 static void teardown(void) {
   llmrt_mock_stop(mock, on_stopped, NULL);
-  llmrt_close(rt, on_closed, NULL);
+  llmrt_close(rt, chainfx_on_closed, &closed);
   uv_run(&loop, UV_RUN_DEFAULT);
   ASSERT_EQ(closed, 1);
   ASSERT_EQ(uv_loop_close(&loop), 0);
 }
 
 static void call(res_t *r, const char *upstream_api) {
-  memset(r, 0, sizeof *r);
+  chainfx_call_init(r);
   llmrt_message_t m = {.role = "user", .content = "retry me"};
   llmrt_request_t req;
   llmrt_request_init(&req);
@@ -70,8 +52,7 @@ static void call(res_t *r, const char *upstream_api) {
   req.messages = &m;
   req.n_messages = 1;
   req.stream = 1;
-  llmrt_callbacks_t cbs = {on_token, NULL, on_done};
-  ASSERT_EQ(llmrt_call(rt, &req, &cbs, r, NULL), 0);
+  ASSERT_EQ(llmrt_call(rt, &req, &chainfx_callbacks, r, NULL), 0);
   while (!r->done) uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(r->done, 1);
 }

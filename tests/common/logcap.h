@@ -1,10 +1,5 @@
 /* Log capture: a runtime's log, at every level, appended to a buffer that a
- * test can search (ASSERT_CONTAINS(lc.text, "...")).
- *
- * Note for the lead: tests/chain/test_plugin_load.c still carries its own
- * copy (on_log, logbuf, loglen, new_rt, free_rt); it was being rewritten for
- * the new plugin ABI, so it was not converted. It should use logcap_attach
- * and chainfx_rt_new / chainfx_rt_close (chain_fixture.h) like test_config.c. */
+ * test can search (ASSERT_CONTAINS(lc.text, "...")). */
 #ifndef LLMRT_TEST_LOGCAP_H
 #define LLMRT_TEST_LOGCAP_H
 

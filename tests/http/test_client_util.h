@@ -4,7 +4,10 @@
 #ifndef LLMRT_TEST_CLIENT_UTIL_H
 #define LLMRT_TEST_CLIENT_UTIL_H
 
+#include <arpa/inet.h>
 #include <llmrt.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +41,23 @@ typedef struct {
   rawserver_t *srv;
   int closed;
 } env_t;
+
+/* A blocking TCP listener on 127.0.0.1 with a port the kernel picked, for
+ * test servers that run on a thread of their own. Returns the socket. */
+static inline int listen_loopback(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(fd >= 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  socklen_t al = sizeof(a);
+  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
 
 static inline uint64_t now_ms(void) {
   return uv_hrtime() / 1000000;

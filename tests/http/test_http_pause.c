@@ -287,17 +287,9 @@ static void *bpsrv_main(void *arg) {
 static void bpsrv_start(bpsrv_t *s, size_t total) {
   memset(s, 0, sizeof(*s));
   s->total = total;
-  s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT(s->lfd >= 0);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-  ASSERT_EQ(listen(s->lfd, 4), 0);
-  socklen_t al = sizeof(a);
-  ASSERT_EQ(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-  s->port = ntohs(a.sin_port);
+  int port;
+  s->lfd = listen_loopback(&port);
+  s->port = port;
   ASSERT_EQ(pthread_create(&s->th, NULL, bpsrv_main, s), 0);
 }
 

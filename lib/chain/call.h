@@ -161,7 +161,6 @@ struct llmrt_call_s {
   llmrt__buf_t hdrs; /* header storage for the request */
 
   /* The result being built. */
-  int status;
   llmrt__buf_t text;
   int text_emitted;
   char finish_reason[32];

@@ -279,7 +279,6 @@ void llmrt__call_complete(llmrt_call_t *c, int status, const char *fmt, ...) {
 
 static void enter_completing(llmrt_call_t *c) {
   int status = c->final_status;
-  c->status = status;
   /* Whatever the upstream said, the key does not leave in any field. */
   const char *key = llmrt__call_key(c);
   llmrt__redact(&c->error_message, key);

@@ -307,25 +307,16 @@ static int anthropic_decode_response(const char *body, size_t len, const llmrt__
 
 /* What a whole response's decode reads, at any depth; a tool's input is
  * taken as written (opaque: nothing inside it is stored). */
+/* clang-format off */
 static const llmrt__jkeep_t anthropic_keep[] = {
-    LLMRT__JKEEP("type"),
-    LLMRT__JKEEP("error"),
-    LLMRT__JKEEP("message"),
-    LLMRT__JKEEP("content"),
-    LLMRT__JKEEP("text"),
-    LLMRT__JKEEP("thinking"),
-    LLMRT__JKEEP("id"),
-    LLMRT__JKEEP("name"),
-    LLMRT__JKEEP_OPAQUE("input"),
-    LLMRT__JKEEP("usage"),
-    LLMRT__JKEEP("input_tokens"),
-    LLMRT__JKEEP("cache_read_input_tokens"),
-    LLMRT__JKEEP("cache_creation_input_tokens"),
-    LLMRT__JKEEP("output_tokens"),
-    LLMRT__JKEEP("stop_reason"),
-    LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("type"), LLMRT__JKEEP("error"), LLMRT__JKEEP("message"), LLMRT__JKEEP("content"),
+    LLMRT__JKEEP("text"), LLMRT__JKEEP("thinking"), LLMRT__JKEEP("id"), LLMRT__JKEEP("name"),
+    LLMRT__JKEEP_OPAQUE("input"), LLMRT__JKEEP("usage"), LLMRT__JKEEP("input_tokens"),
+    LLMRT__JKEEP("cache_read_input_tokens"), LLMRT__JKEEP("cache_creation_input_tokens"),
+    LLMRT__JKEEP("output_tokens"), LLMRT__JKEEP("stop_reason"), LLMRT__JKEEP("model"),
     LLMRT__JKEEP("code"),
 };
+/* clang-format on */
 
 static int block_index(const llmrt__json_t *j, uint32_t *idx) {
   int64_t v;

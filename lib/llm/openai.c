@@ -224,29 +224,17 @@ static int openai_decode_response(const char *body, size_t len, const llmrt__sin
 
 /* What a whole response's decode reads, at any depth; the rest (logprobs,
  * annotations, ...) is validated but not stored. */
+/* clang-format off */
 static const llmrt__jkeep_t openai_keep[] = {
-    LLMRT__JKEEP("error"),
-    LLMRT__JKEEP("choices"),
-    LLMRT__JKEEP("usage"),
-    LLMRT__JKEEP("model"),
-    LLMRT__JKEEP("id"),
-    LLMRT__JKEEP("index"),
-    LLMRT__JKEEP("message"),
-    LLMRT__JKEEP("finish_reason"),
-    LLMRT__JKEEP("content"),
-    LLMRT__JKEEP("reasoning_content"),
-    LLMRT__JKEEP("reasoning"),
-    LLMRT__JKEEP("tool_calls"),
-    LLMRT__JKEEP("function"),
-    LLMRT__JKEEP("name"),
-    LLMRT__JKEEP("arguments"),
-    LLMRT__JKEEP("prompt_tokens"),
-    LLMRT__JKEEP("completion_tokens"),
-    LLMRT__JKEEP("prompt_tokens_details"),
-    LLMRT__JKEEP("cached_tokens"),
-    LLMRT__JKEEP("type"),
-    LLMRT__JKEEP("code"),
+    LLMRT__JKEEP("error"), LLMRT__JKEEP("choices"), LLMRT__JKEEP("usage"), LLMRT__JKEEP("model"),
+    LLMRT__JKEEP("id"), LLMRT__JKEEP("index"), LLMRT__JKEEP("message"),
+    LLMRT__JKEEP("finish_reason"), LLMRT__JKEEP("content"), LLMRT__JKEEP("reasoning_content"),
+    LLMRT__JKEEP("reasoning"), LLMRT__JKEEP("tool_calls"), LLMRT__JKEEP("function"),
+    LLMRT__JKEEP("name"), LLMRT__JKEEP("arguments"), LLMRT__JKEEP("prompt_tokens"),
+    LLMRT__JKEEP("completion_tokens"), LLMRT__JKEEP("prompt_tokens_details"),
+    LLMRT__JKEEP("cached_tokens"), LLMRT__JKEEP("type"), LLMRT__JKEEP("code"),
 };
+/* clang-format on */
 
 static int is_done(const char *s, size_t n) {
   while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))

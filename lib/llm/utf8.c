@@ -84,3 +84,33 @@ size_t llmrt__utf8_clean(const char *str, size_t n, char *out) {
   }
   return o;
 }
+
+/* A non-JSON body goes into error_message and logs, maybe a terminal: it
+ * must not bring line breaks, escape sequences or invalid UTF-8 there. Runs
+ * of spaces and control characters (C0, DEL, and C1 such as U+009B, which
+ * some terminals read as ESC [) become one space, trimmed at both ends;
+ * each invalid byte becomes U+FFFD. Writes at most cap bytes, whole
+ * characters only; returns the length. */
+size_t llmrt__clean_text(const char *body, size_t len, char *out, size_t cap) {
+  const unsigned char *s = (const unsigned char *)body;
+  size_t i = 0, o = 0;
+  int space = 0;
+  while (i < len) {
+    size_t k = llmrt__utf8_seq(s + i, len - i);
+    int ctl = s[i] <= 0x20 || s[i] == 0x7F || (k == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
+    if (ctl) {
+      space = o > 0;
+      i += k ? k : 1;
+      continue;
+    }
+    const char *p = k ? body + i : "\xEF\xBF\xBD";
+    size_t w = k ? k : 3;
+    if (o + (size_t)space + w > cap) break;
+    if (space) out[o++] = ' ';
+    space = 0;
+    memcpy(out + o, p, w);
+    o += w;
+    i += k ? k : 1;
+  }
+  return o;
+}

@@ -22,8 +22,17 @@ build: deps
 	cmake -S . -B $(BUILD) -DLLMRT_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
-	./$(BUILD)/llmrt demo
+# The demo shows the demo: the build is quiet (one line; its full output in
+# $(BUILD)/demo-build.log), and if it fails the errors are printed.
+demo: deps
+	@mkdir -p $(BUILD)
+	@echo "building llmrt (log: $(BUILD)/demo-build.log) ..."
+	@{ cmake -S . -B $(BUILD) -DLLMRT_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) && \
+	   cmake --build $(BUILD) -j$(JOBS) --target llmrt_tool; } >$(BUILD)/demo-build.log 2>&1 || { \
+	  echo "build failed:"; \
+	  grep -E -A4 '(error|Error|CMake Error)' $(BUILD)/demo-build.log | head -80; \
+	  echo "(full log: $(BUILD)/demo-build.log)"; exit 1; }
+	@./$(BUILD)/llmrt demo
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)

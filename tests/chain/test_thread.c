@@ -1,6 +1,6 @@
 /* Thread mode (include/llmrt/thread.h) against the mock on loopback:
  * 8 submitting threads and 10,000 calls (LLMRT_THREAD_TEST_CALLS in the
- * environment changes the count, e.g. for valgrind), half with callbacks on
+ * environment changes the count; 800 with LLMRT_TEST_SLOW, for valgrind), half with callbacks on
  * the runtime's thread, half through inboxes; every accepted call ends
  * exactly once, with the request it was given (the submitted buffers are
  * scribbled over right after submission). Then cancel from another thread,
@@ -312,7 +312,7 @@ static void stop_submitter(void *arg) {
   req.messages = &m;
   req.n_messages = 1;
   req.stream = 1;
-  llmrt_header_t slow = {"x-mock", "token_ms=2"};
+  llmrt_header_t slow = {"x-mock", "tokens=4,token_ms=2"};
   req.headers = &slow;
   req.n_headers = 1;
   llmrt_callbacks_t cbs = {NULL, NULL, stop_cb_done};
@@ -327,7 +327,10 @@ static void stop_submitter(void *arg) {
       atomic_fetch_add(&stop_refused, 1);
       after_refusal++;
     }
-    if (i % 16 == 15) uv_sleep(1);
+    if (i % 4 == 3) uv_sleep(1);
+    /* At most ~1000 unfinished calls: below the pool's queue limit (4096). */
+    while (!after_refusal && atomic_load(&stop_accepted) - atomic_load(&stop_done) > 1000)
+      uv_sleep(1);
   }
 }
 
@@ -337,7 +340,8 @@ static void test_stop_while_submitting(void) {
     subs[i] = (submitter_t){.index = i, .th = th};
     ASSERT_EQ(uv_thread_create(&subs[i].tid, stop_submitter, &subs[i]), 0);
   }
-  while (atomic_load(&stop_accepted) < 400)
+  /* Stop while calls are queued, in flight and finished. */
+  while (atomic_load(&stop_accepted) < 400 || atomic_load(&stop_ok) < 20)
     uv_sleep(1);
   llmrt_thread_stop(th);
   for (int i = 0; i < THREADS; i++)
@@ -346,6 +350,7 @@ static void test_stop_while_submitting(void) {
   ASSERT_EQ(atomic_load(&stop_done), atomic_load(&stop_accepted));
   ASSERT_EQ(atomic_load(&stop_other), 0);
   ASSERT(atomic_load(&stop_shutdown) > 0);
+  ASSERT_GE(atomic_load(&stop_ok), 20);
   ASSERT_GE(atomic_load(&stop_refused), THREADS * 20);
   printf("stop: %d accepted (%d ok, %d LLMRT_ESHUTDOWN), %d refused, each ended once\n",
          atomic_load(&stop_accepted), atomic_load(&stop_ok), atomic_load(&stop_shutdown),
@@ -381,7 +386,9 @@ static void test_stop_from_callback(void) {
 
 int main(void) {
   const char *n = getenv("LLMRT_THREAD_TEST_CALLS");
-  n_calls = n ? atoi(n) : 10000;
+  /* Under valgrind (scripts/valgrind.sh sets LLMRT_TEST_SLOW) the same paths
+   * with fewer calls. */
+  n_calls = n ? atoi(n) : getenv("LLMRT_TEST_SLOW") ? 800 : 10000;
   ASSERT(n_calls > 0 && n_calls <= 1000000);
   setenv("THREAD_KEY", "sk-thread-test", 1);
   ASSERT_EQ(mock_thread_start(&mt, "tokens=4"), 0);

@@ -52,7 +52,8 @@ int llmrt_thread_cancel(llmrt_thread_t *th, uint64_t ticket);
 
 /* Runs fn(rt, arg) on the runtime's thread, for anything else of llmrt.h
  * (llmrt_add_plugin, llmrt_metrics_text...). Exactly once when this returns
- * 0: with rt NULL when the runtime stops before fn's turn. */
+ * 0: with rt NULL when the runtime stops before fn's turn. Never call
+ * llmrt_close on rt: the thread runtime owns it (llmrt_thread_stop). */
 int llmrt_thread_post(llmrt_thread_t *th, void (*fn)(llmrt_t *rt, void *arg), void *arg);
 
 /* Asks the runtime to stop, from any thread (also from its callbacks), and

@@ -2,6 +2,8 @@
 # Debian packages first (scripts/deps.sh), so they work on a fresh machine.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS ?= test_thread test_thread_oom
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= sse http_response json provider decode_error call_error config http_server
@@ -9,7 +11,7 @@ JOBS ?= 2
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test asan valgrind fuzz fuzz-ci bench install clean
+.PHONY: all deps build demo test asan tsan valgrind fuzz fuzz-ci bench install clean
 
 all: build
 
@@ -20,8 +22,17 @@ build: deps
 	cmake -S . -B $(BUILD) -DLLMRT_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
-	./$(BUILD)/llmrt demo
+# The demo shows the demo: the build is quiet (one line; its full output in
+# $(BUILD)/demo-build.log), and if it fails the errors are printed.
+demo: deps
+	@mkdir -p $(BUILD)
+	@echo "building llmrt (log: $(BUILD)/demo-build.log) ..."
+	@{ cmake -S . -B $(BUILD) -DLLMRT_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) && \
+	   cmake --build $(BUILD) -j$(JOBS) --target llmrt_tool; } >$(BUILD)/demo-build.log 2>&1 || { \
+	  echo "build failed:"; \
+	  grep -E -A4 '(error|Error|CMake Error)' $(BUILD)/demo-build.log | head -80; \
+	  echo "(full log: $(BUILD)/demo-build.log)"; exit 1; }
+	@./$(BUILD)/llmrt demo
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
@@ -32,6 +43,15 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
+
+# The tests of code that runs on several threads (TSAN_TESTS: the thread
+# mode), built with ThreadSanitizer in $(TSAN_BUILD). Any data race fails.
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DLLMRT_WERROR=ON -DLLMRT_TSAN=ON -DLLMRT_BUILD_BENCH=OFF \
+	  -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target $(TSAN_TESTS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
 
 # Every test binary under valgrind: no leaks, no invalid accesses.
 valgrind: build

@@ -213,5 +213,6 @@ void llmrt_free(void *p);
 #endif
 
 #include "llmrt/http.h"
+#include "llmrt/thread.h"
 
 #endif

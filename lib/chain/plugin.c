@@ -50,16 +50,18 @@ static int open_lib(uv_lib_t *lib, const char *file, char *why, size_t whylen) {
   return -1;
 }
 
-/* Looks for <dir>/<name>.so in LLMRT_PLUGIN_PATH, the install's plugin
- * directory and the build tree's, and opens the first that exists. A file
+/* Looks for <dir>/<name>.so in LLMRT_PLUGIN_PATH and the install's plugin
+ * directory, and opens the first that exists. Never the build tree: an
+ * installed library must not pick up whatever a build directory on the
+ * machine holds (tests point LLMRT_PLUGIN_PATH at it instead). A file
  * that exists but does not open is an error, not a reason to look further:
  * silently loading another copy would hide the problem. */
 static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, size_t filelen,
                            char *why, size_t whylen) {
   const char *env = getenv("LLMRT_PLUGIN_PATH");
-  const char *dirs[2] = {LLMRT_PLUGIN_DIR, LLMRT_BUILD_PLUGIN_DIR};
+  const char *dirs[1] = {LLMRT_PLUGIN_DIR};
   const char *s = env ? env : "";
-  for (int pass = 0; pass < 3; pass++) {
+  for (int pass = 0; pass < 2; pass++) {
     for (;;) {
       const char *dir;
       size_t dlen;
@@ -84,7 +86,7 @@ static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, s
   }
   snprintf(why, whylen,
            "not a registered or built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH "
-           "(%s), " LLMRT_PLUGIN_DIR " or " LLMRT_BUILD_PLUGIN_DIR,
+           "(%s) or " LLMRT_PLUGIN_DIR,
            name, env && *env ? env : "unset");
   file[0] = '\0';
   return LLMRT_EPLUGINLOAD;

@@ -121,4 +121,62 @@ grep -q future_field "$tmp/newer/llmrt/types.h" || { echo "could not make the ne
 "$cc" $flags -std=gnu11 -Wall -Werror "$src/tests/chain/plugins/call_plugin.c" \
   -o "$tmp/call_plugin" $(pc --cflags --libs llmrt)
 "$tmp/call_plugin" "$tmp/newer_header.so" "newer header ok"
+
+# ---- Linking applications: static and shared, CMake and pkg-config --------
+app=$src/tests/chain/install
+no_llmrt_needed() {
+  if readelf -d "$1" | grep NEEDED | grep -q llmrt; then
+    echo "$1 needs a shared libllmrt: not a static link"
+    readelf -d "$1" | grep NEEDED
+    exit 1
+  fi
+}
+for link in static shared; do
+  step "an application with the mock, CMake, llmrt::$([ $link = static ] && echo "llmrt_static + llmrt::mock_static" || echo "llmrt + llmrt::mock")"
+  cmake -S "$app" -B "$tmp/app-$link" -DCMAKE_PREFIX_PATH="$prefix" -DLLMRT_APP_LINK=$link \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$flags -Wall -Werror" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$tmp/app-$link.log" 2>&1 &&
+    cmake --build "$tmp/app-$link" >>"$tmp/app-$link.log" 2>&1 || {
+    cat "$tmp/app-$link.log"
+    exit 1
+  }
+  [ $link = static ] && no_llmrt_needed "$tmp/app-$link/mock_app"
+  "$tmp/app-$link/mock_app"
+done
+
+step "an application with the mock, pkg-config llmrt-mock (shared)"
+# shellcheck disable=SC2046,SC2086
+"$cc" $flags -std=gnu11 -Wall -Werror "$app/mock_app.c" -o "$tmp/mock_app_pc" \
+  $(pc --cflags --libs llmrt-mock)
+"$tmp/mock_app_pc"
+
+step "pkg-config --static: a static link (an install without the shared libraries)"
+cp -a "$prefix" "$tmp/static-prefix"
+rm -f "$tmp/static-prefix/${libdir#"$prefix"/}"/libllmrt*.so*
+spc() {
+  PKG_CONFIG_PATH="$(dirname "$tmp/static-prefix/${pcfile#"$prefix"/}")" \
+    pkg-config --define-variable=prefix="$tmp/static-prefix" "$@"
+}
+# shellcheck disable=SC2046,SC2086
+"$cc" $flags -std=gnu11 -Wall -Werror "$app/mock_app.c" -o "$tmp/mock_app_static" \
+  $(spc --static --cflags --libs llmrt-mock)
+no_llmrt_needed "$tmp/mock_app_static"
+env -u LD_LIBRARY_PATH "$tmp/mock_app_static"
+
+step "the installed library never searches the build tree for plugins"
+for f in "$libdir"/libllmrt*; do
+  if grep -aq "$build/plugins" "$f"; then
+    echo "$f names the build tree's plugin directory ($build/plugins)"
+    exit 1
+  fi
+done
+msg=$(env -u LLMRT_PLUGIN_PATH "$tmp/load_plugins" '{"plugins":[{"name":"not_built_in"}]}' \
+  "no not_built_in.so in LLMRT_PLUGIN_PATH (unset) or /" 2>&1) || {
+  echo "$msg"
+  exit 1
+}
+case $msg in
+*"$build"*) echo "the loader looked in the build tree: $msg"; exit 1 ;;
+esac
+
 step "ok:$examples"

@@ -53,6 +53,9 @@ EXCEPTIONS = {
     "llmrt_llm": ("CMakeLists.txt", "CMake target of a layer"),
     "llmrt_chain": ("CMakeLists.txt", "CMake target of a layer"),
     "llmrt_mock": ("CMakeLists.txt", "CMake target of the mock upstream"),
+    "llmrt_static": ("CMakeLists.txt", "CMake target (llmrt::llmrt_static)"),
+    "llmrt_mock_start": ("tools/mock/llmrt_mock.h", "the mock's installed header"),
+    "llmrt_mock_url": ("tools/mock/llmrt_mock.h", "the mock's installed header"),
 }
 
 NAME_RE = re.compile(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*\*?")

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
 
 #include "cmds.h"
 #include "llmrt.h"
@@ -26,7 +29,9 @@ static void mock_usage(FILE *f) {
              "      --tokens N       answer length in tokens (default 32, capped by max_tokens)\n"
              "      --controls S     default controls for every request, in the x-mock header\n"
              "                       syntax, e.g. \"fault=reset,after=3,fail_first=1\"\n"
-             "  -v, --verbose        one line per request on stderr\n"
+             "  -v, --verbose        each request on stderr as it arrives (method, path,\n"
+             "                       body size, model; credential headers redacted)\n"
+             "                       and how it was answered\n"
              "  -h, --help           this help\n"
              "\n"
              "Per request, the header \"x-mock: k=v,k=v\" sets the same controls (see\n"
@@ -40,6 +45,46 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out) {
   if (!*s || *end || v > max) return -1;
   *out = (uint32_t)v;
   return 0;
+}
+
+/* -v: one line per request as it arrives. Headers that carry credentials
+ * are named, never shown; a few others that explain the mock's answer are
+ * shown, bounded and escaped (they come from the network). */
+static const char *const redacted_headers[] = {"authorization", "x-api-key", "api-key",
+                                               "proxy-authorization", "cookie"};
+static const char *const shown_headers[] = {"anthropic-version", "content-encoding", "x-mock",
+                                            "user-agent"};
+
+static void log_request(const llmrt_mock_request_t *req, void *user) {
+  char line[1024], esc[128];
+  size_t n = 0;
+#define ADD(...)                                                                                   \
+  do {                                                                                             \
+    int k_ = snprintf(line + n, sizeof line - n, __VA_ARGS__);                                     \
+    if (k_ > 0) n = (size_t)k_ < sizeof line - n ? n + (size_t)k_ : sizeof line - 1;               \
+  } while (0)
+  llmrt_tool_escape(esc, sizeof esc, req->path, 80);
+  ADD("mock: %s %s %s body=%zu bytes", req->peer, req->method, esc, req->body_len);
+  cJSON *body = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
+  if (cJSON_IsString(model)) {
+    llmrt_tool_escape(esc, sizeof esc, model->valuestring, 60);
+    ADD(" model=%s", esc);
+  }
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "stream"))) ADD(" stream");
+  cJSON_Delete(body);
+  for (size_t i = 0; i < req->n_headers; i++) {
+    const char *name = req->headers[i].name;
+    for (size_t j = 0; j < sizeof redacted_headers / sizeof *redacted_headers; j++)
+      if (strcasecmp(name, redacted_headers[j]) == 0) ADD(" %s=<redacted>", redacted_headers[j]);
+    for (size_t j = 0; j < sizeof shown_headers / sizeof *shown_headers; j++)
+      if (strcasecmp(name, shown_headers[j]) == 0) {
+        llmrt_tool_escape(esc, sizeof esc, req->headers[i].value, 60);
+        ADD(" %s=%s", shown_headers[j], esc);
+      }
+  }
+#undef ADD
+  fprintf(stderr, "%s\n", line);
 }
 
 typedef struct {
@@ -115,6 +160,7 @@ int llmrt_cmd_mock(int argc, char **argv) {
       break;
     case 'v':
       o.log_requests = 1;
+      o.on_request = log_request;
       break;
     case 'h':
       mock_usage(stdout);

@@ -13,11 +13,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "llmrt/types.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct llmrt_mock_s llmrt_mock_t;
+typedef struct llmrt_mock_request_s llmrt_mock_request_t;
 
 typedef struct {
   const char *host;     /* literal address to bind; NULL: "127.0.0.1" */
@@ -32,7 +35,25 @@ typedef struct {
    * applied on top. NULL: none. Copied. */
   const char *controls;
   int log_requests; /* 1: one line per request on stderr */
+  /* Called for every complete request as it arrives, before it is answered,
+   * on the loop's thread: what a test wants to check of what its program
+   * sent, and what `llmrt mock -v` prints. NULL: none. */
+  void (*on_request)(const llmrt_mock_request_t *req, void *user);
+  void *on_request_user;
 } llmrt_mock_options_t;
+
+/* A request as the mock received it, for on_request. Everything is valid
+ * only during the callback. The headers hold credentials (Authorization,
+ * x-api-key) as sent: redact them before logging. */
+struct llmrt_mock_request_s {
+  const char *method; /* "POST" */
+  const char *path;   /* "/v1/chat/completions", without the query */
+  const char *peer;   /* "127.0.0.1:51234" */
+  const llmrt_header_t *headers;
+  size_t n_headers;
+  const char *body; /* decoded if it came gzipped; not NUL-terminated */
+  size_t body_len;
+};
 
 void llmrt_mock_options_init(llmrt_mock_options_t *o);
 

@@ -265,6 +265,15 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   const char *path = llmrt__sreq_path(r);
   m->st.requests++;
   remember(m, r);
+  if (m->o.on_request) {
+    llmrt_mock_request_t info;
+    info.method = llmrt__sreq_method(r);
+    info.path = path;
+    info.peer = llmrt__sreq_peer(r);
+    info.headers = llmrt__sreq_headers(r, &info.n_headers);
+    info.body = llmrt__sreq_body(r, &info.body_len);
+    m->o.on_request(&info, m->o.on_request_user);
+  }
   if (strcmp(path, "/v1/chat/completions") == 0) {
     chat(m, r, MOCK_API_OPENAI);
   } else if (strcmp(path, "/v1/messages") == 0) {

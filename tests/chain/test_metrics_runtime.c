@@ -98,6 +98,8 @@ static void test_scripted_connections(void) {
   ASSERT_ERR(r[1].status, 0);
   s = snap(&f);
   ASSERT(s.waiting == 0 && s.queued == 1 && s.in_flight == 0);
+  if (!(s.opened == 2 && s.reused == 3))
+    fprintf(stderr, "opened %g reused %g closed %g\n", s.opened, s.reused, s.closed);
   ASSERT(s.opened == 2 && s.reused == 3);
   mfx_stop(&f);
 }

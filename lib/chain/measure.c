@@ -24,7 +24,9 @@ void llmrt__measure_upstream_end(llmrt_call_t *c) {
 }
 
 static void fill(const llmrt_call_t *c, llmrt_call_metrics_t *m) {
-  uint64_t now = llmrt__now_us();
+  /* After completion everything is fixed: no clock read (on_complete and
+   * on_done ask for every call). */
+  uint64_t now = c->t_end_us && !c->att_t0_us ? c->t_end_us : llmrt__now_us();
   uint64_t end = c->t_end_us ? c->t_end_us : now;
   uint64_t up = c->upstream_us + (c->att_t0_us ? now - c->att_t0_us : 0);
   uint64_t total = end - c->t_start_us;

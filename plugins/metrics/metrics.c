@@ -55,7 +55,8 @@ typedef struct {
 } mp_t;
 
 typedef struct {
-  uint64_t last_us; /* the previous content chunk; 0: none yet */
+  int checked, streamed; /* the request asked for a stream (chunk times only then) */
+  uint64_t last_us;      /* the previous content chunk; 0: none yet */
   uint64_t gaps[N_DUR + 1];
   double gap_sum;
 } mp_call_t;
@@ -207,6 +208,12 @@ static int mp_on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
   if (ev->type != LLMRT_EV_TEXT && ev->type != LLMRT_EV_THINKING && ev->type != LLMRT_EV_TOOL_CALL)
     return LLMRT_CONTINUE;
   mp_call_t *c = H->call_state(ctx);
+  if (!c->checked) {
+    const llmrt_request_t *req = H->request(ctx);
+    c->checked = 1;
+    c->streamed = req && req->stream;
+  }
+  if (!c->streamed) return LLMRT_CONTINUE;
   uint64_t now = now_us();
   if (c->last_us) {
     double gap = (double)(now - c->last_us) / 1e6;
@@ -250,17 +257,17 @@ static void label(labels_t *l, const char *name, const char *value) {
     while (vlen && ((unsigned char)value[vlen] & 0xC0) == 0x80)
       vlen--;
   }
-  for (size_t i = 0; i < vlen; i++) {
-    char ch = value[i];
-    if (ch == '\\' || ch == '"') {
-      *o++ = '\\';
-      *o++ = ch;
-    } else if (ch == '\n') {
-      *o++ = '\\';
-      *o++ = 'n';
-    } else {
-      *o++ = ch;
-    }
+  /* Runs without a character to escape are copied whole. */
+  for (size_t i = 0; i < vlen;) {
+    size_t run = strcspn(value + i, "\\\"\n");
+    if (run > vlen - i) run = vlen - i;
+    memcpy(o, value + i, run);
+    o += run;
+    i += run;
+    if (i == vlen) break;
+    *o++ = '\\';
+    *o++ = value[i] == '\n' ? 'n' : value[i];
+    i++;
   }
   *o++ = '"';
   *o = '\0';
@@ -366,7 +373,13 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
   if (res->model) label(&l, "gen_ai_response_model", res->model);
   char port[8];
   if (have_up && ui.host) {
-    snprintf(port, sizeof port, "%u", (unsigned)ui.port);
+    char *q = port + sizeof port - 1;
+    *q = '\0';
+    unsigned v = ui.port;
+    do
+      *--q = (char)('0' + v % 10);
+    while (v /= 10);
+    memmove(port, q, (size_t)(port + sizeof port - q));
     label(&l, "server_address", ui.host);
     label(&l, "server_port", port);
   }
@@ -382,15 +395,16 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
 
   /* Tokens the upstream reported and billed: none for an answer from our
    * own cache. Cached input is part of input, and also counted apart. */
-  if (!res->cache_hit) {
-    static const char *const types[] = {"input", "output", "cached_input"};
+  if (!res->cache_hit && base_len + 48 < sizeof l.buf) {
+    static const char *const types[] = {",gen_ai_token_type=\"input\"",
+                                        ",gen_ai_token_type=\"output\"",
+                                        ",gen_ai_token_type=\"cached_input\""};
     const int64_t counts[] = {cm.input_tokens, cm.output_tokens, cm.cached_tokens};
     char *end = l.buf + base_len;
     for (int i = 0; i < 3; i++) {
       if (counts[i] <= 0) continue;
-      int n = snprintf(end, sizeof l.buf - base_len, ",gen_ai_token_type=\"%s\"", types[i]);
-      if (n > 0 && (size_t)n < sizeof l.buf - base_len)
-        H->metric_observe(p->tokens, l.buf, (double)counts[i]);
+      memcpy(end, types[i], strlen(types[i]) + 1);
+      H->metric_observe(p->tokens, l.buf, (double)counts[i]);
     }
     *end = '\0';
   }

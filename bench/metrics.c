@@ -46,6 +46,30 @@ static const llmrt_plugin_t *answer_entry(const llmrt_host_t *host) {
   return &answer_desc;
 }
 
+/* A plugin in the metrics plugin's place with the same hooks and call state
+ * size that records nothing: the chain's cost of one more plugin, apart
+ * from the cost of recording. */
+static int pass_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
+  (void)ctx, (void)ev;
+  return LLMRT_CONTINUE;
+}
+
+static void pass_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *res) {
+  (void)ctx, (void)status, (void)res;
+}
+
+static const llmrt_plugin_t pass_desc = {.abi_version = LLMRT_PLUGIN_ABI_VERSION,
+                                         .struct_size = sizeof(llmrt_plugin_t),
+                                         .name = "pass",
+                                         .call_state_size = 144,
+                                         .on_event = pass_event,
+                                         .on_complete = pass_complete};
+
+static const llmrt_plugin_t *pass_entry(const llmrt_host_t *host) {
+  (void)host;
+  return &pass_desc;
+}
+
 typedef struct {
   llmrt_t *rt;
   long started, done, total;
@@ -79,16 +103,18 @@ static void start_one(run_t *r) {
   }
 }
 
-static llmrt_t *make_rt(int with_metrics) {
+/* first: NULL (the empty chain: the answering plugin alone), "metrics" or
+ * "pass", in front of it. */
+static llmrt_t *make_rt(const char *first) {
   llmrt_t *rt = NULL;
-  char err[256];
-  if (llmrt_new(NULL, NULL, &rt) != 0 || llmrt_add_plugin(rt, "answer", answer_entry) != 0) exit(1);
-  const char *cfg =
-      with_metrics
-          ? "{\"upstreams\":{\"u\":{\"base_url\":\"http://127.0.0.1:9/v1\",\"api\":\"openai\"}},"
-            "\"plugins\":[{\"name\":\"metrics\"},{\"name\":\"answer\"}]}"
-          : "{\"upstreams\":{\"u\":{\"base_url\":\"http://127.0.0.1:9/v1\",\"api\":\"openai\"}},"
-            "\"plugins\":[{\"name\":\"answer\"}]}";
+  char err[256], cfg[512];
+  if (llmrt_new(NULL, NULL, &rt) != 0 || llmrt_add_plugin(rt, "answer", answer_entry) != 0 ||
+      llmrt_add_plugin(rt, "pass", pass_entry) != 0)
+    exit(1);
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"u\":{\"base_url\":\"http://127.0.0.1:9/v1\",\"api\":\"openai\"}},"
+           "\"plugins\":[%s%s%s{\"name\":\"answer\"}]}",
+           first ? "{\"name\":\"" : "", first ? first : "", first ? "\"}," : "");
   if (llmrt_configure(rt, cfg, err, sizeof err) != 0) {
     fprintf(stderr, "configure: %s\n", err);
     exit(1);
@@ -113,25 +139,32 @@ static void close_rt(llmrt_t *rt) {
 }
 
 static void part_calls(long n) {
-  llmrt_t *empty = make_rt(0), *with = make_rt(1);
+  llmrt_t *empty = make_rt(NULL), *pass = make_rt("pass"), *with = make_rt("metrics");
   run_calls(empty, n / 10 + 1); /* warm up: call blocks cached, series made */
+  run_calls(pass, n / 10 + 1);
   run_calls(with, n / 10 + 1);
-  double t0[RUNS], t1[RUNS], diff[RUNS];
+  double t0[RUNS], tp[RUNS], t1[RUNS], d0[RUNS], dp[RUNS];
   for (int i = 0; i < RUNS; i++) {
     t0[i] = run_calls(empty, n);
+    tp[i] = run_calls(pass, n);
     t1[i] = run_calls(with, n);
-    diff[i] = t1[i] - t0[i];
+    d0[i] = t1[i] - t0[i];
+    dp[i] = t1[i] - tp[i];
   }
-  double m0 = bench_median(t0, RUNS), m1 = bench_median(t1, RUNS);
-  double md = bench_median(diff, RUNS);
+  double m0 = bench_median(t0, RUNS), mp = bench_median(tp, RUNS), m1 = bench_median(t1, RUNS);
   printf("part 1: %ld calls per run, %d in flight, answered by a plugin; median of %d "
          "interleaved runs\n",
          n, IN_FLIGHT, RUNS);
-  printf("  empty chain          %8.0f ns/call\n", m0 * 1e9);
-  printf("  metrics + chain      %8.0f ns/call (ratio %.3f to the empty chain)\n", m1 * 1e9,
+  printf("  empty chain             %8.0f ns/call\n", m0 * 1e9);
+  printf("  + a pass-through plugin %8.0f ns/call (ratio %.3f)\n", mp * 1e9, mp / m0);
+  printf("  + the metrics plugin    %8.0f ns/call (ratio %.3f to the empty chain)\n", m1 * 1e9,
          m1 / m0);
-  printf("  recording cost       %8.0f ns/call (median of the per-run differences)\n", md * 1e9);
+  printf("  metrics vs empty chain  %8.0f ns/call (median of per-run differences)\n",
+         bench_median(d0, RUNS) * 1e9);
+  printf("  metrics vs pass-through %8.0f ns/call: the recording itself\n",
+         bench_median(dp, RUNS) * 1e9);
   close_rt(empty);
+  close_rt(pass);
   close_rt(with);
 }
 
@@ -219,8 +252,9 @@ static void part_render(void) {
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 100000;
   if (n < 1000) n = 1000;
-  part_calls(n);
-  part_registry(n * 10);
-  part_render();
+  int only = argc > 2 ? atoi(argv[2]) : 0; /* a part alone (for a profiler) */
+  if (!only || only == 1) part_calls(n);
+  if (!only || only == 2) part_registry(n * 10);
+  if (!only || only == 3) part_render();
   return 0;
 }

@@ -235,18 +235,30 @@ typedef struct {
   int full;
 } labels_t;
 
+/* Only the start is set: the buffer is large and written before it is read. */
+static void labels_init(labels_t *l) {
+  l->len = 0;
+  l->full = 0;
+  l->buf[0] = '\0';
+}
+
+/* Takes the labels back to the first len bytes. */
+static void labels_cut(labels_t *l, size_t len) {
+  l->len = len;
+  l->buf[len] = '\0';
+}
+
 /* Appends name="value" with the exposition's escapes (\\, \", \n); a value
  * longer than MAX_VALUE bytes is cut at a character boundary. */
 static void label(labels_t *l, const char *name, const char *value) {
   if (l->full) return;
-  size_t need = strlen(name) + 2 * MAX_VALUE + 5;
-  if (l->len + need >= sizeof l->buf) {
+  size_t n = strlen(name);
+  if (l->len + n + 2 * MAX_VALUE + 5 >= sizeof l->buf) {
     l->full = 1;
     return;
   }
   char *o = l->buf + l->len;
   if (l->len) *o++ = ',';
-  size_t n = strlen(name);
   memcpy(o, name, n);
   o += n;
   *o++ = '=';
@@ -365,8 +377,8 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
   const char *upstream = H->upstream(ctx);
 
   /* The GenAI attributes, in one order for every series. */
-  labels_t l = {.len = 0};
-  l.buf[0] = '\0';
+  labels_t l, u;
+  labels_init(&l);
   label(&l, "gen_ai_operation_name", "chat");
   label(&l, "gen_ai_provider_name", have_up && ui.provider ? ui.provider : "unknown");
   if (req && req->model) label(&l, "gen_ai_request_model", req->model);
@@ -406,29 +418,28 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
       memcpy(end, types[i], strlen(types[i]) + 1);
       H->metric_observe(p->tokens, l.buf, (double)counts[i]);
     }
-    *end = '\0';
+    labels_cut(&l, base_len);
   }
 
   /* llmrt's own, by upstream (a configured name: bounded). */
-  labels_t u = {.len = 0};
-  u.buf[0] = '\0';
+  labels_init(&u);
   label(&u, "upstream", upstream ? upstream : "unknown");
+  size_t up_len = u.len;
   if (cm.attempts > 0) H->metric_add(p->attempts, u.buf, cm.attempts);
   if (cm.attempts > 1) {
     const char *reason = attr_str(res, "retry.reason", NULL);
-    labels_t r = u;
-    label(&r, "reason", reason ? reason : "unknown");
-    H->metric_add(p->retries, r.buf, cm.attempts - 1);
+    label(&u, "reason", reason ? reason : "unknown");
+    if (!u.full) H->metric_add(p->retries, u.buf, cm.attempts - 1);
+    labels_cut(&u, up_len);
   }
   const double *hit = NULL;
   const char *result = attr_str(res, "cache.result", NULL);
   if (!result) attr_str(res, "cache.hit", &hit);
   if (!result && (res->cache_hit || hit)) result = res->cache_hit || (hit && *hit) ? "hit" : "miss";
   if (result) {
-    labels_t r = {.len = 0};
-    r.buf[0] = '\0';
-    label(&r, "result", result);
-    H->metric_add(p->cache, r.buf, 1);
+    labels_init(&l); /* the GenAI labels are no longer needed */
+    label(&l, "result", result);
+    H->metric_add(p->cache, l.buf, 1);
   }
   H->metric_observe(p->overhead, u.buf, cm.overhead_s);
   record_attrs(p, res, u.buf);

@@ -241,8 +241,41 @@ static void test_cardinality_bounded(void) {
   mfx_stop(&f);
 }
 
+/* A long model name is cut at 128 bytes, never inside a UTF-8 character. */
+static void test_long_value_cut(void) {
+  mfx_t f;
+  mfx_start(&f, 0, NULL, NULL);
+  ASSERT_EQ(llmrt_add_plugin(f.rt, "answer", answer_entry), 0);
+  mfx_configure(&f, "{\"name\":\"metrics\"},{\"name\":\"answer\"}");
+  char model[256] = "cached", want[256] = "gen_ai_request_model=\"cached";
+  for (int i = 0; i < 100; i++)
+    strcat(model, "\xc3\xa9"); /* é: 6 + 200 bytes */
+  for (int i = 0; i < 61; i++)
+    strcat(want, "\xc3\xa9"); /* 6 + 122 = 128; the 62nd would cut */
+  strcat(want, "\",");
+  chainfx_call_t r;
+  mfx_call(&f, &r, "oa", model, 0, NULL, NULL);
+  mfx_wait(&f, &r, 1);
+  ASSERT_ERR(r.status, 0);
+  /* One byte more in front: the 61st character would straddle the cut. */
+  char model2[256] = "cachedx", want2[256] = "gen_ai_request_model=\"cachedx";
+  for (int i = 0; i < 100; i++)
+    strcat(model2, "\xc3\xa9");
+  for (int i = 0; i < 60; i++)
+    strcat(want2, "\xc3\xa9");
+  strcat(want2, "\",");
+  mfx_call(&f, &r, "oa", model2, 0, NULL, NULL);
+  mfx_wait(&f, &r, 1);
+  char *text = mcheck_all(f.rt);
+  ASSERT_CONTAINS(text, want);
+  ASSERT_CONTAINS(text, want2);
+  llmrt_free(text);
+  mfx_stop(&f);
+}
+
 int main(void) {
   RUN_TEST(test_known_sequence);
   RUN_TEST(test_cardinality_bounded);
+  RUN_TEST(test_long_value_cut);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../llm/provider.h"
 #include "metrics.h"
 
 /* The OpenTelemetry GenAI advice: operation duration and chunk times in
@@ -280,7 +281,7 @@ static llmrt__series_t *lookup(const llmrt_metric_t *m, const char *labels, size
 /* ---- A new label set: the slow path ---- */
 
 /* Label pairs as Prometheus writes them: name="value"[,name="value"...],
- * names [A-Za-z_][A-Za-z0-9_]*, values with only \\, \" and \n escapes. A
+ * names [A-Za-z_][A-Za-z0-9_]*, values UTF-8 with only \\, \" and \n escapes. A
  * label set that is not exactly that could forge lines or values in the
  * exposition, so it is refused. Histograms reserve "le" for their buckets. */
 static int valid_labels(const char *s, int histogram) {
@@ -490,7 +491,8 @@ static llmrt__series_t *series_make(llmrt_metric_t *m, const char *labels, size_
 }
 
 static llmrt__series_t *series_slow(llmrt_metric_t *m, const char *labels, size_t len) {
-  if (len >= LLMRT__METRIC_MAX_LABELS / 3 ||
+  /* Prometheus refuses a scrape with a label value that is not UTF-8. */
+  if (len >= LLMRT__METRIC_MAX_LABELS / 3 || llmrt__utf8_valid(labels, len) != len ||
       !valid_labels(labels, m->kind == LLMRT_METRIC_HISTOGRAM)) {
     llmrt__log(m->reg->rt, LLMRT_LOG_DEBUG, "metric %s: malformed labels dropped", m->name);
     count_drop(m);

@@ -15,7 +15,7 @@
 
 /* Label strings longer than this are dropped (a bound on what one update
  * may cost, and the size of the stack buffer that folding rewrites into). */
-#define LLMRT__METRIC_MAX_LABELS 8192
+#define LLMRT__METRIC_MAX_LABELS 12288
 
 typedef struct llmrt__series_s {
   struct llmrt__series_s *next;  /* in the metric, in order of creation */

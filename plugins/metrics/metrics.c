@@ -250,10 +250,38 @@ static void labels_cut(labels_t *l, size_t len) {
 
 /* Appends name="value" with the exposition's escapes (\\, \", \n); a value
  * longer than MAX_VALUE bytes is cut at a character boundary. */
+/* Bytes of a valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * surrogates or code points past U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  size_t k;
+  if (c >= 0xC2 && c <= 0xDF)
+    k = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    k = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80;
+    hi = c == 0xED ? 0x9F : 0xBF;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    k = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80;
+    hi = c == 0xF4 ? 0x8F : 0xBF;
+  } else
+    return 0;
+  if (s[1] < lo || s[1] > hi) return 0; /* also stops at the NUL */
+  for (size_t i = 2; i < k; i++)
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  return k;
+}
+
+/* Appends name="value" as the exposition wants it: \, " and newline
+ * escaped; other control characters as '?' and bytes that are not UTF-8 as
+ * U+FFFD (Prometheus refuses a label value that is not UTF-8, and model
+ * names come from users); at most MAX_VALUE bytes of value, cut between
+ * characters. */
 static void label(labels_t *l, const char *name, const char *value) {
   if (l->full) return;
   size_t n = strlen(name);
-  if (l->len + n + 2 * MAX_VALUE + 5 >= sizeof l->buf) {
+  if (l->len + n + 3 * MAX_VALUE + 5 >= sizeof l->buf) {
     l->full = 1;
     return;
   }
@@ -263,23 +291,33 @@ static void label(labels_t *l, const char *name, const char *value) {
   o += n;
   *o++ = '=';
   *o++ = '"';
-  size_t vlen = strlen(value);
-  if (vlen > MAX_VALUE) {
-    vlen = MAX_VALUE;
-    while (vlen && ((unsigned char)value[vlen] & 0xC0) == 0x80)
-      vlen--;
-  }
-  /* Runs without a character to escape are copied whole. */
-  for (size_t i = 0; i < vlen;) {
-    size_t run = strcspn(value + i, "\\\"\n");
-    if (run > vlen - i) run = vlen - i;
-    memcpy(o, value + i, run);
-    o += run;
-    i += run;
-    if (i == vlen) break;
-    *o++ = '\\';
-    *o++ = value[i] == '\n' ? 'n' : value[i];
-    i++;
+  const unsigned char *v = (const unsigned char *)value;
+  size_t i = 0;
+  while (v[i] && i < MAX_VALUE) {
+    unsigned char ch = v[i];
+    if (ch >= 0x20 && ch < 0x7F && ch != '\\' && ch != '"') {
+      *o++ = (char)ch;
+      i++;
+    } else if (ch == '\\' || ch == '"' || ch == '\n') {
+      *o++ = '\\';
+      *o++ = ch == '\n' ? 'n' : (char)ch;
+      i++;
+    } else if (ch < 0x80) {
+      *o++ = '?';
+      i++;
+    } else {
+      size_t k = utf8_seq(v + i);
+      if (k && i + k > MAX_VALUE) break; /* would straddle the cut */
+      if (k) {
+        memcpy(o, v + i, k);
+        o += k;
+        i += k;
+      } else {
+        memcpy(o, "\xEF\xBF\xBD", 3);
+        o += 3;
+        i++;
+      }
+    }
   }
   *o++ = '"';
   *o = '\0';

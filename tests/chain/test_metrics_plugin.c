@@ -241,7 +241,8 @@ static void test_cardinality_bounded(void) {
   mfx_stop(&f);
 }
 
-/* A long model name is cut at 128 bytes, never inside a UTF-8 character. */
+/* A long model name is cut at 128 bytes, never inside a UTF-8 character;
+ * a value that is not clean UTF-8 is made so. */
 static void test_long_value_cut(void) {
   mfx_t f;
   mfx_start(&f, 0, NULL, NULL);
@@ -266,9 +267,14 @@ static void test_long_value_cut(void) {
   strcat(want2, "\",");
   mfx_call(&f, &r, "oa", model2, 0, NULL, NULL);
   mfx_wait(&f, &r, 1);
+  /* Bytes that are not UTF-8 become U+FFFD, other control characters '?':
+   * Prometheus refuses a scrape with a label value that is not UTF-8. */
+  mfx_call(&f, &r, "oa", "cached\xff\x01\r\tz\xc3", 0, NULL, NULL);
+  mfx_wait(&f, &r, 1);
   char *text = mcheck_all(f.rt);
   ASSERT_CONTAINS(text, want);
   ASSERT_CONTAINS(text, want2);
+  ASSERT_CONTAINS(text, "gen_ai_request_model=\"cached\xef\xbf\xbd???z\xef\xbf\xbd\",");
   llmrt_free(text);
   mfx_stop(&f);
 }

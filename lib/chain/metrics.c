@@ -283,15 +283,27 @@ static llmrt__series_t *lookup(const llmrt_metric_t *m, const char *labels, size
 /* Label pairs as Prometheus writes them: name="value"[,name="value"...],
  * names [A-Za-z_][A-Za-z0-9_]*, values UTF-8 with only \\, \" and \n escapes. A
  * label set that is not exactly that could forge lines or values in the
- * exposition, so it is refused. Histograms reserve "le" for their buckets. */
+ * exposition, so it is refused, as is a label named twice or more than 32
+ * labels. Histograms reserve "le" for their buckets. */
+#define MAX_LABEL_PAIRS 32
+
 static int valid_labels(const char *s, int histogram) {
+  const char *names[MAX_LABEL_PAIRS];
+  size_t lens[MAX_LABEL_PAIRS], n = 0;
   while (*s) {
     const char *name = s;
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
     while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
            *s == '_')
       s++;
-    if (histogram && s - name == 2 && name[0] == 'l' && name[1] == 'e') return 0;
+    size_t len = (size_t)(s - name);
+    if (histogram && len == 2 && name[0] == 'l' && name[1] == 'e') return 0;
+    /* A label twice in one set is refused by Prometheus. */
+    if (n == MAX_LABEL_PAIRS) return 0;
+    for (size_t i = 0; i < n; i++)
+      if (lens[i] == len && memcmp(names[i], name, len) == 0) return 0;
+    names[n] = name;
+    lens[n++] = len;
     if (*s++ != '=' || *s++ != '"') return 0;
     for (;; s++) {
       if (*s == '\0' || *s == '\n' || *s == '\r') return 0;

@@ -221,6 +221,7 @@ static void test_escaping(void) {
   llmrt__metric_add(c, "model=\"not utf-8 \xff\"", 1);
   llmrt__metric_add(c, "model=\"overlong \xc0\xaf\"", 1);
   llmrt__metric_add(c, "model=\"utf-8 \xc3\xa9\"", 1); /* fine */
+  llmrt__metric_add(c, "model=\"a\",model=\"b\"", 1);  /* the same label twice */
   char big[LLMRT__METRIC_MAX_LABELS];
   memset(big, 'x', sizeof big);
   memcpy(big, "model=\"", 7);
@@ -232,7 +233,7 @@ static void test_escaping(void) {
   char *text = mcheck_all(rt);
   ASSERT_CONTAINS(text, "llmrt_test_models_total{model=\"evil\\\"} 99\\n# x \\\\ \\\"y\\\"\"} 3\n");
   ASSERT(mcheck_value(text, "llmrt_metrics_dropped_total{metric=\"llmrt_test_models_total\"}") ==
-         7);
+         8);
   ASSERT(mcheck_value(text, "llmrt_test_models_total{model=\"utf-8 \xc3\xa9\"}") == 1);
   ASSERT(mcheck_value(text, "llmrt_test_help") == -2.5);
   llmrt_free(text);

@@ -358,7 +358,7 @@ static llmrt_metric_t *attr_registered(mp_t *p, attr_metric_t *am) {
   if (am->m || am->kind == K_IGNORE) return am->m;
   char name[96];
   size_t n = strlen(am->name);
-  if (am->kind == K_MS)
+  if (am->kind == K_MS && n > 3 && !strcmp(am->name + n - 3, "_ms"))
     n -= 3;
   else if (am->kind == K_SECONDS && n > 8 && !strcmp(am->name + n - 8, "_seconds"))
     n -= 8;

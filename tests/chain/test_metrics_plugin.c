@@ -21,6 +21,7 @@ static int answer_request(llmrt_ctx_t *ctx) {
   TH->attr_set_num(ctx, "trim.tokens_removed_total", 12);
   TH->attr_set_num(ctx, "limits.wait_ms", 30);
   TH->attr_set_num(ctx, "test.depth", 100);
+  TH->attr_set_num(ctx, "test.latency", 2500); /* declared "ms" */
   TH->attr_set_num(ctx, "test.ignored_total", 5);
   TH->attr_set_str(ctx, "test.label_total", "strings are never exported");
   if (TH->attempt(ctx) >= 1) TH->attr_set_str(ctx, "retry.reason", "server_error");
@@ -52,7 +53,8 @@ static const llmrt_plugin_t *answer_entry(const llmrt_host_t *host) {
 }
 
 #define PLUGINS                                                                                    \
-  "{\"name\":\"metrics\",\"attributes\":{\"test.depth\":\"tokens\",\"test.ignored_total\":"        \
+  "{\"name\":\"metrics\",\"attributes\":{\"test.depth\":\"tokens\",\"test.latency\":\"ms\","       \
+  "\"test.ignored_total\":"                                                                        \
   "\"ignore\"}},{\"name\":\"retry\",\"max_attempts\":3,\"base_delay_ms\":1,\"max_delay_ms\":5},"   \
   "{\"name\":\"answer\"}"
 
@@ -194,6 +196,7 @@ static void test_known_sequence(void) {
   ASSERT(mcheck_value(text, "llmrt_limits_wait_seconds_bucket{upstream=\"an\",le=\"0.02\"}") == 0);
   ASSERT(mcheck_value(text, "llmrt_limits_wait_seconds_bucket{upstream=\"an\",le=\"0.04\"}") == 1);
   ASSERT(mcheck_value(text, "llmrt_test_depth_tokens_sum{upstream=\"oa\"}") == 100 * (N - 1));
+  ASSERT(mcheck_value(text, "llmrt_test_latency_seconds_sum{upstream=\"an\"}") == 2.5);
   ASSERT(strstr(text, "ignored") == NULL);
   ASSERT(strstr(text, "label_total") == NULL);
   /* The model name with a quote, a backslash and a newline, escaped. */

@@ -117,7 +117,13 @@ static int same_bounds(const llmrt_metric_t *m, const double *b, size_t n) {
   return 1;
 }
 
-int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t **out) {
+/* The registry's own counters (folds, drops): plugins cannot take them. */
+#define FOLDED_NAME "llmrt_metrics_folded_total"
+#define DROPPED_NAME "llmrt_metrics_dropped_total"
+
+/* internal: the registry's own counters register through here too. */
+static int metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t **out,
+                      int internal) {
   if (out) *out = NULL;
   if (!rt || !o || !out || !o->name || o->struct_size < sizeof(uint32_t)) return LLMRT_EINVAL;
   llmrt_metric_opts_t opts;
@@ -150,7 +156,8 @@ int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t 
 
   char *name = expo_name(opts.name, suffix, kind);
   if (!name) return LLMRT_ENOMEM;
-  if (llmrt__metric_reserved(name)) {
+  if (!internal &&
+      (llmrt__metric_reserved(name) || !strcmp(name, FOLDED_NAME) || !strcmp(name, DROPPED_NAME))) {
     llmrt__free(name);
     return LLMRT_EINVAL;
   }
@@ -165,6 +172,8 @@ int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t 
     llmrt__free(name);
     if (m->kind != kind || strcmp(m->unit, unit) != 0 || !same_bounds(m, bounds, n_bounds))
       return LLMRT_EINVAL;
+    /* A plugin instance of a new configuration may set another cap. */
+    if (opts.max_label_values) m->max_values = opts.max_label_values;
     *out = m;
     return 0;
   }
@@ -189,6 +198,10 @@ int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t 
   reg->tail = m;
   *out = m;
   return 0;
+}
+
+int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *opts, llmrt_metric_t **out) {
+  return metric_new(rt, opts, out, 0);
 }
 
 /* The ABI 2.0 registration: the unit and bounds follow from the name (a
@@ -333,11 +346,11 @@ static void count_fold(llmrt_metric_t *m, const char *label, size_t len) {
   if (!reg->folded) {
     llmrt_metric_opts_t o = {.struct_size = sizeof o,
                              .kind = LLMRT_METRIC_COUNTER,
-                             .name = "llmrt_metrics_folded_total",
+                             .name = FOLDED_NAME,
                              .help = "Updates whose label value was folded into \"other\" by the "
                                      "cardinality cap, by metric and label",
                              .max_label_values = UINT32_MAX};
-    if (llmrt__metric_new(reg->rt, &o, &reg->folded) != 0) return;
+    if (metric_new(reg->rt, &o, &reg->folded, 1) != 0) return;
   }
   char buf[512];
   int n = snprintf(buf, sizeof buf, "metric=\"%s\",label=\"%.*s\"", m->name, (int)len, label);
@@ -350,11 +363,11 @@ static void count_drop(llmrt_metric_t *m) {
   if (!reg->dropped) {
     llmrt_metric_opts_t o = {.struct_size = sizeof o,
                              .kind = LLMRT_METRIC_COUNTER,
-                             .name = "llmrt_metrics_dropped_total",
+                             .name = DROPPED_NAME,
                              .help = "Updates dropped: malformed or too long label sets, or no "
                                      "memory for a new series, by metric",
                              .max_label_values = UINT32_MAX};
-    if (llmrt__metric_new(reg->rt, &o, &reg->dropped) != 0) return;
+    if (metric_new(reg->rt, &o, &reg->dropped, 1) != 0) return;
   }
   char buf[300];
   int n = snprintf(buf, sizeof buf, "metric=\"%s\"", m->name);

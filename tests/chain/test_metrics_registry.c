@@ -91,6 +91,8 @@ static void test_names_and_bounds(void) {
   /* The runtime's own names are taken. */
   ASSERT(refused(rt, LLMRT_METRIC_GAUGE, "llmrt.calls.in_flight", NULL, NULL, 0));
   ASSERT(refused(rt, LLMRT_METRIC_COUNTER, "llmrt_http_connections_opened", NULL, NULL, 0));
+  ASSERT(refused(rt, LLMRT_METRIC_COUNTER, "llmrt_metrics_folded", NULL, NULL, 0));
+  ASSERT(refused(rt, LLMRT_METRIC_COUNTER, "llmrt.metrics.dropped_total", NULL, NULL, 0));
   chainfx_rt_close(rt, NULL);
 }
 

@@ -104,6 +104,13 @@ typedef struct {
    * keeps the connection busy ends before the total deadline. SIZE_MAX: no
    * limit. */
   size_t max_sse_idle_bytes; /* default 64 KiB */
+
+  /* Metrics cardinality (docs/metrics.md): distinct values one label may
+   * take in one metric before later ones are folded into "other", and
+   * series one metric may hold before every new label set is folded into
+   * one whose values are all "other". 0 takes the default. */
+  uint32_t metrics_max_label_values; /* default 100 */
+  uint32_t metrics_max_series;       /* default 10000 */
 } llmrt_options_t;
 
 void llmrt_options_init(llmrt_options_t *opts);
@@ -200,10 +207,26 @@ llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);
 
 /* ---- Metrics ------------------------------------------------------------ */
 
-/* Writes every metric plugins registered in Prometheus text
- * exposition format. On success *out is a NUL-terminated string allocated
- * with llmrt's allocator (free it with llmrt_free) and *len its length. */
+/* Every metric of the runtime in the Prometheus text exposition format
+ * (version 0.0.4: serve it with "Content-Type: text/plain; version=0.0.4;
+ * charset=utf-8"): what plugins registered, then the runtime's own (calls,
+ * connection pools, TLS, DNS); docs/metrics.md lists them. OWNERSHIP: on
+ * success *out is a NUL-terminated string allocated with llmrt's allocator,
+ * the caller's to free with llmrt_free; *len (len may be NULL) its length.
+ * On error *out is NULL. Reading allocates only the output. */
+int llmrt_metrics_prometheus(llmrt_t *rt, char **out, size_t *len);
+/* The same as llmrt_metrics_prometheus (its first name). */
 int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len);
+
+/* The same metrics as one JSON object (docs/metrics.md has its schema):
+ * {"metrics":[{"name","type","help","series":[{"labels":{...},"value"} or
+ * histogram {"labels","buckets":[{"le","count"} cumulative],"sum","count"}]}]}.
+ * Names and values are those of the Prometheus text. OWNERSHIP as above. */
+int llmrt_metrics_json(llmrt_t *rt, char **out, size_t *len);
+
+/* The call's own measurements (what the metrics plugin records for it):
+ * while the call runs, final inside on_done. out->struct_size must be set. */
+int llmrt_call_metrics(const llmrt_call_t *call, llmrt_call_metrics_t *out);
 
 /* Frees memory llmrt handed to the caller. */
 void llmrt_free(void *p);

@@ -50,6 +50,35 @@ enum {
 
 enum { LLMRT_METRIC_COUNTER = 1, LLMRT_METRIC_GAUGE = 2, LLMRT_METRIC_HISTOGRAM = 3 };
 
+/* The most bucket bounds a histogram may have (the +Inf bucket not counted). */
+#define LLMRT_METRIC_MAX_BOUNDS 32
+
+/* A metric with its options (host->metric_new). Zero every field you do not
+ * set. */
+typedef struct {
+  uint32_t struct_size; /* set by the caller: sizeof(llmrt_metric_opts_t) */
+  int kind;             /* LLMRT_METRIC_* */
+  /* OpenTelemetry ("gen_ai.client.operation.duration") or Prometheus style:
+   * [A-Za-z_:][A-Za-z0-9_:.]*. The exposition replaces dots by underscores,
+   * appends the unit's suffix unless the name already ends with it, and
+   * "_total" to a counter. */
+  const char *name;
+  /* UCUM unit: "s" (suffix _seconds), "ms" (_milliseconds), "By" (_bytes),
+   * "1" (_ratio, gauges only); an annotation in braces ("{token}") or NULL
+   * adds no suffix. */
+  const char *unit;
+  const char *help; /* NULL: the name */
+  /* Histograms: strictly increasing finite upper bounds (copied), at most
+   * LLMRT_METRIC_MAX_BOUNDS; NULL: the OpenTelemetry GenAI duration bounds
+   * for unit "s", the token bounds otherwise (docs/metrics.md). */
+  const double *bounds;
+  size_t n_bounds;
+  /* Distinct values a label may take in this metric before further values
+   * are folded into "other" (counted by llmrt_metrics_folded_total). 0: the
+   * runtime's metrics_max_label_values. */
+  uint32_t max_label_values;
+} llmrt_metric_opts_t;
+
 /* Log levels for host->log (the same values as llmrt.h's). */
 enum { LLMRT_LOG_ERROR = 0, LLMRT_LOG_WARN = 1, LLMRT_LOG_INFO = 2, LLMRT_LOG_DEBUG = 3 };
 
@@ -298,6 +327,24 @@ struct llmrt_host_s {
   void *(*calloc)(size_t count, size_t n);
   void *(*realloc)(void *p, size_t n);
   void (*free)(void *p);
+
+  /* ---- Added after ABI 2.0: check struct_size before use ---- */
+  /* Registers (or finds: same name, kind, unit and bounds) a metric with
+   * options: units, bucket bounds, a cardinality cap. OWNERSHIP: the
+   * runtime's, valid until fini; opts copied. LLMRT_EINVAL for a bad name
+   * or bounds, or a metric of that name registered differently. */
+  int (*metric_new)(llmrt_plugin_rt_t *prt, const llmrt_metric_opts_t *opts,
+                    llmrt_metric_t **out);
+  /* Adds to a histogram observations the plugin bucketed itself (for
+   * example per stream chunk, before the labels were known): counts[i]
+   * observations fell in bucket i (the metric's bounds, then +Inf:
+   * n_counts = n_bounds + 1), their values summing to sum. Mismatched
+   * n_counts is dropped. */
+  void (*metric_merge)(llmrt_metric_t *m, const char *labels, const uint64_t *counts,
+                       size_t n_counts, double sum);
+  /* The call's own measurements so far (llmrt_call_metrics_t, final from
+   * on_complete on). */
+  int (*call_metrics)(llmrt_ctx_t *ctx, llmrt_call_metrics_t *out);
 
   void *reserved[16];
 };

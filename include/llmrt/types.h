@@ -160,6 +160,23 @@ typedef struct {
   size_t n_attrs;
 } llmrt_result_t;
 
+/* A call's own measurements (llmrt_call_metrics, host->call_metrics): what
+ * the metrics plugin records for it, from one function. Seconds. */
+typedef struct {
+  uint32_t struct_size; /* set by the caller: sizeof(llmrt_call_metrics_t) */
+  int streamed;         /* the request asked for a stream */
+  int done;             /* 1 once the call completed (the values are final) */
+  int attempts;         /* upstream attempts made */
+  double duration_s;    /* from llmrt_call to completion (or now) */
+  double time_to_first_chunk_s; /* to the first content reaching the user; 0: none */
+  uint32_t n_chunks;            /* content events that reached the user */
+  double chunk_gap_mean_s;      /* mean time between them; 0 with fewer than two */
+  double upstream_s; /* inside upstream HTTP exchanges, summed over attempts */
+  double queued_s;   /* of which waiting for a connection */
+  double overhead_s; /* duration_s - upstream_s: the runtime and plugins */
+  int64_t input_tokens, output_tokens, cached_tokens; /* as reported; 0: not reported */
+} llmrt_call_metrics_t;
+
 /* The size of each struct as of ABI 2.0, which struct_size 0 stands for. */
 #define LLMRT__V2_SIZE_llmrt_message_t (offsetof(llmrt_message_t, tool_calls_json) + sizeof(char *))
 #define LLMRT__V2_SIZE_llmrt_request_t (offsetof(llmrt_request_t, api_key) + sizeof(char *))

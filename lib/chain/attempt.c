@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "call.h"
+#include "metrics.h"
 
 #define MAX_ERROR_BODY (64 * 1024)
 #define DEFAULT_MAX_JSON_BODY (8u << 20)
@@ -31,6 +32,7 @@ void llmrt__attempt_abort(llmrt_call_t *c) {
     llmrt_http_cancel(c->http);
   }
   c->attempt_live = 0;
+  llmrt__measure_upstream_end(c);
 }
 
 /* Flow control reaches the socket: the HTTP client stops reading. */
@@ -393,6 +395,7 @@ static void on_done(llmrt_http_t *h, int status, const char *errmsg, void *user)
   c->attempt_live = 0;
   c->http_paused = 0;
   c->first_token_at = 0;
+  llmrt__measure_upstream_end(c);
   llmrt__call_arm_timer(c);
   c->att_status = status;
   if (status && errmsg) llmrt__call_set_str(&c->att_msg, errmsg, strlen(errmsg));
@@ -516,8 +519,10 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   }
   llmrt_http_callbacks_t cbs = {on_head, on_body, on_done};
   llmrt_http_t *http = NULL;
+  llmrt__measure_upstream_start(c);
   r = llmrt_http_request(c->rt, &hr, &cbs, c, &http);
   if (r < 0) {
+    llmrt__measure_upstream_end(c);
     c->attempt_live = 0;
     c->first_token_at = 0;
     llmrt__call_error(c, last, r, "upstream '%s': cannot start the request: %s", up->name,

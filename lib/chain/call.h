@@ -174,6 +174,9 @@ struct llmrt_call_s {
   int cache_hit;
   llmrt_timings_t timings;
   uint64_t t_start_us, t_last_token_us, gap_sum_us;
+  /* measure.c: when the call completed (0: not yet), time inside upstream
+   * exchanges, and when the one in flight started (0: none). */
+  uint64_t t_end_us, upstream_us, att_t0_us;
 
   llmrt__pstate_t *pst;
   llmrt_ctx_t ctx[]; /* one per plugin; plugin states follow */

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "call.h"
+#include "metrics.h"
 
 enum {
   OP_SET_REQUEST = 1 << 0, /* set_request, set_header */
@@ -402,4 +403,7 @@ const llmrt_host_t llmrt__host = {
     .calloc = h_calloc,
     .realloc = h_realloc,
     .free = h_free,
+    .metric_new = llmrt__plugin_metric_new,
+    .metric_merge = llmrt__metric_merge,
+    .call_metrics = llmrt__host_call_metrics,
 };

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "metrics.h"
 
 static const char *const state_names[CALL_NSTATES] = {
     "NEW",   "REQUEST",    "REQ_PAUSED", "UPSTREAM",   "EVT_PAUSED",
@@ -288,6 +289,8 @@ static void enter_completing(llmrt_call_t *c) {
   llmrt__redact_buf(c->finish_reason, sizeof c->finish_reason, key);
 
   uint64_t now = llmrt__now_us();
+  c->t_end_us = now; /* llmrt_call_metrics: the same duration as res->timings */
+  llmrt__measure_upstream_end(c);
   llmrt_attr_t attrs[LLMRT__MAX_ATTRS];
   for (unsigned i = 0; i < c->n_attrs; i++)
     attrs[i] = (llmrt_attr_t){c->attrs[i].name, c->attrs[i].str, c->attrs[i].num};

@@ -65,6 +65,15 @@ struct llmrt_s {
   void *chain; /* lib/chain */
   char *read_buf; /* lib/transport: the plaintext read buffer all conns share */
 
+  /* Counters a lower layer keeps for the metrics exposition (lib/chain
+   * reads them; nothing here calls up). Plain integers: one loop thread.
+   * Per-origin pool counters live in the pool (lib/http). */
+  struct {
+    uint64_t dns_hits;   /* lib/transport: answered from the DNS cache */
+    uint64_t dns_misses; /* lib/transport: a lookup started */
+    uint64_t dns_shared; /* lib/transport: joined a lookup in flight */
+  } counters;
+
   struct llmrt__closer_s {
     llmrt__closer_fn fn;
     void *arg;

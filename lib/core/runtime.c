@@ -31,6 +31,8 @@ void llmrt_options_init(llmrt_options_t *o) {
   o->max_json_body_bytes = 8u << 20;
   o->max_sse_event_bytes = 1u << 20;
   o->max_sse_idle_bytes = 64u << 10;
+  o->metrics_max_label_values = 100;
+  o->metrics_max_series = 10000;
 }
 
 void llmrt_request_init(llmrt_request_t *req) {

@@ -113,6 +113,8 @@ struct llmrt__origin_s {
   uint32_t n_queued;
   uint32_t max;             /* per-origin cap set by requests (0: runtime default) */
   llmrt_pool_stats_t stats; /* counters; gauges are filled in on demand */
+  uint64_t queued_total;    /* requests that waited for a connection */
+  uint64_t queue_full;      /* requests refused: the wait queue was full */
   uv_timer_t idle_timer;    /* closes connections idle past pool_idle_timeout_ms */
 };
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "http_internal.h"
+#include "pool_stats.h"
 
 struct llmrt__prewarm_s {
   llmrt__link_t link; /* in pool->prewarms while connects are pending */
@@ -217,10 +218,12 @@ int llmrt__pool_acquire(llmrt__req_t *req) {
   if (rt->opts.pool_max_queue && o->n_queued >= rt->opts.pool_max_queue) {
     llmrt__log(rt, LLMRT_LOG_WARN, "pool for %s: wait queue full (%u requests)", o->label,
                o->n_queued);
+    o->queue_full++;
     return LLMRT_EQUEUEFULL;
   }
   llmrt__list_push_back(&o->queue, &req->qlink);
   o->n_queued++;
+  o->queued_total++;
   req->pool_user->waiting(req, 1);
   return 0;
 }
@@ -459,6 +462,23 @@ int llmrt_pool_stats(llmrt_t *rt, const char *url, llmrt_pool_stats_t *out) {
   for (llmrt__link_t *l = pool->origins.next; l != &pool->origins; l = l->next)
     add_stats(out, LLMRT__CONTAINER(l, llmrt__origin_t, link));
   return 0;
+}
+
+void llmrt__pool_each(llmrt_t *rt, llmrt__pool_each_fn fn, void *arg) {
+  llmrt__pool_t *pool = rt ? rt->pools : NULL;
+  if (!pool) return;
+  for (llmrt__link_t *l = pool->origins.next; l != &pool->origins; l = l->next) {
+    const llmrt__origin_t *o = LLMRT__CONTAINER(l, llmrt__origin_t, link);
+    llmrt__pool_origin_stats_t st;
+    memset(&st, 0, sizeof st);
+    add_stats(&st.pool, o);
+    st.origin = o->label;
+    st.tls = o->tls;
+    st.open = o->n_conns;
+    st.queued_total = o->queued_total;
+    st.queue_full = o->queue_full;
+    fn(&st, arg);
+  }
 }
 
 /* ---- Close ---------------------------------------------------------------- */

@@ -189,11 +189,13 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
   if (e && !e->pending) {
     llmrt__free(key);
     memcpy(addrs, e->addrs, e->n_addrs * sizeof e->addrs[0]);
+    rt->counters.dns_hits++;
     return (int)e->n_addrs;
   }
   if (e) {
     llmrt__free(key);
     llmrt__list_push_back(&e->waiters, &w->link);
+    rt->counters.dns_shared++;
     return 0;
   }
 
@@ -219,6 +221,7 @@ int llmrt__dns_resolve(llmrt_t *rt, const char *host, uint16_t port, llmrt__dns_
     return r == UV_ENOMEM ? LLMRT_ENOMEM : LLMRT_EDNS;
   }
   e->pending = 1;
+  rt->counters.dns_misses++;
   llmrt__list_push_back(&dc->entries, &e->link);
   dc->n_entries++;
   dc->inflight++;

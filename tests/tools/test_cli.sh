@@ -31,7 +31,9 @@ ok "chat --no-stream prints the same answer"
 "$bin" chat --mock -v "timings please" >"$tmp/out" 2>"$tmp/err" || fail "chat -v failed"
 grep -q "first token" "$tmp/err" || fail "no timings on stderr: $(cat "$tmp/err")"
 grep -q "first token" "$tmp/out" && fail "timings leaked to stdout"
-ok "chat -v prints timings on stderr"
+grep -Eq "^  overhead +[0-9]+\.[0-9]{6} s$" "$tmp/err" || fail "no call metrics: $(cat "$tmp/err")"
+grep -Eq "^  first chunk +[0-9]+\.[0-9]{6} s$" "$tmp/err" || fail "no first chunk: $(cat "$tmp/err")"
+ok "chat -v prints timings and the call's metrics on stderr"
 
 # Missing key: exit 3, and the message names the variable.
 env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY "$bin" chat "hi" >/dev/null 2>"$tmp/err"; rc=$?

@@ -32,7 +32,8 @@ static void chat_usage(FILE *f) {
           "      --timeout MS       total deadline (default 600000)\n"
           "      --mock             answer from an in-process mock upstream (no key needed)\n"
           "  -v, --verbose          print timings (DNS, connect, TLS, first token, tokens/s),\n"
-          "                         tokens, HTTP status, model, finish reason and request id\n"
+          "                         tokens, HTTP status, model, finish reason, request id and\n"
+          "                         the call's metrics (duration, first chunk, overhead)\n"
           "  -h, --help             this help\n"
           "environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL\n"
           "exit status:\n"
@@ -178,6 +179,16 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
     put_field("model", res->model);
     put_field("finish", res->finish_reason);
     put_field("request id", res->request_id);
+    /* What the metrics plugin records for this call (docs/metrics.md). */
+    llmrt_call_metrics_t cm = {.struct_size = sizeof cm};
+    if (llmrt_call_metrics(call, &cm) == 0) {
+      fprintf(stderr, "metrics:\n  duration     %10.6f s\n", cm.duration_s);
+      if (cm.streamed && cm.n_chunks)
+        fprintf(stderr, "  first chunk  %10.6f s\n  chunks       %u, mean gap %.6f s\n",
+                cm.time_to_first_chunk_s, cm.n_chunks, cm.chunk_gap_mean_s);
+      fprintf(stderr, "  upstream     %10.6f s (queued %.6f s)\n  overhead     %10.6f s\n",
+              cm.upstream_s, cm.queued_s, cm.overhead_s);
+    }
   }
   if (ch->mock) llmrt_mock_stop(ch->mock, on_mock_stopped, NULL);
   llmrt_close(ch->rt, on_closed, NULL);

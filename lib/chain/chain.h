@@ -40,7 +40,15 @@ struct llmrt_plugin_rt_s {
   llmrt__link_t timers;  /* running timers, stopped before fini */
   llmrt__link_t wakes;   /* wake.c: this instance's wakes */
   llmrt__link_t watches; /* wake.c: this instance's fd watches */
+  struct llmrt_tokenizer_s *tokenizers[3]; /* tokens_host.c: made on first use */
 };
+
+/* Frees the instance's tokenizers (tokens_host.c). */
+void llmrt__plugin_tokens_free(llmrt_plugin_rt_t *p);
+int64_t llmrt__host_count_tokens(llmrt_plugin_rt_t *prt, const char *model, const char *text,
+                                 size_t len, int *exact);
+int64_t llmrt__host_count_request_tokens(llmrt_plugin_rt_t *prt, const llmrt_request_t *req,
+                                         const char *encoding, int *exact);
 
 /* Loads a plugin by built-in name, by path (contains '/' or ends in ".so"),
  * or by name in LLMRT_PLUGIN_PATH then the install's plugin directory; checks

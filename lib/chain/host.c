@@ -402,4 +402,6 @@ const llmrt_host_t llmrt__host = {
     .calloc = h_calloc,
     .realloc = h_realloc,
     .free = h_free,
+    .count_tokens = llmrt__host_count_tokens,
+    .count_request_tokens = llmrt__host_count_request_tokens,
 };

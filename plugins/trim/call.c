@@ -149,15 +149,18 @@ static int shorten(job_t *j, int64_t budget) {
   size_t len = v->m.content_len;
   j->cut = H->malloc(len + sizeof MARKER);
   if (!j->cut) return LLMRT_ENOMEM;
-  /* Bytes per token of this message guess the first cut; each miss cuts
-   * half as much again. */
+  /* Bytes per token of this message guess the cut; each miss cuts the
+   * bytes of the tokens still over the budget more. */
   double per = (double)len / (double)(v->tokens > 0 ? v->tokens : 1);
   size_t cut = (size_t)((double)(need + 8) * per) + 1;
   llmrt_message_t m = v->m;
-  for (int tries = 0; tries < 12 && cut < len; tries++, cut += cut / 2 + 1) {
+  for (int tries = 0; tries < 12 && cut < len; tries++) {
     size_t head = char_start(s, (len - cut) / 2);
     size_t tail = char_start(s, head + cut);
-    if (tail <= head) continue;
+    if (tail <= head) {
+      cut += cut / 2 + 1;
+      continue;
+    }
     memcpy(j->cut, s, head);
     memcpy(j->cut + head, MARKER, sizeof MARKER - 1);
     memcpy(j->cut + head + sizeof MARKER - 1, s + tail, len - tail);
@@ -173,6 +176,7 @@ static int shorten(job_t *j, int64_t budget) {
       v->m = m;
       return 1;
     }
+    cut += (size_t)((double)(j->total - v->tokens + k - budget + 4) * per) + 1;
   }
   return 0;
 }

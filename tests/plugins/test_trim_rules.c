@@ -133,7 +133,7 @@ static uint32_t rnd(uint32_t n) {
 
 static void test_units_random(void) {
   static char calls[64][128];
-  static char ids[64][16];
+  static char ids[64][24];
   for (int iter = 0; iter < 20000; iter++) {
     trim__msg_t v[64];
     size_t n = 0;

@@ -53,6 +53,13 @@ EXCEPTIONS = {
     "llmrt_llm": ("CMakeLists.txt", "CMake target of a layer"),
     "llmrt_chain": ("CMakeLists.txt", "CMake target of a layer"),
     "llmrt_mock": ("CMakeLists.txt", "CMake target of the mock upstream"),
+    "llmrt_tokens": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_rankgen": ("cmake/tokens.cmake", "build-time converter of the rank files"),
+    "LLMRT_TIKTOKEN_DIR": ("cmake/tokens.cmake", "CMake cache variable"),
+    "llmrt_trim_calls_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_tokens_removed_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_messages_dropped_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_refused_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
 }
 
 NAME_RE = re.compile(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*\*?")

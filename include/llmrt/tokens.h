@@ -50,8 +50,7 @@ int llmrt_tokens_have(const char *encoding);
  * gpt-5*, o1*, o3*, o4*, chatgpt-4o* -> o200k_base; gpt-4*, gpt-3.5* ->
  * cl100k_base), else LLMRT_ENCODING_ESTIMATE. A model that is itself an
  * encoding name maps to it. OWNERSHIP: a static string or one of rules'. */
-const char *llmrt_tokens_encoding_for(const llmrt_token_rule_t *rules, size_t n,
-                                      const char *model);
+const char *llmrt_tokens_encoding_for(const llmrt_token_rule_t *rules, size_t n, const char *model);
 
 /* Creates a tokenizer for encoding (NULL or "estimate": the estimator). When
  * the build lacks the encoding's tables, the tokenizer estimates and

@@ -65,8 +65,8 @@ static int reserve(llmrt__bpe_scratch_t *s, size_t n) {
 }
 
 static int64_t merge_short(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
-                           const unsigned char *p, size_t n,
-                           void (*emit)(void *arg, uint32_t rank), void *arg) {
+                           const unsigned char *p, size_t n, void (*emit)(void *arg, uint32_t rank),
+                           void *arg) {
   uint32_t *start = s->start, *rank = s->rank;
   size_t m = n + 1; /* parts, the last one the end */
   for (size_t i = 0; i < n; i++) {
@@ -89,8 +89,7 @@ static int64_t merge_short(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
     memmove(rank + bi + 1, rank + bi + 2, (m - bi - 2) * sizeof *rank);
     m--;
     rank[bi] = bi + 2 < m ? llmrt__bpe_rank(e, p + start[bi], start[bi + 2] - start[bi]) : NONE;
-    if (bi > 0)
-      rank[bi - 1] = llmrt__bpe_rank(e, p + start[bi - 1], start[bi + 1] - start[bi - 1]);
+    if (bi > 0) rank[bi - 1] = llmrt__bpe_rank(e, p + start[bi - 1], start[bi + 1] - start[bi - 1]);
   }
   if (emit)
     for (size_t i = 0; i + 1 < m; i++)
@@ -139,8 +138,8 @@ static void heap_pop(heap_t *h, uint64_t *key, uint32_t *ver) {
 }
 
 static int64_t merge_long(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
-                          const unsigned char *p, size_t n,
-                          void (*emit)(void *arg, uint32_t rank), void *arg) {
+                          const unsigned char *p, size_t n, void (*emit)(void *arg, uint32_t rank),
+                          void *arg) {
   uint32_t *next = s->next, *prev = s->prev, *ver = s->ver;
   heap_t h = {s->heap, s->hver, 0};
   /* Part i starts at byte i (a merge removes the right part), so a part is
@@ -185,8 +184,8 @@ static int64_t merge_long(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
 }
 
 int64_t llmrt__bpe_piece(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
-                         const unsigned char *p, size_t n,
-                         void (*emit)(void *arg, uint32_t rank), void *arg) {
+                         const unsigned char *p, size_t n, void (*emit)(void *arg, uint32_t rank),
+                         void *arg) {
   if (n == 1) {
     if (emit) emit(arg, e->byte_rank[p[0]]);
     return 1;

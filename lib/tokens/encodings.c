@@ -34,14 +34,16 @@ static slot_t encodings[] = {
 #else
      NULL,
 #endif
-     {0}, 0},
+     {0},
+     0},
     {LLMRT_ENCODING_CL100K,
 #ifdef LLMRT_HAVE_CL100K
      llmrt__bpe_blob_cl100k,
 #else
      NULL,
 #endif
-     {0}, 0},
+     {0},
+     0},
 };
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;

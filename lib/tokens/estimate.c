@@ -27,10 +27,9 @@ enum {
 };
 
 /* Fitted weights: tests/tokens/calibrate.c and fit_estimator.py (spaces fixed by hand). */
-static const double weight[F_N] = {
-    [F_WORD] = 0.951,   [F_WORD_EXTRA] = 0.081, [F_DIGIT] = 1.408, [F_PUNCT] = 0.537,
-    [F_SPACES] = 0.5,   [F_NEWLINE] = 1.156,    [F_CJK] = 1.08,    [F_OTHER] = 0.726,
-    [F_ASTRAL] = 3.145};
+static const double weight[F_N] = {[F_WORD] = 0.951,  [F_WORD_EXTRA] = 0.081, [F_DIGIT] = 1.408,
+                                   [F_PUNCT] = 0.537, [F_SPACES] = 0.5,       [F_NEWLINE] = 1.156,
+                                   [F_CJK] = 1.08,    [F_OTHER] = 0.726,      [F_ASTRAL] = 3.145};
 
 static int is_cjk(uint32_t c) {
   return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
@@ -76,10 +75,14 @@ void llmrt__estimate_features(const char *text, size_t len, double *f) {
       size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
       if (i + k > len) k = len - i;
       uint32_t cp = 0;
-      if (k == 3) cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
-      if (k == 4) f[F_ASTRAL] += 1;
-      else if (k == 3 && is_cjk(cp)) f[F_CJK] += 1;
-      else f[F_OTHER] += 1;
+      if (k == 3)
+        cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
+      if (k == 4)
+        f[F_ASTRAL] += 1;
+      else if (k == 3 && is_cjk(cp))
+        f[F_CJK] += 1;
+      else
+        f[F_OTHER] += 1;
       i += k;
     }
   }

@@ -68,7 +68,8 @@ int64_t llmrt_tokens_count_message(llmrt_tokenizer_t *tk, const llmrt_message_t 
   int64_t total = PER_MESSAGE;
   ADD(total, count_str(tk, m->role));
   if (m->content)
-    ADD(total, llmrt_tokens_count(tk, m->content, m->content_len ? m->content_len : strlen(m->content)));
+    ADD(total,
+        llmrt_tokens_count(tk, m->content, m->content_len ? m->content_len : strlen(m->content)));
   if (m->name) {
     ADD(total, count_str(tk, m->name));
     total += PER_NAME;
@@ -156,7 +157,7 @@ int64_t llmrt_tokens_count_request(llmrt_tokenizer_t *tk, const llmrt_request_t 
     ADD(total, llmrt_tokens_count_message(tk, m));
     /* Arrays take their stride from the first element's struct_size. */
     size_t stride = req->messages[0].struct_size ? req->messages[0].struct_size
-                                                  : LLMRT__V2_SIZE_llmrt_message_t;
+                                                 : LLMRT__V2_SIZE_llmrt_message_t;
     m = (const llmrt_message_t *)(const void *)((const char *)m + stride);
   }
   if (req->extra_json) ADD(total, count_tools(tk, req->extra_json));

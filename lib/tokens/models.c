@@ -5,13 +5,20 @@
 #include "tokens/tokens_internal.h"
 
 static const llmrt_token_rule_t builtin[] = {
-    {"gpt-4o*", LLMRT_ENCODING_O200K},       {"gpt-4.1*", LLMRT_ENCODING_O200K},
-    {"gpt-4.5*", LLMRT_ENCODING_O200K},      {"gpt-5*", LLMRT_ENCODING_O200K},
-    {"chatgpt-4o*", LLMRT_ENCODING_O200K},   {"gpt-oss*", LLMRT_ENCODING_O200K},
-    {"o1*", LLMRT_ENCODING_O200K},           {"o3*", LLMRT_ENCODING_O200K},
-    {"o4*", LLMRT_ENCODING_O200K},           {"gpt-4*", LLMRT_ENCODING_CL100K},
-    {"gpt-3.5*", LLMRT_ENCODING_CL100K},     {"gpt-35*", LLMRT_ENCODING_CL100K},
-    {"text-embedding-3*", LLMRT_ENCODING_CL100K}, {"text-embedding-ada-002", LLMRT_ENCODING_CL100K},
+    {"gpt-4o*", LLMRT_ENCODING_O200K},
+    {"gpt-4.1*", LLMRT_ENCODING_O200K},
+    {"gpt-4.5*", LLMRT_ENCODING_O200K},
+    {"gpt-5*", LLMRT_ENCODING_O200K},
+    {"chatgpt-4o*", LLMRT_ENCODING_O200K},
+    {"gpt-oss*", LLMRT_ENCODING_O200K},
+    {"o1*", LLMRT_ENCODING_O200K},
+    {"o3*", LLMRT_ENCODING_O200K},
+    {"o4*", LLMRT_ENCODING_O200K},
+    {"gpt-4*", LLMRT_ENCODING_CL100K},
+    {"gpt-3.5*", LLMRT_ENCODING_CL100K},
+    {"gpt-35*", LLMRT_ENCODING_CL100K},
+    {"text-embedding-3*", LLMRT_ENCODING_CL100K},
+    {"text-embedding-ada-002", LLMRT_ENCODING_CL100K},
 };
 
 static int matches(const char *pattern, const char *model) {

@@ -30,6 +30,7 @@ int llmrt_tokenizer_new(const char *encoding, llmrt_tokenizer_t **out) {
   if (!tk) return LLMRT_ENOMEM;
   tk->enc = enc;
   tk->encoding = enc ? enc->name : LLMRT_ENCODING_ESTIMATE;
+  tk->o200k = enc && !strcmp(enc->name, LLMRT_ENCODING_O200K);
   if (enc) {
     pcre2_general_context *gc = pcre2_general_context_create(pmalloc, pfree, NULL);
     if (gc) tk->md = pcre2_match_data_create(1, gc);
@@ -96,7 +97,16 @@ static int64_t run(llmrt_tokenizer_t *tk, const char *text, size_t len, sink_t *
   PCRE2_SIZE *ov = pcre2_get_ovector_pointer(tk->md);
   int64_t total = 0;
   size_t at = 0;
+  const unsigned char *u = (const unsigned char *)text;
   while (at < len) {
+    size_t fe;
+    if (u[at] < 0x80 && !tk->no_fast && llmrt__pretok_ascii(tk->o200k, u, len, at, &fe)) {
+      int64_t k = llmrt__bpe_piece(e, &tk->s, u + at, fe - at, sink ? put : NULL, sink);
+      if (k < 0) return k;
+      total += k;
+      at = fe;
+      continue;
+    }
     int rc = pcre2_jit_match(e->re, (PCRE2_SPTR)text, len, at, PCRE2_NO_UTF_CHECK, tk->md, NULL);
     if (rc == PCRE2_ERROR_JIT_BADOPTION) /* no JIT on this machine: the interpreter */
       rc = pcre2_match(e->re, (PCRE2_SPTR)text, len, at, PCRE2_NO_UTF_CHECK, tk->md, NULL);

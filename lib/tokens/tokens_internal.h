@@ -16,7 +16,7 @@ typedef struct {
   const uint32_t *slots;   /* n_slots, rank + 1 or 0 */
   const unsigned char *bytes;
   uint32_t n_ranks, n_slots;
-  pcre2_code *re; /* JIT-compiled */
+  pcre2_code *re;          /* JIT-compiled */
   uint32_t byte_rank[256]; /* the rank of each single byte */
 } llmrt__encoding_t;
 
@@ -35,7 +35,15 @@ struct llmrt_tokenizer_s {
   llmrt__bpe_scratch_t s;
   char *fix; /* the text with invalid UTF-8 replaced, when it has any */
   size_t fix_cap;
+  int o200k;   /* which pattern the ASCII fast path follows */
+  int no_fast; /* tests: PCRE2 for every piece */
 };
+
+/* The ASCII fast path of pre-tokenization (pretok.c): 1 with *end set to
+ * the end of the piece starting at s[i] (an ASCII byte), exactly as the
+ * encoding's pattern would, or 0 when a non-ASCII byte could decide and
+ * PCRE2 must. */
+int llmrt__pretok_ascii(int o200k, const unsigned char *s, size_t n, size_t i, size_t *end);
 
 /* The encoding by name, its pattern compiled on first use (thread-safe).
  * *enc NULL with 0: this build has no tables for it. LLMRT_EINVAL: unknown
@@ -48,8 +56,8 @@ uint32_t llmrt__bpe_rank(const llmrt__encoding_t *e, const unsigned char *p, siz
 /* Splits one pre-tokenized piece into tokens: calls emit for each rank (when
  * emit is not NULL) and returns the count, or LLMRT_ENOMEM. */
 int64_t llmrt__bpe_piece(const llmrt__encoding_t *e, llmrt__bpe_scratch_t *s,
-                         const unsigned char *p, size_t n,
-                         void (*emit)(void *arg, uint32_t rank), void *arg);
+                         const unsigned char *p, size_t n, void (*emit)(void *arg, uint32_t rank),
+                         void *arg);
 void llmrt__bpe_scratch_free(llmrt__bpe_scratch_t *s);
 
 /* The estimator (estimate.c). */

@@ -19,11 +19,11 @@ typedef struct {
   const llmrt_request_t *req;
   trim__msg_t *v;
   size_t n;
-  char *arena;    /* normalized contents */
-  char *cut;      /* the shortened content, if any */
+  char *arena; /* normalized contents */
+  char *cut;   /* the shortened content, if any */
   llmrt_message_t *out;
-  int64_t fixed;  /* tokens outside the messages: priming and tools */
-  int64_t total;  /* of the prompt as it stands */
+  int64_t fixed; /* tokens outside the messages: priming and tools */
+  int64_t total; /* of the prompt as it stands */
 } job_t;
 
 static void job_free(job_t *j) {
@@ -88,8 +88,8 @@ static int copy_normalized(job_t *j, int *changed) {
     d->role = m->role;
     d->name = m->name;
     d->tool_call_id = m->tool_call_id;
-    d->tool_calls_json = LLMRT_HAS_FIELD(m, llmrt_message_t, tool_calls_json) ? m->tool_calls_json
-                                                                              : NULL;
+    d->tool_calls_json =
+        LLMRT_HAS_FIELD(m, llmrt_message_t, tool_calls_json) ? m->tool_calls_json : NULL;
     j->v[i].keep = 1;
     if (!m->content) continue;
     size_t len = m->content_len ? m->content_len : strlen(m->content);
@@ -181,8 +181,8 @@ static int shorten(job_t *j, int64_t budget) {
   return 0;
 }
 
-static void attrs(job_t *j, int64_t before, int dropped, int dups, int shortened,
-                  int64_t budget, int64_t max_tokens, const char *policy) {
+static void attrs(job_t *j, int64_t before, int dropped, int dups, int shortened, int64_t budget,
+                  int64_t max_tokens, const char *policy) {
   llmrt_ctx_t *ctx = j->ctx;
   H->attr_set_num(ctx, "trim.tokens_before", (double)before);
   H->attr_set_num(ctx, "trim.tokens_after", (double)j->total);

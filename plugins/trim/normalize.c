@@ -87,8 +87,8 @@ size_t trim__normalize(const trim__rules_t *r, const char *in, size_t n, char *o
   }
   if (!r->trim_messages) o += flush_blank(r, blank, 1, out + o);
   if (r->trim_messages)
-    while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t' || out[o - 1] == '\n' ||
-                     out[o - 1] == '\r'))
+    while (o > 0 &&
+           (out[o - 1] == ' ' || out[o - 1] == '\t' || out[o - 1] == '\n' || out[o - 1] == '\r'))
       o--;
   return o;
 }

@@ -41,15 +41,24 @@ static const struct {
   const char *match;
   int64_t window, cap;
 } builtin_models[] = {
-    {"gpt-4o*", 128000, 16384},         {"chatgpt-4o*", 128000, 16384},
-    {"gpt-4.1*", 1047576, 32768},       {"gpt-5*", 400000, 128000},
-    {"o1-mini*", 128000, 65536},        {"o1*", 200000, 100000},
-    {"o3*", 200000, 100000},            {"o4*", 200000, 100000},
-    {"gpt-4-turbo*", 128000, 4096},     {"gpt-4-32k*", 32768, 32768},
-    {"gpt-4*", 8192, 8192},             {"gpt-3.5-turbo*", 16385, 4096},
-    {"claude-opus-4*", 200000, 32000},  {"claude-sonnet-4*", 200000, 64000},
-    {"claude-3-7-sonnet*", 200000, 64000}, {"claude-3-5*", 200000, 8192},
-    {"claude-3*", 200000, 4096},        {"claude-haiku-4*", 200000, 64000},
+    {"gpt-4o*", 128000, 16384},
+    {"chatgpt-4o*", 128000, 16384},
+    {"gpt-4.1*", 1047576, 32768},
+    {"gpt-5*", 400000, 128000},
+    {"o1-mini*", 128000, 65536},
+    {"o1*", 200000, 100000},
+    {"o3*", 200000, 100000},
+    {"o4*", 200000, 100000},
+    {"gpt-4-turbo*", 128000, 4096},
+    {"gpt-4-32k*", 32768, 32768},
+    {"gpt-4*", 8192, 8192},
+    {"gpt-3.5-turbo*", 16385, 4096},
+    {"claude-opus-4*", 200000, 32000},
+    {"claude-sonnet-4*", 200000, 64000},
+    {"claude-3-7-sonnet*", 200000, 64000},
+    {"claude-3-5*", 200000, 8192},
+    {"claude-3*", 200000, 4096},
+    {"claude-haiku-4*", 200000, 64000},
 };
 
 static int match(const char *pattern, const char *model) {
@@ -149,8 +158,10 @@ static int parse_models(trim_t *t, const cJSON *arr, char *err, size_t errlen) {
     for (const cJSON *k = row->child; k; k = k->next)
       if (strcmp(k->string, "match") && strcmp(k->string, "context_window") &&
           strcmp(k->string, "max_tokens_cap") && strcmp(k->string, "encoding")) {
-        snprintf(err, errlen, "%s: unknown key \"%.40s\" (known: match, context_window, "
-                              "max_tokens_cap, encoding)", where, k->string);
+        snprintf(err, errlen,
+                 "%s: unknown key \"%.40s\" (known: match, context_window, "
+                 "max_tokens_cap, encoding)",
+                 where, k->string);
         return LLMRT_ECONFIG;
       }
     if (enc && (!cJSON_IsString(enc) || (strcmp(enc->valuestring, "o200k_base") &&
@@ -174,13 +185,21 @@ static int parse_models(trim_t *t, const cJSON *arr, char *err, size_t errlen) {
   return 0;
 }
 
-static const char *const known_keys[] = {
-    "name", "trailing_whitespace", "blank_lines", "trim_messages", "collapse_spaces",
-    "dedupe", "max_input_tokens", "margin_tokens", "shorten", "max_tokens_default", "models",
-    NULL};
+static const char *const known_keys[] = {"name",
+                                         "trailing_whitespace",
+                                         "blank_lines",
+                                         "trim_messages",
+                                         "collapse_spaces",
+                                         "dedupe",
+                                         "max_input_tokens",
+                                         "margin_tokens",
+                                         "shorten",
+                                         "max_tokens_default",
+                                         "models",
+                                         NULL};
 
-static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void **state,
-                     char *err, size_t errlen) {
+static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void **state, char *err,
+                     size_t errlen) {
   if (H->struct_size < offsetof(llmrt_host_t, count_request_tokens) + sizeof(void *)) {
     snprintf(err, errlen, "this runtime has no token counting (host table too old)");
     return LLMRT_EPLUGINABI;
@@ -203,23 +222,25 @@ static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void 
     while (known_keys[k] && strcmp(known_keys[k], it->string))
       k++;
     if (!known_keys[k]) {
-      snprintf(err, errlen, "unknown key \"%.40s\" (known: trailing_whitespace, blank_lines, "
-                            "trim_messages, collapse_spaces, dedupe, max_input_tokens, "
-                            "margin_tokens, shorten, max_tokens_default, models)", it->string);
+      snprintf(err, errlen,
+               "unknown key \"%.40s\" (known: trailing_whitespace, blank_lines, "
+               "trim_messages, collapse_spaces, dedupe, max_input_tokens, "
+               "margin_tokens, shorten, max_tokens_default, models)",
+               it->string);
       r = LLMRT_ECONFIG;
     }
   }
-  if (!r && (get_bool(cfg, "trailing_whitespace", &t->c.rules.trailing_ws, err, errlen) ||
-             get_bool(cfg, "blank_lines", &t->c.rules.blank_lines, err, errlen) ||
-             get_bool(cfg, "trim_messages", &t->c.rules.trim_messages, err, errlen) ||
-             get_bool(cfg, "collapse_spaces", &t->c.rules.collapse_spaces, err, errlen) ||
-             get_bool(cfg, "dedupe", &t->c.rules.dedupe, err, errlen) ||
-             get_bool(cfg, "shorten", &t->c.shorten, err, errlen) ||
-             get_int(cfg, "max_input_tokens", 0, (int64_t)1 << 40, &t->c.max_input_tokens, err,
-                     errlen) ||
-             get_int(cfg, "margin_tokens", 0, 1 << 20, &t->c.margin, err, errlen) ||
-             get_int(cfg, "max_tokens_default", 0, (int64_t)1 << 31, &t->c.max_tokens_default, err,
-                     errlen)))
+  if (!r &&
+      (get_bool(cfg, "trailing_whitespace", &t->c.rules.trailing_ws, err, errlen) ||
+       get_bool(cfg, "blank_lines", &t->c.rules.blank_lines, err, errlen) ||
+       get_bool(cfg, "trim_messages", &t->c.rules.trim_messages, err, errlen) ||
+       get_bool(cfg, "collapse_spaces", &t->c.rules.collapse_spaces, err, errlen) ||
+       get_bool(cfg, "dedupe", &t->c.rules.dedupe, err, errlen) ||
+       get_bool(cfg, "shorten", &t->c.shorten, err, errlen) ||
+       get_int(cfg, "max_input_tokens", 0, (int64_t)1 << 40, &t->c.max_input_tokens, err, errlen) ||
+       get_int(cfg, "margin_tokens", 0, 1 << 20, &t->c.margin, err, errlen) ||
+       get_int(cfg, "max_tokens_default", 0, (int64_t)1 << 31, &t->c.max_tokens_default, err,
+               errlen)))
     r = LLMRT_ECONFIG;
   if (!r) r = parse_models(t, cJSON_GetObjectItemCaseSensitive(cfg, "models"), err, errlen);
   cJSON_Delete(cfg);
@@ -237,7 +258,8 @@ static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void 
        H->metric(prt, LLMRT_METRIC_COUNTER, "llmrt_trim_messages_dropped_total",
                  "Messages the trim plugin dropped to fit the token budget", &t->c.m_dropped) ||
        H->metric(prt, LLMRT_METRIC_COUNTER, "llmrt_trim_refused_total",
-                 "Calls the trim plugin failed because the prompt could not fit", &t->c.m_refused) ||
+                 "Calls the trim plugin failed because the prompt could not fit",
+                 &t->c.m_refused) ||
        H->metric(prt, LLMRT_METRIC_COUNTER, "llmrt_trim_calls_total",
                  "Calls that went through the trim plugin", &t->c.m_calls)))
     r = LLMRT_ENOMEM;

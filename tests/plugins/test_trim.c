@@ -53,8 +53,7 @@ static uv_loop_t loop;
 static llmrt_t *rt;
 static llmrt_mock_t *mock;
 
-static void on_stopped(llmrt_mock_t *m, void *u) {
-}
+static void on_stopped(llmrt_mock_t *m, void *u) {}
 
 static int setup(const char *api, const char *plugin, char *err, size_t errlen) {
   uv_loop_init(&loop);
@@ -227,10 +226,12 @@ static void test_tool_pairs(const char *api) {
                        "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]";
   llmrt_message_t m[] = {
       {.role = "system", .content = "You report the weather."},
-      {.role = "user", .content = "Weather in Paris? Please give me all the details you can "
-                                  "find about the sky, the wind, the rain and the temperature."},
+      {.role = "user",
+       .content = "Weather in Paris? Please give me all the details you can "
+                  "find about the sky, the wind, the rain and the temperature."},
       {.role = "assistant", .content = NULL, .tool_calls_json = calls},
-      {.role = "tool", .tool_call_id = "call_1",
+      {.role = "tool",
+       .tool_call_id = "call_1",
        .content = "{\"temp\":11.5,\"sky\":\"overcast\",\"wind\":\"12 km/h from the west\","
                   "\"rain\":\"light rain expected in the evening, clearing overnight\"}"},
       {.role = "assistant", .content = "Paris: 11.5 C, overcast, light rain this evening."},
@@ -267,8 +268,9 @@ static void test_unfittable_fails_clearly(void) {
   char err[256];
   ASSERT_EQ(setup("openai", PLUGIN(",\"max_input_tokens\":20"), err, sizeof err), 0);
   llmrt_message_t m[] = {
-      {.role = "system", .content = "You are a helpful assistant with a long system prompt "
-                                    "that alone is larger than the tiny budget."},
+      {.role = "system",
+       .content = "You are a helpful assistant with a long system prompt "
+                  "that alone is larger than the tiny budget."},
       {.role = "user", .content = "hi"},
   };
   uint64_t before = 0;
@@ -305,8 +307,7 @@ static void test_unfittable_fails_clearly(void) {
 
 static void test_shorten_middle(void) {
   char err[256];
-  ASSERT_EQ(setup("openai", PLUGIN(",\"max_input_tokens\":120,\"shorten\":true"), err,
-                  sizeof err),
+  ASSERT_EQ(setup("openai", PLUGIN(",\"max_input_tokens\":120,\"shorten\":true"), err, sizeof err),
             0);
   static char big[8192];
   size_t o = 0;

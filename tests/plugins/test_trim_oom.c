@@ -94,7 +94,8 @@ static void torture(const char *api) {
     rounds++;
     if (outcome == 0) ok++;
     if (!reached) {
-      if (outcome) TEST_FAIL_("nothing failed, yet the call ended with %s", llmrt_err_name(outcome));
+      if (outcome)
+        TEST_FAIL_("nothing failed, yet the call ended with %s", llmrt_err_name(outcome));
       break;
     }
   }

@@ -90,14 +90,17 @@ static trim__msg_t mk(const char *role, const char *tool_calls, const char *tool
 static void test_units_fixture(void) {
   trim__msg_t v[] = {
       mk("system", NULL, NULL),
-      mk("user", NULL, NULL),                                            /* turn 1 */
-      mk("assistant", "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
-                      "\"arguments\":\"{}\"}}]", NULL),
+      mk("user", NULL, NULL), /* turn 1 */
+      mk("assistant",
+         "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+         "\"arguments\":\"{}\"}}]",
+         NULL),
       mk("tool", NULL, "c1"),
       mk("assistant", NULL, NULL),
-      mk("user", NULL, NULL),                                            /* turn 2 */
-      mk("assistant", "[{\"id\":\"c2\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}},"
-                      "{\"id\":\"c3\",\"function\":{\"name\":\"h\",\"arguments\":\"{}\"}}]",
+      mk("user", NULL, NULL), /* turn 2 */
+      mk("assistant",
+         "[{\"id\":\"c2\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}},"
+         "{\"id\":\"c3\",\"function\":{\"name\":\"h\",\"arguments\":\"{}\"}}]",
          NULL),
       mk("user", NULL, NULL), /* a user message between the call and its results */
       mk("tool", NULL, "c2"),

@@ -10,6 +10,7 @@
 #include "llmrt.h"
 #include "llmrt/tokens.h"
 #include "test.h"
+#include "tokens/tokens_internal.h"
 
 #define DATA LLMRT_SOURCE_DIR "/tests/tokens/data"
 
@@ -76,7 +77,8 @@ static void test_reference(void) {
     char *file = slurp(path, &flen);
     case_bytes(file, flen, which, &p, &n);
     int64_t got = llmrt_tokens_encode(t, p, n, ids, 1 << 18);
-    if (got != count) TEST_FAIL_("%s %s case %s: %lld ids, tiktoken %ld", enc, fname, which, (long long)got, count);
+    if (got != count)
+      TEST_FAIL_("%s %s case %s: %lld ids, tiktoken %ld", enc, fname, which, (long long)got, count);
     ASSERT_EQ(llmrt_tokens_count(t, p, n), count);
     char *q = line + off;
     for (long i = 0; i < count; i++) {
@@ -164,7 +166,122 @@ static void test_models(void) {
   ASSERT(!llmrt_tokens_have("p50k_base"));
 }
 
+/* The ASCII fast path of pre-tokenization against PCRE2 alone, on random
+ * text drawn from pieces chosen to sit on every rule's edges: contractions
+ * in any case, letters next to non-ASCII letters and marks, digits next to
+ * non-ASCII digits, spaces next to Unicode spaces, '/' after newlines,
+ * control characters, invalid bytes. */
+static void test_fast_path_random(void) {
+  static const char *const a[] = {"a",
+                                  "Z",
+                                  "hello",
+                                  "HELLO",
+                                  "Hello",
+                                  "hELLo",
+                                  "'s",
+                                  "'S",
+                                  "'re",
+                                  "'RE",
+                                  "'ll",
+                                  "'Ll",
+                                  "'ve",
+                                  "'d",
+                                  "'m",
+                                  "'t",
+                                  "'x",
+                                  "'",
+                                  "''",
+                                  " ",
+                                  "  ",
+                                  "   ",
+                                  "\t",
+                                  "\n",
+                                  "\r\n",
+                                  "\n\n",
+                                  " \n",
+                                  "\v",
+                                  "\f",
+                                  "/",
+                                  "//",
+                                  ">",
+                                  ")",
+                                  "(",
+                                  ";",
+                                  "-",
+                                  ".",
+                                  ",",
+                                  "!",
+                                  "?",
+                                  "\"",
+                                  "#",
+                                  "_",
+                                  "0",
+                                  "7",
+                                  "123",
+                                  "4567",
+                                  "\x01",
+                                  "\x7f",
+                                  "\xc3\xa9",         /* é, a letter */
+                                  "\xc3\x89",         /* É */
+                                  "\xe4\xb8\xad",     /* 中 */
+                                  "\xcc\x81",         /* a combining mark */
+                                  "\xc2\xa0",         /* no-break space */
+                                  "\xe3\x80\x80",     /* ideographic space */
+                                  "\xc2\x85",         /* NEL, white space */
+                                  "\xe1\xa0\x8e",     /* U+180E, not white space */
+                                  "\xd9\xa3",         /* an Arabic-Indic digit */
+                                  "\xc2\xb2",         /* superscript two, \p{N} */
+                                  "\xc5\xbf",         /* long s, folds to s */
+                                  "\xf0\x9f\x98\x80", /* emoji */
+                                  "\xe2\x80\x8b",     /* zero width space, not white space */
+                                  "\xff",
+                                  "\x80",         /* invalid */
+                                  "\xe2\x84\xaa", /* Kelvin sign */
+                                  "\xca\xb0",     /* a modifier letter, Lm */
+                                  "\xc7\x85"};    /* Dž, titlecase Lt */
+  size_t na = sizeof a / sizeof *a;
+  llmrt_tokenizer_t *fast[2], *slow[2];
+  const char *encs[2] = {LLMRT_ENCODING_O200K, LLMRT_ENCODING_CL100K};
+  for (int e = 0; e < 2; e++) {
+    ASSERT_EQ(llmrt_tokenizer_new(encs[e], &fast[e]), 0);
+    ASSERT_EQ(llmrt_tokenizer_new(encs[e], &slow[e]), 0);
+    slow[e]->no_fast = 1;
+  }
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  char buf[512];
+  uint32_t i1[512], i2[512];
+  for (int iter = 0; iter < 30000; iter++) {
+    size_t n = 0;
+    int atoms_n = 1 + (int)(x % 24);
+    for (int k = 0; k < atoms_n; k++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const char *p = a[x % na];
+      size_t l = strlen(p);
+      if (n + l >= sizeof buf) break;
+      memcpy(buf + n, p, l);
+      n += l;
+    }
+    for (int e = 0; e < 2; e++) {
+      int64_t c1 = llmrt_tokens_encode(fast[e], buf, n, i1, 512);
+      int64_t c2 = llmrt_tokens_encode(slow[e], buf, n, i2, 512);
+      if (c1 != c2 || memcmp(i1, i2, (size_t)c1 * sizeof *i1)) {
+        fprintf(stderr, "%s: fast path differs on:", encs[e]);
+        for (size_t k = 0; k < n; k++)
+          fprintf(stderr, " %02x", (unsigned char)buf[k]);
+        TEST_FAIL_("\n%lld tokens vs %lld", (long long)c1, (long long)c2);
+      }
+    }
+  }
+  for (int e = 0; e < 2; e++) {
+    llmrt_tokenizer_free(fast[e]);
+    llmrt_tokenizer_free(slow[e]);
+  }
+}
+
 int main(void) {
+  test_fast_path_random();
   test_reference();
   test_long_pieces();
   test_encode_cap_and_errors();

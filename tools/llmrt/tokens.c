@@ -177,8 +177,10 @@ int llmrt_cmd_tokens(int argc, char **argv) {
         rc = EXIT_FAIL;
       } else {
         total += n;
-        if (n_inputs) printf("%" PRId64 " %s\n", n, esc);
-        else printf("%" PRId64 "\n", n);
+        if (n_inputs)
+          printf("%" PRId64 " %s\n", n, esc);
+        else
+          printf("%" PRId64 "\n", n);
       }
     }
     free(text);

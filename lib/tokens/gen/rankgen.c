@@ -16,7 +16,9 @@
 
 #include "../bpe_data.h"
 
-#define WS "\\t-\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+#define WS                                                                                         \
+  "\\t-\\r "                                                                                       \
+  "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 
 static int b64val(int c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -70,8 +72,10 @@ static char *rewrite_pattern(const char *p) {
       *o++ = *p;
       continue;
     }
-    if (*p == '[') in_class = 1;
-    else if (*p == ']') in_class = 0;
+    if (*p == '[')
+      in_class = 1;
+    else if (*p == ']')
+      in_class = 0;
     *o++ = *p;
   }
   *o = 0;

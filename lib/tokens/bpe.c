@@ -15,18 +15,21 @@
 #include "tokens/bpe_data.h"
 #include "tokens/tokens_internal.h"
 
-#define SHORT_PIECE 96
+#define SHORT_PIECE 32
 #define NONE UINT32_MAX
 
 uint32_t llmrt__bpe_rank(const llmrt__encoding_t *e, const unsigned char *p, size_t n) {
   uint32_t mask = e->n_slots - 1;
-  uint32_t h = llmrt__bpe_hash(p, n) & mask;
+  uint32_t full = llmrt__bpe_hash(p, n);
+  uint32_t tag = LLMRT__BPE_TAG(full), h = full & mask;
   for (;;) {
     uint32_t v = e->slots[h];
     if (!v) return NONE;
-    uint32_t r = v - 1;
-    uint32_t off = e->offsets[r];
-    if (e->offsets[r + 1] - off == n && !memcmp(e->bytes + off, p, n)) return r;
+    if (v >> LLMRT__BPE_RANK_BITS == tag) {
+      uint32_t r = (v & LLMRT__BPE_RANK_MASK) - 1;
+      uint32_t off = e->offsets[r];
+      if (e->offsets[r + 1] - off == n && !memcmp(e->bytes + off, p, n)) return r;
+    }
     h = (h + 1) & mask;
   }
 }

@@ -7,7 +7,11 @@
  *   pattern_len, 0 (reserved)
  *   offsets[n_ranks + 1]   token r is bytes[offsets[r] .. offsets[r+1])
  *                          (empty for a rank the file does not use)
- *   slots[n_slots]         open-addressed hash table: rank + 1, 0 = empty
+ *   slots[n_slots]         open-addressed hash table (linear probing from
+ *                          hash & (n_slots - 1)): 0 = empty, else
+ *                          (rank + 1) | tag << 20, the tag being the top 12
+ *                          bits of the hash, so most misses never touch the
+ *                          token bytes
  *   bytes[n_bytes]         token bytes, then the pattern (pattern_len bytes)
  * Special tokens are left out: a prompt's "<|endoftext|>" is counted as the
  * ordinary text it is (tiktoken's encode_ordinary).
@@ -19,7 +23,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LLMRT__BPE_MAGIC 0x4C42504Bu /* "KPBL" */
+#define LLMRT__BPE_MAGIC 0x4C425032u /* "2PBL": tagged slots */
+#define LLMRT__BPE_RANK_BITS 20
+#define LLMRT__BPE_RANK_MASK ((1u << LLMRT__BPE_RANK_BITS) - 1)
+#define LLMRT__BPE_TAG(h) ((h) >> LLMRT__BPE_RANK_BITS)
 #define LLMRT__BPE_HEADER_WORDS 6
 
 /* The hash of a token's bytes: 8 bytes a step, a multiply and a rotate. The

@@ -179,18 +179,23 @@ int main(int argc, char **argv) {
   }
   offsets[n_ranks] = o;
   uint32_t *slots = calloc(n_slots, sizeof *slots);
+  if (n_ranks >= LLMRT__BPE_RANK_MASK) {
+    fprintf(stderr, "rankgen: %u ranks do not fit the slot format\n", n_ranks);
+    return 1;
+  }
   for (uint32_t r = 0; r < n_ranks; r++) {
     if (!len[r]) continue;
-    uint32_t h = llmrt__bpe_hash(sorted + offsets[r], len[r]) & (n_slots - 1);
+    uint32_t full = llmrt__bpe_hash(sorted + offsets[r], len[r]);
+    uint32_t h = full & (n_slots - 1);
     while (slots[h]) {
-      uint32_t q = slots[h] - 1;
+      uint32_t q = (slots[h] & LLMRT__BPE_RANK_MASK) - 1;
       if (len[q] == len[r] && !memcmp(sorted + offsets[q], sorted + offsets[r], len[r])) {
         fprintf(stderr, "rankgen: duplicate token at ranks %u and %u\n", q, r);
         return 1;
       }
       h = (h + 1) & (n_slots - 1);
     }
-    slots[h] = r + 1;
+    slots[h] = (r + 1) | LLMRT__BPE_TAG(full) << LLMRT__BPE_RANK_BITS;
   }
   uint32_t plen = (uint32_t)strlen(pattern);
   memcpy(sorted + o, pattern, plen);

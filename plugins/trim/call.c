@@ -91,12 +91,15 @@ static int copy_normalized(job_t *j, int *changed) {
     d->tool_calls_json =
         LLMRT_HAS_FIELD(m, llmrt_message_t, tool_calls_json) ? m->tool_calls_json : NULL;
     j->v[i].keep = 1;
+    j->v[i].orig = *d;
+    j->v[i].orig.content = m->content;
+    if (m->content) j->v[i].orig.content_len = m->content_len ? m->content_len : strlen(m->content);
     if (!m->content) continue;
     size_t len = m->content_len ? m->content_len : strlen(m->content);
     char *o = j->arena + off;
     size_t k = trim__normalize(&j->c->rules, m->content, len, o);
     o[k] = '\0';
-    if (k != len || memcmp(o, m->content, k)) *changed = 1;
+    if (k != len || memcmp(o, m->content, k)) *changed = j->v[i].changed = 1;
     d->content = o;
     d->content_len = k;
     off += k + 1;
@@ -220,8 +223,6 @@ int trim__on_request(llmrt_ctx_t *ctx, const trim__conf_t *c, const trim__limits
     policy = "cap";
   }
 
-  int64_t before = H->count_request_tokens(j.prt, req, lim->encoding, NULL);
-  if (before < 0) return fail(&j, (int)before, "cannot count the prompt's tokens");
   int changed = mt != req->max_tokens, r;
   if ((r = copy_normalized(&j, &changed))) return fail(&j, r, "out of memory");
   int dups = c->rules.dedupe ? dedupe(&j) : 0;
@@ -231,12 +232,17 @@ int trim__on_request(llmrt_ctx_t *ctx, const trim__conf_t *c, const trim__limits
   fr.n_messages = 0;
   j.fixed = H->count_request_tokens(j.prt, &fr, lim->encoding, NULL);
   if (j.fixed < 0) return fail(&j, (int)j.fixed, "cannot count the prompt's tokens");
+  /* Each message counted as it came (for tokens_before) and, only when
+   * normalization changed it, again as it will go. */
+  int64_t before = j.fixed;
   j.total = j.fixed;
   for (size_t i = 0; i < j.n; i++) {
-    if (!j.v[i].keep) continue;
-    j.v[i].tokens = count_one(&j, &j.v[i].m);
-    if (j.v[i].tokens < 0) return fail(&j, (int)j.v[i].tokens, "cannot count the prompt's tokens");
-    j.total += j.v[i].tokens;
+    int64_t k = count_one(&j, &j.v[i].orig);
+    if (k >= 0) before += k;
+    if (k >= 0 && j.v[i].keep && j.v[i].changed) k = count_one(&j, &j.v[i].m);
+    if (k < 0) return fail(&j, (int)k, "cannot count the prompt's tokens");
+    j.v[i].tokens = k;
+    if (j.v[i].keep) j.total += k;
   }
 
   /* The budget: configured, or what the context window leaves. */

@@ -26,10 +26,12 @@ size_t trim__normalize(const trim__rules_t *r, const char *in, size_t n, char *o
 
 /* One message in the fitting, with what the budget needs to know. */
 typedef struct {
-  llmrt_message_t m; /* the (normalized) message; content owned by the call's arena */
-  int64_t tokens;    /* its tokens with framing */
-  int keep;          /* 0 once dropped */
-  uint32_t unit;     /* messages of one unit are dropped together */
+  llmrt_message_t m;    /* the (normalized) message; content owned by the call's arena */
+  int64_t tokens;       /* its tokens with framing */
+  int keep;             /* 0 once dropped */
+  uint32_t unit;        /* messages of one unit are dropped together */
+  int changed;          /* normalization changed its content */
+  llmrt_message_t orig; /* the message as it came (strings are the request's) */
 } trim__msg_t;
 
 /* Groups messages into units: system messages are their own units, marked

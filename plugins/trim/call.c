@@ -252,7 +252,11 @@ int trim__on_request(llmrt_ctx_t *ctx, const trim__conf_t *c, const trim__limits
     budget = c->max_input_tokens;
     snprintf(why, sizeof why, "max_input_tokens");
   } else if (lim->context_window > 0) {
+    /* Unset, OpenAI may answer up to the cap; llmrt sends Anthropic 1024. */
     int64_t reserve = mt > 0 ? mt : lim->max_tokens_cap;
+    llmrt_upstream_info_t up = {.struct_size = sizeof up};
+    if (!mt && H->upstream_info(ctx, &up) == 0 && up.provider && !strcmp(up.provider, "anthropic"))
+      reserve = 1024;
     budget = lim->context_window - reserve - c->margin;
     snprintf(why, sizeof why, "context window %lld - max_tokens %lld - margin %lld",
              (long long)lim->context_window, (long long)reserve, (long long)c->margin);

@@ -303,6 +303,17 @@ static void test_unfittable_fails_clearly(void) {
   ASSERT_CONTAINS(x.r.errmsg, "budget is 10 (context window 60 - max_tokens 50 - margin 0)");
   ASSERT_CONTAINS(x.r.errmsg, "tiny-1");
   teardown();
+  /* Anthropic with max_tokens unset gets 1024 from llmrt: that is what the
+   * window must keep free, not the model's cap. */
+  ASSERT_EQ(setup("anthropic",
+                  PLUGIN(",\"margin_tokens\":0,\"models\":[{\"match\":\"c-*\","
+                         "\"context_window\":1040,\"max_tokens_cap\":4096}]"),
+                  err, sizeof err),
+            0);
+  call(&x, "c-1", m, 2, 0, NULL);
+  ASSERT_ERR(x.r.status, LLMRT_ETOKENBUDGET);
+  ASSERT_CONTAINS(x.r.errmsg, "budget is 16 (context window 1040 - max_tokens 1024 - margin 0)");
+  teardown();
 }
 
 static void test_shorten_middle(void) {

@@ -10,6 +10,7 @@
 
 #include "chain_fixture.h"
 #include "llmrt.h"
+#include "llmrt/tokens.h"
 #include "llmrt_mock.h"
 #include "test.h"
 
@@ -55,6 +56,8 @@ static llmrt_mock_t *mock;
 
 static void on_stopped(llmrt_mock_t *m, void *u) {}
 
+static const char *extra_top = ""; /* more top-level configuration, ",\"key\":..." */
+
 static int setup(const char *api, const char *plugin, char *err, size_t errlen) {
   uv_loop_init(&loop);
   llmrt_mock_options_t mo;
@@ -66,8 +69,8 @@ static int setup(const char *api, const char *plugin, char *err, size_t errlen) 
   char cfg[4096];
   snprintf(cfg, sizeof cfg,
            "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api\":\"%s\","
-           "\"api_key_env\":\"TRIM_TEST_KEY\"}},\"plugins\":[%s]}",
-           llmrt_mock_url(mock), api, plugin);
+           "\"api_key_env\":\"TRIM_TEST_KEY\"}},\"plugins\":[%s]%s}",
+           llmrt_mock_url(mock), api, plugin, extra_top);
   return llmrt_configure(rt, cfg, err, errlen);
 }
 
@@ -408,6 +411,43 @@ static void test_loaded_as_so(void) {
   teardown();
 }
 
+/* The configuration's token_encodings reach the host's counters. */
+static void test_token_encodings(void) {
+  char err[256];
+  extra_top = ",\"token_encodings\":{\"house-cl*\":\"cl100k_base\",\"house-*\":\"o200k_base\"}";
+  ASSERT_EQ(setup("openai", PLUGIN(""), err, sizeof err), 0);
+  llmrt_message_t m[] = {{.role = "user", .content = "上下文窗口的大小决定了模型一次能读多少文字"}};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.messages = m;
+  req.n_messages = 1;
+  llmrt_tokenizer_t *cl, *o2;
+  ASSERT_EQ(llmrt_tokenizer_new(LLMRT_ENCODING_CL100K, &cl), 0);
+  ASSERT_EQ(llmrt_tokenizer_new(LLMRT_ENCODING_O200K, &o2), 0);
+  int64_t want_cl = llmrt_tokens_count_request(cl, &req),
+          want_o2 = llmrt_tokens_count_request(o2, &req);
+  ASSERT_NE(want_cl, want_o2);
+  res_t x;
+  call(&x, "house-cl-7b", m, 1, 0, NULL);
+  ASSERT_ERR(x.r.status, 0);
+  ASSERT_EQ(num(&x, "trim.tokens_before"), want_cl);
+  call(&x, "house-x", m, 1, 0, NULL);
+  ASSERT_EQ(num(&x, "trim.tokens_before"), want_o2);
+  teardown();
+  extra_top = ",\"token_encodings\":{\"x*\":\"p50k_base\"}";
+  int r = setup("openai", PLUGIN(""), err, sizeof err);
+  ASSERT_ERR(r, LLMRT_ECONFIG);
+  ASSERT_CONTAINS(err, "$.token_encodings.x*: must be");
+  teardown();
+  extra_top = ",\"token_encodings\":[]";
+  ASSERT_ERR(setup("openai", PLUGIN(""), err, sizeof err), LLMRT_ECONFIG);
+  ASSERT_CONTAINS(err, "$.token_encodings: must be an object");
+  teardown();
+  extra_top = "";
+  llmrt_tokenizer_free(cl);
+  llmrt_tokenizer_free(o2);
+}
+
 int main(void) {
   RUN_TEST(test_normalization_reaches_upstream);
   RUN_TEST(test_rules_switch_off_and_dedupe);
@@ -419,5 +459,6 @@ int main(void) {
   RUN_TEST(test_max_tokens_policy);
   RUN_TEST(test_config_errors);
   RUN_TEST(test_loaded_as_so);
+  RUN_TEST(test_token_encodings);
   return 0;
 }

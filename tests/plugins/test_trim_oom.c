@@ -32,8 +32,8 @@ static int run_round(long fail_at, const char *api, int *outcome) {
              "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api\":\"%s\",\"api_key_env\":"
              "\"OOM_KEY\"}},\"plugins\":[{\"name\":\"trim\",\"max_input_tokens\":90,"
              "\"dedupe\":true,\"shorten\":true,\"max_tokens_default\":64,"
-             "\"models\":[{\"match\":\"mock\",\"context_window\":4096,\"max_tokens_cap\":128,"
-             "\"encoding\":\"cl100k_base\"}]}]}",
+             "\"models\":[{\"match\":\"mock\",\"context_window\":4096,\"max_tokens_cap\":128}]}],"
+             "\"token_encodings\":{\"mo*\":\"cl100k_base\"}}",
              mt.url, api);
     rc = llmrt_configure(rt, cfg, NULL, 0);
     if (rc == 0) {

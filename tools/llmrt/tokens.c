@@ -141,8 +141,10 @@ int llmrt_cmd_tokens(int argc, char **argv) {
     if (strcmp(encoding, LLMRT_ENCODING_ESTIMATE))
       fprintf(stderr, "llmrt tokens: this build has no %s rank files: counts are estimates\n",
               encoding);
-    else
+    else if (model)
       fprintf(stderr, "llmrt tokens: no exact tokenizer for this model: counts are estimates\n");
+    else
+      fprintf(stderr, "llmrt tokens: counts are estimates\n");
   }
   int rc = EXIT_OK;
   int64_t total = 0;

@@ -282,11 +282,18 @@ int trim__on_request(llmrt_ctx_t *ctx, const trim__conf_t *c, const trim__limits
   attrs(&j, before, dropped, dups, shortened, budget, mt, policy);
   H->metric_add(c->m_dropped, NULL, dropped + dups);
   if (budget >= 0 && j.total > budget) {
+    /* The model name comes from the user: printable ASCII only, bounded. */
+    char model[84];
+    size_t o = 0;
+    for (const char *p = req->model ? req->model : "(none)"; *p && o < 80; p++)
+      model[o++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+    model[o] = '\0';
     char msg[400];
     snprintf(msg, sizeof msg,
-             "prompt needs %lld tokens, budget is %lld (%s) for model %.80s; the system "
-             "messages and the latest user turn alone do not fit",
-             (long long)j.total, (long long)budget, why, req->model ? req->model : "(none)");
+             "prompt needs %lld tokens, budget is %lld (%s) for model %s; the system "
+             "messages and the latest user turn alone do not fit%s",
+             (long long)j.total, (long long)budget, why, model,
+             c->shorten ? ", even with one message shortened" : "");
     H->metric_add(c->m_refused, NULL, 1);
     return fail(&j, LLMRT_ETOKENBUDGET, msg);
   }

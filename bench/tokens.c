@@ -85,7 +85,8 @@ int main(int argc, char **argv) {
   for (int e = 0; e < 3; e++)
     if (llmrt_tokenizer_new(encs[e], &tk[e])) return 1;
   printf("bench_tokens: %zu MB per text, median of %d runs, MB/s of thread CPU time (ratio to "
-         "byte scan)\n", mb, runs);
+         "byte scan)\n",
+         mb, runs);
   printf("%-12s %18s %18s %18s %18s\n", "text", "byte scan", encs[0], encs[1], encs[2]);
   for (int t = 0; t < 3; t++) {
     size_t len;

@@ -3,7 +3,7 @@
  * cookbook ("How to count tokens with tiktoken"): 3 tokens per message
  * (<|start|>role<|message|>...<|end|> less the role's own), 1 more for a
  * name, 3 that prime the reply; tool definitions as the cookbook's
- * num_tokens_for_tools counts them for the gpt-4o family. Anthropic does not
+ * num_tokens_for_tools counts them. Anthropic does not
  * publish its framing; the same constants are used there, with the
  * estimator. */
 #include <cjson/cJSON.h>
@@ -15,8 +15,10 @@
 #define PER_MESSAGE 3
 #define PER_NAME 1
 #define PER_REPLY 3
-/* num_tokens_for_tools (cookbook, gpt-4o family). */
-#define FUNC_INIT 7
+/* num_tokens_for_tools (cookbook): 7 to open a function for the gpt-4o
+ * family, 10 for gpt-3.5 and gpt-4 (cl100k_base); the rest is shared. */
+#define FUNC_INIT_O200K 7
+#define FUNC_INIT_CL100K 10
 #define PROP_INIT 3
 #define PROP_KEY 3
 #define ENUM_INIT (-3)
@@ -89,7 +91,8 @@ static int64_t count_tool(llmrt_tokenizer_t *tk, const cJSON *tool) {
   if (!params) params = cJSON_GetObjectItemCaseSensitive(fn, "input_schema");
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
   const cJSON *desc = cJSON_GetObjectItemCaseSensitive(fn, "description");
-  int64_t total = FUNC_INIT;
+  int64_t total = strcmp(llmrt_tokenizer_encoding(tk), LLMRT_ENCODING_CL100K) ? FUNC_INIT_O200K
+                                                                              : FUNC_INIT_CL100K;
   if (cJSON_IsString(name)) ADD(total, count_str(tk, name->valuestring));
   if (cJSON_IsString(desc)) {
     /* The cookbook strips a final period. */

@@ -75,6 +75,17 @@ static void test_tool_calls_and_definitions(void) {
                    "\"string\",\"description\":\"The city.\"},\"unit\":{\"type\":\"string\","
                    "\"enum\":[\"c\",\"f\"]}}}}]}";
   ASSERT_EQ(llmrt_tokens_count_request(tk, &req), msgs + tools);
+  /* cl100k_base (gpt-3.5, gpt-4) opens a function with 10, not 7. */
+  llmrt_tokenizer_t *cl;
+  ASSERT_EQ(llmrt_tokenizer_new(LLMRT_ENCODING_CL100K, &cl), 0);
+  req.extra_json = "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
+  req.n_messages = 0;
+  req.messages = NULL;
+  ASSERT_EQ(llmrt_tokens_count_request(cl, &req), 3 + 10 + llmrt_tokens_count(cl, "f", 1) + 12);
+  ASSERT_EQ(llmrt_tokens_count_request(tk, &req), 3 + 7 + n("f") + 12);
+  llmrt_tokenizer_free(cl);
+  req.messages = m;
+  req.n_messages = 3;
   /* No tools, or extra_json without them: nothing more. */
   req.extra_json = "{\"temperature\":0}";
   ASSERT_EQ(llmrt_tokens_count_request(tk, &req), msgs);

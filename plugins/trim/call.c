@@ -55,13 +55,26 @@ static llmrt_request_t like(const llmrt_request_t *req) {
   return r;
 }
 
-static int64_t count_one(job_t *j, const llmrt_message_t *m) {
+static int64_t count_fresh(job_t *j, const llmrt_message_t *m) {
   llmrt_request_t r = like(j->req);
   r.messages = m;
   r.n_messages = 1;
   r.extra_json = NULL;
   int64_t k = H->count_request_tokens(j->prt, &r, j->lim->encoding, NULL);
   return k < 0 ? k : k - PRIMING;
+}
+
+/* A message's tokens with framing, from the memo when it has them. */
+static int64_t count_one(job_t *j, const llmrt_message_t *m) {
+  trim__memo_t *memo = j->c->memo;
+  if (!memo) return count_fresh(j, m);
+  uint64_t key[2];
+  int64_t k;
+  trim__memo_key(memo, j->req->model, j->lim->encoding, m, key);
+  if (trim__memo_get(memo, key, &k)) return k;
+  k = count_fresh(j, m);
+  if (k >= 0) trim__memo_put(memo, key, k);
+  return k;
 }
 
 /* Copies the messages with their contents normalized into one arena. */

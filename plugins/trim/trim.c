@@ -128,6 +128,7 @@ static void trim_fini(void *state) {
     H->free(t->models[i].encoding);
   }
   H->free(t->models);
+  trim__memo_free(t->c.memo);
   H->free(t);
 }
 
@@ -196,6 +197,7 @@ static const char *const known_keys[] = {"name",
                                          "shorten",
                                          "max_tokens_default",
                                          "models",
+                                         "count_memo",
                                          NULL};
 
 static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void **state, char *err,
@@ -225,7 +227,7 @@ static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void 
       snprintf(err, errlen,
                "unknown key \"%.40s\" (known: trailing_whitespace, blank_lines, "
                "trim_messages, collapse_spaces, dedupe, max_input_tokens, "
-               "margin_tokens, shorten, max_tokens_default, models)",
+               "margin_tokens, shorten, max_tokens_default, models, count_memo)",
                it->string);
       r = LLMRT_ECONFIG;
     }
@@ -242,7 +244,17 @@ static int trim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void 
        get_int(cfg, "max_tokens_default", 0, (int64_t)1 << 31, &t->c.max_tokens_default, err,
                errlen)))
     r = LLMRT_ECONFIG;
+  int64_t memo = 16384;
+  if (!r && get_int(cfg, "count_memo", 0, 1 << 20, &memo, err, errlen)) r = LLMRT_ECONFIG;
   if (!r) r = parse_models(t, cJSON_GetObjectItemCaseSensitive(cfg, "models"), err, errlen);
+  if (!r && memo > 0) {
+    /* The seed: the clock and addresses; it need not be secret, only not
+     * fixed, so a crafted message cannot aim at another one's entry. */
+    uint64_t seed = H->now_ms(prt) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)t ^
+                    (uint64_t)(uintptr_t)&memo << 17;
+    t->c.memo = trim__memo_new((size_t)memo, seed);
+    if (!t->c.memo) r = LLMRT_ENOMEM;
+  }
   cJSON_Delete(cfg);
   if (!r) {
     /* Compile the encodings' patterns now, at configuration time, not in

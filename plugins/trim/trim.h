@@ -41,6 +41,16 @@ typedef struct {
  * (the latest user turn, never dropped). */
 uint32_t trim__units(trim__msg_t *v, size_t n);
 
+/* The memo of message counts across calls (memo.c). Loop thread only. */
+typedef struct trim__memo_s trim__memo_t;
+trim__memo_t *trim__memo_new(size_t size, uint64_t seed); /* NULL: size 0 or no memory */
+void trim__memo_free(trim__memo_t *m);
+/* msg's content must have content_len set. */
+void trim__memo_key(const trim__memo_t *m, const char *model, const char *encoding,
+                    const llmrt_message_t *msg, uint64_t key[2]);
+int trim__memo_get(const trim__memo_t *m, const uint64_t key[2], int64_t *tokens);
+void trim__memo_put(trim__memo_t *m, const uint64_t key[2], int64_t tokens);
+
 /* The plugin's configuration (trim.c), as call.c needs it. */
 typedef struct {
   int64_t context_window; /* 0: unknown */
@@ -54,6 +64,7 @@ typedef struct {
   int64_t margin;
   int64_t max_tokens_default;
   int shorten;
+  trim__memo_t *memo; /* NULL: off */
   llmrt_metric_t *m_removed, *m_dropped, *m_refused, *m_calls;
 } trim__conf_t;
 

@@ -383,6 +383,7 @@ static void test_config_errors(void) {
   const char *bad[][2] = {
       {PLUGIN(",\"bogus\":1"), "unknown key \"bogus\""},
       {PLUGIN(",\"dedupe\":1"), "dedupe must be true or false"},
+      {PLUGIN(",\"count_memo\":-1"), "count_memo must be an integer from 0"},
       {PLUGIN(",\"max_input_tokens\":-5"), "max_input_tokens must be an integer"},
       {PLUGIN(",\"models\":{}"), "models must be an array"},
       {PLUGIN(",\"models\":[{\"context_window\":5}]"), "must be an object with a \"match\""},
@@ -409,6 +410,34 @@ static void test_loaded_as_so(void) {
   ASSERT_ERR(x.r.status, 0);
   ASSERT_CONTAINS(llmrt_mock_last_body(mock), "\"so loaded\"");
   teardown();
+}
+
+/* The memo of message counts gives the counts counting gives: the same
+ * request twice, then one message changed, against an instance without it. */
+static void test_count_memo(void) {
+  char err[256];
+  const char *confs[2] = {PLUGIN(""), PLUGIN(",\"count_memo\":0")};
+  double got[2][3];
+  for (int c = 0; c < 2; c++) {
+    ASSERT_EQ(setup("openai", confs[c], err, sizeof err), 0);
+    llmrt_message_t m[] = {{.role = "system", .content = "Be   brief.  "},
+                           {.role = "user", .content = "first question"},
+                           {.role = "assistant", .content = "first   answer\n\n\n\n"},
+                           {.role = "user", .content = "second question"}};
+    res_t x;
+    call(&x, "gpt-4o", m, 4, 0, NULL);
+    got[c][0] = num(&x, "trim.tokens_before");
+    call(&x, "gpt-4o", m, 4, 0, NULL);
+    ASSERT_EQ(num(&x, "trim.tokens_before"), got[c][0]);
+    got[c][1] = num(&x, "trim.tokens_after");
+    m[2].content = "a much longer first answer, which costs more tokens than before";
+    call(&x, "gpt-4o", m, 4, 0, NULL);
+    got[c][2] = num(&x, "trim.tokens_before");
+    ASSERT(got[c][2] > got[c][0]);
+    teardown();
+  }
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(got[0][i], got[1][i]);
 }
 
 /* The configuration's token_encodings reach the host's counters. */
@@ -460,5 +489,6 @@ int main(void) {
   RUN_TEST(test_config_errors);
   RUN_TEST(test_loaded_as_so);
   RUN_TEST(test_token_encodings);
+  RUN_TEST(test_count_memo);
   return 0;
 }

@@ -5,7 +5,7 @@
 # only: the ordinary build and `make test` do not need them).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
-      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus)
+      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus libpcre2-dev)
 if [ "${1:-}" = "fuzz" ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,3 +21,20 @@ fi
 # nginx is started by the tests themselves (on loopback, in a temp dir); the
 # Debian service must not hold port 80 or matter to us.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# npm packages, pinned, into gitignored folders under the checkout:
+# tiktoken's rank files (o200k_base, cl100k_base) for exact token counting
+# (converted at build time, cmake/tokens.cmake) and its reference ids
+# (tests/tokens/gen_reference.js).
+here="$(cd "$(dirname "$0")/.." && pwd)"
+npm_pkg() { # dir spec
+  if [ ! -f "$here/.deps/npm/$1/node_modules/${2%@*}/package.json" ] ||
+     ! grep -q "\"version\": \"${2##*@}\"" "$here/.deps/npm/$1/node_modules/${2%@*}/package.json"; then
+    mkdir -p "$here/.deps/npm/$1"
+    npm install --no-audit --no-fund --silent --prefix "$here/.deps/npm/$1" "$2"
+  fi
+}
+if command -v npm >/dev/null 2>&1; then
+  npm_pkg tiktoken tiktoken@1.0.22
+else
+  echo "deps: npm not found: token counts will be estimates (no tiktoken rank files)" >&2
+fi

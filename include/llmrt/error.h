@@ -59,7 +59,8 @@ extern "C" {
   X(ECONFIG, -20060, "invalid configuration")                                                      \
   X(EPLUGIN, -20061, "plugin failed")                                                              \
   X(EPLUGINLOAD, -20062, "cannot load plugin")                                                     \
-  X(EPLUGINABI, -20063, "plugin ABI mismatch")
+  X(EPLUGINABI, -20063, "plugin ABI mismatch")                                                    \
+  X(ETOKENBUDGET, -20070, "prompt exceeds the token budget")
 
 typedef enum {
 #define LLMRT_ERR_ENUM_(name, val, msg) LLMRT_##name = (val),

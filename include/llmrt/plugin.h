@@ -345,6 +345,24 @@ struct llmrt_host_s {
   /* The call's own measurements so far (llmrt_call_metrics_t, final from
    * on_complete on). */
   int (*call_metrics)(llmrt_ctx_t *ctx, llmrt_call_metrics_t *out);
+  /* ---- Tokens (added in ABI 2; check struct_size) ---- */
+  /* The tokens of text[0..len) as model counts them (llmrt/tokens.h):
+   * exactly for the models of OpenAI's o200k_base and cl100k_base families,
+   * else estimated. model may also be an encoding name ("o200k_base",
+   * "cl100k_base", "estimate"), so a plugin with its own model table can
+   * choose. *exact (may be NULL) is set to 1 for an exact count. Returns the
+   * count or a negative error (LLMRT_ENOMEM, LLMRT_EINVAL). Each plugin
+   * instance has its own tokenizers, made on first use (the first of an
+   * encoding in the process compiles its pattern, a few milliseconds: call
+   * this once from init to have that happen at configuration time). */
+  int64_t (*count_tokens)(llmrt_plugin_rt_t *prt, const char *model, const char *text, size_t len,
+                          int *exact);
+  /* The input tokens of a whole request as the provider counts them: the
+   * messages with their per-message framing, the reply's priming, and the
+   * tool definitions in extra_json (llmrt_tokens_count_request), with
+   * req->model's tokenizer, or encoding's when encoding is not NULL. */
+  int64_t (*count_request_tokens)(llmrt_plugin_rt_t *prt, const llmrt_request_t *req,
+                                  const char *encoding, int *exact);
 
   void *reserved[16];
 };

@@ -40,7 +40,26 @@ struct llmrt_plugin_rt_s {
   llmrt__link_t timers;  /* running timers, stopped before fini */
   llmrt__link_t wakes;   /* wake.c: this instance's wakes */
   llmrt__link_t watches; /* wake.c: this instance's fd watches */
+  struct llmrt_tokenizer_s *tokenizers[3]; /* tokens_host.c: made on first use */
+  const struct llmrt__token_rules_s *token_rules; /* its configuration's, or NULL */
 };
+
+/* The configuration's "token_encodings" (tokens_host.c): model patterns to
+ * encodings, checked before the built-in table by the host's counters. */
+typedef struct llmrt__token_rules_s llmrt__token_rules_t;
+struct cJSON;
+/* Parses v (NULL: none, *out NULL) or writes "$.token_encodings...: why"
+ * into err and returns LLMRT_ECONFIG (or LLMRT_ENOMEM). */
+int llmrt__token_rules_parse(const struct cJSON *v, llmrt__token_rules_t **out, char *err,
+                             size_t errlen);
+void llmrt__token_rules_free(llmrt__token_rules_t *r);
+
+/* Frees the instance's tokenizers (tokens_host.c). */
+void llmrt__plugin_tokens_free(llmrt_plugin_rt_t *p);
+int64_t llmrt__host_count_tokens(llmrt_plugin_rt_t *prt, const char *model, const char *text,
+                                 size_t len, int *exact);
+int64_t llmrt__host_count_request_tokens(llmrt_plugin_rt_t *prt, const llmrt_request_t *req,
+                                         const char *encoding, int *exact);
 
 /* Loads a plugin by built-in name, by path (contains '/' or ends in ".so"),
  * or by name in LLMRT_PLUGIN_PATH then the install's plugin directory; checks
@@ -94,6 +113,7 @@ typedef struct llmrt__conf_s {
   llmrt_plugin_rt_t **plugins;
   size_t n_plugins;
   size_t states_size; /* sum of the plugins' aligned call_state_size */
+  llmrt__token_rules_t *token_rules; /* "token_encodings", or NULL */
   struct llmrt_call_s *free_calls; /* finished call blocks kept for reuse (call.c) */
   unsigned n_free_calls;
   llmrt__defer_t free_defer;

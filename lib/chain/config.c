@@ -25,6 +25,7 @@ typedef struct {
   llmrt_plugin_rt_t **plugins;
   size_t n_plugins;
   size_t states_size;
+  llmrt__token_rules_t *token_rules; /* "token_encodings" (tokens_host.c) */
 } draft_t;
 
 typedef struct {
@@ -486,6 +487,7 @@ static void draft_free(draft_t *d) {
   for (size_t i = 0; i < d->n_ups; i++)
     upstream_free(&d->ups[i]);
   llmrt__free(d->ups);
+  llmrt__token_rules_free(d->token_rules);
   memset(d, 0, sizeof *d);
 }
 
@@ -524,7 +526,8 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
     fail_msg(&e, "$: not valid JSON near line %d", line_of(json, end ? end : json));
     return LLMRT_ECONFIG;
   }
-  static const char *const keys[] = {"upstreams", "default_upstream", "plugins", NULL};
+  static const char *const keys[] = {"upstreams", "default_upstream", "plugins",
+                                     "token_encodings", NULL};
   draft_t d;
   memset(&d, 0, sizeof d);
   int r;
@@ -532,15 +535,21 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
     fail_msg(&e, "$: must be an object");
     r = LLMRT_ECONFIG;
   } else {
-    r = check_keys(root, "$", keys, "upstreams, default_upstream or plugins", &e);
+    r = check_keys(root, "$", keys, "upstreams, default_upstream, plugins or token_encodings", &e);
   }
   if (!r) r = parse_upstreams(rt, root, &d, &e);
   if (!r && !d.ups && cJSON_GetObjectItemCaseSensitive(root, "default_upstream")) {
     fail_msg(&e, "$.default_upstream: there are no upstreams");
     r = LLMRT_ECONFIG;
   }
+  if (!r) {
+    r = llmrt__token_rules_parse(cJSON_GetObjectItemCaseSensitive(root, "token_encodings"),
+                                 &d.token_rules, errbuf, errlen);
+  }
   /* Plugins last: loading runs their init, the only step with effects. */
   if (!r) r = load_plugins(rt, root, &d, &e);
+  for (size_t i = 0; !r && i < d.n_plugins; i++)
+    d.plugins[i]->token_rules = d.token_rules;
   cJSON_Delete(root);
   llmrt__conf_t *cf = r ? NULL : llmrt__calloc(1, sizeof *cf);
   if (!r && !cf) r = LLMRT_ENOMEM;
@@ -559,6 +568,7 @@ int llmrt_configure(llmrt_t *rt, const char *json, char *errbuf, size_t errlen) 
   cf->plugins = d.plugins;
   cf->n_plugins = d.n_plugins;
   cf->states_size = d.states_size;
+  cf->token_rules = d.token_rules;
   for (size_t i = 0; i < d.n_ups; i++)
     llmrt__log(rt, LLMRT_LOG_DEBUG, "upstream %s: %s (%s)%s%s%s", d.ups[i].name, d.ups[i].base_url,
                d.ups[i].provider->name, d.ups[i].key_id[0] ? ", key id " : "", d.ups[i].key_id,
@@ -580,7 +590,7 @@ static void conf_free_now(void *arg) {
   llmrt__chain_t *ch = cf->ch;
   llmrt__call_cache_free(cf);
   draft_t d = {cf->upstreams, cf->n_upstreams, cf->default_upstream,
-               cf->plugins,   cf->n_plugins,   cf->states_size};
+               cf->plugins,   cf->n_plugins,   cf->states_size, cf->token_rules};
   draft_free(&d);
   llmrt__free(cf);
   ch->n_confs--;

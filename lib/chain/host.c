@@ -406,4 +406,6 @@ const llmrt_host_t llmrt__host = {
     .metric_new = llmrt__plugin_metric_new,
     .metric_merge = llmrt__metric_merge,
     .call_metrics = llmrt__host_call_metrics,
+    .count_tokens = llmrt__host_count_tokens,
+    .count_request_tokens = llmrt__host_count_request_tokens,
 };

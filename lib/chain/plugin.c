@@ -166,6 +166,7 @@ static void stop_all_timers(llmrt_plugin_rt_t *p) {
 static void instance_free(llmrt_plugin_rt_t *p) {
   stop_all_timers(p);
   llmrt__plugin_wakes_free(p);
+  llmrt__plugin_tokens_free(p);
   if (p->has_lib) uv_dlclose(&p->lib);
   llmrt__free(p->label);
   llmrt__free(p);

@@ -58,6 +58,13 @@ EXCEPTIONS = {
     "llmrt_static": ("CMakeLists.txt", "CMake target (llmrt::llmrt_static)"),
     "llmrt_mock_start": ("tools/mock/llmrt_mock.h", "the mock's installed header"),
     "llmrt_mock_url": ("tools/mock/llmrt_mock.h", "the mock's installed header"),
+    "llmrt_tokens": ("CMakeLists.txt", "CMake target of a layer"),
+    "llmrt_rankgen": ("cmake/tokens.cmake", "build-time converter of the rank files"),
+    "LLMRT_TIKTOKEN_DIR": ("cmake/tokens.cmake", "CMake cache variable"),
+    "llmrt_trim_calls_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_tokens_removed_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_messages_dropped_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_trim_refused_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
 }
 
 NAME_RE = re.compile(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*\*?")

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
           "  chat    send a prompt and stream the answer (llmrt chat --help)\n"
           "  mock    run the mock LLM upstream (llmrt mock --help)\n"
           "  demo    stream an answer from an in-process mock upstream\n"
+          "  tokens  count the tokens of files or stdin (llmrt tokens --help)\n"
           "  version print the version\n"
           "  help    this help\n"
           "\n"
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "chat")) return llmrt_cmd_chat(argc - 1, argv + 1);
   if (!strcmp(cmd, "mock")) return llmrt_cmd_mock(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo")) return llmrt_cmd_demo(argc - 1, argv + 1);
+  if (!strcmp(cmd, "tokens")) return llmrt_cmd_tokens(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     if (argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
       printf("usage: llmrt version\n\nPrints the version of llmrt.\n");

@@ -9,7 +9,7 @@
 #include "llmrt/plugin.h"
 
 /* ---- Upstreams ---- */
-typedef struct {
+typedef struct llmrt__upstream_s {
   char *name;
   char *base_url; /* without a trailing '/' */
   const llmrt__provider_t *provider;
@@ -40,6 +40,15 @@ struct llmrt_plugin_rt_s {
   llmrt__link_t timers;  /* running timers, stopped before fini */
   llmrt__link_t wakes;   /* wake.c: this instance's wakes */
   llmrt__link_t watches; /* wake.c: this instance's fd watches */
+  /* The upstreams of the configuration this instance belongs to (owned by
+   * that configuration, which outlives the instance), for upstream_lookup. */
+  const struct llmrt__upstream_s *ups;
+  size_t n_ups;
+  /* Names requests may use as upstream that this instance resolves
+   * (host->upstream_alias, in init only). Owned. */
+  char **aliases;
+  size_t n_aliases;
+  int in_init;
 };
 
 /* Loads a plugin by built-in name, by path (contains '/' or ends in ".so"),
@@ -133,6 +142,9 @@ typedef struct llmrt__chain_s {
   int closing; /* 1: calls ending; 2: shut down queued */
   int open_handles; /* while shutting down: idle and async not yet closed */
   char errmsg[256]; /* llmrt_errmsg */
+  /* While llmrt_configure loads plugins: the upstreams being applied. */
+  const struct llmrt__upstream_s *cfg_ups;
+  size_t cfg_n_ups;
 } llmrt__chain_t;
 
 /* The runtime's chain state, created on first use. NULL on ENOMEM. */

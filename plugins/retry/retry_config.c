@@ -148,7 +148,7 @@ int retry__config(retry_t *r, const char *json, size_t len, char *err, size_t er
   r->socket_errors = 1;
   r->budget_ratio = 0.2;
   r->budget_window_ms = 10000;
-  r->budget_min = 10;
+  r->budget_min = 100;
 
   cJSON *cfg = cJSON_ParseWithLength(json, len);
   if (!cfg || !cJSON_IsObject(cfg)) {

@@ -49,6 +49,14 @@ static void test_retry_after_http_date(void) {
   ASSERT_GE(r.t_ms, 900);
   ASSERT_LE(r.t_ms, 2000 + 1500 * SLOWX);
   ASSERT_CONTAINS(rfx_attr(&r, "retry.delays"), "retry-after-date");
+  /* The obsolete forms a server may still send. */
+  rfx_call(&r, NULL, "status=503,retry_after_date=1,date_form=rfc850,fail_first=1,id=d850");
+  if (r.c.status) TEST_FAIL_("%s", r.c.errmsg);
+  ASSERT_CONTAINS(rfx_attr(&r, "retry.delays"), "retry-after-date");
+  ASSERT_LE(r.t_ms, 1000 + 1500 * SLOWX);
+  rfx_call(&r, NULL, "status=503,retry_after_date=1,date_form=asctime,fail_first=1,id=dasc");
+  if (r.c.status) TEST_FAIL_("%s", r.c.errmsg);
+  ASSERT_CONTAINS(rfx_attr(&r, "retry.delays"), "retry-after-date");
   rfx_teardown();
 }
 

@@ -22,6 +22,7 @@
 typedef struct {
   int32_t retry_after_ms;   /* retry-after-ms header on error answers; -1: none */
   int32_t retry_after_date; /* Retry-After as an HTTP date this many seconds ahead; -1: none */
+  int date_form;            /* that date's form: 0 IMF-fixdate, 1 RFC 850, 2 asctime */
   int should_retry;         /* x-should-retry on error answers: -1 none, 0 false, 1 true */
   int64_t context_limit;    /* > 0: requests with more input tokens get a context-length error */
   int32_t fail_rate;        /* percent of requests failing (by request count); 0: none */

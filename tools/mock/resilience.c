@@ -49,6 +49,15 @@ int mock__resil_apply(mock_resil_ctl_t *c, const char *k, size_t klen, const cha
       *rc = LLMRT_EINVAL;
     else
       c->retry_after_date = (int32_t)x;
+  } else if (RKEY("date_form")) {
+    if (vlen == 3 && !memcmp(v, "imf", 3))
+      c->date_form = 0;
+    else if (vlen == 6 && !memcmp(v, "rfc850", 6))
+      c->date_form = 1;
+    else if (vlen == 7 && !memcmp(v, "asctime", 7))
+      c->date_form = 2;
+    else
+      *rc = LLMRT_EINVAL;
   } else if (RKEY("should_retry")) {
     if (vlen == 4 && !memcmp(v, "true", 4))
       c->should_retry = 1;
@@ -118,13 +127,15 @@ size_t mock__resil_error_headers(const mock_resil_ctl_t *c, llmrt_header_t *h, c
     o += (size_t)snprintf(buf + o, buflen - o, "%d", (int)c->retry_after_ms) + 1;
   }
   if (c->retry_after_date >= 0 && o + 40 < buflen) {
-    /* IMF-fixdate, RFC 9110 5.6.7, in GMT. */
+    /* The three forms of RFC 9110 5.6.7, in GMT (the C locale's names). */
+    static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                        "%a %b %e %H:%M:%S %Y"};
     time_t t = time(NULL) + c->retry_after_date;
     struct tm tm;
     gmtime_r(&t, &tm);
     h[n].name = "Retry-After";
     h[n++].value = buf + o;
-    o += strftime(buf + o, buflen - o, "%a, %d %b %Y %H:%M:%S GMT", &tm) + 1;
+    o += strftime(buf + o, buflen - o, forms[c->date_form], &tm) + 1;
   }
   if (c->should_retry >= 0) {
     h[n].name = "x-should-retry";

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench_common.h"
 #include "llmrt.h"
@@ -178,50 +179,91 @@ static void failing(const char *label, const char *controls, int n) {
   free(lat);
 }
 
+static const struct {
+  const char *name, *plugins;
+} cost_cfgs[] = {
+    {"empty chain", ""},
+    {"retry", RETRY},
+    {"route", "{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"a\"]}}}"},
+    {"breaker", "{\"name\":\"breaker\"}"},
+    {"all three", "{\"name\":\"breaker\"},{\"name\":\"route\",\"groups\":{\"g\":{\"members\":"
+                  "[\"a\"]}}}," RETRY},
+};
+
+/* One configuration in this process: ns per call. */
+static double cost_one(int responder_on, int i, int n) {
+  char plugins[1024];
+  snprintf(plugins, sizeof plugins, "%s%s%s", cost_cfgs[i].plugins,
+           responder_on && cost_cfgs[i].plugins[0] ? "," : "",
+           responder_on ? "{\"name\":\"responder\"}" : "");
+  const char *up = strstr(cost_cfgs[i].plugins, "\"g\"") ? "g" : "a";
+  double *lat = malloc(sizeof(double) * (size_t)n);
+  bench_mock_t m;
+  const char *url = "http://127.0.0.1:9/v1";
+  if (!responder_on) {
+    if (bench_mock_start(&m, "tokens=16")) exit(1);
+    url = m.url;
+  }
+  double ns = run(url, url, plugins, up, n, responder_on ? 64 : 16, lat, NULL) / n * 1e9;
+  if (!responder_on) bench_mock_stop(&m);
+  free(lat);
+  return ns;
+}
+
+/* Each run in a fresh process (this program, re-executed): a runtime's heap
+ * and loop state after earlier runs skew later ones more than the
+ * differences measured here. */
+static double spawn(int responder_on, int i, int n) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "BENCH_RESIL_ONE=%d,%d,%d /proc/%d/exe", responder_on, i, n,
+           (int)getpid());
+  FILE *f = popen(cmd, "r");
+  double ns = -1;
+  if (f) {
+    char line[128];
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "ns: ", 4)) ns = atof(line + 4);
+    pclose(f);
+  }
+  if (ns < 0) {
+    fprintf(stderr, "bench child %d,%d,%d failed\n", responder_on, i, n);
+    exit(1);
+  }
+  return ns;
+}
+
 static void cost(int responder_on, int n, int runs) {
-  static const struct {
-    const char *name, *plugins;
-  } cfgs[] = {
-      {"empty chain", ""},
-      {"retry", RETRY},
-      {"route", "{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"a\"]}}}"},
-      {"breaker", "{\"name\":\"breaker\"}"},
-      {"all three", "{\"name\":\"breaker\"},{\"name\":\"route\",\"groups\":{\"g\":{\"members\":"
-                    "[\"a\"]}}}," RETRY},
-  };
-  printf("\nsuccess-path cost, %s (%d calls, %s in flight, median of %d runs)\n",
+  printf("\nsuccess-path cost, %s (%d calls, %s in flight, median of %d runs, each in a fresh "
+         "process)\n",
          responder_on ? "answered by a responder plugin (no socket)" : "against the mock", n,
          responder_on ? "64" : "16", runs);
   printf("  %-12s %12s %8s\n", "chain", "ns/call", "ratio");
-  bench_mock_t m;
-  if (bench_mock_start(&m, "tokens=16")) exit(1);
   double base = 0;
-  double *lat = malloc(sizeof(double) * (size_t)n);
-  for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
-    char plugins[1024];
-    snprintf(plugins, sizeof plugins, "%s%s%s", cfgs[i].plugins,
-             responder_on && cfgs[i].plugins[0] ? "," : "",
-             responder_on ? "{\"name\":\"responder\"}" : "");
-    const char *up = strstr(cfgs[i].plugins, "\"g\"") ? "g" : "a";
+  for (size_t i = 0; i < sizeof cost_cfgs / sizeof cost_cfgs[0]; i++) {
     double t[9];
     for (int r = 0; r < runs; r++)
-      t[r] = run(m.url, m.url, plugins, up, n, responder_on ? 64 : 16, lat, NULL) / n * 1e9;
+      t[r] = spawn(responder_on, (int)i, n);
     double med = bench_median(t, (size_t)runs);
     if (i == 0) base = med;
-    printf("  %-12s %12.0f %8.2f\n", cfgs[i].name, med, med / base);
+    printf("  %-12s %12.0f %8.2f\n", cost_cfgs[i].name, med, med / base);
   }
-  free(lat);
-  bench_mock_stop(&m);
 }
 
 int main(int argc, char **argv) {
   setenv("BENCH_KEY", "bench-key-0123456789", 1);
+  const char *one = getenv("BENCH_RESIL_ONE"); /* "responder,config,calls" */
+  if (one) {
+    int ro = 0, i = 0, c = 0;
+    if (sscanf(one, "%d,%d,%d", &ro, &i, &c) != 3) return 2;
+    printf("ns: %.1f\n", cost_one(ro, i, c));
+    return 0;
+  }
   int n = argc > 1 ? atoi(argv[1]) : 400;
   if (n < 10) n = 10;
   failing("20% of calls fail with 429/503, no Retry-After", "ttft_ms=20,fail_rate=20", n);
   failing("20% of calls fail with 429/503 and Retry-After: 1",
           "ttft_ms=20,fail_rate=20,retry_after=1", n);
   cost(1, 20000, 5);
-  cost(0, 2000, 5);
+  cost(0, 5000, 5);
   return 0;
 }

@@ -178,6 +178,25 @@ static void test_breaker_outside_route_publishes(void) {
   rfx_teardown();
 }
 
+/* The same plugins loaded as .so files (what the CMake glob builds and
+ * installs), with the upstream_alias and upstream_lookup host functions. */
+static void test_loaded_as_so(void) {
+  const char *c[2] = {"status=503", NULL};
+  setup("oo", c,
+        "{\"name\":\"" LLMRT_BINARY_DIR "/plugins/route.so\",\"groups\":{\"g\":{\"members\":"
+        "[\"a\"]}},\"fallbacks\":{\"g\":[{\"upstream\":\"b\"}]}},"
+        "{\"name\":\"" LLMRT_BINARY_DIR "/plugins/breaker.so\",\"failures\":1},"
+        "{\"name\":\"" LLMRT_BINARY_DIR "/plugins/retry.so\",\"max_attempts\":1}");
+  rcall_t r;
+  for (int i = 0; i < 3; i++) {
+    rfx_call(&r, "g", NULL);
+    ASSERT_EQ(r.c.status, 0);
+    ASSERT_STR_EQ(rfx_attr(&r, "route.target"), "b/mock");
+  }
+  ASSERT_EQ(rfx_requests(0), 1); /* then held open */
+  rfx_teardown();
+}
+
 static void test_bad_config(void) {
   char err[512];
   ASSERT(rfx_setup("o", NULL, "{\"name\":\"breaker\",\"failures\":-1}", err, sizeof err) != 0);
@@ -195,6 +214,7 @@ int main(void) {
   RUN_TEST(test_per_model);
   RUN_TEST(test_route_outside_falls_back_at_once);
   RUN_TEST(test_breaker_outside_route_publishes);
+  RUN_TEST(test_loaded_as_so);
   RUN_TEST(test_bad_config);
   return 0;
 }

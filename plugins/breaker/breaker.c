@@ -229,6 +229,9 @@ static int find(breaker_t *b, const char *upstream, const char *model, int creat
   memset(&c[b->n], 0, sizeof c[b->n]);
   snprintf(c[b->n].key, sizeof c[b->n].key, "%s", key);
   snprintf(c[b->n].upstream, sizeof c[b->n].upstream, "%s", upstream);
+  char l[2 * BRK_KEY + 20];
+  labels(l, sizeof l, &c[b->n], NULL);
+  H->metric_set(b->m_state, l, ST_CLOSED); /* the series exists from the first call */
   return b->n++;
 }
 

@@ -229,6 +229,13 @@ static void test_bad_config(void) {
                    sizeof err) != 0);
   ASSERT_CONTAINS(err, "already an upstream");
   rfx_teardown();
+  /* One name, one owner: two instances may not claim the same group. */
+  ASSERT(rfx_setup("o", NULL,
+                   "{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"a\"]}}},"
+                   "{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"a\"]}}}",
+                   err, sizeof err) != 0);
+  ASSERT_CONTAINS(err, "upstream name \"g\" is already claimed by $.plugins[0]");
+  rfx_teardown();
   /* A group name is accepted as upstream only when route claims it. */
   ASSERT_EQ(rfx_setup("o", NULL, "{\"name\":\"route\"}", err, sizeof err), 0);
   rcall_t r;

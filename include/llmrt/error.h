@@ -56,6 +56,7 @@ extern "C" {
   X(ETRUNCATED, -20055, "stream ended before it was complete")                                     \
   X(ENOUPSTREAM, -20056, "unknown upstream")                                                       \
   X(ENOKEY, -20057, "API key is not set")                                                          \
+  X(ECIRCUITOPEN, -20058, "circuit breaker is open for the upstream")                              \
   X(ECONFIG, -20060, "invalid configuration")                                                      \
   X(EPLUGIN, -20061, "plugin failed")                                                              \
   X(EPLUGINLOAD, -20062, "cannot load plugin")                                                     \

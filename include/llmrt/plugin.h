@@ -363,6 +363,18 @@ struct llmrt_host_s {
    * req->model's tokenizer, or encoding's when encoding is not NULL. */
   int64_t (*count_request_tokens)(llmrt_plugin_rt_t *prt, const llmrt_request_t *req,
                                   const char *encoding, int *exact);
+  /* Describes the configured upstream `name` of this instance's
+   * configuration (in init: the configuration being applied). 0, or
+   * LLMRT_ENOUPSTREAM when there is none of that name. out->struct_size as
+   * for upstream_info. OWNERSHIP: the strings stay valid until fini. */
+  int (*upstream_lookup)(llmrt_plugin_rt_t *prt, const char *name, llmrt_upstream_info_t *out);
+  /* In init only: lets requests name `name` in llmrt_request_t.upstream
+   * although no upstream has that name (a group of upstreams, for route).
+   * The plugin must resolve it with set_request to a configured upstream
+   * before the attempt, else the attempt fails with LLMRT_ENOUPSTREAM.
+   * LLMRT_EINVAL for a name that is a configured upstream or claimed by
+   * another plugin of the configuration. name is copied. */
+  int (*upstream_alias)(llmrt_plugin_rt_t *prt, const char *name);
 
   void *reserved[16];
 };

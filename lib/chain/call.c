@@ -348,6 +348,14 @@ static llmrt_call_t *block_get(llmrt__conf_t *cf, size_t head, size_t total) {
 
 /* ---- Public API ---- */
 
+/* A name a plugin of the configuration resolves (host->upstream_alias). */
+static int alias_known(const llmrt__conf_t *cf, const char *name) {
+  for (size_t i = 0; i < cf->n_plugins; i++)
+    for (size_t j = 0; j < cf->plugins[i]->n_aliases; j++)
+      if (strcmp(cf->plugins[i]->aliases[j], name) == 0) return 1;
+  return 0;
+}
+
 static int refuse(llmrt__chain_t *ch, int err, const char *why) {
   if (ch) llmrt__chain_errmsg(ch, "llmrt_call: %s", why);
   return err;
@@ -363,7 +371,7 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   if (rt->closing) return refuse(ch, LLMRT_ESHUTDOWN, "the runtime is closing");
   llmrt__conf_t *cf = ch->conf;
   if (!cf) return refuse(ch, LLMRT_ENOUPSTREAM, "the runtime is not configured (llmrt_configure)");
-  if (req->upstream && !llmrt__upstream_find(cf, req->upstream))
+  if (req->upstream && !llmrt__upstream_find(cf, req->upstream) && !alias_known(cf, req->upstream))
     return refuse(ch, LLMRT_ENOUPSTREAM, "no upstream of that name is configured");
 
   size_t head = sizeof(llmrt_call_t) + sizeof(llmrt_ctx_t) * cf->n_plugins;

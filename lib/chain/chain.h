@@ -9,7 +9,7 @@
 #include "llmrt/plugin.h"
 
 /* ---- Upstreams ---- */
-typedef struct {
+typedef struct llmrt__upstream_s {
   char *name;
   char *base_url; /* without a trailing '/' */
   const llmrt__provider_t *provider;
@@ -42,6 +42,15 @@ struct llmrt_plugin_rt_s {
   llmrt__link_t watches; /* wake.c: this instance's fd watches */
   struct llmrt_tokenizer_s *tokenizers[3]; /* tokens_host.c: made on first use */
   const struct llmrt__token_rules_s *token_rules; /* its configuration's, or NULL */
+  /* The upstreams of the configuration this instance belongs to (owned by
+   * that configuration, which outlives the instance), for upstream_lookup. */
+  const struct llmrt__upstream_s *ups;
+  size_t n_ups;
+  /* Names requests may use as upstream that this instance resolves
+   * (host->upstream_alias, in init only). Owned. */
+  char **aliases;
+  size_t n_aliases;
+  int in_init;
 };
 
 /* The configuration's "token_encodings" (tokens_host.c): model patterns to
@@ -153,6 +162,9 @@ typedef struct llmrt__chain_s {
   int closing; /* 1: calls ending; 2: shut down queued */
   int open_handles; /* while shutting down: idle and async not yet closed */
   char errmsg[256]; /* llmrt_errmsg */
+  /* While llmrt_configure loads plugins: the upstreams being applied. */
+  const struct llmrt__upstream_s *cfg_ups;
+  size_t cfg_n_ups;
 } llmrt__chain_t;
 
 /* The runtime's chain state, created on first use. NULL on ENOMEM. */

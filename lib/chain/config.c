@@ -453,7 +453,16 @@ static int load_plugins(llmrt_t *rt, const cJSON *root, draft_t *d, errout_t *e)
     if (!cfg) return LLMRT_ENOMEM;
     char msg[512] = "";
     llmrt_plugin_rt_t *p = NULL;
+    llmrt__chain_t *ch = llmrt__chain_get(rt);
+    if (ch) {
+      ch->cfg_ups = d->ups;
+      ch->cfg_n_ups = d->n_ups;
+    }
     r = llmrt__plugin_load(rt, name->valuestring, cfg, strlen(cfg), &p, msg, sizeof msg);
+    if (ch) {
+      ch->cfg_ups = NULL;
+      ch->cfg_n_ups = 0;
+    }
     cJSON_free(cfg);
     if (r) {
       /* The loader's own message names the plugin and the file; a file that
@@ -471,6 +480,16 @@ static int load_plugins(llmrt_t *rt, const cJSON *root, draft_t *d, errout_t *e)
                name->valuestring, sz);
       return LLMRT_EPLUGINABI;
     }
+    /* A name claimed with host->upstream_alias belongs to one plugin. */
+    for (size_t a = 0; a < p->n_aliases; a++)
+      for (size_t j = 0; j < d->n_plugins; j++)
+        for (size_t b = 0; b < d->plugins[j]->n_aliases; b++)
+          if (strcmp(p->aliases[a], d->plugins[j]->aliases[b]) == 0) {
+            fail_msg(e, "$.plugins[%zu]: plugin %s: upstream name \"%.64s\" is already claimed "
+                     "by $.plugins[%zu]", i, name->valuestring, p->aliases[a], j);
+            llmrt__plugin_unload(p);
+            return LLMRT_ECONFIG;
+          }
     d->states_size += (sz + 15) & ~(size_t)15; /* keeps every state 16-byte aligned */
     d->plugins[d->n_plugins++] = p;
   }

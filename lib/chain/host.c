@@ -362,6 +362,40 @@ static void h_free(void *p) {
   llmrt__free(p);
 }
 
+/* ---- Configuration ---- */
+
+static const llmrt__upstream_t *ups_find(const llmrt_plugin_rt_t *p, const char *name) {
+  for (size_t i = 0; name && i < p->n_ups; i++)
+    if (strcmp(p->ups[i].name, name) == 0) return &p->ups[i];
+  return NULL;
+}
+
+static int h_upstream_lookup(llmrt_plugin_rt_t *p, const char *name, llmrt_upstream_info_t *out) {
+  if (!p || !out || out->struct_size < offsetof(llmrt_upstream_info_t, tls) + sizeof(int))
+    return LLMRT_EINVAL;
+  const llmrt__upstream_t *up = ups_find(p, name);
+  if (!up) return LLMRT_ENOUPSTREAM;
+  out->name = up->name;
+  out->provider = up->provider->name;
+  out->host = up->host;
+  out->port = up->port;
+  out->tls = up->tls;
+  return 0;
+}
+
+static int h_upstream_alias(llmrt_plugin_rt_t *p, const char *name) {
+  if (!p || !p->in_init || !name || !*name || strlen(name) > 255 || ups_find(p, name))
+    return LLMRT_EINVAL;
+  for (size_t i = 0; i < p->n_aliases; i++)
+    if (strcmp(p->aliases[i], name) == 0) return 0;
+  char **a = llmrt__realloc(p->aliases, (p->n_aliases + 1) * sizeof *a);
+  if (!a) return LLMRT_ENOMEM;
+  p->aliases = a;
+  if (!(a[p->n_aliases] = llmrt__strdup(name))) return LLMRT_ENOMEM;
+  p->n_aliases++;
+  return 0;
+}
+
 const llmrt_host_t llmrt__host = {
     .abi_version = LLMRT_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(llmrt_host_t),
@@ -408,4 +442,6 @@ const llmrt_host_t llmrt__host = {
     .call_metrics = llmrt__host_call_metrics,
     .count_tokens = llmrt__host_count_tokens,
     .count_request_tokens = llmrt__host_count_request_tokens,
+    .upstream_lookup = h_upstream_lookup,
+    .upstream_alias = h_upstream_alias,
 };

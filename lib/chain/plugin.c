@@ -168,6 +168,8 @@ static void instance_free(llmrt_plugin_rt_t *p) {
   llmrt__plugin_wakes_free(p);
   llmrt__plugin_tokens_free(p);
   if (p->has_lib) uv_dlclose(&p->lib);
+  for (size_t i = 0; i < p->n_aliases; i++) llmrt__free(p->aliases[i]);
+  llmrt__free(p->aliases);
   llmrt__free(p->label);
   llmrt__free(p);
 }
@@ -217,10 +219,17 @@ int llmrt__plugin_load(llmrt_t *rt, const char *name, const char *config_json, s
     return r;
   }
 
+  llmrt__chain_t *ch = llmrt__chain_get(rt);
+  if (ch) {
+    p->ups = ch->cfg_ups;
+    p->n_ups = ch->cfg_n_ups;
+  }
   if (p->desc->init) {
     char ebuf[512] = "";
+    p->in_init = 1;
     r = p->desc->init(p, config_json ? config_json : "{}", config_json ? config_len : 2, &p->state,
                       ebuf, sizeof ebuf);
+    p->in_init = 0;
     ebuf[sizeof ebuf - 1] = '\0';
     if (r) {
       if (ebuf[0])

@@ -57,7 +57,9 @@ static void call(res_t *r, const char *upstream_api) {
   ASSERT_EQ(r->done, 1);
 }
 
-#define FAST "{\"name\":\"retry\",\"max_attempts\":4,\"base_delay_ms\":5,\"max_delay_ms\":2000}"
+#define FAST                                                                                       \
+  "{\"name\":\"retry\",\"max_attempts\":4,\"base_delay_ms\":5,\"max_delay_ms\":2000,"              \
+  "\"max_server_delay_ms\":2000}"
 
 static void test_transient_then_success(const char *plugin) {
   res_t r;
@@ -69,7 +71,7 @@ static void test_transient_then_success(const char *plugin) {
   char *text;
   size_t len;
   ASSERT_EQ(llmrt_metrics_text(rt, &text, &len), 0);
-  ASSERT_CONTAINS(text, "llmrt_retries_total 2");
+  ASSERT_CONTAINS(text, "llmrt_retries_total{upstream=\"m\",reason=\"status\"} 2");
   llmrt_free(text);
   teardown();
 }
@@ -122,11 +124,13 @@ static void test_retry_after(void) {
   ASSERT_GE(ms, 950); /* waited as the server asked, not the 5 ms backoff */
   teardown();
 
-  /* Longer than max_delay_ms: give up at once with the upstream's error. */
+  /* Longer than max_server_delay_ms: give up at once with the upstream's error
+   * code and a message that says why. */
   ASSERT_EQ(setup(FAST, "status=429,retry_after=30", err, sizeof err), 0);
   call(&r, "openai");
   ASSERT_ERR(r.status, LLMRT_ERATELIMIT);
   ASSERT_EQ(r.attempts, 1);
+  ASSERT_CONTAINS(r.errmsg, "max_server_delay_ms");
   teardown();
 }
 

@@ -15,6 +15,7 @@ void mock__ctl_init(mock_ctl_t *c) {
   c->after = -1;
   c->gzip = -1;
   c->seed = -1;
+  mock__resil_ctl_init(&c->rs);
 }
 
 void mock__ctl_free(mock_ctl_t *c) {
@@ -94,6 +95,11 @@ static int apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_
                  size_t errlen) {
   long long x = 0;
   const long long MS = 3600 * 1000;
+  int rrc;
+  if (mock__resil_apply(&c->rs, k, klen, v, vlen, &rrc)) {
+    if (rrc) snprintf(err, errlen, "x-mock: bad control '%.*s=%.*s'", (int)klen, k, (int)vlen, v);
+    return rrc;
+  }
   if (KEY("ttft_ms") && parse_num(v, vlen, 0, MS, &x) == 0) {
     c->ttft_ms = (uint32_t)x;
   } else if (KEY("token_ms") && parse_num(v, vlen, 0, MS, &x) == 0) {

@@ -225,17 +225,24 @@ static int put_event(mock_ex_t *ex, int (*fn)(llmrt__buf_t *, const mock_ex_t *)
 
 void mock__respond_error(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt, int status,
                          const char *msg, int32_t retry_after) {
+  mock__respond_error_h(m, r, fmt, status, msg, retry_after, NULL, 0);
+}
+
+void mock__respond_error_h(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt, int status,
+                           const char *msg, int32_t retry_after, const llmrt_header_t *extra,
+                           size_t n_extra) {
   llmrt__buf_t body;
   char ra[24], rid[40];
   llmrt__buf_init(&body);
   snprintf(rid, sizeof rid, "req_mock%016llx", (unsigned long long)++m->seq);
-  llmrt_header_t h[3] = {{"Content-Type", "application/json"}, {fmt->request_id_header, rid}};
+  llmrt_header_t h[8] = {{"Content-Type", "application/json"}, {fmt->request_id_header, rid}};
   size_t n = 2;
   if (retry_after >= 0) {
     snprintf(ra, sizeof ra, "%d", (int)retry_after);
     h[n].name = "Retry-After";
     h[n++].value = ra;
   }
+  for (size_t i = 0; i < n_extra && n < sizeof h / sizeof h[0]; i++) h[n++] = extra[i];
   m->st.errors++;
   if (m->o.log_requests)
     fprintf(stderr, "mock: %s %s %s -> %d%s%s\n", llmrt__sreq_peer(r), llmrt__sreq_method(r),
@@ -252,7 +259,10 @@ static void do_head(mock_ex_t *ex) {
   if (ex->ctl.status) {
     ex->m->st.faults++;
     log_line(ex, ex->ctl.status, "(status)");
-    mock__respond_error(ex->m, ex->r, ex->fmt, ex->ctl.status, NULL, ex->ctl.retry_after);
+    llmrt_header_t xh[3];
+    char xbuf[128];
+    size_t nx = mock__resil_error_headers(&ex->ctl.rs, xh, xbuf, sizeof xbuf);
+    mock__respond_error_h(ex->m, ex->r, ex->fmt, ex->ctl.status, NULL, ex->ctl.retry_after, xh, nx);
     ex_finish(ex);
     return;
   }

@@ -91,6 +91,16 @@ const char *llmrt_mock_last_header(const llmrt_mock_t *m, const char *name);
 /* The path of the last request ("/v1/chat/completions"), "" before the first. */
 const char *llmrt_mock_last_path(const llmrt_mock_t *m);
 
+/* Records the value of request header `name` (case-insensitive) of every
+ * chat request from now on, "" for a request without it (the last 1024 are
+ * kept; an idempotency key, say). NULL stops recording. Forgets what was
+ * recorded. Returns 0 or LLMRT_ENOMEM. */
+int llmrt_mock_record_header(llmrt_mock_t *m, const char *name);
+/* How many values are recorded, and value i (0 is the oldest kept), NULL
+ * past the end. Valid until the next request or llmrt_mock_record_header. */
+size_t llmrt_mock_n_recorded(const llmrt_mock_t *m);
+const char *llmrt_mock_recorded(const llmrt_mock_t *m, size_t i);
+
 /* Replaces the default controls (same syntax as the x-mock header; NULL
  * clears them) and forgets the fail_first counts. Copied. Returns 0, or
  * LLMRT_EINVAL (-20002) for a malformed string (nothing changes). */

@@ -168,6 +168,7 @@ static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
       ex->ctl.fault = MOCK_FAULT_NONE;
     }
   }
+  mock__resil_request(m, r, &ex->ctl);
 
   size_t blen;
   const char *btext = llmrt__sreq_body(r, &blen);
@@ -249,6 +250,7 @@ static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
     mock__respond_error(m, r, fmt, 500, "mock: out of memory", -1);
     goto fail;
   }
+  if (mock__resil_answer(ex)) goto fail;
   mock__ex_run(ex);
   return;
 
@@ -302,6 +304,7 @@ static void on_conn(llmrt__server_t *s, void *user) {
 static void mock_free(llmrt_mock_t *m) {
   mock__ctl_free(&m->dflt);
   mock__seen_free(&m->seen);
+  mock__resil_free(&m->resil);
   llmrt__buf_free(&m->last_body);
   llmrt__buf_free(&m->last_head);
   llmrt__free(m->controls);
@@ -339,6 +342,7 @@ static int set_controls(llmrt_mock_t *m, const char *controls, char *err, size_t
   llmrt__free(m->controls);
   m->controls = copy;
   mock__seen_free(&m->seen);
+  m->resil.count = 0; /* fail_rate counts afresh, like fail_first */
   return 0;
 }
 

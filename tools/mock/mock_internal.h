@@ -16,6 +16,19 @@
 
 /* ---- Controls ------------------------------------------------------------ */
 
+/* Controls for retry, route and breaker tests (resilience.c): what an error
+ * answer says about retrying, context-length errors, a deterministic share
+ * of failing requests. */
+typedef struct {
+  int32_t retry_after_ms;   /* retry-after-ms header on error answers; -1: none */
+  int32_t retry_after_date; /* Retry-After as an HTTP date this many seconds ahead; -1: none */
+  int date_form;            /* that date's form: 0 IMF-fixdate, 1 RFC 850, 2 asctime */
+  int should_retry;         /* x-should-retry on error answers: -1 none, 0 false, 1 true */
+  int64_t context_limit;    /* > 0: requests with more input tokens get a context-length error */
+  int32_t fail_rate;        /* percent of requests failing (by request count); 0: none */
+  int refuse;               /* answer with a content-policy refusal (400) */
+} mock_resil_ctl_t;
+
 enum {
   MOCK_FAULT_NONE = 0,
   MOCK_FAULT_RESET,     /* TCP reset after `after` tokens */
@@ -42,6 +55,7 @@ typedef struct {
   int64_t seed;        /* -1: derived from model and messages */
   int32_t cached;      /* cached input tokens to report */
   int32_t chunk_bytes; /* >0: send the body in pieces of this size, one per loop turn */
+  mock_resil_ctl_t rs; /* resilience controls (resilience.c) */
 } mock_ctl_t;
 
 void mock__ctl_init(mock_ctl_t *c);
@@ -89,6 +103,15 @@ enum { MOCK_FIN_STOP = 0, MOCK_FIN_LENGTH, MOCK_FIN_TOOL };
 
 typedef struct mock_ex_s mock_ex_t;
 
+/* What resilience.c keeps per mock: the request count for fail_rate and the
+ * recorded values of one request header. */
+typedef struct {
+  uint64_t count;  /* chat requests seen (fail_rate) */
+  char *rec_name;  /* the header recorded, or NULL */
+  char **rec;      /* one value per chat request ("" when absent), oldest first */
+  size_t n_rec;
+} mock_resil_t;
+
 /* A provider's wire format. Each function appends to out. */
 typedef struct {
   const char *name;
@@ -120,6 +143,7 @@ struct llmrt_mock_s {
   llmrt__buf_t last_head; /* name\0value\0 pairs */
   char last_path[256];
   uint64_t seq; /* request counter, for ids */
+  mock_resil_t resil;
   int stopping;
   void (*stop_cb)(llmrt_mock_t *, void *);
   void *stop_user;
@@ -179,6 +203,26 @@ void mock__ex_run(mock_ex_t *ex);
 /* Answers at once with the provider's error JSON and finishes r. */
 void mock__respond_error(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt, int status,
                          const char *msg, int32_t retry_after);
+
+/* ---- Resilience controls (resilience.c) ---- */
+void mock__resil_ctl_init(mock_resil_ctl_t *c);
+/* Applies one control key; 1 if it was one of ours (0 on success in *rc). */
+int mock__resil_apply(mock_resil_ctl_t *c, const char *k, size_t klen, const char *v, size_t vlen,
+                      int *rc);
+/* After the controls are known: counts the request, records the header,
+ * and turns on the failure fail_rate asks for. */
+void mock__resil_request(llmrt_mock_t *m, llmrt__sreq_t *r, mock_ctl_t *c);
+/* 1 when the request was answered here (context length, refusal). */
+int mock__resil_answer(mock_ex_t *ex);
+/* Extra headers of an error answer (retry-after-ms, Retry-After date,
+ * x-should-retry) into h (room for 3), with their text in buf. */
+size_t mock__resil_error_headers(const mock_resil_ctl_t *c, llmrt_header_t *h, char *buf,
+                                 size_t buflen);
+void mock__resil_free(mock_resil_t *s);
+/* Like mock__respond_error, with extra headers. */
+void mock__respond_error_h(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt, int status,
+                           const char *msg, int32_t retry_after, const llmrt_header_t *extra,
+                           size_t n_extra);
 
 /* Common pieces of both formats. */
 const char *mock__finish_name(int api, int finish);

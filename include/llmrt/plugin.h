@@ -299,6 +299,12 @@ struct llmrt_host_s {
   void *(*realloc)(void *p, size_t n);
   void (*free)(void *p);
 
+  /* ---- Added after ABI 2.0 (check struct_size) ---- */
+  /* Adds us microseconds to the call's timings.queued_us: time the call
+   * waited in this plugin (a rate limit's queue) before going on. From any
+   * hook or timer of the call before on_complete. */
+  int (*add_queued_us)(llmrt_ctx_t *ctx, uint64_t us);
+
   void *reserved[16];
 };
 

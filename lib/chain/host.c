@@ -361,6 +361,14 @@ static void h_free(void *p) {
   llmrt__free(p);
 }
 
+static int h_add_queued_us(llmrt_ctx_t *x, uint64_t us) {
+  llmrt_call_t *c = x->call;
+  if (c->state == CALL_NEW || c->state == CALL_COMPLETING || c->state == CALL_DONE)
+    return LLMRT_EINVAL;
+  c->timings.queued_us += us;
+  return 0;
+}
+
 const llmrt_host_t llmrt__host = {
     .abi_version = LLMRT_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(llmrt_host_t),
@@ -402,4 +410,5 @@ const llmrt_host_t llmrt__host = {
     .calloc = h_calloc,
     .realloc = h_realloc,
     .free = h_free,
+    .add_queued_us = h_add_queued_us,
 };

@@ -21,9 +21,9 @@
 #define RL_MAX_KEYS 1024
 
 typedef struct {
-  uint64_t key;     /* FNV-1a of the API key: the mock keeps no key */
-  double req, tok;  /* levels of the two buckets */
-  uint64_t t_ms;    /* loop time of the last refill */
+  uint64_t key;    /* FNV-1a of the API key: the mock keeps no key */
+  double req, tok; /* levels of the two buckets */
+  uint64_t t_ms;   /* loop time of the last refill */
 } rl_entry_t;
 
 struct mock_rl_s {
@@ -97,7 +97,8 @@ static void fmt_duration(char *out, size_t n, double ms) {
 static void fmt_rfc3339(char *out, size_t n, double ms_from_now) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t at = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)ceil(ms_from_now);
+  uint64_t at =
+      (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)ceil(ms_from_now);
   time_t s = (time_t)(at / 1000);
   struct tm tm;
   gmtime_r(&s, &tm);
@@ -124,8 +125,8 @@ static void put_reset(mock_rl_head_t *o, int api, const char *name, double ms) {
   o->n++;
 }
 
-int mock__rl_charge(llmrt_mock_t *m, const mock_ctl_t *c, int api, const char *key,
-                    int64_t tokens, mock_rl_head_t *out, uint64_t *retry_ms) {
+int mock__rl_charge(llmrt_mock_t *m, const mock_ctl_t *c, int api, const char *key, int64_t tokens,
+                    mock_rl_head_t *out, uint64_t *retry_ms) {
   out->n = 0;
   *retry_ms = 0;
   if (!c->rl_rpm && !c->rl_tpm) return 0;
@@ -179,7 +180,8 @@ int mock__rl_charge(llmrt_mock_t *m, const mock_ctl_t *c, int api, const char *k
 }
 
 size_t mock__rl_append(const mock_rl_head_t *rl, llmrt_header_t *h, size_t n) {
-  for (size_t i = 0; i < rl->n; i++) h[n++] = rl->h[i];
+  for (size_t i = 0; i < rl->n; i++)
+    h[n++] = rl->h[i];
   return n;
 }
 

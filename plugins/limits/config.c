@@ -7,7 +7,10 @@
  *    "queue": {"max_length": 1000, "timeout_ms": 60000, "max_age_ms": 10000},
  *    "default_max_tokens": 1024,
  *    "adaptive": {"enabled": true, "window_ms": 60000, "probe_in_flight": 1},
- *    "max_keys": 10000}
+ *    "max_keys": 10000,
+ *    "redis": {"host": "127.0.0.1", "port": 6379, "db": 0,
+ *              "password_env": "REDIS_PASSWORD", "prefix": "llmrt:limits:",
+ *              "timeout_ms": 100}}
  *
  * Unknown keys are refused, so a typo fails at configuration time. */
 #include <cjson/cJSON.h>
@@ -94,6 +97,37 @@ static int parse_rule(const cJSON *o, size_t idx, lim_rule_t *r, char *err, size
   return 0;
 }
 
+static int get_str(const cJSON *o, const char *key, char *out, size_t cap, char *err,
+                   size_t errlen) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v) return 0;
+  if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap)
+    return FAIL("redis.%s must be a string of at most %zu bytes", key, cap - 1);
+  memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+  return 0;
+}
+
+static int parse_redis(lim_cfg_t *c, const cJSON *r, char *err, size_t errlen) {
+  static const char *const keys[] = {"host",   "port",       "db", "password_env",
+                                     "prefix", "timeout_ms", NULL};
+  if (!r) return 0;
+  if (!cJSON_IsObject(r)) return FAIL("redis must be an object");
+  if (check_keys(r, "redis", keys, err, errlen)) return -1;
+  double port = 6379, db = 0;
+  if (get_str(r, "host", c->redis_host, sizeof c->redis_host, err, errlen) ||
+      get_str(r, "password_env", c->redis_password_env, sizeof c->redis_password_env, err,
+              errlen) ||
+      get_str(r, "prefix", c->redis_prefix, sizeof c->redis_prefix, err, errlen) ||
+      get_num(r, "redis", "port", 1, 65535, &port, err, errlen) ||
+      get_num(r, "redis", "db", 0, 15, &db, err, errlen) ||
+      get_u32(r, "redis", "timeout_ms", 1, 60000, &c->redis_timeout_ms, err, errlen))
+    return -1;
+  c->redis_port = (uint16_t)port;
+  c->redis_db = (int)db;
+  c->redis_enabled = 1;
+  return 0;
+}
+
 static int parse(lim_cfg_t *c, const cJSON *root, char *err, size_t errlen) {
   static const char *const keys[] = {"name",     "limits",   "queue", "default_max_tokens",
                                      "adaptive", "max_keys", NULL};
@@ -140,7 +174,7 @@ static int parse(lim_cfg_t *c, const cJSON *root, char *err, size_t errlen) {
         get_u32(a, "adaptive", "probe_in_flight", 0, 1000000, &c->probe_in_flight, err, errlen))
       return -1;
   }
-  return 0;
+  return parse_redis(c, cJSON_GetObjectItemCaseSensitive(root, "redis"), err, errlen);
 }
 
 int limits__config_parse(lim_cfg_t *c, const char *json, size_t len, char *err, size_t errlen) {
@@ -153,6 +187,9 @@ int limits__config_parse(lim_cfg_t *c, const char *json, size_t len, char *err, 
   c->provider_window_ms = 60000;
   c->probe_in_flight = 1;
   c->max_keys = 10000;
+  snprintf(c->redis_host, sizeof c->redis_host, "127.0.0.1");
+  snprintf(c->redis_prefix, sizeof c->redis_prefix, "llmrt:limits:");
+  c->redis_timeout_ms = 100;
   cJSON *root = cJSON_ParseWithLength(json, len);
   if (!root) {
     snprintf(err, errlen, "config is not valid JSON");

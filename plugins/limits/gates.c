@@ -75,7 +75,7 @@ int limits__gate_unfit(const lim_gate_t *g, double tokens) {
   return g->has_tok && tokens > g->tok.cap;
 }
 
-int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t probe,
+int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t probe, int shared,
                        uint64_t *wait_ms) {
   *wait_ms = UINT64_MAX;
   if (g->kind == LIM_GATE_PROVIDER) {
@@ -88,6 +88,14 @@ int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t prob
     if (!g->learned && probe && g->in_flight >= probe) return LIM_WHY_PROBE;
   }
   if (g->max_in_flight && g->in_flight >= g->max_in_flight) return LIM_WHY_INFLIGHT;
+  if (shared && g->kind == LIM_GATE_RULE) {
+    if (g->redis_wait_until > now) {
+      *wait_ms = g->redis_wait_until - now;
+      return g->has_tok ? LIM_WHY_TPM : LIM_WHY_RPM;
+    }
+    *wait_ms = 0;
+    return LIM_OK;
+  }
   if (g->has_req) {
     limits__bucket_refill(&g->req, now);
     uint64_t w = limits__bucket_wait(&g->req, 1);
@@ -108,10 +116,20 @@ int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t prob
   return LIM_OK;
 }
 
-void limits__gate_take(lim_gate_t *g, double tokens) {
+void limits__gate_take(lim_gate_t *g, double tokens, int shared) {
   g->in_flight++;
-  if (g->has_req) limits__bucket_take(&g->req, 1);
-  if (g->has_tok) limits__bucket_take(&g->tok, tokens);
   g->adm_reqs += 1;
   g->adm_toks += tokens;
+  if (shared && g->kind == LIM_GATE_RULE) return;
+  if (g->has_req) limits__bucket_take(&g->req, 1);
+  if (g->has_tok) limits__bucket_take(&g->tok, tokens);
+}
+
+void limits__gate_untake(lim_gate_t *g, double tokens, int shared) {
+  g->in_flight--;
+  g->adm_reqs -= 1;
+  g->adm_toks -= tokens;
+  if (shared && g->kind == LIM_GATE_RULE) return;
+  if (g->has_req) limits__bucket_give(&g->req, 1);
+  if (g->has_tok) limits__bucket_give(&g->tok, tokens);
 }

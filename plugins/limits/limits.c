@@ -10,6 +10,7 @@
  * (its on_request paused) until the pump, which runs when a call ends, when
  * a bucket refills or when headers arrive, lets it go. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,7 +29,10 @@ typedef struct {
   llmrt_timer_t *timer; /* the next pump */
   uint64_t timer_at;
   llmrt_metric_t *m_queued, *m_in_flight, *m_wait, *m_rejected, *m_reserved, *m_refunded,
-      *m_charged, *m_paced, *m_429;
+      *m_charged, *m_paced, *m_429, *m_fallback;
+  lim_redis_t *redis; /* shared buckets, or NULL */
+  int redis_now;      /* limits__redis_usable at the start of this pump */
+  int redis_warned;   /* the outage was logged */
 } lim_t;
 
 /* ---- Gates of a call ---- */
@@ -43,6 +47,22 @@ static void put_desc(lim_gate_t *g, const lim_rule_t *r, const char *up, const c
     snprintf(g->desc, sizeof g->desc, "model \"%.48s\" on \"%.32s\"", model, up);
   else
     snprintf(g->desc, sizeof g->desc, "tenant \"%.64s\"", tenant);
+}
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* The Redis key stem of a rule gate: what it limits, not which rule (key
+ * minus its "r<index>" head), so processes with the same rules share it. */
+static void put_rkey(lim_t *L, lim_gate_t *g) {
+  static const char *const per[] = {"upstream", "model", "tenant"};
+  const char *id = memchr(g->key, 0, g->key_len);
+  size_t n = id ? g->key_len - (size_t)(id - g->key) : 0;
+  snprintf(g->rkey, sizeof g->rkey, "%s%s:%016llx%016llx:", L->cfg.redis_prefix,
+           per[g->rule->per], (unsigned long long)fnv(1469598103934665603ULL, id, n),
+           (unsigned long long)fnv(0x84222325cbf29ce4ULL, id, n));
 }
 
 static void init_rule_gate(lim_gate_t *g, const lim_rule_t *r, uint64_t now) {
@@ -70,9 +90,10 @@ static int add_gate(lim_t *L, lim_call_t *c, const char *key, size_t klen, const
   if (!g) return LLMRT_ENOMEM;
   if (!g->desc[0]) {
     put_desc(g, r, up, model, tenant);
-    if (r)
+    if (r) {
       init_rule_gate(g, r, H->now_ms(L->prt));
-    else
+      put_rkey(L, g);
+    } else
       g->kind = LIM_GATE_PROVIDER;
   }
   g->refs++;
@@ -161,17 +182,30 @@ static void schedule(lim_t *L, uint64_t ms) {
   if (H->timer_start(L->prt, ms, 0, on_timer, L, &L->timer) == 0) L->timer_at = at;
 }
 
-static void take_all(lim_t *L, lim_call_t *c) {
+/* Takes the local part of an admission: every gate's slot and, unless
+ * shared, its buckets. */
+static void take_local(lim_call_t *c, int shared) {
   for (size_t i = 0; i < c->n_gates; i++)
-    limits__gate_take(c->gates[i], c->reserve);
+    limits__gate_take(c->gates[i], c->reserve, shared);
   if (c->pgate) {
     c->p_reqs_at = c->pgate->adm_reqs;
     c->p_toks_at = c->pgate->adm_toks;
   }
-  c->state = LIM_CALL_ADMITTED;
-  c->settled = 0;
-  L->in_flight++;
-  H->metric_add(L->m_reserved, NULL, c->reserve);
+  c->shared = shared;
+}
+
+static void untake_local(lim_call_t *c) {
+  for (size_t i = 0; i < c->n_gates; i++)
+    limits__gate_untake(c->gates[i], c->reserve, c->shared);
+}
+
+/* 1 when some of the call's buckets would be Redis's. */
+static int needs_shared(const lim_t *L, const lim_call_t *c) {
+  if (!L->redis || c->force_local) return 0;
+  for (size_t i = 0; i < c->n_gates; i++)
+    if (c->gates[i]->kind == LIM_GATE_RULE && (c->gates[i]->has_req || c->gates[i]->has_tok))
+      return 1;
+  return 0;
 }
 
 static void note_wait(lim_t *L, lim_call_t *c, uint64_t waited_ms) {
@@ -182,13 +216,58 @@ static void note_wait(lim_t *L, lim_call_t *c, uint64_t waited_ms) {
     H->add_queued_us(c->ctx, waited_ms * 1000);
 }
 
+static void stop_timeout(lim_call_t *c) {
+  if (c->timeout) H->timer_stop(c->timeout);
+  c->timeout = NULL;
+}
+
 static void dequeue(lim_t *L, lim_call_t *c) {
   limits__queue_remove(&L->q, c);
   for (size_t i = 0; i < c->n_gates; i++)
     c->gates[i]->waiters--;
-  if (c->timeout) H->timer_stop(c->timeout);
-  c->timeout = NULL;
   c->state = LIM_CALL_IDLE;
+}
+
+static void enqueue(lim_t *L, lim_call_t *c) {
+  c->state = LIM_CALL_QUEUED;
+  for (size_t i = 0; i < c->n_gates; i++)
+    c->gates[i]->waiters++;
+  limits__queue_push(&L->q, c);
+}
+
+/* The call goes: it holds its slots, reservation and buckets. */
+static void admitted(lim_t *L, lim_call_t *c, uint64_t now) {
+  int paced = c->why == LIM_WHY_PAUSED || c->why == LIM_WHY_PROBE ||
+              (c->why_gate && c->why_gate->kind == LIM_GATE_PROVIDER);
+  stop_timeout(c);
+  c->state = LIM_CALL_ADMITTED;
+  c->settled = 0;
+  c->force_local = 0;
+  L->in_flight++;
+  H->metric_add(L->m_reserved, NULL, c->reserve);
+  if (paced) H->metric_add(L->m_paced, NULL, 1);
+  note_wait(L, c, now - c->enq_ms);
+  H->resume(c->ctx);
+}
+
+/* A Redis take on the way ends without the buckets: the local part goes
+ * back. */
+static void abandon_redis(lim_call_t *c) {
+  limits__redis_cancel(c);
+  untake_local(c);
+  for (size_t i = 0; i < c->n_gates; i++)
+    c->gates[i]->redis_pending--;
+  c->state = LIM_CALL_IDLE;
+}
+
+static void redis_outage(lim_t *L) {
+  H->metric_add(L->m_fallback, NULL, 1);
+  if (!L->redis_warned) {
+    L->redis_warned = 1;
+    H->log(L->prt, LLMRT_LOG_WARN,
+           "redis is unavailable: admitting calls against this process's local limits until it "
+           "is back");
+  }
 }
 
 static void reject(lim_t *L, lim_call_t *c, int err, const char *reason, const char *msg) {
@@ -197,10 +276,10 @@ static void reject(lim_t *L, lim_call_t *c, int err, const char *reason, const c
 }
 
 /* The first gate that refuses c now, or NULL (with c->why set). */
-static lim_gate_t *refusing(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *wait) {
+static lim_gate_t *refusing(lim_t *L, lim_call_t *c, uint64_t now, int shared, uint64_t *wait) {
   for (size_t i = 0; i < c->n_gates; i++) {
     lim_gate_t *g = c->gates[i];
-    int why = limits__gate_check(g, c->reserve, now, L->cfg.probe_in_flight, wait);
+    int why = limits__gate_check(g, c->reserve, now, L->cfg.probe_in_flight, shared, wait);
     if (why) {
       c->why = why;
       c->why_gate = g;
@@ -210,11 +289,26 @@ static lim_gate_t *refusing(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *wai
   return NULL;
 }
 
+static void on_redis_take(lim_call_t *c, int result, uint64_t wait);
+
 static void try_queued(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *next) {
+  /* FIFO: an earlier call waits on one of its gates, or is being admitted
+   * through Redis. */
   for (size_t i = 0; i < c->n_gates; i++)
-    if (c->gates[i]->blocked_gen == L->gen) return; /* FIFO: an earlier call waits on it */
+    if (c->gates[i]->blocked_gen == L->gen || c->gates[i]->redis_pending) return;
+  int shared = needs_shared(L, c);
+  if (shared && L->redis_now == 0) {
+    /* The script is loading: wait for it (it pumps when done). */
+    for (size_t i = 0; i < c->n_gates; i++)
+      c->gates[i]->blocked_gen = L->gen;
+    return;
+  }
+  if (shared && L->redis_now < 0) {
+    shared = 0;
+    c->force_local = 1;
+  }
   uint64_t wait;
-  lim_gate_t *g = refusing(L, c, now, &wait);
+  lim_gate_t *g = refusing(L, c, now, shared, &wait);
   if (g) {
     if (limits__gate_unfit(g, c->reserve)) {
       /* The provider's budget, learned while c waited, is smaller than c. */
@@ -229,18 +323,65 @@ static void try_queued(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *next) {
     if (wait < *next) *next = wait;
     return;
   }
-  int paced = c->why == LIM_WHY_PAUSED || c->why == LIM_WHY_PROBE ||
-              (c->why_gate && c->why_gate->kind == LIM_GATE_PROVIDER);
   dequeue(L, c);
-  take_all(L, c);
-  if (paced) H->metric_add(L->m_paced, NULL, 1);
-  note_wait(L, c, now - c->enq_ms);
-  H->resume(c->ctx);
+  if (!shared) {
+    if (L->redis && c->force_local) redis_outage(L);
+    take_local(c, 0);
+    admitted(L, c, now);
+    return;
+  }
+  take_local(c, 1);
+  c->state = LIM_CALL_REDIS;
+  for (size_t i = 0; i < c->n_gates; i++)
+    c->gates[i]->redis_pending++;
+  int rc = limits__redis_take(L->redis, c, on_redis_take);
+  if (rc == 1) {
+    for (size_t i = 0; i < c->n_gates; i++)
+      c->gates[i]->redis_pending--;
+    admitted(L, c, now);
+  } else if (rc < 0) {
+    abandon_redis(c);
+    c->force_local = 1;
+    enqueue(L, c);
+    schedule(L, 0);
+  }
+}
+
+/* Redis answered a call's take (or could not). */
+static void on_redis_take(lim_call_t *c, int result, uint64_t wait) {
+  lim_t *L = H->plugin_state(c->ctx);
+  uint64_t now = H->now_ms(L->prt);
+  if (result == 1) {
+    for (size_t i = 0; i < c->n_gates; i++)
+      c->gates[i]->redis_pending--;
+    if (L->redis_warned) {
+      L->redis_warned = 0;
+      H->log(L->prt, LLMRT_LOG_INFO, "redis is back: shared limits again");
+    }
+    admitted(L, c, now);
+  } else {
+    abandon_redis(c);
+    if (result == 0) {
+      /* Not now: Redis's buckets say when; nobody asks again before. */
+      for (size_t i = 0; i < c->n_gates; i++) {
+        lim_gate_t *g = c->gates[i];
+        if (g->kind != LIM_GATE_RULE || !(g->has_req || g->has_tok)) continue;
+        if (now + wait > g->redis_wait_until) g->redis_wait_until = now + wait;
+        c->why = g->has_tok ? LIM_WHY_TPM : LIM_WHY_RPM;
+        c->why_gate = g;
+      }
+    } else if (result == -1) {
+      c->force_local = 1; /* Redis failed: this admission is local */
+    }
+    enqueue(L, c);
+  }
+  pump(L);
 }
 
 static void pump(lim_t *L) {
   uint64_t now = H->now_ms(L->prt), next = UINT64_MAX;
   L->gen++;
+  L->redis_now = L->redis && L->q.len ? limits__redis_usable(L->redis) : -1;
   /* Calls that waited max_age_ms first, oldest first: no priority starves. */
   for (lim_call_t *c = L->q.ahead, *nx; c && now - c->enq_ms >= L->cfg.max_age_ms; c = nx) {
     nx = c->anext;
@@ -256,7 +397,12 @@ static void pump(lim_t *L) {
 
 /* Gives back what an admitted call holds in flight (not its tokens). */
 static void release(lim_t *L, lim_call_t *c) {
+  stop_timeout(c);
   if (c->state == LIM_CALL_QUEUED) dequeue(L, c);
+  if (c->state == LIM_CALL_REDIS) {
+    abandon_redis(c);
+    if (L->q.len) schedule(L, 0);
+  }
   if (c->state != LIM_CALL_ADMITTED) return;
   for (size_t i = 0; i < c->n_gates; i++)
     c->gates[i]->in_flight--;
@@ -271,9 +417,10 @@ static void settle(lim_t *L, lim_call_t *c, int64_t used) {
   if (c->settled) return;
   c->settled = 1;
   double d = c->reserve - (double)used;
+  if (c->shared) limits__redis_adjust(L->redis, c, d);
   for (size_t i = 0; i < c->n_gates; i++) {
     lim_gate_t *g = c->gates[i];
-    if (!g->has_tok) continue;
+    if (!g->has_tok || (c->shared && g->kind == LIM_GATE_RULE)) continue;
     if (d > 0)
       limits__bucket_give(&g->tok, d);
     else
@@ -292,7 +439,10 @@ static void on_queue_timeout(llmrt_timer_t *t, void *arg) {
   describe(c, why, sizeof why);
   snprintf(msg, sizeof msg, "queue timeout: waited %u ms for %s", L->cfg.queue_timeout_ms, why);
   uint64_t waited = H->now_ms(L->prt) - c->enq_ms;
-  dequeue(L, c);
+  if (c->state == LIM_CALL_REDIS)
+    abandon_redis(c);
+  else
+    dequeue(L, c);
   note_wait(L, c, waited);
   update_gauges(L);
   reject(L, c, LLMRT_EQUEUETIMEOUT, "reason=\"queue_timeout\"", msg);
@@ -338,14 +488,20 @@ static int lim_on_request(llmrt_ctx_t *ctx) {
   uint64_t now = H->now_ms(L->prt), wait;
   /* It goes at once if every gate has room and no call waits for one of
    * them (FIFO); else it queues, and the refusal names the limit. */
-  int refused = refusing(L, c, now, &wait) != NULL;
+  int shared = needs_shared(L, c);
+  int refused = refusing(L, c, now, shared, &wait) != NULL;
   for (size_t i = 0; i < c->n_gates && !refused; i++)
     if (c->gates[i]->waiters) {
       refused = 1;
       c->why_gate = c->gates[i];
     }
-  if (!refused) {
-    take_all(L, c);
+  if (!refused && !shared) {
+    take_local(c, 0);
+    c->enq_ms = now;
+    c->state = LIM_CALL_ADMITTED;
+    c->settled = 0;
+    L->in_flight++;
+    H->metric_add(L->m_reserved, NULL, c->reserve);
     note_wait(L, c, 0);
     update_gauges(L);
     return LLMRT_CONTINUE;
@@ -363,12 +519,10 @@ static int lim_on_request(llmrt_ctx_t *ctx) {
     H->fail(ctx, rc, "cannot start the queue timer");
     return rc;
   }
-  c->state = LIM_CALL_QUEUED;
   c->seq = ++L->seq;
   c->enq_ms = now;
-  for (size_t i = 0; i < c->n_gates; i++)
-    c->gates[i]->waiters++;
-  limits__queue_push(&L->q, c);
+  c->force_local = 0;
+  enqueue(L, c);
   pump(L); /* may admit it at once (then it resumes on the next turn) */
   return LLMRT_PAUSE;
 }
@@ -461,6 +615,11 @@ static void lim_on_call_end(llmrt_ctx_t *ctx, int status) {
 
 /* ---- Instance ---- */
 
+static void on_redis_ready(void *arg) {
+  lim_t *L = arg;
+  if (L->q.len) schedule(L, 0);
+}
+
 static int lim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void **state, char *err,
                     size_t errlen) {
   lim_t *L = H->calloc(1, sizeof *L);
@@ -494,6 +653,8 @@ static int lim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void *
        "Calls held back by the provider's own budget (429s avoided)", &L->m_paced},
       {LLMRT_METRIC_COUNTER, "llmrt_limits_upstream_429_total",
        "429 answers seen by the limits plugin", &L->m_429},
+      {LLMRT_METRIC_COUNTER, "llmrt_limits_redis_fallback_total",
+       "Calls admitted against local limits because Redis was unavailable", &L->m_fallback},
   };
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
     rc = H->metric(prt, ms[i].kind, ms[i].name, ms[i].help, ms[i].m);
@@ -504,6 +665,18 @@ static int lim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void *
       return rc;
     }
   }
+  if (L->cfg.redis_enabled) {
+    const char *pw = L->cfg.redis_password_env[0] ? getenv(L->cfg.redis_password_env) : NULL;
+    rc = limits__redis_new(prt, &L->cfg, pw, on_redis_ready, L, &L->redis);
+    if (rc) {
+      limits__config_free(&L->cfg);
+      H->free(L);
+      snprintf(err, errlen, "redis: %s",
+               rc == LLMRT_EINVAL ? "host must be a numeric address or localhost"
+                                  : "out of memory");
+      return rc == LLMRT_EINVAL ? LLMRT_ECONFIG : rc;
+    }
+  }
   *state = L;
   return 0;
 }
@@ -511,6 +684,7 @@ static int lim_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void *
 static void lim_fini(void *state) {
   lim_t *L = state;
   /* Timers were stopped by the runtime; every call ended. */
+  limits__redis_free(L->redis);
   limits__gates_free(&L->gates);
   limits__config_free(&L->cfg);
   H->free(L);

@@ -43,6 +43,14 @@ typedef struct {
   uint32_t provider_window_ms; /* the window of the provider's limits */
   uint32_t probe_in_flight;    /* calls in flight to a key before its first headers */
   uint32_t max_keys;           /* distinct gates kept at most */
+  /* Shared buckets (redis.c); redis_enabled 0: local only. */
+  int redis_enabled;
+  char redis_host[64];
+  uint16_t redis_port;
+  int redis_db;
+  char redis_password_env[128];
+  char redis_prefix[64];
+  uint32_t redis_timeout_ms;
 } lim_cfg_t;
 
 int limits__config_parse(lim_cfg_t *cfg, const char *json, size_t len, char *err, size_t errlen);
@@ -86,6 +94,10 @@ typedef struct lim_gate_s {
   uint64_t paused_until;     /* loop ms: admission waits (Retry-After) */
   double adm_reqs, adm_toks; /* admitted so far (requests, tokens reserved) */
   uint64_t blocked_gen;      /* the pump pass that found it closed */
+  /* Shared (Redis) rule gates. */
+  char rkey[112];            /* "<prefix><per>:<id>:" */
+  uint32_t redis_pending;    /* calls whose Redis take is on the way */
+  uint64_t redis_wait_until; /* loop ms: Redis said the buckets refill then */
 } lim_gate_t;
 
 typedef struct {
@@ -101,17 +113,24 @@ void limits__gates_free(lim_gates_t *t);
  * LIM_WHY_* with *wait_ms the time until it might (UINT64_MAX: until a call
  * ends). */
 enum { LIM_OK = 0, LIM_WHY_INFLIGHT, LIM_WHY_RPM, LIM_WHY_TPM, LIM_WHY_PAUSED, LIM_WHY_PROBE };
-int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t probe,
+/* shared 1: a rule gate's buckets are in Redis (only its slots and Redis's
+ * last "wait" are checked here). */
+int limits__gate_check(lim_gate_t *g, double tokens, uint64_t now, uint32_t probe, int shared,
                        uint64_t *wait_ms);
 /* 1 when a reservation of `tokens` can never fit g's token bucket. */
 int limits__gate_unfit(const lim_gate_t *g, double tokens);
-void limits__gate_take(lim_gate_t *g, double tokens);
+void limits__gate_take(lim_gate_t *g, double tokens, int shared);
+/* Gives back what gate_take took (a Redis take that did not happen). */
+void limits__gate_untake(lim_gate_t *g, double tokens, int shared);
 
 /* ---- Calls and the queue (queue.c) ---- */
 
 #define LIM_MAX_GATES 8
 
-enum { LIM_CALL_IDLE = 0, LIM_CALL_QUEUED, LIM_CALL_ADMITTED };
+enum { LIM_CALL_IDLE = 0, LIM_CALL_QUEUED, LIM_CALL_REDIS, LIM_CALL_ADMITTED };
+
+typedef struct lim_redis_s lim_redis_t;
+struct redis_cmd_s;
 
 typedef struct lim_call_s {
   llmrt_ctx_t *ctx;
@@ -130,6 +149,12 @@ typedef struct lim_call_s {
   llmrt_timer_t *timeout;
   int why; /* LIM_WHY_* of the last refusal */
   const lim_gate_t *why_gate;
+  /* Shared buckets: the Redis take on the way (LIM_CALL_REDIS). */
+  int shared;      /* the admission's rule buckets are Redis's */
+  int force_local; /* Redis failed for this call: local buckets */
+  lim_redis_t *redis_owner;
+  struct redis_cmd_s *redis_cmd;
+  void (*redis_cb)(struct lim_call_s *c, int result, uint64_t wait_ms);
 } lim_call_t;
 
 typedef struct {
@@ -159,6 +184,24 @@ void limits__headers_parse(const llmrt_header_t *h, size_t n, int64_t now_unix_m
 int64_t limits__parse_duration_ms(const char *s);
 int64_t limits__parse_rfc3339_ms(const char *s);
 int64_t limits__parse_http_date_ms(const char *s);
+
+/* ---- Shared buckets (redis.c) ---- */
+
+int limits__redis_new(llmrt_plugin_rt_t *prt, const lim_cfg_t *cfg, const char *password,
+                      void (*on_ready)(void *arg), void *arg, lim_redis_t **out);
+void limits__redis_free(lim_redis_t *r);
+/* 1: connected with the script loaded; 0: loading it (on_ready runs when
+ * done); -1: Redis unavailable (use the local buckets). */
+int limits__redis_usable(lim_redis_t *r);
+/* Takes the call's shared buckets (all or nothing). 1: nothing to take
+ * (admitted); 0: sent, cb(c, result, wait_ms) runs later with result 1
+ * (taken), 0 (not now: wait_ms), -1 (Redis failed) or -2 (script lost,
+ * reloading); negative: not sent (use the local buckets). */
+int limits__redis_take(lim_redis_t *r, lim_call_t *c, void (*cb)(lim_call_t *, int, uint64_t));
+void limits__redis_cancel(lim_call_t *c);
+/* Refund (delta > 0) or charge (delta < 0) tokens to the call's shared
+ * token buckets; fire and forget. */
+void limits__redis_adjust(lim_redis_t *r, const lim_call_t *c, double delta);
 
 /* ---- Token estimate (estimate.c) ---- */
 

@@ -1,8 +1,8 @@
 /* The wait queue: every waiting call is on two lists, one in arrival order
  * (for aging: a call that waited max_age_ms goes before any priority) and
- * one by priority, higher first and FIFO within a priority. Insertion walks
- * the priority list from its tail, so calls of one priority (the usual case)
- * are appended in constant time. */
+ * one by priority, higher first and FIFO within a priority (by seq). Insertion
+ * walks the lists from their tails, so a new call of one priority (the usual
+ * case) is appended in constant time. */
 #include "limits_int.h"
 
 void limits__queue_push(lim_queue_t *q, lim_call_t *c) {

@@ -130,7 +130,7 @@ static int parse_redis(lim_cfg_t *c, const cJSON *r, char *err, size_t errlen) {
 
 static int parse(lim_cfg_t *c, const cJSON *root, char *err, size_t errlen) {
   static const char *const keys[] = {"name",     "limits",   "queue", "default_max_tokens",
-                                     "adaptive", "max_keys", NULL};
+                                     "adaptive", "max_keys", "redis", NULL};
   static const char *const qkeys[] = {"max_length", "timeout_ms", "max_age_ms", NULL};
   static const char *const akeys[] = {"enabled", "window_ms", "probe_in_flight", NULL};
   if (!cJSON_IsObject(root)) return FAIL("config must be a JSON object");

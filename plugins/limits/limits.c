@@ -50,7 +50,8 @@ static void put_desc(lim_gate_t *g, const lim_rule_t *r, const char *up, const c
 }
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
   return h;
 }
 
@@ -60,8 +61,8 @@ static void put_rkey(lim_t *L, lim_gate_t *g) {
   static const char *const per[] = {"upstream", "model", "tenant"};
   const char *id = memchr(g->key, 0, g->key_len);
   size_t n = id ? g->key_len - (size_t)(id - g->key) : 0;
-  snprintf(g->rkey, sizeof g->rkey, "%s%s:%016llx%016llx:", L->cfg.redis_prefix,
-           per[g->rule->per], (unsigned long long)fnv(1469598103934665603ULL, id, n),
+  snprintf(g->rkey, sizeof g->rkey, "%s%s:%016llx%016llx:", L->cfg.redis_prefix, per[g->rule->per],
+           (unsigned long long)fnv(1469598103934665603ULL, id, n),
            (unsigned long long)fnv(0x84222325cbf29ce4ULL, id, n));
 }
 
@@ -290,6 +291,7 @@ static lim_gate_t *refusing(lim_t *L, lim_call_t *c, uint64_t now, int shared, u
 }
 
 static void on_redis_take(lim_call_t *c, int result, uint64_t wait);
+static void timeout_fail(lim_t *L, lim_call_t *c);
 
 static void try_queued(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *next) {
   /* FIFO: an earlier call waits on one of its gates, or is being admitted
@@ -373,7 +375,10 @@ static void on_redis_take(lim_call_t *c, int result, uint64_t wait) {
     } else if (result == -1) {
       c->force_local = 1; /* Redis failed: this admission is local */
     }
-    enqueue(L, c);
+    if (c->timed_out)
+      timeout_fail(L, c);
+    else
+      enqueue(L, c);
   }
   pump(L);
 }
@@ -430,22 +435,27 @@ static void settle(lim_t *L, lim_call_t *c, int64_t used) {
   if (d > 0 && L->q.len) schedule(L, 0);
 }
 
+static void timeout_fail(lim_t *L, lim_call_t *c) {
+  char why[200], msg[300];
+  describe(c, why, sizeof why);
+  snprintf(msg, sizeof msg, "queue timeout: waited %u ms for %s", L->cfg.queue_timeout_ms, why);
+  if (c->state == LIM_CALL_QUEUED) dequeue(L, c);
+  note_wait(L, c, H->now_ms(L->prt) - c->enq_ms);
+  update_gauges(L);
+  reject(L, c, LLMRT_EQUEUETIMEOUT, "reason=\"queue_timeout\"", msg);
+}
+
 static void on_queue_timeout(llmrt_timer_t *t, void *arg) {
   lim_call_t *c = arg;
   lim_t *L = H->plugin_state(c->ctx);
   H->timer_stop(t);
   c->timeout = NULL;
-  char why[200], msg[300];
-  describe(c, why, sizeof why);
-  snprintf(msg, sizeof msg, "queue timeout: waited %u ms for %s", L->cfg.queue_timeout_ms, why);
-  uint64_t waited = H->now_ms(L->prt) - c->enq_ms;
+  /* A Redis take on the way may already have taken the buckets there:
+   * its answer decides (admitted, or failed then), so no budget is lost. */
   if (c->state == LIM_CALL_REDIS)
-    abandon_redis(c);
+    c->timed_out = 1;
   else
-    dequeue(L, c);
-  note_wait(L, c, waited);
-  update_gauges(L);
-  reject(L, c, LLMRT_EQUEUETIMEOUT, "reason=\"queue_timeout\"", msg);
+    timeout_fail(L, c);
 }
 
 static int32_t priority_of(llmrt_ctx_t *ctx, const llmrt_request_t *req) {
@@ -522,6 +532,7 @@ static int lim_on_request(llmrt_ctx_t *ctx) {
   c->seq = ++L->seq;
   c->enq_ms = now;
   c->force_local = 0;
+  c->timed_out = 0;
   enqueue(L, c);
   pump(L); /* may admit it at once (then it resumes on the next turn) */
   return LLMRT_PAUSE;

@@ -152,6 +152,7 @@ typedef struct lim_call_s {
   /* Shared buckets: the Redis take on the way (LIM_CALL_REDIS). */
   int shared;      /* the admission's rule buckets are Redis's */
   int force_local; /* Redis failed for this call: local buckets */
+  int timed_out;   /* the queue timeout came while its Redis take was on the way */
   lim_redis_t *redis_owner;
   struct redis_cmd_s *redis_cmd;
   void (*redis_cb)(struct lim_call_s *c, int result, uint64_t wait_ms);

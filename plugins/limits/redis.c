@@ -161,7 +161,8 @@ static int build(lim_redis_t *r, const lim_call_t *c, const char *mode, int reqs
       snprintf(nums[nn], sizeof nums[nn], "%.17g", k->cap);
       snprintf(nums[nn + 1], sizeof nums[nn + 1], "%.17g", k->rate);
       snprintf(nums[nn + 2], sizeof nums[nn + 2], "%.17g", b ? tokens : 1.0);
-      for (int j = 0; j < 3; j++) argv[argc] = nums[nn + j], lens[argc++] = strlen(nums[nn + j]);
+      for (int j = 0; j < 3; j++)
+        argv[argc] = nums[nn + j], lens[argc++] = strlen(nums[nn + j]);
       nn += 3;
     }
   }

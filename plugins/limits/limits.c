@@ -294,10 +294,10 @@ static void on_redis_take(lim_call_t *c, int result, uint64_t wait);
 static void timeout_fail(lim_t *L, lim_call_t *c);
 
 static void try_queued(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *next) {
-  /* FIFO: an earlier call waits on one of its gates, or is being admitted
-   * through Redis. */
+  /* FIFO: an earlier call waits on one of its gates. Redis takes are
+   * pipelined on one connection, so Redis sees them in this order too. */
   for (size_t i = 0; i < c->n_gates; i++)
-    if (c->gates[i]->blocked_gen == L->gen || c->gates[i]->redis_pending) return;
+    if (c->gates[i]->blocked_gen == L->gen) return;
   int shared = needs_shared(L, c);
   if (shared && L->redis_now == 0) {
     /* The script is loading: wait for it (it pumps when done). */
@@ -409,6 +409,10 @@ static void release(lim_t *L, lim_call_t *c) {
     if (L->q.len) schedule(L, 0);
   }
   if (c->state != LIM_CALL_ADMITTED) return;
+  /* A probe that ended without a response head (answered by a plugin
+   * inside this one, or failed before any) taught nothing: calls no longer
+   * wait for a lesson that may never come. */
+  if (c->pgate && !c->pgate->learned) c->pgate->learned = 1;
   for (size_t i = 0; i < c->n_gates; i++)
     c->gates[i]->in_flight--;
   L->in_flight--;

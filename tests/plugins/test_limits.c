@@ -232,7 +232,7 @@ static void test_aging_prevents_starvation(void) {
     if (order[i] == 1) pos = i;
   /* Without aging it would be last (11): once it waited 100 ms it goes
    * before the high ones still queued. */
-  ASSERT_GE(pos, 2);
+  ASSERT_GE(pos, 1); /* 1 when everything runs slowly (valgrind): aged at once */
   ASSERT_LE(pos, 6);
   teardown();
 }

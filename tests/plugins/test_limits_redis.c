@@ -111,10 +111,10 @@ static void stop_rt(proc_t *p) {
   ASSERT_EQ(uv_loop_close(&p->loop), 0);
 }
 
-/* 20 requests a minute (a bucket of 20 that refills one every 3 s), 20
- * calls in each process, 1.5 s to wait: the two together get 20 (21 if a
- * refill lands), where two local limits would give 40. */
-#define SHARED_RULE "{\"per\":\"upstream\",\"rpm\":20}"
+/* 20 requests per 10 minutes (a bucket of 20 that refills one every 30 s),
+ * 20 calls in each process, a few seconds to wait: the two together get 20
+ * (21 if a refill lands), where two local limits would give 40. */
+#define SHARED_RULE "{\"per\":\"upstream\",\"rpm\":20,\"window_ms\":600000}"
 
 static void test_two_processes_share_one_limit(void) {
   int fds[2];
@@ -133,8 +133,8 @@ static void test_two_processes_share_one_limit(void) {
   snprintf(cfg, sizeof cfg,
            "{\"upstreams\":{\"m\":{\"base_url\":\"%s\",\"api_key_env\":\"REDIS_TEST_KEY\"}},"
            "\"plugins\":[{\"name\":\"limits\",\"adaptive\":false,\"limits\":[" SHARED_RULE "],"
-           "\"queue\":{\"timeout_ms\":1500},\"redis\":{\"port\":%d,\"prefix\":\"two%s:\"}}]}",
-           mt.url, rs.port, prefix_pid);
+           "\"queue\":{\"timeout_ms\":%d},\"redis\":{\"port\":%d,\"prefix\":\"two%s:\"}}]}",
+           mt.url, getenv("LLMRT_TEST_SLOW") ? 15000 : 4000, rs.port, prefix_pid);
   if (llmrt_configure(p->rt, cfg, err, sizeof err) != 0) TEST_FAIL_("configure: %s", err);
   settle(p, 300);
   int timeouts;
@@ -164,7 +164,7 @@ static void test_two_processes_share_one_limit(void) {
 static void test_redis_killed_falls_back_to_local(void) {
   proc_t *p = calloc(1, sizeof *p);
   ASSERT(p != NULL);
-  start_rt(p, "{\"per\":\"upstream\",\"rpm\":5}", 400);
+  start_rt(p, "{\"per\":\"upstream\",\"rpm\":5}", getenv("LLMRT_TEST_SLOW") ? 3000 : 1000);
   int timeouts;
   /* Redis up: 3 go through the shared bucket (the local one is untouched). */
   ASSERT_EQ(run_calls(p, 3, &timeouts), 3);

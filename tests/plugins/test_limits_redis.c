@@ -55,7 +55,7 @@ static void start_rt(proc_t *p, const char *rule, uint32_t queue_timeout_ms) {
            "\"prefix\":\"t%d:\"}}]}",
            mt.url, rule, (unsigned)queue_timeout_ms, rs.port, (int)getpid());
   if (llmrt_configure(p->rt, cfg, err, sizeof err) != 0) TEST_FAIL_("configure: %s", err);
-  settle(p, 300);
+  settle(p, getenv("LLMRT_TEST_SLOW") ? 3000 : 300);
 }
 
 /* Runs n calls at once; returns how many succeeded. */
@@ -121,6 +121,8 @@ static void test_two_processes_share_one_limit(void) {
   ASSERT_EQ(pipe(fds), 0);
   pid_t pid = fork();
   ASSERT(pid >= 0);
+  /* Each end in one process only: a child that dies makes read return 0. */
+  close(pid ? fds[1] : fds[0]);
   /* Both use the same prefix: the parent's pid. */
   static char prefix_pid[16];
   snprintf(prefix_pid, sizeof prefix_pid, "%d", pid ? (int)getpid() : (int)getppid());
@@ -136,7 +138,7 @@ static void test_two_processes_share_one_limit(void) {
            "\"queue\":{\"timeout_ms\":%d},\"redis\":{\"port\":%d,\"prefix\":\"two%s:\"}}]}",
            mt.url, getenv("LLMRT_TEST_SLOW") ? 15000 : 4000, rs.port, prefix_pid);
   if (llmrt_configure(p->rt, cfg, err, sizeof err) != 0) TEST_FAIL_("configure: %s", err);
-  settle(p, 300);
+  settle(p, getenv("LLMRT_TEST_SLOW") ? 3000 : 300);
   int timeouts;
   int ok = run_calls(p, 20, &timeouts);
   ASSERT_EQ(ok + timeouts, 20);
@@ -150,11 +152,11 @@ static void test_two_processes_share_one_limit(void) {
     _exit(0);
   }
   int child_ok = -1, status = 0;
-  ASSERT_EQ(read(fds[0], &child_ok, sizeof child_ok), (ssize_t)sizeof child_ok);
+  ssize_t got = read(fds[0], &child_ok, sizeof child_ok);
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, (ssize_t)sizeof child_ok);
   close(fds[0]);
-  close(fds[1]);
   fprintf(stderr, "   parent %d + child %d = %d admitted (limit 20)\n", ok, child_ok,
           ok + child_ok);
   ASSERT_GE(ok + child_ok, 20);

@@ -614,8 +614,10 @@ static void lim_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *
   lim_call_t *c = H->call_state(ctx);
   if (c->state == LIM_CALL_ADMITTED) {
     int64_t used = res->input_tokens + res->output_tokens;
-    /* A call cut short before its usage keeps its reservation. */
-    if (used > 0) settle(L, c, used);
+    /* Only a call that completed has its final usage; one cut short (an
+     * error, a cancel) keeps its reservation: the provider may count more
+     * than the partial usage it reported. */
+    if (status == 0 && used > 0) settle(L, c, used);
     release(L, c);
   }
 }

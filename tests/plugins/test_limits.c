@@ -288,6 +288,50 @@ static void test_tpm_reserves_and_refunds(void) {
   teardown();
 }
 
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
+
+static void run_for(uint64_t ms) {
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  uv_timer_start(&t, on_tick, ms, 0);
+  while (uv_is_active((uv_handle_t *)&t))
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+}
+
+static void test_cut_short_keeps_its_reservation(void) {
+  /* 1100 tokens: two reservations of 508 fit. The first call is canceled
+   * mid-stream: no refund, so after it only one more fits at once. */
+  setup("openai", "token_ms=40,tokens=20",
+        "{\"name\":\"limits\",\"adaptive\":false,\"queue\":{\"timeout_ms\":300},"
+        "\"limits\":[{\"per\":\"upstream\",\"tpm\":1100}]}");
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.model = "mock";
+  req.messages = &msg;
+  req.n_messages = 1;
+  req.stream = 1;
+  req.max_tokens = 500;
+  uint64_t id;
+  memset(&recs[0], 0, sizeof recs[0]);
+  ASSERT_EQ(llmrt_call(rt, &req, &cbs, &recs[0], &id), 0);
+  run_for(100);
+  ASSERT_EQ(recs[0].done, 0);
+  ASSERT_EQ(llmrt_cancel(rt, id), 0);
+  run_until(1);
+  ASSERT_ERR(recs[0].status, LLMRT_ECANCELED);
+  ASSERT_EQ(metric("llmrt_limits_refunded_tokens_total"), 0);
+  start(&recs[1], 1, 500, 0);
+  start(&recs[2], 2, 500, 0);
+  run_until(3);
+  ASSERT_ERR(recs[1].status, 0);
+  ASSERT_ERR(recs[2].status, LLMRT_EQUEUETIMEOUT);
+  ASSERT_CONTAINS(recs[2].errmsg, "the tokens budget (1100) of upstream \"m\"");
+  teardown();
+}
+
 static void test_unfittable_fails_at_once(void) {
   setup("openai", "tokens=2",
         "{\"name\":\"limits\",\"adaptive\":false,\"default_max_tokens\":4000,"
@@ -449,6 +493,7 @@ int main(void) {
   RUN_TEST(test_aging_prevents_starvation);
   RUN_TEST(test_rpm_paces_a_burst);
   RUN_TEST(test_tpm_reserves_and_refunds);
+  RUN_TEST(test_cut_short_keeps_its_reservation);
   RUN_TEST(test_unfittable_fails_at_once);
   RUN_TEST(test_tenant_limits_apart);
   RUN_TEST(test_adaptive_requests_openai);

@@ -341,6 +341,13 @@ static void try_queued(lim_t *L, lim_call_t *c, uint64_t now, uint64_t *next) {
     for (size_t i = 0; i < c->n_gates; i++)
       c->gates[i]->redis_pending--;
     admitted(L, c, now);
+  } else if (rc == LLMRT_EBUSY) {
+    /* As many takes on the way as the client allows: this one and those
+     * after it wait for the answers (each pumps again). */
+    abandon_redis(c);
+    enqueue(L, c);
+    for (size_t i = 0; i < c->n_gates; i++)
+      c->gates[i]->blocked_gen = L->gen;
   } else if (rc < 0) {
     abandon_redis(c);
     c->force_local = 1;

@@ -26,6 +26,8 @@ extern "C" {
   X(ESHUTDOWN, -20004, "runtime is closing")                                                       \
   X(EBUSY, -20005, "resource busy")                                                                \
   X(EQUEUEFULL, -20006, "wait queue is full")                                                      \
+  X(EQUEUETIMEOUT, -20007, "timed out in a wait queue")                                            \
+  X(ELIMITUNFIT, -20008, "request can never fit a configured limit")                              \
   X(EURL, -20010, "malformed URL")                                                                 \
   X(EDNS, -20011, "host name lookup failed")                                                       \
   X(ECONNECT, -20012, "connection failed")                                                         \

@@ -375,6 +375,11 @@ struct llmrt_host_s {
    * LLMRT_EINVAL for a name that is a configured upstream or claimed by
    * another plugin of the configuration. name is copied. */
   int (*upstream_alias)(llmrt_plugin_rt_t *prt, const char *name);
+  /* ---- Added after ABI 2.0 (check struct_size) ---- */
+  /* Adds us microseconds to the call's timings.queued_us: time the call
+   * waited in this plugin (a rate limit's queue) before going on. From any
+   * hook or timer of the call before on_complete. */
+  int (*add_queued_us)(llmrt_ctx_t *ctx, uint64_t us);
 
   void *reserved[16];
 };

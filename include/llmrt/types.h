@@ -88,6 +88,10 @@ typedef struct {
   /* SECRET: the API key for this call, overriding the upstream's. Copied,
    * wiped when the call ends; never logged, never in messages or results. */
   const char *api_key;
+  /* Added after ABI 2.0 (set struct_size to use it). The call's priority in
+   * the wait queues of plugins that queue calls (limits): higher is served
+   * first; 0 is the default. */
+  int32_t priority;
 } llmrt_request_t;
 
 typedef enum {

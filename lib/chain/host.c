@@ -396,6 +396,14 @@ static int h_upstream_alias(llmrt_plugin_rt_t *p, const char *name) {
   return 0;
 }
 
+static int h_add_queued_us(llmrt_ctx_t *x, uint64_t us) {
+  llmrt_call_t *c = x->call;
+  if (c->state == CALL_NEW || c->state == CALL_COMPLETING || c->state == CALL_DONE)
+    return LLMRT_EINVAL;
+  c->timings.queued_us += us;
+  return 0;
+}
+
 const llmrt_host_t llmrt__host = {
     .abi_version = LLMRT_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(llmrt_host_t),
@@ -444,4 +452,5 @@ const llmrt_host_t llmrt__host = {
     .count_request_tokens = llmrt__host_count_request_tokens,
     .upstream_lookup = h_upstream_lookup,
     .upstream_alias = h_upstream_alias,
+    .add_queued_us = h_add_queued_us,
 };

@@ -67,7 +67,7 @@ static void test_libuv(void) {
   ASSERT_STR_EQ(llmrt_err_name(UV_ECONNREFUSED), "ECONNREFUSED");
 }
 
-static const int unknown[] = {INT_MIN, INT_MIN + 1, -20999, -20000, -21000, -20007, -9999,
+static const int unknown[] = {INT_MIN, INT_MIN + 1, -20999, -20000, -21000, -20099, -9999,
                               -4096,   -1000000,    1,      2,      4096,   INT_MAX};
 
 static void test_unknown(void) {

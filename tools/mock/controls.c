@@ -152,6 +152,11 @@ static int apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_
       return LLMRT_EINVAL;
     }
     c->fault = faults[i].fault;
+  } else if ((x = mock__rl_apply(c, k, klen, v, vlen)) != 0) {
+    if (x < 0) {
+      snprintf(err, errlen, "x-mock: bad control '%.*s=%.*s'", (int)klen, k, (int)vlen, v);
+      return LLMRT_EINVAL;
+    }
   } else if (KEY("id") || KEY("key")) {
     /* Free-form: only makes the control string (the fail_first key) unique. */
   } else {

@@ -272,14 +272,15 @@ static void do_head(mock_ex_t *ex) {
     return;
   }
   int gz = ex->ctl.gzip == 1 && llmrt__sreq_accepts_gzip(ex->r);
-  llmrt_header_t h[4] = {{"Content-Type", "text/event-stream; charset=utf-8"},
-                         {"Cache-Control", "no-cache"},
-                         {ex->fmt->request_id_header, ex->req_id}};
+  llmrt_header_t h[4 + MOCK_RL_MAX_HEADERS] = {{"Content-Type", "text/event-stream; charset=utf-8"},
+                                               {"Cache-Control", "no-cache"},
+                                               {ex->fmt->request_id_header, ex->req_id}};
   size_t n = 3;
   if (gz) {
     h[n].name = "Content-Encoding";
     h[n++].value = "gzip";
   }
+  n = mock__rl_append(&ex->rlh, h, n);
   if ((gz && gz_init(ex) != 0) || llmrt__sreq_start(ex->r, 200, h, n) != 0 ||
       put_event(ex, ex->fmt->stream_start) != 0) {
     ex_cut(ex, 0);
@@ -330,9 +331,10 @@ static void do_full(mock_ex_t *ex) {
     body = ex->zout.data;
     len = ex->zout.len;
   }
-  llmrt_header_t h[3] = {{"Content-Type", "application/json"},
-                         {ex->fmt->request_id_header, ex->req_id},
-                         {"Content-Encoding", "gzip"}};
+  llmrt_header_t h[3 + MOCK_RL_MAX_HEADERS] = {{"Content-Type", "application/json"},
+                                               {ex->fmt->request_id_header, ex->req_id},
+                                               {"Content-Encoding", "gzip"}};
+  size_t hn = mock__rl_append(&ex->rlh, h, gz ? 3 : 2);
   ex->m->st.completions++;
   ex->m->st.tokens += ex->tok.n;
   log_line(ex, 200, "");
@@ -341,10 +343,11 @@ static void do_full(mock_ex_t *ex) {
      * truncate only half of it, then close. */
     char cl[24];
     snprintf(cl, sizeof cl, "%zu", len);
-    llmrt_header_t th[4] = {h[0], h[1], {"Content-Length", cl}, h[2]};
+    llmrt_header_t th[4 + MOCK_RL_MAX_HEADERS] = {h[0], h[1], {"Content-Length", cl}, h[2]};
+    size_t tn = mock__rl_append(&ex->rlh, th, gz ? 4 : 3);
     int trunc = c->fault == MOCK_FAULT_TRUNCATE;
     if (trunc) ex->m->st.faults++;
-    if (llmrt__sreq_start(ex->r, 200, th, gz ? 4 : 3) != 0 ||
+    if (llmrt__sreq_start(ex->r, 200, th, tn) != 0 ||
         ex_send(ex, body, trunc ? len / 2 : len) != 0) {
       ex_cut(ex, 0);
       return;
@@ -352,7 +355,7 @@ static void do_full(mock_ex_t *ex) {
     ex_then(ex, trunc ? AFTER_EOF : AFTER_END);
     return;
   }
-  llmrt__sreq_respond(ex->r, 200, h, gz ? 3 : 2, body, len);
+  llmrt__sreq_respond(ex->r, 200, h, hn, body, len);
   ex_finish(ex);
 }
 
@@ -456,6 +459,7 @@ void mock__ex_run(mock_ex_t *ex) {
   ex->handles = 2;
   llmrt__rt_ref(m->rt);
   m->st.active++;
+  if (m->st.active > m->st.active_max) m->st.active_max = m->st.active;
   if (ex->ctl.after < 0)
     ex->fault_at = ex->tok.n / 2;
   else

@@ -79,6 +79,8 @@ typedef struct {
   uint64_t aborted;     /* exchanges the client (or stop) cut short */
   uint64_t tokens;      /* content tokens sent */
   uint32_t active;      /* exchanges in progress now */
+  uint32_t active_max;  /* the most exchanges ever in progress at once */
+  uint64_t rate_limited; /* answered 429 by the simulated rate limit (rl_rpm, rl_tpm) */
 } llmrt_mock_stats_t;
 
 void llmrt_mock_stats(const llmrt_mock_t *m, llmrt_mock_stats_t *out);

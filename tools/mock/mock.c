@@ -129,6 +129,18 @@ static int check_auth(llmrt_mock_t *m, llmrt__sreq_t *r, int api, const mock_fmt
   return 0;
 }
 
+/* The simulated rate limit (ratelimit.c), per API key: charges the request
+ * and its answer's tokens; 1 when it answered 429 instead. */
+static int rate_limited(llmrt_mock_t *m, llmrt__sreq_t *r, mock_ex_t *ex) {
+  const char *key = llmrt__sreq_header(r, ex->api == MOCK_API_OPENAI ? "authorization" : "x-api-key");
+  uint64_t retry_ms;
+  int64_t cost = ex->input_tokens + (int64_t)ex->tok.n;
+  if (mock__rl_charge(m, &ex->ctl, ex->api, key ? key : "", cost, &ex->rlh, &retry_ms) == 0)
+    return 0;
+  mock__rl_respond_429(m, r, ex->fmt, &ex->rlh, retry_ms);
+  return 1;
+}
+
 /* Validates and parses the body, applies the controls, and starts the
  * exchange. Every failure answers with the provider's error JSON. */
 static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
@@ -250,6 +262,7 @@ static void chat(llmrt_mock_t *m, llmrt__sreq_t *r, int api) {
     mock__respond_error(m, r, fmt, 500, "mock: out of memory", -1);
     goto fail;
   }
+  if (rate_limited(m, r, ex)) goto fail;
   if (mock__resil_answer(ex)) goto fail;
   mock__ex_run(ex);
   return;
@@ -305,6 +318,7 @@ static void mock_free(llmrt_mock_t *m) {
   mock__ctl_free(&m->dflt);
   mock__seen_free(&m->seen);
   mock__resil_free(&m->resil);
+  mock__rl_reset(m);
   llmrt__buf_free(&m->last_body);
   llmrt__buf_free(&m->last_head);
   llmrt__free(m->controls);
@@ -343,6 +357,7 @@ static int set_controls(llmrt_mock_t *m, const char *controls, char *err, size_t
   m->controls = copy;
   mock__seen_free(&m->seen);
   m->resil.count = 0; /* fail_rate counts afresh, like fail_first */
+  mock__rl_reset(m);
   return 0;
 }
 

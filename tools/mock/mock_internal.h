@@ -56,6 +56,8 @@ typedef struct {
   int32_t cached;      /* cached input tokens to report */
   int32_t chunk_bytes; /* >0: send the body in pieces of this size, one per loop turn */
   mock_resil_ctl_t rs; /* resilience controls (resilience.c) */
+  int64_t rl_rpm, rl_tpm; /* simulated rate limit per key (ratelimit.c); 0: none */
+  uint32_t rl_window_ms;  /* the limits' window; 0: a minute */
 } mock_ctl_t;
 
 void mock__ctl_init(mock_ctl_t *c);
@@ -74,6 +76,31 @@ typedef struct {
 
 uint32_t mock__seen_bump(mock_seen_t *s, const char *key);
 void mock__seen_free(mock_seen_t *s);
+
+/* ---- Simulated rate limit (ratelimit.c) ------------------------------------ */
+
+#define MOCK_RL_MAX_HEADERS 6
+typedef struct mock_rl_s mock_rl_t;
+typedef struct mock_fmt_s mock_fmt_t;
+/* The rate-limit headers of one answer. */
+typedef struct {
+  llmrt_header_t h[MOCK_RL_MAX_HEADERS];
+  char v[MOCK_RL_MAX_HEADERS][64];
+  size_t n;
+} mock_rl_head_t;
+
+/* A control of the rate limit: 1 applied, 0 not one of them, -1 bad value. */
+int mock__rl_apply(mock_ctl_t *c, const char *k, size_t klen, const char *v, size_t vlen);
+/* Charges one request of `tokens` to key's buckets and fills out with the
+ * headers to send. 0: admitted; 1: limited (*retry_ms set; answer with
+ * mock__rl_respond_429). */
+int mock__rl_charge(llmrt_mock_t *m, const mock_ctl_t *c, int api, const char *key, int64_t tokens,
+                    mock_rl_head_t *out, uint64_t *retry_ms);
+size_t mock__rl_append(const mock_rl_head_t *rl, llmrt_header_t *h, size_t n);
+void mock__rl_respond_429(llmrt_mock_t *m, llmrt__sreq_t *r, const mock_fmt_t *fmt,
+                          const mock_rl_head_t *rl, uint64_t retry_ms);
+/* Forgets every key's buckets. */
+void mock__rl_reset(llmrt_mock_t *m);
 
 /* ---- Text generation ------------------------------------------------------ */
 
@@ -113,7 +140,7 @@ typedef struct {
 } mock_resil_t;
 
 /* A provider's wire format. Each function appends to out. */
-typedef struct {
+struct mock_fmt_s {
   const char *name;
   int (*error_body)(llmrt__buf_t *out, int status, const char *msg);
   int (*full)(llmrt__buf_t *out, const mock_ex_t *ex);
@@ -123,7 +150,7 @@ typedef struct {
   int (*stream_error)(llmrt__buf_t *out, const mock_ex_t *ex);
   int (*stream_malformed)(llmrt__buf_t *out, const mock_ex_t *ex);
   const char *request_id_header; /* "x-request-id" / "request-id" */
-} mock_fmt_t;
+};
 
 extern const mock_fmt_t mock__fmt_openai;
 extern const mock_fmt_t mock__fmt_anthropic;
@@ -136,6 +163,7 @@ struct llmrt_mock_s {
   char *controls;  /* default controls string (copy) */
   mock_ctl_t dflt; /* parsed defaults */
   mock_seen_t seen;
+  mock_rl_t *rl; /* simulated rate limit state, or NULL */
   char url[96];
   uint16_t port;
   llmrt_mock_stats_t st;
@@ -186,6 +214,7 @@ struct mock_ex_s {
   /* fault=reset waits for the server's queue to drain, so the tokens before
    * the fault reach the client before the RST. */
   int reset_blocked;
+  mock_rl_head_t rlh; /* rate-limit headers of this answer */
 };
 
 /* Bytes of an answer queued and not yet taken by the kernel above which the

@@ -59,6 +59,10 @@ static void logf_(redis_loop_t *rl, int level, const char *fmt, const char *what
   rl->H->log(rl->prt, level, msg);
 }
 
+static void notify(redis_loop_t *rl, int ready) {
+  if (rl->o.on_state && !rl->freeing) rl->o.on_state(rl->o.state_arg, ready);
+}
+
 static void stop_timer(redis_loop_t *rl) {
   if (rl->timer) rl->H->timer_stop(rl->timer);
   rl->timer = NULL;
@@ -139,6 +143,7 @@ static void drop(redis_loop_t *rl, const char *why) {
   schedule_reconnect(rl);
   /* Deferred by hiredis when inside one of its callbacks. */
   if (ac) redisAsyncFree(ac);
+  if (was_ready) notify(rl, 0);
 }
 
 static void on_connect_timeout(llmrt_timer_t *t, void *arg) {
@@ -169,6 +174,7 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata) {
   else
     logf_(rl, LLMRT_LOG_INFO, "%s: redis %s:%u: %s", "connected");
   rl->warned = 0;
+  notify(rl, 1);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status) {
@@ -225,6 +231,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status) {
     rl->warned = 1;
   }
   schedule_reconnect(rl);
+  if (was_ready) notify(rl, 0);
 }
 
 static void start_connect(redis_loop_t *rl) {

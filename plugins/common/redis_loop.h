@@ -49,6 +49,10 @@ typedef struct {
   uint32_t stall_timeouts;     /* consecutive timeouts that drop the connection; 0: 3 */
   uint32_t max_pending;        /* commands in flight at most (more: LLMRT_EBUSY); 0: 1024 */
   const char *label;           /* for log lines ("cache"), may be NULL */
+  /* Called (may be NULL) when the client becomes ready (1) or stops being
+   * ready (0), e.g. to set an "up" gauge. Not called from redis_loop_free. */
+  void (*on_state)(void *arg, int ready);
+  void *state_arg;
 } redis_loop_opts_t;
 
 /* A command's outcome: status 0 and reply (a hiredis reply, which may be a

@@ -250,10 +250,8 @@ static int cache_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void
     c->flights = H->calloc(c->n_flight_buckets, sizeof *c->flights);
     if (!c->flights) rc = LLMRT_ENOMEM;
   }
-  const cJSON *redis = cJSON_GetObjectItemCaseSensitive(cfg, "redis");
-  if (!rc && redis) rc = cache__redis_config(c, redis, err, errlen);
-  cJSON_Delete(cfg);
   if (rc) {
+    cJSON_Delete(cfg);
     cache_fini(c);
     return rc;
   }
@@ -276,8 +274,21 @@ static int cache_init(llmrt_plugin_rt_t *prt, const char *json, size_t len, void
          &c->m_redis_hits);
   metric(c, LLMRT_METRIC_COUNTER, "llmrt_cache_redis_errors_total",
          "Redis lookups or writes that failed (down, refused, malformed)", &c->m_redis_errors);
+  metric(c, LLMRT_METRIC_GAUGE, "llmrt_cache_redis_up",
+         "Whether the Redis tier is connected and answering (1) or not (0)", &c->m_redis_up);
   metric(c, LLMRT_METRIC_COUNTER, "llmrt_cache_redis_timeouts_total",
          "Redis lookups that took longer than lookup_timeout_ms", &c->m_redis_timeouts);
+  /* Redis last: its state callback sets a metric registered above. */
+  const cJSON *redis = cJSON_GetObjectItemCaseSensitive(cfg, "redis");
+  if (redis) {
+    H->metric_set(c->m_redis_up, NULL, 0);
+    rc = cache__redis_config(c, redis, err, errlen);
+  }
+  cJSON_Delete(cfg);
+  if (rc) {
+    cache_fini(c);
+    return rc;
+  }
   *state = c;
   return 0;
 }

@@ -169,7 +169,7 @@ typedef struct {
   size_t n_flight_buckets;
   /* Metrics. */
   llmrt_metric_t *m_hits, *m_misses, *m_coalesced, *m_stores, *m_evictions, *m_bytes, *m_entries,
-      *m_redis_hits, *m_redis_errors, *m_redis_timeouts;
+      *m_redis_hits, *m_redis_errors, *m_redis_timeouts, *m_redis_up;
   uint64_t redis_errors_seen, redis_timeouts_seen;
 } cache_t;
 

@@ -19,6 +19,19 @@
 
 #include "cache.h"
 
+static const char *llmrt_err_name_(int status) {
+  switch (status) {
+  case LLMRT_ETIMEDOUT:
+    return "timed out";
+  case LLMRT_ECLOSED:
+    return "connection lost";
+  case LLMRT_EBUSY:
+    return "too many commands pending";
+  default:
+    return "error";
+  }
+}
+
 static int get_uint(const cJSON *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out,
                     char *err, size_t errlen) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -30,6 +43,11 @@ static int get_uint(const cJSON *o, const char *k, uint32_t lo, uint32_t hi, uin
   }
   *out = (uint32_t)v->valuedouble;
   return 0;
+}
+
+static void on_state(void *arg, int ready) {
+  cache_t *c = arg;
+  H->metric_set(c->m_redis_up, NULL, ready);
 }
 
 int cache__redis_config(cache_t *c, const void *obj, char *err, size_t errlen) {
@@ -110,6 +128,8 @@ int cache__redis_config(cache_t *c, const void *obj, char *err, size_t errlen) {
   ro.connect_timeout_ms = conn;
   ro.backoff_max_ms = bmax;
   ro.label = "cache";
+  ro.on_state = on_state;
+  ro.state_arg = c;
   int rc = redis_loop_new(H, c->prt, &ro, &c->redis);
   if (rc == LLMRT_EINVAL) {
     snprintf(err, errlen, "redis.address: \"%s\" is not a numeric address or localhost", host);
@@ -125,7 +145,7 @@ static int redis_key(const cache_t *c, const uint8_t key[CACHE_KEY_LEN], char *o
 }
 
 static void warn(cache_t *c, const char *what) {
-  char msg[160];
+  char msg[256];
   snprintf(msg, sizeof msg, "redis %s: serving from memory only", what);
   H->log(c->prt, LLMRT_LOG_WARN, msg);
 }
@@ -140,12 +160,18 @@ static void on_get(void *arg, int status, const redisReply *reply) {
     if (!c->redis_timeouts_seen++) warn(c, "lookup timed out");
   } else if (status || !reply || reply->type == REDIS_REPLY_ERROR) {
     H->metric_add(c->m_redis_errors, NULL, 1);
-    if (!c->redis_errors_seen++) warn(c, "lookup failed");
+    if (!c->redis_errors_seen++) {
+      char what[180];
+      snprintf(what, sizeof what, "lookup failed (%.120s)",
+               reply && reply->str ? reply->str : llmrt_err_name_(status));
+      warn(c, what);
+    }
   } else if (reply->type == REDIS_REPLY_STRING) {
     c->redis_errors_seen = c->redis_timeouts_seen = 0;
     e = cache__entry_parse(reply->str, reply->len, cc->key, c->max_entry_bytes);
     if (!e) {
       H->metric_add(c->m_redis_errors, NULL, 1);
+      if (!c->redis_errors_seen++) warn(c, "entry is malformed or too big");
     } else {
       int64_t now = cache__wall_ms();
       if (now >= e->expires_ms || (cc->max_age_ms > 0 && now - e->created_ms > cc->max_age_ms)) {
@@ -177,8 +203,13 @@ int cache__redis_lookup(cache_t *c, cache_call_t *cc) {
 static void on_set(void *arg, int status, const redisReply *reply) {
   cache_t *c = arg;
   if (status == LLMRT_ESHUTDOWN) return;
-  if (status || !reply || reply->type == REDIS_REPLY_ERROR)
+  if (status || !reply || reply->type == REDIS_REPLY_ERROR) {
     H->metric_add(c->m_redis_errors, NULL, 1);
+    char msg[200];
+    snprintf(msg, sizeof msg, "redis write failed: %.150s",
+             reply && reply->str ? reply->str : llmrt_err_name_(status));
+    H->log(c->prt, LLMRT_LOG_WARN, msg);
+  }
 }
 
 void cache__redis_store(cache_t *c, const cache_entry_t *e) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -83,6 +84,8 @@ static void spawn(test_redis_t *r) {
   pid_t pid = fork();
   if (pid < 0) DIE("fork: %s", strerror(errno));
   if (pid == 0) {
+    /* A test that aborts must not leave its Redis behind. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     char log[320];
     snprintf(log, sizeof log, "%s/redis.log", dir);
     const char *argv[32];

@@ -188,6 +188,7 @@ void cache__flight_done(cache_t *c, cache_flight_t *f, int status, const llmrt_r
 }
 
 void cache__flights_free(cache_t *c) {
+  if (!c->flights) return;
   for (size_t i = 0; i < c->n_flight_buckets; i++) {
     while (c->flights[i]) {
       cache_flight_t *f = c->flights[i];

@@ -324,6 +324,17 @@ static int cache_on_request(llmrt_ctx_t *ctx) {
   cache_t *c = H->plugin_state(ctx);
   cache_call_t *cc = H->call_state(ctx);
   cc->ctx = ctx;
+  /* Again, for a new attempt an outer plugin (retry) started: the call
+   * keeps its role; only the failed attempt's recording goes (nothing of
+   * it passed outward, or the runtime would have refused the retry). */
+  if (cc->role == CC_LEADER && cc->flight) {
+    cache__rec_free(&cc->flight->rec);
+    return LLMRT_CONTINUE;
+  }
+  if (cc->role == CC_ALONE) {
+    cache__rec_free(&cc->rec);
+    return LLMRT_CONTINUE;
+  }
   const llmrt_request_t *r = H->request(ctx);
   int mode = r->cache;
   uint32_t req_ttl = 0, req_age = 0;

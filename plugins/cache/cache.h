@@ -27,15 +27,19 @@ extern const llmrt_host_t *cache__H;
 
 /* ---- Entries ---- */
 
-/* One recorded event; strings are offsets into the entry's blob (NUL
- * terminated there), UINT32_MAX for none. */
+/* One recorded event, 24 bytes: the text is an offset into the entry's
+ * blob (NUL-terminated there), UINT32_MAX for none. What few events have
+ * (a tool call's id and name, a finish reason, token counts) is one "extra"
+ * record in the blob: a flags byte (CACHE_X_*), then the strings present,
+ * each NUL-terminated, then the three counts as 64-bit little-endian. */
 typedef struct {
   uint8_t type;
   uint32_t index;
   uint32_t t_us; /* since the first event, for paced replay */
-  uint32_t text, len, id, name, finish;
-  int64_t in_tok, out_tok, cached_tok;
+  uint32_t text, len, extra;
 } cache_ev_t;
+
+enum { CACHE_X_ID = 1, CACHE_X_NAME = 2, CACHE_X_FINISH = 4, CACHE_X_USAGE = 8 };
 
 /* A stored answer. Immutable once built, shared by reference: every replay
  * holds a reference, the store holds one while the entry is linked; the last

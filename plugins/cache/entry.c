@@ -23,9 +23,10 @@ void cache__rec_free(cache_rec_t *r) {
   r->limit = limit;
 }
 
-static uint32_t rec_str(cache_rec_t *r, const char *s, size_t n) {
-  if (!s || r->overflow) return NONE;
-  size_t need = (size_t)r->blob_len + n + 1;
+/* Appends n bytes (and a NUL when nul is set); the offset, or NONE. */
+static uint32_t rec_put(cache_rec_t *r, const void *s, size_t n, int nul) {
+  if (r->overflow) return NONE;
+  size_t need = (size_t)r->blob_len + n + (nul ? 1 : 0);
   if (need > r->limit) {
     r->overflow = 1;
     return NONE;
@@ -43,9 +44,46 @@ static uint32_t rec_str(cache_rec_t *r, const char *s, size_t n) {
     r->blob_cap = (uint32_t)cap;
   }
   uint32_t off = r->blob_len;
-  memcpy(r->blob + off, s, n);
-  r->blob[off + n] = '\0';
+  if (n) memcpy(r->blob + off, s, n);
+  if (nul) r->blob[off + n] = '\0';
   r->blob_len = (uint32_t)need;
+  return off;
+}
+
+static uint32_t rec_str(cache_rec_t *r, const char *s, size_t n) {
+  return s ? rec_put(r, s, n, 1) : NONE;
+}
+
+static void le64(char *p, int64_t sv) {
+  uint64_t v = (uint64_t)sv;
+  for (int i = 0; i < 8; i++)
+    p[i] = (char)(v >> (8 * i));
+}
+
+static int64_t rd64(const char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v |= (uint64_t)(unsigned char)p[i] << (8 * i);
+  return (int64_t)v;
+}
+
+/* The extra record of ev, or NONE when it has nothing extra. */
+static uint32_t rec_extra(cache_rec_t *r, const llmrt_event_t *ev) {
+  uint8_t flags = (ev->id ? CACHE_X_ID : 0) | (ev->name ? CACHE_X_NAME : 0) |
+                  (ev->finish_reason ? CACHE_X_FINISH : 0) |
+                  (ev->input_tokens || ev->output_tokens || ev->cached_tokens ? CACHE_X_USAGE : 0);
+  if (!flags) return NONE;
+  uint32_t off = rec_put(r, &flags, 1, 0);
+  if (ev->id) rec_str(r, ev->id, strlen(ev->id));
+  if (ev->name) rec_str(r, ev->name, strlen(ev->name));
+  if (ev->finish_reason) rec_str(r, ev->finish_reason, strlen(ev->finish_reason));
+  if (flags & CACHE_X_USAGE) {
+    char t[24];
+    le64(t, ev->input_tokens);
+    le64(t + 8, ev->output_tokens);
+    le64(t + 16, ev->cached_tokens);
+    rec_put(r, t, sizeof t, 0);
+  }
   return off;
 }
 
@@ -77,12 +115,7 @@ void cache__rec_add(cache_rec_t *r, const llmrt_event_t *ev) {
   ce->t_us = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
   ce->text = rec_str(r, ev->text ? ev->text : NULL, ev->text ? ev->len : 0);
   ce->len = ev->text ? (uint32_t)ev->len : 0;
-  ce->id = ev->id ? rec_str(r, ev->id, strlen(ev->id)) : NONE;
-  ce->name = ev->name ? rec_str(r, ev->name, strlen(ev->name)) : NONE;
-  ce->finish = ev->finish_reason ? rec_str(r, ev->finish_reason, strlen(ev->finish_reason)) : NONE;
-  ce->in_tok = ev->input_tokens;
-  ce->out_tok = ev->output_tokens;
-  ce->cached_tok = ev->cached_tokens;
+  ce->extra = rec_extra(r, ev);
   if (!r->overflow) r->n_ev++;
 }
 
@@ -93,12 +126,42 @@ void cache__ev_get(const cache_ev_t *ce, const char *blob, llmrt_event_t *ev) {
   ev->index = ce->index;
   ev->text = ce->text == NONE ? NULL : blob + ce->text;
   ev->len = ce->text == NONE ? 0 : ce->len;
-  ev->id = ce->id == NONE ? NULL : blob + ce->id;
-  ev->name = ce->name == NONE ? NULL : blob + ce->name;
-  ev->finish_reason = ce->finish == NONE ? NULL : blob + ce->finish;
-  ev->input_tokens = ce->in_tok;
-  ev->output_tokens = ce->out_tok;
-  ev->cached_tokens = ce->cached_tok;
+  if (ce->extra == NONE) return;
+  const char *p = blob + ce->extra;
+  uint8_t flags = (uint8_t)*p++;
+  if (flags & CACHE_X_ID) {
+    ev->id = p;
+    p += strlen(p) + 1;
+  }
+  if (flags & CACHE_X_NAME) {
+    ev->name = p;
+    p += strlen(p) + 1;
+  }
+  if (flags & CACHE_X_FINISH) {
+    ev->finish_reason = p;
+    p += strlen(p) + 1;
+  }
+  if (flags & CACHE_X_USAGE) {
+    ev->input_tokens = rd64(p);
+    ev->output_tokens = rd64(p + 8);
+    ev->cached_tokens = rd64(p + 16);
+  }
+}
+
+/* An extra record lies wholly inside the blob, its strings terminated. */
+static int extra_ok(const char *blob, uint32_t blob_len, uint32_t off) {
+  if (off == NONE) return 1;
+  if (off >= blob_len) return 0;
+  const char *p = blob + off, *end = blob + blob_len;
+  uint8_t flags = (uint8_t)*p++;
+  if (flags & ~(CACHE_X_ID | CACHE_X_NAME | CACHE_X_FINISH | CACHE_X_USAGE)) return 0;
+  for (int bit = CACHE_X_ID; bit <= CACHE_X_FINISH; bit <<= 1) {
+    if (!(flags & bit)) continue;
+    const char *z = p < end ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+    if (!z) return 0;
+    p = z + 1;
+  }
+  return !(flags & CACHE_X_USAGE) || end - p >= 24;
 }
 
 /* ---- Entries ---- */
@@ -179,13 +242,12 @@ cache_entry_t *cache__entry_build(const cache_rec_t *r, const llmrt_result_t *re
  * "LRC1", then little-endian fixed-width fields:
  *   i64 created_ms, i64 expires_ms, i64 in, out, cached, u32 text_len,
  *   u32 model, u32 finish, u32 n_ev, u32 blob_len,
- *   n_ev x {u8 type, u32 index, u32 t_us, u32 text, len, id, name, finish,
- *           i64 in, out, cached},
+ *   n_ev x {u8 type, u32 index, u32 t_us, u32 text, len, extra},
  *   blob (blob_len bytes).
  * The key is not in the value: the Redis key names it, and parse takes it. */
 
 #define HDR_LEN (4 + 5 * 8 + 5 * 4)
-#define EV_LEN (1 + 7 * 4 + 3 * 8)
+#define EV_LEN (1 + 5 * 4)
 
 static char *w32(char *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
@@ -239,12 +301,7 @@ int cache__entry_serialize(const cache_entry_t *e, char **out, size_t *len) {
     p = w32(p, ce->t_us);
     p = w32(p, ce->text);
     p = w32(p, ce->len);
-    p = w32(p, ce->id);
-    p = w32(p, ce->name);
-    p = w32(p, ce->finish);
-    p = w64(p, ce->in_tok);
-    p = w64(p, ce->out_tok);
-    p = w64(p, ce->cached_tok);
+    p = w32(p, ce->extra);
   }
   memcpy(p, e->blob, e->blob_len);
   *out = b;
@@ -277,16 +334,10 @@ cache_entry_t *cache__entry_parse(const char *p, size_t len, const uint8_t key[C
     ce->t_us = r32(&q);
     ce->text = r32(&q);
     ce->len = r32(&q);
-    ce->id = r32(&q);
-    ce->name = r32(&q);
-    ce->finish = r32(&q);
-    ce->in_tok = r64(&q);
-    ce->out_tok = r64(&q);
-    ce->cached_tok = r64(&q);
+    ce->extra = r32(&q);
     int ok = ce->type >= LLMRT_EV_START && ce->type <= LLMRT_EV_FINISH &&
              (ce->text == NONE ? ce->len == 0 : (uint64_t)ce->text + ce->len < blob_len) &&
-             str_ok(e->blob, blob_len, ce->id) && str_ok(e->blob, blob_len, ce->name) &&
-             str_ok(e->blob, blob_len, ce->finish) && (i == 0 || ce->t_us >= e->ev[i - 1].t_us);
+             extra_ok(e->blob, blob_len, ce->extra) && (i == 0 || ce->t_us >= e->ev[i - 1].t_us);
     if (!ok) {
       H->free(e);
       return NULL;

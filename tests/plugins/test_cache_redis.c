@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "cache_fx.h"
 #include "redis_server.h"
 
@@ -222,6 +224,76 @@ static void test_redis_stalled(void) {
   chainfx_rt_close(rt2, &loop);
 }
 
+/* What Redis hands back is untrusted: every stored value is replaced by a
+ * damaged copy (cut short, counts changed, offsets out of range, random
+ * bytes); lookups then count an error and go upstream, and nothing crashes. */
+static void corrupt_all(int variant) {
+  redisContext *rc = redisConnect("127.0.0.1", redis.port);
+  ASSERT(rc && !rc->err);
+  redisReply *r = redisCommand(rc, "AUTH %s", "cache-redis-secret");
+  freeReplyObject(r);
+  redisReply *keys = redisCommand(rc, "KEYS t:*");
+  ASSERT(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements > 0);
+  for (size_t i = 0; i < keys->elements; i++) {
+    redisReply *v = redisCommand(rc, "GET %s", keys->element[i]->str);
+    ASSERT(v && v->type == REDIS_REPLY_STRING && v->len > 80);
+    char *b = malloc(v->len);
+    memcpy(b, v->str, v->len);
+    size_t n = v->len;
+    switch (variant) {
+    case 0:
+      n = n / 2;
+      break; /* cut short */
+    case 1:
+      b[4 + 40 + 12] ^= 0x7f;
+      break; /* n_ev changed */
+    case 2:
+      memset(b + 4 + 60 + 9, 0xee, 4);
+      break; /* first event's text offset */
+    case 3:
+      for (size_t k = 4; k < n; k++)
+        b[k] = (char)(k * 131);
+      break;
+    case 4:
+      memset(b + n - 30, 0, 30);
+      memset(b + 4 + 60 + 17, 0x01, 4);
+      break; /* extra record */
+    }
+    redisReply *w = redisCommand(rc, "SET %s %b", keys->element[i]->str, b, n);
+    freeReplyObject(w);
+    free(b);
+    freeReplyObject(v);
+  }
+  freeReplyObject(keys);
+  redisFree(rc);
+}
+
+static void test_redis_garbage(void) {
+  llmrt_t *rt1 = make_rt(llmrt_mock_url(mock), redis.port, &lc1);
+  wait_redis(rt1, 1);
+  static fx_call_t f;
+  run_call(rt1, "to be damaged", &f);
+  for (int i = 0; i < 30; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(2);
+  }
+  chainfx_rt_close(rt1, &loop);
+  for (int variant = 0; variant < 5; variant++) {
+    corrupt_all(variant);
+    llmrt_t *rt = make_rt(llmrt_mock_url(mock), redis.port, &lc2);
+    wait_redis(rt, 1);
+    run_call(rt, "to be damaged", &f);
+    if (f.r.cache_hit) TEST_FAIL_("variant %d: a damaged entry was served", variant);
+    ASSERT(!metric_has(rt, "llmrt_cache_redis_errors_total 0"));
+    ASSERT(metric_has(rt, "llmrt_cache_redis_errors_total"));
+    for (int i = 0; i < 30; i++) { /* its fresh answer reaches Redis */
+      uv_run(&loop, UV_RUN_NOWAIT);
+      uv_sleep(2);
+    }
+    chainfx_rt_close(rt, &loop);
+  }
+}
+
 int main(int argc, char **argv) {
   setenv("CACHE_TEST_KEY", "sk-test-upstream", 1);
   setenv("CACHE_REDIS_PW", "cache-redis-secret", 1);
@@ -239,6 +311,7 @@ int main(int argc, char **argv) {
   RUN_TEST(test_second_process_hits);
   RUN_TEST(test_redis_killed_then_back);
   RUN_TEST(test_redis_stalled);
+  RUN_TEST(test_redis_garbage);
 
   llmrt_mock_stop(mock, on_stopped, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);

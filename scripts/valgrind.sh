@@ -4,7 +4,7 @@
 # out-of-tree install check, the CLI) have no binary of their own.
 set -euo pipefail
 build=${1:-build}
-labels=${2:-'core|transport|http|llm|chain|tools'}
+labels=${2:-'core|transport|http|llm|chain|tools|plugins'}
 tests=$(ctest --test-dir "$build" -N -L "$labels" -LE script | sed -n 's/^ *Test *#[0-9]*: *//p')
 [ -n "$tests" ] || { echo "valgrind: no tests found in $build"; exit 1; }
 # Tests with long loops of calls take fewer rounds under valgrind (the same

@@ -144,10 +144,13 @@ void cache__flight_done(cache_t *c, cache_flight_t *f, int status, const llmrt_r
       remove_follower(f, fc);
       fc->flight = NULL;
       fc->role = CC_NONE;
-      if (replay && e)
+      if (replay && e) {
         cache__replay(c, fc, e, 1);
-      else
+      } else {
+        H->attr_set_num(fc->ctx, "cache.saved_input_tokens", (double)r.input_tokens);
+        H->attr_set_num(fc->ctx, "cache.saved_output_tokens", (double)r.output_tokens);
         H->respond(fc->ctx, &r);
+      }
     }
     cache__rec_free(&f->rec);
     H->free(f);

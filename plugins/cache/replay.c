@@ -79,6 +79,9 @@ int cache__replay(cache_t *c, cache_call_t *cc, cache_entry_t *e, int paused) {
   cc->replay_t0_us = cache__mono_us();
   H->attr_set_num(cc->ctx, "cache.hit", 1);
   if (cc->result) H->attr_set_str(cc->ctx, "cache.result", cc->result);
+  /* The usage is the original answer's; these say it was not spent now. */
+  H->attr_set_num(cc->ctx, "cache.saved_input_tokens", (double)e->in_tok);
+  H->attr_set_num(cc->ctx, "cache.saved_output_tokens", (double)e->out_tok);
   if (emit_due(c, cc)) return LLMRT_STOP;
   arm(c, cc);
   return paused ? 0 : LLMRT_PAUSE;

@@ -31,6 +31,7 @@ typedef struct {
   int n_ev;
   char result[32]; /* the cache.result attribute */
   int hit_attr;
+  double saved_in, saved_out;
   uint64_t id;
   int cancel_at_first_token;
 } fx_call_t;
@@ -69,6 +70,8 @@ static void fx_on_done(llmrt_call_t *call, int status, const llmrt_result_t *res
     if (!strcmp(res->attrs[i].name, "cache.result") && res->attrs[i].str)
       snprintf(f->result, sizeof f->result, "%s", res->attrs[i].str);
     if (!strcmp(res->attrs[i].name, "cache.hit")) f->hit_attr = (int)res->attrs[i].num;
+    if (!strcmp(res->attrs[i].name, "cache.saved_input_tokens")) f->saved_in = res->attrs[i].num;
+    if (!strcmp(res->attrs[i].name, "cache.saved_output_tokens")) f->saved_out = res->attrs[i].num;
   }
 }
 

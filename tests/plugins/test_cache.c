@@ -278,6 +278,11 @@ static void replay_equals(const char *upstream, const char *controls) {
   ASSERT_STR_EQ(a.r.finish, b.r.finish);
   ASSERT_EQ(a.r.in_tok, b.r.in_tok);
   ASSERT_EQ(a.r.out_tok, b.r.out_tok);
+  ASSERT_EQ(b.hit_attr, 1);
+  ASSERT_EQ(a.hit_attr, 0);
+  ASSERT_EQ((int64_t)b.saved_out, b.r.out_tok);
+  ASSERT_EQ((int64_t)b.saved_in, b.r.in_tok);
+  ASSERT(b.saved_out > 0);
   /* Its own timings: an immediate replay is far faster than the original. */
   ASSERT(b.r.timings.total_us > 0);
   ASSERT(b.r.timings.total_us < a.r.timings.total_us);
@@ -472,10 +477,12 @@ static void test_coalesce_100(void) {
     ASSERT_ERR(f[i].r.status, 0);
     ASSERT_STR_EQ(f[i].r.text, f[0].r.text);
     ASSERT_STR_EQ(f[i].r.finish, "stop");
-    if (!f[i].r.cache_hit)
+    if (!f[i].r.cache_hit) {
       leaders++;
-    else
+    } else {
       ASSERT_STR_EQ(f[i].result, "coalesced");
+      ASSERT_EQ((int64_t)f[i].saved_out, f[i].r.out_tok);
+    }
     fx_same_events(&f[0], &f[i]);
   }
   ASSERT_EQ(leaders, 1);

@@ -85,6 +85,7 @@ int cache__flight_join(cache_t *c, cache_flight_t *f, cache_call_t *cc) {
   f->followers_tail = cc;
   f->n_followers++;
   H->metric_add(c->m_coalesced, NULL, 1);
+  cc->result = "coalesced";
   H->attr_set_str(cc->ctx, "cache.result", "coalesced");
   H->attr_set_num(cc->ctx, "cache.hit", 1);
   if (f->rec.n_content) feed(f, cc);

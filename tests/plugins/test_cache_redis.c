@@ -224,6 +224,44 @@ static void test_redis_stalled(void) {
   chainfx_rt_close(rt2, &loop);
 }
 
+/* Identical calls that miss in memory wait on the one Redis lookup, and are
+ * all answered from its hit. */
+static void test_redis_hit_coalesced(void) {
+  llmrt_t *rt1 = make_rt(llmrt_mock_url(mock), redis.port, &lc1);
+  llmrt_t *rt2 = make_rt(llmrt_mock_url(mock), redis.port, &lc2);
+  wait_redis(rt1, 1);
+  wait_redis(rt2, 1);
+  store_and_hit(rt1, rt2, "coalesced on redis");
+  chainfx_rt_close(rt2, &loop);
+  rt2 = make_rt(llmrt_mock_url(mock), redis.port, &lc2);
+  wait_redis(rt2, 1);
+  llmrt_mock_stats_t st0, st1;
+  llmrt_mock_stats(mock, &st0);
+  static fx_call_t f[3];
+  llmrt_message_t m;
+  llmrt_request_t req;
+  req_init(&req, &m, "coalesced on redis");
+  for (int i = 0; i < 3; i++) {
+    memset(&f[i], 0, sizeof f[i]);
+    ASSERT_EQ(llmrt_call(rt2, &req, &fx_cbs, &f[i], NULL), 0);
+  }
+  for (int i = 0; i < 3; i++)
+    while (!f[i].r.done)
+      uv_run(&loop, UV_RUN_ONCE);
+  llmrt_mock_stats(mock, &st1);
+  ASSERT_EQ(st1.requests, st0.requests);
+  ASSERT_STR_EQ(f[0].result, "hit_redis");
+  for (int i = 0; i < 3; i++) {
+    ASSERT_ERR(f[i].r.status, 0);
+    ASSERT_EQ(f[i].r.cache_hit, 1);
+    fx_same_events(&f[0], &f[i]);
+  }
+  ASSERT_STR_EQ(f[1].result, "coalesced");
+  ASSERT(metric_has(rt2, "llmrt_cache_redis_hits_total 1"));
+  chainfx_rt_close(rt1, &loop);
+  chainfx_rt_close(rt2, &loop);
+}
+
 /* What Redis hands back is untrusted: every stored value is replaced by a
  * damaged copy (cut short, counts changed, offsets out of range, random
  * bytes); lookups then count an error and go upstream, and nothing crashes. */
@@ -311,6 +349,7 @@ int main(int argc, char **argv) {
   RUN_TEST(test_second_process_hits);
   RUN_TEST(test_redis_killed_then_back);
   RUN_TEST(test_redis_stalled);
+  RUN_TEST(test_redis_hit_coalesced);
   RUN_TEST(test_redis_garbage);
 
   llmrt_mock_stop(mock, on_stopped, NULL);

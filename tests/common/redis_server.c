@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -86,6 +87,13 @@ static void spawn(test_redis_t *r) {
   if (pid == 0) {
     /* A test that aborts must not leave its Redis behind. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Nor hold the test's output pipe open (it logs to its own file). */
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+      close(devnull);
+    }
     char log[320];
     snprintf(log, sizeof log, "%s/redis.log", dir);
     const char *argv[32];

@@ -367,12 +367,14 @@ static int cache_on_request(llmrt_ctx_t *ctx) {
   cc->storable = mode != LLMRT_CACHE_NO_STORE && deterministic;
 
   if (cc->lookup) {
+    size_t n0 = c->store.n_entries;
     cache_entry_t *e = cache__store_get(&c->store, cc->key, cache__wall_ms(), cc->max_age_ms);
     if (e) {
       H->metric_add(c->m_hits, "tier=\"memory\"", 1);
       cc->result = "hit";
       return cache__replay(c, cc, e, 0);
     }
+    if (c->store.n_entries != n0) cache__account(c); /* an expired entry went */
   }
   set_result(cc, cc->lookup ? "miss" : "refresh", 0);
   /* Only answers that would be stored are shared: two non-deterministic

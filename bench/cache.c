@@ -216,11 +216,11 @@ int main(int argc, char **argv) {
   printf("cache benchmark (medians, llmrt_call -> on_done)\n");
   printf("  uncached call to the mock, whole       %9.1f us  (baseline)\n", base_whole);
   printf("  uncached call to the mock, 64-event stream %5.1f us  (baseline)\n", base_stream);
-  printf("  memory hit, whole                      %9.1f us  %7.1fx faster\n", hit_whole,
+  printf("  memory hit, whole                      %9.1f us  speedup %5.1fx\n", hit_whole,
          base_whole / hit_whole);
-  printf("  memory hit, 64-event stream at once    %9.1f us  %7.1fx faster\n", hit_stream,
+  printf("  memory hit, 64-event stream at once    %9.1f us  speedup %5.1fx\n", hit_stream,
          base_stream / hit_stream);
-  printf("  redis hit (loopback), 64-event stream  %9.1f us  %7.1fx faster  (%d/%d hits)\n",
+  printf("  redis hit (loopback), 64-event stream  %9.1f us  speedup %5.1fx  (%d/%d hits)\n",
          redis_stream, base_stream / redis_stream, redis_hits, nr);
   printf("  memory hits per second, one core       %9.0f\n", hps);
   printf("  heap per stored entry                  %9.0f bytes for %.0f bytes of text "

@@ -56,7 +56,16 @@ typedef struct {
   const char *tool_calls_json;
 } llmrt_message_t;
 
-enum { LLMRT_CACHE_DEFAULT = 0, LLMRT_CACHE_BYPASS = 1, LLMRT_CACHE_NO_STORE = 2 };
+/* llmrt_request_t.cache, for the cache plugin: DEFAULT looks up and stores;
+ * BYPASS does neither (the call goes upstream as if there were no cache);
+ * NO_STORE may be answered from the cache but its answer is not stored;
+ * REFRESH skips the lookup and stores the new answer. */
+enum {
+  LLMRT_CACHE_DEFAULT = 0,
+  LLMRT_CACHE_BYPASS = 1,
+  LLMRT_CACHE_NO_STORE = 2,
+  LLMRT_CACHE_REFRESH = 3
+};
 
 /* A chat request. Initialize with llmrt_request_init(). llmrt_call() copies
  * everything, so the request and its strings may be freed once it returns. */
@@ -88,10 +97,17 @@ typedef struct {
   /* SECRET: the API key for this call, overriding the upstream's. Copied,
    * wiped when the call ends; never logged, never in messages or results. */
   const char *api_key;
-  /* Added after ABI 2.0 (set struct_size to use it). The call's priority in
-   * the wait queues of plugins that queue calls (limits): higher is served
-   * first; 0 is the default. */
+  /* ---- Added after ABI 2.0 (set struct_size, as llmrt_request_init does) ---- */
+  /* The call's priority in the wait queues of plugins that queue calls
+   * (limits): higher is served first; 0 is the default. */
   int32_t priority;
+  /* Cache plugin controls for this call: how long its answer stays cached
+   * (0: the plugin's rules or ttl_s), the oldest cached answer it accepts
+   * (0: any), and 1 to cache its answer even though its sampling is not
+   * deterministic (temperature above the plugin's max_temperature, no seed). */
+  uint32_t cache_ttl_s;
+  uint32_t cache_max_age_s;
+  int cache_nondeterministic;
 } llmrt_request_t;
 
 typedef enum {

@@ -37,6 +37,7 @@ void llmrt_options_init(llmrt_options_t *o) {
 
 void llmrt_request_init(llmrt_request_t *req) {
   memset(req, 0, sizeof *req);
+  req->struct_size = sizeof *req; /* the fields added after ABI 2.0 count */
   req->temperature = -1;
   req->top_p = -1;
 }

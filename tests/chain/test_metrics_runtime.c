@@ -49,7 +49,7 @@ static void test_scripted_connections(void) {
   mfx_t f;
   llmrt_options_t o;
   llmrt_options_init(&o);
-  o.pool_idle_timeout_ms = 1000; /* longer than a few promtool runs under load */
+  o.pool_idle_timeout_ms = 2500; /* longer than a few promtool runs under load */
   o.pool_max_per_origin = 1;
   mfx_start(&f, 1, NULL, &o);
   mfx_configure(&f, "");
@@ -74,7 +74,7 @@ static void test_scripted_connections(void) {
   ASSERT(s.dns_miss == 1 && s.dns_hit == 0);
 
   /* The idle timeout closes it. */
-  mfx_sleep(&f, 1600);
+  mfx_sleep(&f, 3200);
   s = snap(&f);
   ASSERT(s.closed == 1 && s.open == 0 && s.idle == 0);
 

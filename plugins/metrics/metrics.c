@@ -52,6 +52,17 @@ typedef struct {
   attr_metric_t attrs[MAX_ATTR_METRICS]; /* declared ones first */
   size_t n_attrs;
   int attrs_full_logged;
+  /* The GenAI label sets built lately, by upstream, request and response
+   * model: most calls repeat one, and copying it is cheaper than escaping
+   * it again. An instance serves one configuration, so an upstream's name
+   * stands for its provider, host and port. */
+  struct {
+    char key[3][64]; /* upstream, request model, response model ("" if none) */
+    char labels[448];
+    uint16_t len;
+    uint8_t used;
+  } recent[8];
+  unsigned recent_next;
 } mp_t;
 
 typedef struct {
@@ -402,6 +413,34 @@ static const char *attr_str(const llmrt_result_t *res, const char *name, const d
   return NULL;
 }
 
+/* ---- Recent label sets ---- */
+
+static int recent_find(mp_t *p, const char *const keys[3], labels_t *l) {
+  for (size_t i = 0; i < sizeof p->recent / sizeof p->recent[0]; i++) {
+    if (!p->recent[i].used || strcmp(p->recent[i].key[1], keys[1]) != 0 ||
+        strcmp(p->recent[i].key[2], keys[2]) != 0 || strcmp(p->recent[i].key[0], keys[0]) != 0)
+      continue;
+    memcpy(l->buf, p->recent[i].labels, p->recent[i].len + 1u);
+    l->len = p->recent[i].len;
+    l->full = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* Keeps a label set that fits, replacing the oldest kept. */
+static void recent_keep(mp_t *p, const char *const keys[3], const labels_t *l) {
+  if (l->full || l->len >= sizeof p->recent[0].labels) return;
+  for (int k = 0; k < 3; k++)
+    if (strlen(keys[k]) >= sizeof p->recent[0].key[k]) return;
+  unsigned i = p->recent_next++ % (sizeof p->recent / sizeof p->recent[0]);
+  for (int k = 0; k < 3; k++)
+    strcpy(p->recent[i].key[k], keys[k]);
+  memcpy(p->recent[i].labels, l->buf, l->len + 1);
+  p->recent[i].len = (uint16_t)l->len;
+  p->recent[i].used = 1;
+}
+
 /* ---- Per call ---- */
 
 static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *res) {
@@ -416,22 +455,27 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
 
   /* The GenAI attributes, in one order for every series. */
   labels_t l, u;
-  labels_init(&l);
-  label(&l, "gen_ai_operation_name", "chat");
-  label(&l, "gen_ai_provider_name", have_up && ui.provider ? ui.provider : "unknown");
-  if (req && req->model) label(&l, "gen_ai_request_model", req->model);
-  if (res->model) label(&l, "gen_ai_response_model", res->model);
-  char port[8];
-  if (have_up && ui.host) {
-    char *q = port + sizeof port - 1;
-    *q = '\0';
-    unsigned v = ui.port;
-    do
-      *--q = (char)('0' + v % 10);
-    while (v /= 10);
-    memmove(port, q, (size_t)(port + sizeof port - q));
-    label(&l, "server_address", ui.host);
-    label(&l, "server_port", port);
+  const char *keys[3] = {upstream ? upstream : "", req && req->model ? req->model : "",
+                         res->model ? res->model : ""};
+  if (!recent_find(p, keys, &l)) {
+    labels_init(&l);
+    label(&l, "gen_ai_operation_name", "chat");
+    label(&l, "gen_ai_provider_name", have_up && ui.provider ? ui.provider : "unknown");
+    if (req && req->model) label(&l, "gen_ai_request_model", req->model);
+    if (res->model) label(&l, "gen_ai_response_model", res->model);
+    char port[8];
+    if (have_up && ui.host) {
+      char *q = port + sizeof port - 1;
+      *q = '\0';
+      unsigned v = ui.port;
+      do
+        *--q = (char)('0' + v % 10);
+      while (v /= 10);
+      memmove(port, q, (size_t)(port + sizeof port - q));
+      label(&l, "server_address", ui.host);
+      label(&l, "server_port", port);
+    }
+    recent_keep(p, keys, &l);
   }
   size_t base_len = l.len; /* without error.type: token usage */
   if (status) label(&l, "error_type", res->error_type ? res->error_type : err_name(status));

@@ -541,12 +541,22 @@ static llmrt__series_t *series_slow(llmrt_metric_t *m, const char *labels, size_
   return s;
 }
 
+/* The two series used last are compared first: a caller tends to update
+ * the same few label sets in turn (a call's input and output tokens), and
+ * a comparison costs less than the hash. */
 static inline llmrt__series_t *series_of(llmrt_metric_t *m, const char *labels) {
   if (!labels) labels = "";
   size_t len = strlen(labels);
+  for (int i = 0; i < 2; i++) {
+    llmrt__series_t *r = m->recent[i];
+    if (r && r->labels_len == len && memcmp(r->labels, labels, len) == 0) return r;
+  }
   uint64_t h = hash_bytes(labels, len);
   llmrt__series_t *s = lookup(m, labels, len, h);
-  return s ? s : series_slow(m, labels, len);
+  if (!s && !(s = series_slow(m, labels, len))) return NULL;
+  m->recent[1] = m->recent[0];
+  m->recent[0] = s;
+  return s;
 }
 
 /* ---- Recording ---- */

@@ -49,7 +49,7 @@ struct llmrt_metric_s {
   uint32_t max_values; /* per label; UINT32_MAX: no cap (the registry's own) */
   llmrt__series_t *series, *series_tail;
   size_t n_series;
-  llmrt__series_t **table; /* open hashing; power-of-two size */
+  llmrt__series_t **table;    /* open hashing; power-of-two size */
   llmrt__series_t *recent[2]; /* used last, compared before hashing */
   size_t table_size;
   llmrt__labelvals_t *labels;

@@ -215,6 +215,8 @@ llmrt_t *llmrt_call_runtime(const llmrt_call_t *call);
  * the caller's to free with llmrt_free; *len (len may be NULL) its length.
  * On error *out is NULL. Reading allocates only the output. */
 int llmrt_metrics_prometheus(llmrt_t *rt, char **out, size_t *len);
+/* The Content-Type to serve llmrt_metrics_prometheus's text with. */
+#define LLMRT_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 /* The same as llmrt_metrics_prometheus (its first name). */
 int llmrt_metrics_text(llmrt_t *rt, char **out, size_t *len);
 

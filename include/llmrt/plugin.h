@@ -307,7 +307,10 @@ struct llmrt_host_s {
   /* msg is copied; the runtime prefixes the plugin's name. Never log keys.
    * level is one of LLMRT_LOG_*. */
   void (*log)(llmrt_plugin_rt_t *prt, int level, const char *msg);
-  /* Registers (or finds) a metric by name ("llmrt_cache_hits_total").
+  /* Registers (or finds) a metric by name ("llmrt_cache_hits_total"); a
+   * counter's name gets "_total" if it lacks it; histograms get the
+   * OpenTelemetry GenAI duration bounds, or the token bounds for a name
+   * with "token" not ending in "_seconds" (metric_new sets units and bounds).
    * OWNERSHIP: the runtime's, valid until fini. */
   int (*metric)(llmrt_plugin_rt_t *prt, int kind, const char *name, const char *help,
                 llmrt_metric_t **out);
@@ -315,7 +318,10 @@ struct llmrt_host_s {
    * "gen_ai_request_model=\"gpt-4o\"" (copied). Names [A-Za-z_][A-Za-z0-9_]*.
    * In values, write a backslash as two backslashes, a double quote as
    * backslash-quote and a newline as backslash-n (model names come from
-   * users). A malformed set, or "le" on a histogram, is dropped. */
+   * users); values must be UTF-8. A malformed set, a label named twice, or
+   * "le" on a histogram, is dropped (llmrt_metrics_dropped_total); a value
+   * past the metric's cap on distinct values is recorded as "other".
+   * Updates of an existing series take no lock and allocate nothing. */
   void (*metric_add)(llmrt_metric_t *m, const char *labels, double v);
   void (*metric_set)(llmrt_metric_t *m, const char *labels, double v);
   void (*metric_observe)(llmrt_metric_t *m, const char *labels, double v);

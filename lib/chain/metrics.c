@@ -1,20 +1,17 @@
-/* The metrics registry of a runtime: metrics, their series, recording and
- * the cardinality cap.
+/* The metrics registry of a runtime: registering metrics, finding a series,
+ * recording.
  *
  * A metric has one series per distinct label string, found through a hash
- * table, so an update of an existing series hashes its label string, makes
- * one comparison and writes a few numbers: no lock (one loop thread), no
- * allocation. A new label set is the slow path: it is checked (a malformed
- * one could forge lines in the exposition), each label value is counted
- * against the metric's cap on distinct values per label, values past the cap
- * become "other" (llmrt_metrics_folded_total counts each folded update), and
- * a series is allocated once. Everything lives until the runtime's chain is
- * freed, so a pointer handed to a plugin never dangles while it is loaded. */
+ * table, so an update of an existing series hashes its label string (or
+ * matches one of the two used last), makes one comparison and writes a few
+ * numbers: no lock (one loop thread), no allocation. A new label set takes
+ * the slow path in metrics_series.c. Everything lives until the runtime's
+ * chain is freed, so a pointer handed to a plugin never dangles while it is
+ * loaded. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../llm/provider.h"
 #include "metrics.h"
 
 /* The OpenTelemetry GenAI advice: operation duration and chunk times in
@@ -117,13 +114,9 @@ static int same_bounds(const llmrt_metric_t *m, const double *b, size_t n) {
   return 1;
 }
 
-/* The registry's own counters (folds, drops): plugins cannot take them. */
-#define FOLDED_NAME "llmrt_metrics_folded_total"
-#define DROPPED_NAME "llmrt_metrics_dropped_total"
-
 /* internal: the registry's own counters register through here too. */
-static int metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t **out,
-                      int internal) {
+int llmrt__metric_new_as(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t **out,
+                         int internal) {
   if (out) *out = NULL;
   if (!rt || !o || !out || !o->name || o->struct_size < sizeof(uint32_t)) return LLMRT_EINVAL;
   llmrt_metric_opts_t opts;
@@ -156,8 +149,8 @@ static int metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t 
 
   char *name = expo_name(opts.name, suffix, kind);
   if (!name) return LLMRT_ENOMEM;
-  if (!internal &&
-      (llmrt__metric_reserved(name) || !strcmp(name, FOLDED_NAME) || !strcmp(name, DROPPED_NAME))) {
+  if (!internal && (llmrt__metric_reserved(name) || !strcmp(name, LLMRT__METRIC_FOLDED) ||
+                    !strcmp(name, LLMRT__METRIC_DROPPED))) {
     llmrt__free(name);
     return LLMRT_EINVAL;
   }
@@ -201,7 +194,7 @@ static int metric_new(llmrt_t *rt, const llmrt_metric_opts_t *o, llmrt_metric_t 
 }
 
 int llmrt__metric_new(llmrt_t *rt, const llmrt_metric_opts_t *opts, llmrt_metric_t **out) {
-  return metric_new(rt, opts, out, 0);
+  return llmrt__metric_new_as(rt, opts, out, 0);
 }
 
 /* The ABI 2.0 registration: the unit and bounds follow from the name (a
@@ -246,307 +239,22 @@ void llmrt__metrics_free(llmrt_t *rt) {
   ch->metrics = NULL;
 }
 
-/* ---- Finding a series: the hot path ---- */
-
-/* A 64-bit hash of n bytes. Label strings run to a few hundred bytes and
- * are hashed on every update, so four independent lanes take 32 bytes per
- * step (the multiplies overlap), then a tail of eight at a time. */
-static inline uint64_t mix(uint64_t h, uint64_t w) {
-  h = (h ^ w) * 0xff51afd7ed558ccdull;
-  return h ^ (h >> 32);
-}
-
-static uint64_t hash_bytes(const char *s, size_t n) {
-  uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0xc2b2ae3d27d4eb4full, c = 0x165667b19e3779f9ull,
-           d = 0x27d4eb2f165667c5ull;
-  while (n >= 32) {
-    uint64_t w[4];
-    memcpy(w, s, 32);
-    a = mix(a, w[0]);
-    b = mix(b, w[1]);
-    c = mix(c, w[2]);
-    d = mix(d, w[3]);
-    s += 32;
-    n -= 32;
-  }
-  uint64_t h = mix(mix(mix(a, b), c), d);
-  while (n >= 8) {
-    uint64_t w;
-    memcpy(&w, s, 8);
-    h = mix(h, w);
-    s += 8;
-    n -= 8;
-  }
-  uint64_t w = 0;
-  memcpy(&w, s, n);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 29);
-}
-
-static llmrt__series_t *lookup(const llmrt_metric_t *m, const char *labels, size_t len,
-                               uint64_t h) {
-  if (!m->table) return NULL;
-  for (llmrt__series_t *s = m->table[h & (m->table_size - 1)]; s; s = s->hnext)
-    if (s->hash == h && s->labels_len == len && memcmp(s->labels, labels, len) == 0) return s;
-  return NULL;
-}
-
-/* ---- A new label set: the slow path ---- */
-
-/* Label pairs as Prometheus writes them: name="value"[,name="value"...],
- * names [A-Za-z_][A-Za-z0-9_]*, values UTF-8 with only \\, \" and \n escapes. A
- * label set that is not exactly that could forge lines or values in the
- * exposition, so it is refused, as is a label named twice or more than 32
- * labels. Histograms reserve "le" for their buckets. */
-#define MAX_LABEL_PAIRS 32
-
-static int valid_labels(const char *s, int histogram) {
-  const char *names[MAX_LABEL_PAIRS];
-  size_t lens[MAX_LABEL_PAIRS], n = 0;
-  while (*s) {
-    const char *name = s;
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
-    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-           *s == '_')
-      s++;
-    size_t len = (size_t)(s - name);
-    if (histogram && len == 2 && name[0] == 'l' && name[1] == 'e') return 0;
-    /* A label twice in one set is refused by Prometheus. */
-    if (n == MAX_LABEL_PAIRS) return 0;
-    for (size_t i = 0; i < n; i++)
-      if (lens[i] == len && memcmp(names[i], name, len) == 0) return 0;
-    names[n] = name;
-    lens[n++] = len;
-    if (*s++ != '=' || *s++ != '"') return 0;
-    for (;; s++) {
-      if (*s == '\0' || *s == '\n' || *s == '\r') return 0;
-      if (*s == '"') break;
-      if (*s == '\\') {
-        s++;
-        if (*s != '\\' && *s != '"' && *s != 'n') return 0;
-      }
-    }
-    s++; /* the closing quote */
-    if (*s == ',') {
-      s++;
-      if (!*s) return 0;
-    } else if (*s) {
-      return 0;
-    }
-  }
-  return 1;
-}
-
-static void count_drop(llmrt_metric_t *m);
-
-/* Counts one folded update of label (name, len) of m. */
-static void count_fold(llmrt_metric_t *m, const char *label, size_t len) {
-  llmrt__registry_t *reg = m->reg;
-  if (m == reg->folded || m == reg->dropped) return;
-  if (!reg->folded) {
-    llmrt_metric_opts_t o = {.struct_size = sizeof o,
-                             .kind = LLMRT_METRIC_COUNTER,
-                             .name = FOLDED_NAME,
-                             .help = "Updates whose label value was folded into \"other\" by the "
-                                     "cardinality cap, by metric and label",
-                             .max_label_values = UINT32_MAX};
-    if (metric_new(reg->rt, &o, &reg->folded, 1) != 0) return;
-  }
-  char buf[512];
-  int n = snprintf(buf, sizeof buf, "metric=\"%s\",label=\"%.*s\"", m->name, (int)len, label);
-  if (n > 0 && (size_t)n < sizeof buf) llmrt__metric_add(reg->folded, buf, 1);
-}
-
-static void count_drop(llmrt_metric_t *m) {
-  llmrt__registry_t *reg = m->reg;
-  if (m == reg->folded || m == reg->dropped) return;
-  if (!reg->dropped) {
-    llmrt_metric_opts_t o = {.struct_size = sizeof o,
-                             .kind = LLMRT_METRIC_COUNTER,
-                             .name = DROPPED_NAME,
-                             .help = "Updates dropped: malformed or too long label sets, or no "
-                                     "memory for a new series, by metric",
-                             .max_label_values = UINT32_MAX};
-    if (metric_new(reg->rt, &o, &reg->dropped, 1) != 0) return;
-  }
-  char buf[300];
-  int n = snprintf(buf, sizeof buf, "metric=\"%s\"", m->name);
-  if (n > 0 && (size_t)n < sizeof buf) llmrt__metric_add(reg->dropped, buf, 1);
-}
-
-static uint32_t max_values(const llmrt_metric_t *m) {
-  if (m->max_values) return m->max_values;
-  uint32_t v = m->reg->rt->opts.metrics_max_label_values;
-  return v ? v : 100;
-}
-
-static size_t max_series(const llmrt_metric_t *m) {
-  if (m->max_values == UINT32_MAX) return SIZE_MAX;
-  uint32_t v = m->reg->rt->opts.metrics_max_series;
-  return v ? v : 10000;
-}
-
-/* The value set of label (name, len), created when make is set. */
-static llmrt__labelvals_t *labelvals(llmrt_metric_t *m, const char *name, size_t len, int make) {
-  for (size_t i = 0; i < m->n_labels; i++)
-    if (m->labels[i].name_len == len && memcmp(m->labels[i].name, name, len) == 0)
-      return &m->labels[i];
-  if (!make) return NULL;
-  llmrt__labelvals_t *a = llmrt__realloc(m->labels, (m->n_labels + 1) * sizeof *a);
-  if (!a) return NULL;
-  m->labels = a;
-  llmrt__labelvals_t *lv = &a[m->n_labels];
-  memset(lv, 0, sizeof *lv);
-  if (!(lv->name = llmrt__strndup(name, len))) return NULL;
-  lv->name_len = len;
-  m->n_labels++;
-  return lv;
-}
-
-static int value_known(const llmrt__labelvals_t *lv, const char *v, size_t len, uint64_t h) {
-  for (uint32_t i = 0; i < lv->n; i++)
-    if (lv->hashes[i] == h && strlen(lv->values[i]) == len && memcmp(lv->values[i], v, len) == 0)
-      return 1;
-  return 0;
-}
-
-static int value_add(llmrt__labelvals_t *lv, const char *v, size_t len, uint64_t h) {
-  if (lv->n == lv->cap) {
-    uint32_t cap = lv->cap ? lv->cap * 2 : 8;
-    uint64_t *hs = llmrt__realloc(lv->hashes, cap * sizeof *hs);
-    if (!hs) return LLMRT_ENOMEM;
-    lv->hashes = hs;
-    char **vs = llmrt__realloc(lv->values, cap * sizeof *vs);
-    if (!vs) return LLMRT_ENOMEM;
-    lv->values = vs;
-    lv->cap = cap;
-  }
-  if (!(lv->values[lv->n] = llmrt__strndup(v, len))) return LLMRT_ENOMEM;
-  lv->hashes[lv->n++] = h;
-  return 0;
-}
-
-/* Rewrites labels into out with every value past its label's cap (or every
- * value, when all_other) replaced by "other", counting each fold. When
- * commit is set, the values kept are added to their labels' sets. Returns
- * the length written, or -1 (ENOMEM). */
-static int fold_labels(llmrt_metric_t *m, const char *labels, char *out, int all_other,
-                       int commit) {
-  size_t o = 0;
-  const char *s = labels;
-  uint32_t cap = max_values(m);
-  while (*s) {
-    const char *name = s;
-    while (*s != '=')
-      s++;
-    size_t nlen = (size_t)(s - name);
-    s += 2; /* =" */
-    const char *v = s;
-    while (*s != '"')
-      s += *s == '\\' ? 2 : 1;
-    size_t vlen = (size_t)(s - v);
-    s++;
-    if (*s == ',') s++;
-    int fold = all_other;
-    if (!fold && !(vlen == 5 && memcmp(v, "other", 5) == 0) && cap != UINT32_MAX) {
-      uint64_t h = hash_bytes(v, vlen);
-      llmrt__labelvals_t *lv = labelvals(m, name, nlen, commit);
-      if (commit && !lv) return -1;
-      if (!lv || !value_known(lv, v, vlen, h)) {
-        uint32_t have = lv ? lv->n : 0;
-        if (have >= cap)
-          fold = 1;
-        else if (commit && value_add(lv, v, vlen, h) != 0)
-          return -1;
-      }
-    }
-    if (fold && !commit) count_fold(m, name, nlen);
-    if (o) out[o++] = ',';
-    memcpy(out + o, name, nlen);
-    o += nlen;
-    memcpy(out + o, "=\"", 2);
-    o += 2;
-    if (fold) {
-      memcpy(out + o, "other", 5);
-      o += 5;
-    } else {
-      memcpy(out + o, v, vlen);
-      o += vlen;
-    }
-    out[o++] = '"';
-  }
-  out[o] = '\0';
-  return (int)o;
-}
-
-static int table_grow(llmrt_metric_t *m) {
-  size_t size = m->table_size ? m->table_size * 2 : 16;
-  llmrt__series_t **t = llmrt__calloc(size, sizeof *t);
-  if (!t) return LLMRT_ENOMEM;
-  for (llmrt__series_t *s = m->series; s; s = s->next) {
-    s->hnext = t[s->hash & (size - 1)];
-    t[s->hash & (size - 1)] = s;
-  }
-  llmrt__free(m->table);
-  m->table = t;
-  m->table_size = size;
-  return 0;
-}
-
-static llmrt__series_t *series_make(llmrt_metric_t *m, const char *labels, size_t len, uint64_t h) {
-  if ((m->n_series + 1) * 4 > m->table_size * 3 && table_grow(m) != 0) return NULL;
-  size_t nb = m->kind == LLMRT_METRIC_HISTOGRAM ? m->n_bounds + 1 : 0;
-  llmrt__series_t *s = llmrt__calloc(1, sizeof *s + nb * sizeof s->buckets[0]);
-  if (!s) return NULL;
-  if (!(s->labels = llmrt__strndup(labels, len))) {
-    llmrt__free(s);
-    return NULL;
-  }
-  s->labels_len = len;
-  s->hash = h;
-  s->hnext = m->table[h & (m->table_size - 1)];
-  m->table[h & (m->table_size - 1)] = s;
-  if (m->series_tail)
-    m->series_tail->next = s;
-  else
-    m->series = s;
-  m->series_tail = s;
-  m->n_series++;
-  return s;
-}
-
-static llmrt__series_t *series_slow(llmrt_metric_t *m, const char *labels, size_t len) {
-  /* Prometheus refuses a scrape with a label value that is not UTF-8. */
-  if (len >= LLMRT__METRIC_MAX_LABELS / 3 || llmrt__utf8_valid(labels, len) != len ||
-      !valid_labels(labels, m->kind == LLMRT_METRIC_HISTOGRAM)) {
-    llmrt__log(m->reg->rt, LLMRT_LOG_DEBUG, "metric %s: malformed labels dropped", m->name);
-    count_drop(m);
-    return NULL;
-  }
-  /* Folding replaces values by "other": at most 5 bytes more per label,
-   * and a label takes at least 4 bytes (a=""), so 3 * len bounds it. */
-  char buf[LLMRT__METRIC_MAX_LABELS];
-  int all_other = m->n_series >= max_series(m);
-  if (all_other) count_fold(m, "*", 1);
-  int n = fold_labels(m, labels, buf, all_other, 0);
-  if (n < 0) return NULL;
-  uint64_t h = hash_bytes(buf, (size_t)n);
-  llmrt__series_t *s = lookup(m, buf, (size_t)n, h);
-  if (s) return s;
-  if (all_other && m->n_series >= max_series(m) + 1) return NULL; /* its own "other" series */
-  if (fold_labels(m, labels, buf, all_other, 1) < 0 || !(s = series_make(m, buf, (size_t)n, h))) {
-    count_drop(m);
-    return NULL;
-  }
-  return s;
-}
-
+/* The two series used last are compared first: a caller tends to update
+ * the same few label sets in turn (a call's input and output tokens), and
+ * a comparison costs less than the hash. */
 static inline llmrt__series_t *series_of(llmrt_metric_t *m, const char *labels) {
   if (!labels) labels = "";
   size_t len = strlen(labels);
-  uint64_t h = hash_bytes(labels, len);
-  llmrt__series_t *s = lookup(m, labels, len, h);
-  return s ? s : series_slow(m, labels, len);
+  for (int i = 0; i < 2; i++) {
+    llmrt__series_t *r = m->recent[i];
+    if (r && r->labels_len == len && memcmp(r->labels, labels, len) == 0) return r;
+  }
+  uint64_t h = llmrt__metric_hash(labels, len);
+  llmrt__series_t *s = llmrt__series_lookup(m, labels, len, h);
+  if (!s && !(s = llmrt__series_new(m, labels, len))) return NULL;
+  m->recent[1] = m->recent[0];
+  m->recent[0] = s;
+  return s;
 }
 
 /* ---- Recording ---- */

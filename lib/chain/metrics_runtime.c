@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../http/pool_stats.h"
+#include "call.h"
 #include "metrics.h"
 
 enum {
@@ -194,7 +195,11 @@ int llmrt__metric_reserved(const char *name) {
 int llmrt__expo_runtime(llmrt_t *rt, llmrt__expo_t *e) {
   llmrt__chain_t *ch = rt->chain;
   const char *none[] = {""};
-  double in_flight = ch ? ch->n_calls : 0;
+  /* Calls whose on_done has not run: a call that completed may wait a
+   * loop turn or two for its handles before it is freed (ch->n_calls). */
+  double in_flight = 0;
+  for (llmrt__link_t *l = ch ? ch->calls.next : NULL; l && l != &ch->calls; l = l->next)
+    in_flight += LLMRT__CONTAINER(l, llmrt_call_t, link)->state < CALL_COMPLETING;
   int r =
       simple(e, "llmrt_calls_in_flight", LLMRT_METRIC_GAUGE,
              "Calls started and not yet completed (llmrt_call to on_done)", none, &in_flight, 1);

@@ -20,46 +20,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "llmrt/plugin.h"
+#include "mp.h"
 
-static const llmrt_host_t *H;
+const llmrt_host_t *H;
 
-#define MAX_ATTR_METRICS 64
-#define MAX_VALUE 128 /* bytes of one label value kept (cut at a UTF-8 boundary) */
-
-enum { K_NONE = 0, K_COUNTER, K_SECONDS, K_MS, K_TOKENS, K_IGNORE };
-
-static const double duration_bounds[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
-                                         1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
-#define N_DUR (sizeof duration_bounds / sizeof duration_bounds[0])
-static const double token_bounds[] = {1,     4,     16,     64,      256,     1024,     4096,
-                                      16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
+const double duration_bounds[N_DUR] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                       1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+const double token_bounds[N_DUR] = {1,     4,     16,     64,      256,     1024,     4096,
+                                    16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
 /* The runtime's own time per call is far below a round trip: finer bounds. */
-static const double overhead_bounds[] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01,
-                                         0.02,   0.05,   0.1,    0.2,   0.5,   1,     2};
-
-typedef struct {
-  char name[64]; /* the attribute */
-  int kind;
-  llmrt_metric_t *m; /* registered on first use */
-} attr_metric_t;
-
-typedef struct {
-  llmrt_plugin_rt_t *prt;
-  uint32_t max_values;
-  llmrt_metric_t *duration, *tokens, *ttfc, *tpoc;
-  llmrt_metric_t *attempts, *retries, *cache, *overhead;
-  attr_metric_t attrs[MAX_ATTR_METRICS]; /* declared ones first */
-  size_t n_attrs;
-  int attrs_full_logged;
-} mp_t;
-
-typedef struct {
-  int checked, streamed; /* the request asked for a stream (chunk times only then) */
-  uint64_t last_us;      /* the previous content chunk; 0: none yet */
-  uint64_t gaps[N_DUR + 1];
-  double gap_sum;
-} mp_call_t;
+const double overhead_bounds[N_DUR] = {0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                       0.02,   0.05,   0.1,    0.2,   0.5,   1,     2};
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -69,29 +40,8 @@ static uint64_t now_us(void) {
 
 /* ---- Configuration ---- */
 
-static int kind_of(const char *s) {
-  static const char *const names[] = {"", "counter", "seconds", "ms", "tokens", "ignore"};
-  for (int i = 1; i <= K_IGNORE; i++)
-    if (!strcmp(s, names[i])) return i;
-  return K_NONE;
-}
-
-static int kind_by_suffix(const char *name) {
-  size_t n = strlen(name);
-  static const struct {
-    const char *suffix;
-    int kind;
-  } rules[] = {
-      {"_total", K_COUNTER}, {"_seconds", K_SECONDS}, {"_ms", K_MS}, {"_tokens", K_TOKENS}};
-  for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-    size_t l = strlen(rules[i].suffix);
-    if (n > l && !strcmp(name + n - l, rules[i].suffix)) return rules[i].kind;
-  }
-  return K_NONE;
-}
-
-static int metric(mp_t *p, llmrt_metric_t **out, int kind, const char *name, const char *unit,
-                  const char *help, const double *bounds, size_t n_bounds) {
+int metric(mp_t *p, llmrt_metric_t **out, int kind, const char *name, const char *unit,
+           const char *help, const double *bounds, size_t n_bounds) {
   llmrt_metric_opts_t o = {.struct_size = sizeof o,
                            .kind = kind,
                            .name = name,
@@ -227,181 +177,6 @@ static int mp_on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
   return LLMRT_CONTINUE;
 }
 
-/* ---- Labels, built without allocation ---- */
-
-typedef struct {
-  char buf[4096];
-  size_t len;
-  int full;
-} labels_t;
-
-/* Only the start is set: the buffer is large and written before it is read. */
-static void labels_init(labels_t *l) {
-  l->len = 0;
-  l->full = 0;
-  l->buf[0] = '\0';
-}
-
-/* Takes the labels back to the first len bytes. */
-static void labels_cut(labels_t *l, size_t len) {
-  l->len = len;
-  l->buf[len] = '\0';
-}
-
-/* Appends name="value" with the exposition's escapes (\\, \", \n); a value
- * longer than MAX_VALUE bytes is cut at a character boundary. */
-/* Bytes of a valid UTF-8 sequence at s (RFC 3629: no overlong forms,
- * surrogates or code points past U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s) {
-  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-  size_t k;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2;
-  else if (c >= 0xE0 && c <= 0xEF) {
-    k = 3;
-    lo = c == 0xE0 ? 0xA0 : 0x80;
-    hi = c == 0xED ? 0x9F : 0xBF;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    k = 4;
-    lo = c == 0xF0 ? 0x90 : 0x80;
-    hi = c == 0xF4 ? 0x8F : 0xBF;
-  } else
-    return 0;
-  if (s[1] < lo || s[1] > hi) return 0; /* also stops at the NUL */
-  for (size_t i = 2; i < k; i++)
-    if ((s[i] & 0xC0) != 0x80) return 0;
-  return k;
-}
-
-/* Appends name="value" as the exposition wants it: \, " and newline
- * escaped; other control characters as '?' and bytes that are not UTF-8 as
- * U+FFFD (Prometheus refuses a label value that is not UTF-8, and model
- * names come from users); at most MAX_VALUE bytes of value, cut between
- * characters. */
-static void label(labels_t *l, const char *name, const char *value) {
-  if (l->full) return;
-  size_t n = strlen(name);
-  if (l->len + n + 3 * MAX_VALUE + 5 >= sizeof l->buf) {
-    l->full = 1;
-    return;
-  }
-  char *o = l->buf + l->len;
-  if (l->len) *o++ = ',';
-  memcpy(o, name, n);
-  o += n;
-  *o++ = '=';
-  *o++ = '"';
-  const unsigned char *v = (const unsigned char *)value;
-  size_t i = 0;
-  while (v[i] && i < MAX_VALUE) {
-    unsigned char ch = v[i];
-    if (ch >= 0x20 && ch < 0x7F && ch != '\\' && ch != '"') {
-      *o++ = (char)ch;
-      i++;
-    } else if (ch == '\\' || ch == '"' || ch == '\n') {
-      *o++ = '\\';
-      *o++ = ch == '\n' ? 'n' : (char)ch;
-      i++;
-    } else if (ch < 0x80) {
-      *o++ = '?';
-      i++;
-    } else {
-      size_t k = utf8_seq(v + i);
-      if (k && i + k > MAX_VALUE) break; /* would straddle the cut */
-      if (k) {
-        memcpy(o, v + i, k);
-        o += k;
-        i += k;
-      } else {
-        memcpy(o, "\xEF\xBF\xBD", 3);
-        o += 3;
-        i++;
-      }
-    }
-  }
-  *o++ = '"';
-  *o = '\0';
-  l->len = (size_t)(o - l->buf);
-}
-
-/* Our error names for error.type when the provider gave none. */
-static const char *err_name(int err) {
-#define MP_ERR_CASE_(name, val, msg)                                                               \
-  case val:                                                                                        \
-    return "LLMRT_" #name;
-  switch (err) { LLMRT_ERRNO_MAP(MP_ERR_CASE_) }
-#undef MP_ERR_CASE_
-  return "_OTHER";
-}
-
-/* ---- Attributes other plugins set ---- */
-
-static attr_metric_t *attr_metric(mp_t *p, const char *name) {
-  for (size_t i = 0; i < p->n_attrs; i++)
-    if (!strcmp(p->attrs[i].name, name)) return &p->attrs[i];
-  int kind = kind_by_suffix(name);
-  if (!kind || strlen(name) >= sizeof p->attrs[0].name) return NULL;
-  if (p->n_attrs == MAX_ATTR_METRICS) {
-    if (!p->attrs_full_logged) H->log(p->prt, LLMRT_LOG_WARN, "too many attribute metrics");
-    p->attrs_full_logged = 1;
-    return NULL;
-  }
-  attr_metric_t *am = &p->attrs[p->n_attrs++];
-  snprintf(am->name, sizeof am->name, "%s", name);
-  am->kind = kind;
-  return am;
-}
-
-/* llmrt_<attribute> with the kind's unit: trim.tokens_removed_total becomes
- * llmrt_trim_tokens_removed_total, limits.wait_ms llmrt_limits_wait_seconds. */
-static llmrt_metric_t *attr_registered(mp_t *p, attr_metric_t *am) {
-  if (am->m || am->kind == K_IGNORE) return am->m;
-  char name[96];
-  size_t n = strlen(am->name);
-  if (am->kind == K_MS && n > 3 && !strcmp(am->name + n - 3, "_ms"))
-    n -= 3;
-  else if (am->kind == K_SECONDS && n > 8 && !strcmp(am->name + n - 8, "_seconds"))
-    n -= 8;
-  else if (am->kind == K_TOKENS && n > 7 && !strcmp(am->name + n - 7, "_tokens"))
-    n -= 7;
-  snprintf(name, sizeof name, "llmrt.%.*s%s", (int)n, am->name,
-           am->kind == K_TOKENS ? "_tokens" : "");
-  char help[128];
-  snprintf(help, sizeof help, "Per-call attribute %s", am->name);
-  if (am->kind == K_COUNTER)
-    metric(p, &am->m, LLMRT_METRIC_COUNTER, name, NULL, help, NULL, 0);
-  else if (am->kind == K_TOKENS)
-    metric(p, &am->m, LLMRT_METRIC_HISTOGRAM, name, NULL, help, token_bounds, N_DUR);
-  else
-    metric(p, &am->m, LLMRT_METRIC_HISTOGRAM, name, "s", help, duration_bounds, N_DUR);
-  if (!am->m) am->kind = K_IGNORE; /* refused (a clash): once is enough */
-  return am->m;
-}
-
-static void record_attrs(mp_t *p, const llmrt_result_t *res, const char *up_labels) {
-  for (size_t i = 0; i < res->n_attrs; i++) {
-    const llmrt_attr_t *a = &res->attrs[i];
-    if (a->str) continue; /* strings would be unbounded labels */
-    attr_metric_t *am = attr_metric(p, a->name);
-    llmrt_metric_t *m = am ? attr_registered(p, am) : NULL;
-    if (!m) continue;
-    if (am->kind == K_COUNTER)
-      H->metric_add(m, up_labels, a->num);
-    else
-      H->metric_observe(m, up_labels, am->kind == K_MS ? a->num / 1000 : a->num);
-  }
-}
-
-static const char *attr_str(const llmrt_result_t *res, const char *name, const double **num) {
-  for (size_t i = 0; i < res->n_attrs; i++) {
-    if (strcmp(res->attrs[i].name, name) != 0) continue;
-    if (num) *num = res->attrs[i].str ? NULL : &res->attrs[i].num;
-    return res->attrs[i].str;
-  }
-  if (num) *num = NULL;
-  return NULL;
-}
-
 /* ---- Per call ---- */
 
 static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *res) {
@@ -416,22 +191,27 @@ static void mp_on_complete(llmrt_ctx_t *ctx, int status, const llmrt_result_t *r
 
   /* The GenAI attributes, in one order for every series. */
   labels_t l, u;
-  labels_init(&l);
-  label(&l, "gen_ai_operation_name", "chat");
-  label(&l, "gen_ai_provider_name", have_up && ui.provider ? ui.provider : "unknown");
-  if (req && req->model) label(&l, "gen_ai_request_model", req->model);
-  if (res->model) label(&l, "gen_ai_response_model", res->model);
-  char port[8];
-  if (have_up && ui.host) {
-    char *q = port + sizeof port - 1;
-    *q = '\0';
-    unsigned v = ui.port;
-    do
-      *--q = (char)('0' + v % 10);
-    while (v /= 10);
-    memmove(port, q, (size_t)(port + sizeof port - q));
-    label(&l, "server_address", ui.host);
-    label(&l, "server_port", port);
+  const char *keys[3] = {upstream ? upstream : "", req && req->model ? req->model : "",
+                         res->model ? res->model : ""};
+  if (!recent_find(p, keys, &l)) {
+    labels_init(&l);
+    label(&l, "gen_ai_operation_name", "chat");
+    label(&l, "gen_ai_provider_name", have_up && ui.provider ? ui.provider : "unknown");
+    if (req && req->model) label(&l, "gen_ai_request_model", req->model);
+    if (res->model) label(&l, "gen_ai_response_model", res->model);
+    char port[8];
+    if (have_up && ui.host) {
+      char *q = port + sizeof port - 1;
+      *q = '\0';
+      unsigned v = ui.port;
+      do
+        *--q = (char)('0' + v % 10);
+      while (v /= 10);
+      memmove(port, q, (size_t)(port + sizeof port - q));
+      label(&l, "server_address", ui.host);
+      label(&l, "server_port", port);
+    }
+    recent_keep(p, keys, &l);
   }
   size_t base_len = l.len; /* without error.type: token usage */
   if (status) label(&l, "error_type", res->error_type ? res->error_type : err_name(status));

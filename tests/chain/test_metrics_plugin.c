@@ -208,6 +208,70 @@ static void test_known_sequence(void) {
   mfx_stop(&f);
 }
 
+/* Each way a call fails gives its error.type: the provider's error type
+ * when it sent one, else llmrt's error name. */
+static void test_error_types(void) {
+  mfx_t f;
+  mfx_start(&f, 0, NULL, NULL);
+  ASSERT_EQ(llmrt_add_plugin(f.rt, "answer", answer_entry), 0);
+  mfx_configure(&f, PLUGINS);
+  enum { RATE, OVER, BAD, TIMEOUT, CANCEL, N };
+  chainfx_call_t r[N];
+  mfx_call(&f, &r[RATE], "an", "m", 0, "status=429", NULL);
+  mfx_call(&f, &r[OVER], "an", "m", 1, "status=529", NULL);
+  mfx_call(&f, &r[BAD], "oa", "m", 0, "status=400", NULL);
+  /* A total deadline (not retried) and a cancel. */
+  llmrt_message_t msg = {.role = "user", .content = "slow"};
+  llmrt_header_t h = {"x-mock", "ttft_ms=5000"};
+  llmrt_request_t req;
+  llmrt_request_init(&req);
+  req.upstream = "oa";
+  req.model = "m";
+  req.messages = &msg;
+  req.n_messages = 1;
+  req.headers = &h;
+  req.n_headers = 1;
+  req.deadline_ms = 100;
+  chainfx_call_init(&r[TIMEOUT]);
+  ASSERT_EQ(llmrt_call(f.rt, &req, &chainfx_callbacks, &r[TIMEOUT], NULL), 0);
+  req.deadline_ms = 0;
+  uint64_t id = 0;
+  chainfx_call_init(&r[CANCEL]);
+  ASSERT_EQ(llmrt_call(f.rt, &req, &chainfx_callbacks, &r[CANCEL], &id), 0);
+  mfx_sleep(&f, 50);
+  ASSERT_EQ(llmrt_cancel(f.rt, id), 0);
+  mfx_wait(&f, r, N);
+  ASSERT_STR_EQ(r[RATE].error_type, "rate_limit_error");
+  ASSERT_EQ(r[RATE].attempts, 3);
+  ASSERT_STR_EQ(r[OVER].error_type, "overloaded_error");
+  ASSERT_STR_EQ(r[BAD].error_type, "invalid_request_error");
+  ASSERT_ERR(r[TIMEOUT].status, LLMRT_ETIMEDOUT);
+  ASSERT_ERR(r[CANCEL].status, LLMRT_ECANCELED);
+
+  char *text = mcheck_all(f.rt), *json = NULL;
+  ASSERT_ERR(llmrt_metrics_json(f.rt, &json, NULL), 0);
+  cJSON *root = cJSON_Parse(json);
+  ASSERT_EQ(jsum(root, DUR, "count", NULL), N);
+  const char *types[] = {"rate_limit_error", "overloaded_error", "invalid_request_error",
+                         "LLMRT_ETIMEDOUT", "LLMRT_ECANCELED"};
+  for (int i = 0; i < N; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "error_type=%s", types[i]);
+    const char *w[] = {want, NULL};
+    if (jsum(root, DUR, "count", w) != 1) TEST_FAIL_("no duration with %s", want);
+  }
+  /* No call got an answer: no tokens, no response model. */
+  ASSERT_EQ(jsum(root, TOK, "count", NULL), 0);
+  ASSERT(strstr(text, "gen_ai_response_model") == NULL);
+  /* 429 and 529 were retried twice each, with the reason the test plugin set. */
+  ASSERT(mcheck_value(text,
+                      "llmrt_client_retries_total{upstream=\"an\",reason=\"server_error\"}") == 4);
+  cJSON_Delete(root);
+  llmrt_free(json);
+  llmrt_free(text);
+  mfx_stop(&f);
+}
+
 /* 10,000 distinct model names (answered by the test plugin, so quickly):
  * each model label keeps at most max_label_values values. */
 static void test_cardinality_bounded(void) {
@@ -284,6 +348,7 @@ static void test_long_value_cut(void) {
 
 int main(void) {
   RUN_TEST(test_known_sequence);
+  RUN_TEST(test_error_types);
   RUN_TEST(test_cardinality_bounded);
   RUN_TEST(test_long_value_cut);
   return 0;

@@ -45,11 +45,37 @@ static snap_t snap(mfx_t *f) {
   return s;
 }
 
+/* Inside on_done the call no longer counts as in flight (its handles may
+ * still be closing). */
+static double in_flight_at_done = -1;
+
+static void done_reads_metrics(llmrt_call_t *call, int status, const llmrt_result_t *res,
+                               void *user) {
+  char *text = NULL;
+  ASSERT_ERR(llmrt_metrics_prometheus(llmrt_call_runtime(call), &text, NULL), 0);
+  in_flight_at_done = mcheck_value(text, "llmrt_calls_in_flight");
+  llmrt_free(text);
+  chainfx_on_done(call, status, res, user);
+}
+
+static void test_in_flight_at_done(void) {
+  mfx_t f;
+  mfx_start(&f, 0, NULL, NULL);
+  mfx_configure(&f, "");
+  chainfx_call_t r;
+  llmrt_callbacks_t cbs = {NULL, NULL, done_reads_metrics};
+  mfx_call(&f, &r, "oa", "m", 1, NULL, &cbs);
+  mfx_wait(&f, &r, 1);
+  ASSERT_ERR(r.status, 0);
+  ASSERT(in_flight_at_done == 0);
+  mfx_stop(&f);
+}
+
 static void test_scripted_connections(void) {
   mfx_t f;
   llmrt_options_t o;
   llmrt_options_init(&o);
-  o.pool_idle_timeout_ms = 1000; /* longer than a few promtool runs under load */
+  o.pool_idle_timeout_ms = 2500; /* longer than a few promtool runs under load */
   o.pool_max_per_origin = 1;
   mfx_start(&f, 1, NULL, &o);
   mfx_configure(&f, "");
@@ -74,7 +100,7 @@ static void test_scripted_connections(void) {
   ASSERT(s.dns_miss == 1 && s.dns_hit == 0);
 
   /* The idle timeout closes it. */
-  mfx_sleep(&f, 1600);
+  mfx_sleep(&f, 3200);
   s = snap(&f);
   ASSERT(s.closed == 1 && s.open == 0 && s.idle == 0);
 
@@ -107,5 +133,6 @@ static void test_scripted_connections(void) {
 
 int main(void) {
   RUN_TEST(test_scripted_connections);
+  RUN_TEST(test_in_flight_at_done);
   return 0;
 }

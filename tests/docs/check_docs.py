@@ -127,12 +127,12 @@ def internal_names(src):
 
 def metric_names(src):
     """Metric names the runtime and the built-in plugins define: string
-    literals in lib/chain/metrics*.c and plugins/*/*.c that name a metric
+    literals in lib/chain/metrics*.[ch] and plugins/*/*.c that name a metric
     ("llmrt.client.attempts", "llmrt_http_connections_open"), as the
     exposition writes them (dots as underscores) and with the suffixes it
     adds (_total, _seconds, _tokens, _bucket, _sum, _count)."""
     found = set()
-    files = glob.glob(os.path.join(src, "lib", "chain", "metrics*.c"))
+    files = glob.glob(os.path.join(src, "lib", "chain", "metrics*.[ch]"))
     files += glob.glob(os.path.join(src, "plugins", "*", "*.c"))
     for f in files:
         with open(f, encoding="utf-8") as fh:

@@ -111,7 +111,9 @@ int llmrt_inbox_call(llmrt_thread_t *th, llmrt_inbox_t *in, const llmrt_request_
                      const llmrt_callbacks_t *cbs, void *user, uint64_t *ticket);
 
 /* Takes the oldest result, waiting up to timeout_ms for one (0: do not wait;
- * UINT32_MAX: no limit). 0 and *out set, or LLMRT_ETIMEDOUT. */
+ * UINT32_MAX: no limit). 0 and *out set, or LLMRT_ETIMEDOUT. Do not wait on
+ * the runtime's thread (from a callback): results are delivered there, so
+ * only timeout 0 makes sense. */
 int llmrt_inbox_wait(llmrt_inbox_t *in, uint32_t timeout_ms, llmrt_thread_result_t **out);
 
 /* Results submitted to this inbox and not yet taken (in flight or waiting). */

@@ -4,6 +4,7 @@
  *
  * Loading happens in llmrt_configure, before calls run, so the blocking
  * dlopen and file checks here never stall a call in flight. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +51,37 @@ static int open_lib(uv_lib_t *lib, const char *file, char *why, size_t whylen) {
   return -1;
 }
 
-/* Looks for <dir>/<name>.so in LLMRT_PLUGIN_PATH and the install's plugin
- * directory, and opens the first that exists. Never the build tree: an
- * installed library must not pick up whatever a build directory on the
- * machine holds (tests point LLMRT_PLUGIN_PATH at it instead). A file
- * that exists but does not open is an error, not a reason to look further:
- * silently loading another copy would hide the problem. */
+/* The plugin directory of the install this code was loaded from, when it
+ * runs as a shared libllmrt: <its directory>/llmrt/plugins. So an install
+ * copied or moved to another prefix (cmake --install --prefix, a package
+ * unpacked elsewhere) still finds its own plugins, as its llmrt.pc, which is
+ * relative too, says. "" when linked statically (the executable's directory
+ * is not an install's) or when it is the configured directory anyway. */
+static void own_plugin_dir(char *out, size_t cap) {
+  Dl_info info;
+  out[0] = '\0';
+  if (!dladdr((void *)own_plugin_dir, &info) || !info.dli_fname) return;
+  const char *slash = strrchr(info.dli_fname, '/');
+  if (!slash || strncmp(slash + 1, "libllmrt.so", 11) != 0) return;
+  int n = snprintf(out, cap, "%.*s/llmrt/plugins", (int)(slash - info.dli_fname), info.dli_fname);
+  if (n < 0 || (size_t)n >= cap || strcmp(out, LLMRT_PLUGIN_DIR) == 0) out[0] = '\0';
+}
+
+/* Looks for <dir>/<name>.so in LLMRT_PLUGIN_PATH, the install's plugin
+ * directory (configured, then next to the shared library in use), and opens
+ * the first that exists. Never the build tree: an installed library must not
+ * pick up whatever a build directory on the machine holds (tests point
+ * LLMRT_PLUGIN_PATH at it instead). A file that exists but does not open is
+ * an error, not a reason to look further: silently loading another copy
+ * would hide the problem. */
 static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, size_t filelen,
                            char *why, size_t whylen) {
   const char *env = getenv("LLMRT_PLUGIN_PATH");
-  const char *dirs[1] = {LLMRT_PLUGIN_DIR};
+  char own[1024];
+  own_plugin_dir(own, sizeof own);
+  const char *dirs[2] = {LLMRT_PLUGIN_DIR, own};
   const char *s = env ? env : "";
-  for (int pass = 0; pass < 2; pass++) {
+  for (int pass = 0; pass < 3; pass++) {
     for (;;) {
       const char *dir;
       size_t dlen;
@@ -75,6 +95,7 @@ static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, s
       } else {
         dir = dirs[pass - 1];
         dlen = strlen(dir);
+        if (dlen == 0) break;
       }
       int n = snprintf(file, filelen, "%.*s/%s.so", (int)dlen, dir, name);
       if (n > 0 && (size_t)n < filelen && access(file, F_OK) == 0) {
@@ -86,8 +107,8 @@ static int search_and_open(llmrt_plugin_rt_t *p, const char *name, char *file, s
   }
   snprintf(why, whylen,
            "not a registered or built-in plugin, and no %s.so in LLMRT_PLUGIN_PATH "
-           "(%s) or " LLMRT_PLUGIN_DIR,
-           name, env && *env ? env : "unset");
+           "(%s) or " LLMRT_PLUGIN_DIR "%s%.300s",
+           name, env && *env ? env : "unset", own[0] ? " or " : "", own);
   file[0] = '\0';
   return LLMRT_EPLUGINLOAD;
 }

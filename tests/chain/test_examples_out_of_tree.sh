@@ -95,9 +95,11 @@ for name in $examples; do
   load "{\"plugins\":[{\"name\":\"$tmp/cmake-$name/$name.so\",$c}]}" ok
   load "{\"plugins\":[{\"name\":\"$tmp/pc/$name.so\",$c},{\"name\":\"$tmp/pc/$name.so\",$c}]}" ok
   LLMRT_PLUGIN_PATH="$tmp/nowhere:$tmp/pc" load "{\"plugins\":[{\"name\":\"$name\",$c}]}" ok
-  # From the installed plugin directory by name: only if the library was
-  # configured with this prefix, which a scratch install is not; so by path.
   load "{\"plugins\":[{\"name\":\"$plugindir/$name.so\",$c}]}" ok
+  # By name from the install's plugin directory: this scratch install is not
+  # where the library was configured to go, and the shared library finds
+  # the plugin directory next to itself.
+  env -u LLMRT_PLUGIN_PATH "$tmp/load_plugins" "{\"plugins\":[{\"name\":\"$name\",$c}]}" ok
 done
 case " $examples " in
 *" redact "*)
@@ -178,6 +180,8 @@ msg=$(env -u LLMRT_PLUGIN_PATH "$tmp/load_plugins" '{"plugins":[{"name":"not_bui
 }
 case $msg in
 *"$build"*) echo "the loader looked in the build tree: $msg"; exit 1 ;;
+*"or $plugindir"*) ;;
+*) echo "the loader did not look next to the installed library ($plugindir): $msg"; exit 1 ;;
 esac
 
 step "ok:$examples"

@@ -40,7 +40,7 @@ typedef struct {
   int phase, index; /* index within its phase */
   llmrt_message_t *msgs;
   size_t n;
-  char *owned[64]; /* strings this job allocated */
+  char *owned[128]; /* strings this job allocated (5 per agent exchange) */
   size_t n_owned;
   char x_mock[160];
 } demo_job_t;
@@ -69,8 +69,14 @@ static const char *const faq[] = {
     "How do I delete my account?",
 };
 
+/* Takes s into the job; NULL (s freed) when the job is full, which the
+ * builders treat like a failed allocation. */
 static char *own(demo_job_t *j, char *s) {
-  if (s && j->n_owned < 64) j->owned[j->n_owned++] = s;
+  if (s && j->n_owned == sizeof j->owned / sizeof j->owned[0]) {
+    free(s);
+    return NULL;
+  }
+  if (s) j->owned[j->n_owned++] = s;
   return s;
 }
 
@@ -124,8 +130,8 @@ static int build_agent(demo_job_t *j, int conv, int exchanges) {
             "\"search_docs\",\"arguments\":\"{\\\"query\\\":\\\"export stops %d\\\"}\"}}]",
             conv, e, e);
     char *id = fmt(j, 32, "call_%d_%d", conv, e);
-    char *result = malloc(1600);
-    if (!q || !calls || !id || !own(j, result)) return -1;
+    char *result = own(j, malloc(1600));
+    if (!q || !calls || !id || !result) return -1;
     int o = snprintf(result, 1600, "{\"results\":[");
     for (int k = 0; k < 6; k++)
       o += snprintf(result + o, 1600 - (size_t)o,

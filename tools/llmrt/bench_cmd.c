@@ -43,7 +43,8 @@ static void bench_usage(FILE *f) {
              "      --retries N        retries through the retry plugin (0..10, default 0 here:\n"
              "                         a benchmark counts failures rather than hiding them)\n"
              "  -H, --header 'N: V'    an extra request header (repeatable)\n"
-             "      --ca-file FILE, --insecure, --timeout MS   as in llmrt chat\n"
+             "      --ca-file FILE, --insecure, --timeout MS   as in llmrt chat (also\n"
+             "                         HTTPS_PROXY, http_proxy and NO_PROXY)\n"
              "      --mock             an in-process mock upstream (no network, no key)\n"
              "      --mock-controls S  its default controls (x-mock syntax, e.g.\n"
              "                         \"ttft_ms=300,token_ms=20\"; see tools/mock/README.md)\n"
@@ -416,7 +417,12 @@ static int setup_side(bench_t *b, bench_side_t *s, const llmrt_options_t *opts) 
   if (b->mock && s->target.mock_url) s->target.mock_url = llmrt_mock_url(b->mock);
   llmrt_tool_target_free(&s->target);
   if ((rc = llmrt_tool_target_config("bench", &s->target))) return rc;
-  int r = llmrt_new(b->loop, opts, &s->rt);
+  llmrt_options_t o = *opts;
+  if (!s->target.mock_url) { /* the environment's proxy, as for llmrt chat */
+    llmrt_tool_proxy_env(s->target.url[0] ? s->target.url : NULL, &o.proxy, &o.no_proxy);
+    if ((rc = llmrt_tool_check_proxy("bench", o.proxy))) return rc;
+  }
+  int r = llmrt_new(b->loop, &o, &s->rt);
   if (r) {
     fprintf(stderr, "llmrt bench: %s\n", llmrt_strerror(r));
     return EXIT_FAIL;

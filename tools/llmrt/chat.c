@@ -298,7 +298,12 @@ int llmrt_cmd_chat(int argc, char **argv) {
     return EXIT_NOKEY;
   }
   ch.api_key = tg.key_env ? getenv(tg.key_env) : NULL;
-  chat_warn_proxy(&tg);
+  const char *proxy = NULL, *no_proxy = NULL;
+  if (!use_mock) llmrt_tool_proxy_env(tg.url[0] ? tg.url : NULL, &proxy, &no_proxy);
+  if ((rc = llmrt_tool_check_proxy("chat", proxy))) {
+    llmrt_tool_target_free(&tg);
+    return rc;
+  }
   if (!model) model = tg.anthropic ? "claude-3-5-haiku-latest" : "gpt-4o-mini";
   ch.req.model = model;
 
@@ -321,6 +326,8 @@ int llmrt_cmd_chat(int argc, char **argv) {
   llmrt_options_init(&opts);
   opts.ca_file = ca_file;
   opts.tls_insecure = insecure;
+  opts.proxy = proxy;
+  opts.no_proxy = no_proxy;
   if (timeout > 0) opts.total_timeout_ms = (uint32_t)timeout;
   rc = EXIT_FAIL;
   int r = llmrt_new(NULL, &opts, &ch.rt);

@@ -35,7 +35,6 @@ typedef struct {
 int chat_push(chat_t *ch, const char *role, const char *text, size_t len);
 void chat_free_history(chat_t *ch);
 void chat_set_headers(chat_t *ch);
-void chat_warn_proxy(const llmrt_tool_target_t *t);
 void chat_on_token(llmrt_call_t *call, const char *text, size_t len, void *user);
 void chat_on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user);
 

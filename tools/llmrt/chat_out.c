@@ -44,18 +44,6 @@ void chat_set_headers(chat_t *ch) {
   ch->req.n_headers = ch->n_headers;
 }
 
-void chat_warn_proxy(const llmrt_tool_target_t *t) {
-  const char *p = getenv("HTTPS_PROXY");
-  if (!p || !*p) p = getenv("https_proxy");
-  const char *np = getenv("NO_PROXY");
-  if (!np || !*np) np = getenv("no_proxy");
-  if (t->mock_url || !p || !*p || (np && !strcmp(np, "*"))) return;
-  /* Saying so beats a connection that silently bypasses a proxy the user
-   * relies on (or fails in a way that hides why). */
-  fprintf(stderr, "llmrt chat: warning: HTTPS_PROXY is set, but llmrt does not support proxies "
-                  "yet; connecting directly\n");
-}
-
 static int has_key(const chat_t *ch, const char *s) {
   return ch->api_key && strlen(ch->api_key) >= 4 && s && strstr(s, ch->api_key);
 }

@@ -42,6 +42,7 @@ typedef struct {
   int uses_file_upstreams; /* the --config file names the upstreams */
   const char *key_env;     /* NULL when the file's upstreams name theirs */
   char *config_json;       /* OWNED: freed by llmrt_tool_target_free */
+  char url[1100];          /* the upstream's normalized URL, "" with file upstreams */
 } llmrt_tool_target_t;
 
 #include "llmrt.h"
@@ -52,6 +53,10 @@ int llmrt_tool_target_config(const char *cmd, llmrt_tool_target_t *t);
 /* llmrt_configure with the messages of the tool; returns an exit code. */
 int llmrt_tool_target_apply(const char *cmd, llmrt_tool_target_t *t, llmrt_t *rt);
 void llmrt_tool_target_free(llmrt_tool_target_t *t);
+/* The proxy settings of the environment for an upstream URL (NULL: any),
+ * and a check of the proxy URL (EXIT_USAGE, naming no value). */
+void llmrt_tool_proxy_env(const char *url, const char **proxy, const char **no_proxy);
+int llmrt_tool_check_proxy(const char *cmd, const char *proxy);
 /* Checks that path holds at least one PEM certificate (EXIT_USAGE if not). */
 int llmrt_tool_check_ca_file(const char *cmd, const char *path);
 /* Parses "Name: value" into out, copying into buf[cap]. */

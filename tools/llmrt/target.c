@@ -145,6 +145,7 @@ int llmrt_tool_target_config(const char *cmd, llmrt_tool_target_t *t) {
   t->config_json = NULL;
   t->key_env = NULL;
   t->uses_file_upstreams = 0;
+  t->url[0] = '\0';
   if (!t->provider && !t->mock_url && !t->base_url_flag) {
     /* The provider whose key is set, OpenAI when both or neither are. */
     t->provider =
@@ -217,6 +218,7 @@ int llmrt_tool_target_config(const char *cmd, llmrt_tool_target_t *t) {
                  : t->anthropic ? "ANTHROPIC_API_KEY"
                                 : "OPENAI_API_KEY";
     origin_name(name, sizeof name, norm);
+    snprintf(t->url, sizeof t->url, "%s", norm);
     cJSON *ups = cJSON_AddObjectToObject(root, "upstreams");
     cJSON *up = ups ? cJSON_AddObjectToObject(ups, name) : NULL;
     if (!up || !cJSON_AddStringToObject(up, "base_url", norm) ||
@@ -273,6 +275,40 @@ int llmrt_tool_target_apply(const char *cmd, llmrt_tool_target_t *t, llmrt_t *rt
     fprintf(stderr, "llmrt %s: %s\n", cmd, llmrt_strerror(r));
   }
   return r == LLMRT_ENOMEM ? EXIT_FAIL : EXIT_CONFIG;
+}
+
+/* The proxy the environment asks for, as curl reads it: HTTPS_PROXY (or
+ * https_proxy) for https upstreams, http_proxy for http ones (only the
+ * lower-case name: a CGI environment sets HTTP_PROXY from a request
+ * header), and NO_PROXY (or no_proxy) for hosts to reach directly. The URL
+ * is the upstream's, or NULL when a --config file names the upstreams (its
+ * calls then use HTTPS_PROXY). */
+void llmrt_tool_proxy_env(const char *url, const char **proxy, const char **no_proxy) {
+  const char *p;
+  if (url && !strncmp(url, "http://", 7)) {
+    p = getenv("http_proxy");
+  } else {
+    p = getenv("HTTPS_PROXY");
+    if (!p || !*p) p = getenv("https_proxy");
+  }
+  const char *np = getenv("NO_PROXY");
+  if (!np || !*np) np = getenv("no_proxy");
+  *proxy = p && *p ? p : NULL;
+  *no_proxy = np && *np ? np : NULL;
+}
+
+int llmrt_tool_check_proxy(const char *cmd, const char *proxy) {
+  if (!proxy) return EXIT_OK;
+  const char *h = !strncmp(proxy, "http://", 7) ? proxy + 7 : NULL;
+  size_t n = h ? strcspn(h, "/") : 0;
+  if (!h || !n || strchr(h, '@') || (h[n] && strcmp(h + n, "/"))) {
+    /* The value may hold credentials: name the variable, not its value. */
+    fprintf(stderr,
+            "llmrt %s: the proxy variable is not http://HOST:PORT (no credentials, no https)\n",
+            cmd);
+    return EXIT_USAGE;
+  }
+  return EXIT_OK;
 }
 
 void llmrt_tool_target_free(llmrt_tool_target_t *t) {

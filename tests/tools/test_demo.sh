@@ -65,4 +65,24 @@ env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY "$bin" demo --real >/dev/null 2>"$tmp
 [ $rc -eq 3 ] && grep -q "needs OPENAI_API_KEY or ANTHROPIC_API_KEY" "$tmp/err" || fail "--real: $rc"
 ok "demo usage errors"
 
+# --real against `llmrt mock` standing in for a provider (the variables a
+# user would set): both runs complete without errors.
+"$bin" mock --port 0 --ttft-ms 20 >"$tmp/mock.out" 2>&1 &
+mock_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$tmp/mock.out")
+  [ -n "$url" ] && break
+  sleep 0.05
+done
+OPENAI_API_KEY=sk-demo-real OPENAI_BASE_URL=$url "$bin" demo --real --json "$tmp/r.json" \
+  >"$tmp/out" 2>"$tmp/err"; rc=$?
+kill "$mock_pid"; wait "$mock_pid" 2>/dev/null
+[ $rc -eq 0 ] || fail "demo --real: exit $rc: $(cat "$tmp/err")"
+jq -e '.upstream == "real" and .runs[0].caller_errors == 0 and .runs[1].caller_errors == 0
+       and .runs[0].calls == 10 and .runs[0].upstream_calls == 10' "$tmp/r.json" >/dev/null ||
+  fail "demo --real table: $(cat "$tmp/r.json")"
+grep -q "sk-demo-real" "$tmp/out" "$tmp/err" && fail "the key was printed"
+ok "demo --real against a provider-like endpoint"
+
 echo "$pass passed, 0 failed"

@@ -364,7 +364,12 @@ static int one_run(demo_opts_t *o, demo_run_t *run, int chain, int stream_first)
     goto out;
   }
   snprintf(cfg, n, "{%s,\"plugins\":%s}", upstreams, plugins);
-  if ((r = llmrt_new(o->loop, NULL, &rt)) ||
+  llmrt_options_t ro;
+  llmrt_options_init(&ro);
+  if (o->real) /* the environment's proxy, as for llmrt chat */
+    llmrt_tool_proxy_env(o->real_target->url[0] ? o->real_target->url : NULL, &ro.proxy,
+                         &ro.no_proxy);
+  if ((r = llmrt_new(o->loop, &ro, &rt)) ||
       (r = llmrt_add_plugin(rt, "demo_wire", demo_wire_entry))) {
     fprintf(stderr, "llmrt demo: %s\n", llmrt_strerror(r));
     goto out;
@@ -442,6 +447,12 @@ int llmrt_cmd_demo(int argc, char **argv) {
     }
     tg.retries = 0;
     if ((rc = llmrt_tool_target_config("demo", &tg))) return rc;
+    const char *p, *np;
+    llmrt_tool_proxy_env(tg.url[0] ? tg.url : NULL, &p, &np);
+    if ((rc = llmrt_tool_check_proxy("demo", p))) {
+      llmrt_tool_target_free(&tg);
+      return rc;
+    }
   } else {
     setenv("LLMRT_MOCK_API_KEY", "demo-key", 0);
   }

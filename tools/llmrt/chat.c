@@ -132,8 +132,12 @@ static int run_turn(chat_t *ch, const char *prompt) {
     fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(r));
     return llmrt_tool_exit_code(r);
   }
+  /* Ctrl-C cancels the call while one runs; between --multi turns (a
+   * blocking read of stdin) it keeps its default effect and ends us. */
+  if (ch->sig_on) uv_signal_start(&ch->sigint, on_sigint, SIGINT);
   while (!ch->done)
     llmrt_run(ch->rt, UV_RUN_ONCE);
+  if (ch->sig_on) uv_signal_stop(&ch->sigint);
   ch->call_id = 0;
   return ch->exit_code;
 }
@@ -353,7 +357,6 @@ int llmrt_cmd_chat(int argc, char **argv) {
   if (uv_signal_init(llmrt_loop(ch.rt), &ch.sigint) == 0) {
     ch.sig_on = 1;
     ch.sigint.data = &ch;
-    uv_signal_start(&ch.sigint, on_sigint, SIGINT);
   }
   if (system_prompt && chat_push(&ch, "system", system_prompt, strlen(system_prompt))) {
     rc = nomem();

@@ -22,7 +22,7 @@ static const char full_chain_json[] =
     "{\"name\":\"cache\",\"ttl_ms\":600000,\"max_entries\":10000},"
     "{\"name\":\"trim\",\"max_input_tokens\":1500},"
     "{\"name\":\"retry\",\"max_attempts\":4,\"base_delay_ms\":100,\"max_delay_ms\":3000},"
-    "{\"name\":\"limits\",\"rpm\":12,\"window_ms\":5000}"
+    "{\"name\":\"limits\",\"limits\":[{\"per\":\"upstream\",\"rpm\":40}]}"
     "]";
 
 static void demo_usage(FILE *f) {

@@ -22,8 +22,8 @@
 const demo_mock_setting_t demo_mock_settings[] = {
     {"~300 ms to first token, ~50 tokens/s, 40-token answers", "ttft_ms=300,token_ms=20,tokens=40",
      DEMO_ALL, 0, 0, 0, -1},
-    {"provider rate limit: 12 requests per 5 s per key", "rl_rpm=12,rl_window_ms=5000", DEMO_ALL, 0,
-     0, 1, -1},
+    {"provider rate limit: 40 requests a minute per key (the burst goes over it)", "rl_rpm=40",
+     DEMO_ALL, 0, 0, 1, -1},
     {"transient 429 with Retry-After: 1 (1 agent call in 4)",
      "status=429,retry_after=1,fail_first=1", DEMO_AGENT, 4, 1, 0, -1},
     {"transient 503 (1 agent call in 4)", "status=503,fail_first=1", DEMO_AGENT, 4, 3, 0, -1},

@@ -111,6 +111,17 @@ typedef struct {
    * one whose values are all "other". 0 takes the default. */
   uint32_t metrics_max_label_values; /* default 100 */
   uint32_t metrics_max_series;       /* default 10000 */
+  /* An HTTP proxy, "http://host:port" (port default 80): every connection
+   * to an upstream (https or http) goes through a CONNECT tunnel to it,
+   * unless its host matches no_proxy; TLS to the upstream then runs inside
+   * the tunnel, verified as usual. No proxy authentication. NULL: direct.
+   * A malformed URL fails each call with LLMRT_EURL. Copied. */
+  const char *proxy;
+  /* Hosts that connect directly although proxy is set, as in the NO_PROXY
+   * convention: comma-separated entries, each a host name (also matching
+   * its subdomains; a leading "." is ignored), a literal address, or "*"
+   * for every host; case-insensitive, ports ignored. NULL: none. Copied. */
+  const char *no_proxy;
 } llmrt_options_t;
 
 void llmrt_options_init(llmrt_options_t *opts);

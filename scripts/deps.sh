@@ -5,7 +5,7 @@
 # only: the ordinary build and `make test` do not need them).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
-      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus libpcre2-dev libhiredis-dev redis-server)
+      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus libpcre2-dev libhiredis-dev redis-server jq)
 if [ "${1:-}" = "fuzz" ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -44,6 +44,8 @@ void llmrt_request_init(llmrt_request_t *req) {
 
 static void rt_free(llmrt_t *rt) {
   llmrt__free((char *)rt->opts.ca_file);
+  llmrt__free((char *)rt->opts.proxy);
+  llmrt__free((char *)rt->opts.no_proxy);
   llmrt__free(rt->read_buf);
   if (rt->own_loop) {
     /* Every handle is closed by now; a failure here would be our bug, and
@@ -62,17 +64,25 @@ int llmrt_new(uv_loop_t *loop, const llmrt_options_t *opts, llmrt_t **out) {
     rt->opts = *opts;
   else
     llmrt_options_init(&rt->opts);
-  if (rt->opts.ca_file) {
-    rt->opts.ca_file = llmrt__strdup(rt->opts.ca_file);
-    if (!rt->opts.ca_file) {
-      llmrt__free(rt);
-      return LLMRT_ENOMEM;
-    }
+  /* The strings are copied; a NULL copy of a set string is out of memory. */
+  const char *given[3] = {rt->opts.ca_file, rt->opts.proxy, rt->opts.no_proxy};
+  rt->opts.ca_file = given[0] ? llmrt__strdup(given[0]) : NULL;
+  rt->opts.proxy = given[1] ? llmrt__strdup(given[1]) : NULL;
+  rt->opts.no_proxy = given[2] ? llmrt__strdup(given[2]) : NULL;
+  if ((given[0] && !rt->opts.ca_file) || (given[1] && !rt->opts.proxy) ||
+      (given[2] && !rt->opts.no_proxy)) {
+    llmrt__free((char *)rt->opts.ca_file);
+    llmrt__free((char *)rt->opts.proxy);
+    llmrt__free((char *)rt->opts.no_proxy);
+    llmrt__free(rt);
+    return LLMRT_ENOMEM;
   }
   if (!loop) {
     int r = uv_loop_init(&rt->own_loop_storage);
     if (r) {
       llmrt__free((char *)rt->opts.ca_file);
+      llmrt__free((char *)rt->opts.proxy);
+      llmrt__free((char *)rt->opts.no_proxy);
       llmrt__free(rt);
       return r;
     }

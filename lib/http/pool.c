@@ -121,10 +121,34 @@ static void drop(llmrt__pconn_t *pc, int serve) {
   if (serve) serve_queue(o);
 }
 
+/* The runtime's proxy for o's host, parsed into *u (u->host NULL: direct).
+ * Only "http://host[:port][/]": a proxy spoken to over TLS is not supported. */
+static int proxy_for(llmrt__origin_t *o, llmrt__url_t *u) {
+  const llmrt_options_t *opts = &o->pool->rt->opts;
+  memset(u, 0, sizeof *u);
+  if (!opts->proxy || !*opts->proxy || llmrt__proxy_bypass(opts->no_proxy, o->host)) return 0;
+  char err[256];
+  int rc = llmrt__url_parse(opts->proxy, u, err, sizeof err);
+  if (rc == 0 && (u->tls || strcmp(u->target, "/") != 0)) {
+    llmrt__url_free(u);
+    memset(u, 0, sizeof *u);
+    snprintf(err, sizeof err, "proxy: want http://HOST:PORT");
+    rc = LLMRT_EURL;
+  }
+  if (rc) llmrt__log(o->pool->rt, LLMRT_LOG_WARN, "proxy option: %s", err);
+  return rc;
+}
+
 static int connect_for(llmrt__origin_t *o, llmrt__req_t *req, llmrt__prewarm_t *pw) {
   llmrt_t *rt = o->pool->rt;
+  llmrt__url_t proxy;
+  int prc = proxy_for(o, &proxy);
+  if (prc) return prc;
   llmrt__pconn_t *pc = llmrt__calloc(1, sizeof(*pc));
-  if (!pc) return LLMRT_ENOMEM;
+  if (!pc) {
+    llmrt__url_free(&proxy);
+    return LLMRT_ENOMEM;
+  }
   pc->origin = o;
   pc->state = LLMRT__PC_CONNECTING;
   pc->req = req;
@@ -139,7 +163,8 @@ static int connect_for(llmrt__origin_t *o, llmrt__req_t *req, llmrt__prewarm_t *
   llmrt__list_push_back(&o->busy, &pc->link);
   o->n_conns++;
   if (req) req->pconn = pc;
-  int rc = llmrt__conn_connect(rt, &co, &conn_cbs, pc, &pc->conn);
+  int rc = llmrt__conn_connect_via(rt, &co, proxy.host, proxy.port, &conn_cbs, pc, &pc->conn);
+  llmrt__url_free(&proxy); /* the conn copied what it needs */
   if (rc) {
     if (req) req->pconn = NULL;
     pc->conn = NULL;

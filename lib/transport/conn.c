@@ -83,6 +83,9 @@ static void conn_maybe_free(llmrt__conn_t *c) {
   if (c->tls_srv) llmrt__tls_server_unref(c->tls_srv);
   llmrt__free(c->host);
   llmrt__free(c->hostport);
+  llmrt__free(c->proxy_host);
+  llmrt__free(c->proxy_hostport);
+  llmrt__free(c->proxy_buf);
   llmrt__free(c);
   llmrt__rt_unref(rt);
 }
@@ -144,9 +147,13 @@ static void on_timer(uv_timer_t *t) {
   if (c->closed) return;
   switch (kind) {
   case LLMRT__TIMER_CONNECT:
-    llmrt__conn_fail(c, LLMRT_ECONNECTTIMEOUT, "connect to %s timed out after %u ms (%s)",
+    llmrt__conn_fail(c, LLMRT_ECONNECTTIMEOUT, "connect to %s timed out after %u ms (%s%s%s)",
                      c->hostport, (unsigned)c->connect_timeout_ms,
-                     c->state == LLMRT__CONN_RESOLVING ? "DNS lookup" : "TCP connect");
+                     c->state == LLMRT__CONN_RESOLVING ? "DNS lookup"
+                     : c->state == LLMRT__CONN_PROXY   ? "CONNECT through proxy "
+                                                       : "TCP connect",
+                     c->proxy_host && c->state != LLMRT__CONN_PROXY ? " of proxy " : "",
+                     c->proxy_host ? c->proxy_hostport : "");
     break;
   case LLMRT__TIMER_TLS:
     llmrt__conn_fail(c, LLMRT_ETLSTIMEOUT, "TLS handshake with %s timed out after %u ms",
@@ -173,6 +180,11 @@ void llmrt__conn_timer(llmrt__conn_t *c, int kind, uint64_t ms) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   llmrt__conn_t *c = h->data;
+  if (c->state == LLMRT__CONN_PROXY) { /* the proxy's answer, before any TLS */
+    *buf = uv_buf_init(c->proxy_buf + c->proxy_len,
+                       (unsigned)(LLMRT__PROXY_MAX_ANSWER - c->proxy_len));
+    return;
+  }
   if (!c->tls) {
     *buf = uv_buf_init(c->rbuf, (unsigned)c->rbuf_size);
     return;
@@ -193,6 +205,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_uv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   llmrt__conn_t *c = s->data;
   if (c->closed || nread == 0) return;
+  if (c->state == LLMRT__CONN_PROXY) {
+    llmrt__proxy_on_read(c, nread);
+    return;
+  }
   if (nread < 0) {
     llmrt__conn_uv_read(c, 0);
     if (c->tls) {
@@ -296,6 +312,12 @@ static int write_raw(llmrt__conn_t *c, const uv_buf_t *bufs, unsigned n, llmrt__
   return 0;
 }
 
+int llmrt__conn_write_owned(llmrt__conn_t *c, llmrt__buf_t *owned, llmrt__conn_write_cb cb,
+                            void *arg) {
+  uv_buf_t b = uv_buf_init(owned->data, (unsigned)owned->len);
+  return write_raw(c, &b, 1, owned, cb, arg);
+}
+
 size_t llmrt__conn_unsent(const llmrt__conn_t *c) {
   if (!c->tcp) return 0;
   return uv_stream_get_write_queue_size((const uv_stream_t *)c->tcp) + c->tls_out.len;
@@ -363,6 +385,9 @@ static int try_next_addr(llmrt__conn_t *c) {
 static void fail_connect(llmrt__conn_t *c, int uverr) {
   if (uverr == LLMRT_ENOMEM)
     llmrt__conn_fail(c, LLMRT_ENOMEM, "connect to %s: out of memory", c->hostport);
+  else if (c->proxy_host)
+    llmrt__conn_fail(c, LLMRT_ECONNECT, "connect to proxy %s (for %s) failed: %s",
+                     c->proxy_hostport, c->hostport, uv_strerror(uverr));
   else
     llmrt__conn_fail(c, LLMRT_ECONNECT, "connect to %s failed: %s", c->hostport,
                      uv_strerror(uverr));
@@ -380,6 +405,10 @@ static void on_connected(uv_connect_t *req, int status) {
   }
   c->info.connect_us = llmrt__now_us() - c->t_connect_start;
   (void)uv_tcp_keepalive(c->tcp, 1, 60);
+  if (c->proxy_host) {
+    llmrt__proxy_start(c); /* then TLS or established, from proxy.c */
+    return;
+  }
   if (c->tls) {
     uv_timer_stop(&c->timer);
     c->timer_kind = LLMRT__TIMER_NONE;
@@ -397,6 +426,9 @@ static void on_dns(llmrt__dns_waiter_t *w, int status, const llmrt__sockaddr_t *
     if (c->rt->closing)
       llmrt__conn_fail(c, LLMRT_ESHUTDOWN, "DNS lookup of '%s' canceled: runtime is closing",
                        c->host);
+    else if (c->proxy_host)
+      llmrt__conn_fail(c, LLMRT_EDNS, "DNS lookup of proxy '%s' failed: %s", c->proxy_host,
+                       uv_strerror(status));
     else
       llmrt__conn_fail(c, LLMRT_EDNS, "DNS lookup of '%s' failed: %s", c->host,
                        uv_strerror(status));
@@ -474,6 +506,12 @@ static int conn_abort(llmrt__conn_t *c, int err) {
 
 int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__conn_cbs_t *cbs,
                         void *user, llmrt__conn_t **out) {
+  return llmrt__conn_connect_via(rt, o, NULL, 0, cbs, user, out);
+}
+
+int llmrt__conn_connect_via(llmrt_t *rt, const llmrt__conn_opts_t *o, const char *proxy_host,
+                            uint16_t proxy_port, const llmrt__conn_cbs_t *cbs, void *user,
+                            llmrt__conn_t **out) {
   if (!rt || !o || !o->host || !*o->host || !o->port || !cbs || !cbs->on_connect || !out)
     return LLMRT_EINVAL;
   *out = NULL;
@@ -498,13 +536,30 @@ int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__c
     r = llmrt__tls_client_prepare(c);
     if (r) return conn_abort(c, r);
   }
+  /* Through a proxy, the name to resolve and the address to connect to
+   * are the proxy's; the upstream's name goes in the CONNECT request (the
+   * proxy resolves it) and stays the TLS server name. */
+  const char *dial_host = o->host;
+  uint16_t dial_port = o->port;
+  if (proxy_host) {
+    if (!*proxy_host || !proxy_port) return conn_abort(c, LLMRT_EINVAL);
+    size_t pl = strlen(proxy_host) + 16;
+    c->proxy_host = llmrt__strdup(proxy_host);
+    c->proxy_hostport = llmrt__malloc(pl);
+    if (!c->proxy_host || !c->proxy_hostport) return conn_abort(c, LLMRT_ENOMEM);
+    int pv6 = strchr(proxy_host, ':') && proxy_host[0] != '[';
+    snprintf(c->proxy_hostport, pl, pv6 ? "[%s]:%u" : "%s:%u", proxy_host, (unsigned)proxy_port);
+    c->proxy_port = proxy_port;
+    dial_host = c->proxy_host;
+    dial_port = c->proxy_port;
+  }
   if (c->connect_timeout_ms) llmrt__conn_timer(c, LLMRT__TIMER_CONNECT, c->connect_timeout_ms);
 
-  if (llmrt__sockaddr_parse(o->host, o->port, &c->addrs[0])) {
+  if (llmrt__sockaddr_parse(dial_host, dial_port, &c->addrs[0])) {
     c->n_addrs = 1;
   } else {
     c->state = LLMRT__CONN_RESOLVING;
-    r = llmrt__dns_resolve(rt, o->host, o->port, &c->dns, c->addrs);
+    r = llmrt__dns_resolve(rt, dial_host, dial_port, &c->dns, c->addrs);
     if (r < 0) return conn_abort(c, r);
     c->n_addrs = (unsigned)r;
   }

@@ -65,6 +65,7 @@ const mbedtls_ssl_config *llmrt__tls_server_conf(llmrt__tls_server_t *s);
 enum {
   LLMRT__CONN_RESOLVING,
   LLMRT__CONN_CONNECTING,
+  LLMRT__CONN_PROXY,    /* TCP to the proxy is up, CONNECT sent, awaiting its answer */
   LLMRT__CONN_TLS_WAIT, /* TCP is up, waiting for the CA bundle to load */
   LLMRT__CONN_HANDSHAKE,
   LLMRT__CONN_ACCEPTING, /* plain accepted conn, on_connect on the next turn */
@@ -131,6 +132,13 @@ struct llmrt__conn_s {
   int tls_draining;  /* re-entrancy guard for the read loop */
 
   llmrt__link_t writes; /* writes handed to libuv whose callback has not run */
+
+  /* HTTP CONNECT proxy (proxy.c); NULL proxy_host: direct. */
+  char *proxy_host;
+  char *proxy_hostport; /* for messages */
+  uint16_t proxy_port;
+  char *proxy_buf; /* the proxy's answer while in LLMRT__CONN_PROXY */
+  size_t proxy_len;
 };
 
 /* conn.c, for tls.c */
@@ -138,10 +146,21 @@ void llmrt__conn_fail(llmrt__conn_t *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void llmrt__conn_established(llmrt__conn_t *c); /* state OPEN, on_connect(0) */
 int llmrt__conn_uv_read(llmrt__conn_t *c, int on);
+/* Writes owned's bytes raw (ownership moves to the write; on error owned
+ * is left as it was). */
+int llmrt__conn_write_owned(llmrt__conn_t *c, llmrt__buf_t *owned, llmrt__conn_write_cb cb,
+                            void *arg);
 /* Writes c->tls_out (ownership moves to the request). */
 int llmrt__conn_flush(llmrt__conn_t *c, llmrt__conn_write_cb cb, void *arg);
 void llmrt__conn_timer(llmrt__conn_t *c, int kind, uint64_t ms);
 int llmrt__conn_map_io_err(int uverr);
+
+/* proxy.c, for conn.c */
+void llmrt__proxy_start(llmrt__conn_t *c); /* TCP to the proxy is up */
+/* The proxy's answer: its bytes landed in proxy_buf + proxy_len (nread < 0:
+ * an error or EOF). */
+void llmrt__proxy_on_read(llmrt__conn_t *c, ssize_t nread);
+#define LLMRT__PROXY_MAX_ANSWER 8192
 
 /* tls.c, for conn.c */
 int llmrt__tls_client_prepare(llmrt__conn_t *c); /* at connect time */

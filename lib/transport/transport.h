@@ -44,6 +44,18 @@ typedef struct {
  * the runtime options and session resumption per host:port. */
 int llmrt__conn_connect(llmrt_t *rt, const llmrt__conn_opts_t *o, const llmrt__conn_cbs_t *cbs,
                         void *user, llmrt__conn_t **out);
+/* The same through an HTTP proxy (proxy.c): TCP to proxy_host:proxy_port
+ * (resolved there), "CONNECT host:port" (the proxy resolves the upstream),
+ * then TLS with the upstream's name as usual. The connect timeout covers the
+ * proxy's DNS, TCP and CONNECT answer. proxy_host NULL: direct. */
+int llmrt__conn_connect_via(llmrt_t *rt, const llmrt__conn_opts_t *o, const char *proxy_host,
+                            uint16_t proxy_port, const llmrt__conn_cbs_t *cbs, void *user,
+                            llmrt__conn_t **out);
+
+/* Whether host bypasses the proxy per a NO_PROXY-style list (proxy.c):
+ * comma-separated names (matching subdomains too; a leading "." is
+ * ignored), literal addresses, or "*"; case-insensitive, ports ignored. */
+int llmrt__proxy_bypass(const char *no_proxy, const char *host);
 
 /* Replaces the callbacks and user pointer (the pool does this when a
  * connection moves between requests and the idle list). */

@@ -59,14 +59,14 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 [ -n "$url" ] || fail "llmrt mock did not start: $(cat "$tmp/mock.out")"
-OPENAI_API_KEY=sk-cli-test OPENAI_BASE_URL=$url "$bin" chat "hi" >/dev/null 2>"$tmp/err"; rc=$?
+OPENAI_API_KEY=sk-cli-test OPENAI_BASE_URL=$url "$bin" chat --retries 0 "hi" >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 5 ] || fail "upstream 429: exit $rc, want 5: $(cat "$tmp/err")"
 grep -q "429" "$tmp/err" || fail "upstream error message: $(cat "$tmp/err")"
 ok "upstream error: exit 5 with the status"
 
 # Anthropic through the same mock (the SDK convention: base URL without /v1).
 base=${url%/v1}
-ANTHROPIC_API_KEY=sk-ant-cli ANTHROPIC_BASE_URL=$base "$bin" chat -p anthropic "hi" \
+ANTHROPIC_API_KEY=sk-ant-cli ANTHROPIC_BASE_URL=$base "$bin" chat --retries 0 -p anthropic "hi" \
   >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 5 ] || fail "anthropic 429: exit $rc, want 5: $(cat "$tmp/err")"
 ok "anthropic provider reaches the mock"

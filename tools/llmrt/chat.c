@@ -1,137 +1,62 @@
-/* llmrt chat: one prompt, streamed token by token to stdout. */
+/* llmrt chat: one prompt (or, with --multi, one turn per stdin line),
+ * streamed token by token to stdout, or the whole result as JSON. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cmds.h"
-#include "llmrt.h"
+#include "chat.h"
 #include "llmrt_mock.h"
 
-typedef struct {
-  llmrt_t *rt;
-  llmrt_mock_t *mock;
-  int verbose;
-  int status;
-  int exit_code;
-  int printed;
-} chat_t;
-
 static void chat_usage(FILE *f) {
-  fprintf(f,
-          "usage: llmrt chat [options] [prompt...]   (no prompt: read it from stdin)\n"
-          "  -p, --provider NAME    openai (default) or anthropic\n"
-          "  -m, --model NAME       model (default gpt-4o-mini / claude-3-5-haiku-latest)\n"
-          "  -s, --system TEXT      system prompt\n"
-          "  -n, --max-tokens N     maximum output tokens\n"
-          "  -t, --temperature X    sampling temperature\n"
-          "      --no-stream        wait for the whole answer\n"
-          "      --base-url URL     override OPENAI_BASE_URL / ANTHROPIC_BASE_URL\n"
-          "      --ca-file FILE     trust these CA certificates instead of the system's\n"
-          "      --insecure         do not verify TLS certificates (unsafe)\n"
-          "      --timeout MS       total deadline (default 600000)\n"
-          "      --mock             answer from an in-process mock upstream (no key needed)\n"
-          "  -v, --verbose          print timings (DNS, connect, TLS, first token, tokens/s),\n"
-          "                         tokens, HTTP status, model, finish reason, request id and\n"
-          "                         the call's metrics (duration, first chunk, overhead)\n"
-          "  -h, --help             this help\n"
-          "environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL\n"
-          "exit status:\n"
-          "  0  the answer was printed\n"
-          "  1  internal error (out of memory, invalid configuration, plugin failure)\n"
-          "  2  usage: unknown option, bad value, empty prompt, malformed base URL\n"
-          "  3  the API key variable is not set\n"
-          "  4  network: DNS, connect, connection reset or closed, TLS, certificate, timeout\n"
-          "  5  the upstream answered with an error (HTTP 4xx/5xx, rate limit, auth, error event)\n"
-          "  6  bad response from upstream: malformed, truncated, too large or undecodable\n");
-}
-
-/* Maps an error to the exit codes documented in chat_usage() and README.md.
- * Every llmrt code is listed; libuv's (negative errno, socket errors) are
- * network errors; anything else is internal. */
-static int exit_code_for(int err) {
-  switch (err) {
-  case 0:
-    return EXIT_OK;
-  case LLMRT_EURL:
-    return EXIT_USAGE;
-  case LLMRT_ENOKEY:
-    return EXIT_NOKEY;
-  case LLMRT_EDNS:
-  case LLMRT_ECONNECT:
-  case LLMRT_ECONNRESET:
-  case LLMRT_ECLOSED:
-  case LLMRT_ETIMEDOUT:
-  case LLMRT_ECONNECTTIMEOUT:
-  case LLMRT_ETLSTIMEOUT:
-  case LLMRT_EFIRSTBYTETIMEOUT:
-  case LLMRT_EIDLETIMEOUT:
-  case LLMRT_EFIRSTTOKENTIMEOUT:
-  case LLMRT_ETLS:
-  case LLMRT_ECERTUNTRUSTED:
-  case LLMRT_ECERTHOSTNAME:
-  case LLMRT_ECERTEXPIRED:
-  case LLMRT_ECAFILE:
-    return EXIT_NETWORK;
-  case LLMRT_EHTTPSTATUS:
-  case LLMRT_EUPSTREAM:
-  case LLMRT_ERATELIMIT:
-  case LLMRT_EAUTH:
-  case LLMRT_EOVERLOADED:
-    return EXIT_UPSTREAM;
-  case LLMRT_EHTTPPARSE:
-  case LLMRT_EHEADERSIZE:
-  case LLMRT_EHEADERCOUNT:
-  case LLMRT_EBODYSIZE:
-  case LLMRT_EDECODE:
-  case LLMRT_EBADRESPONSE:
-  case LLMRT_ETRUNCATED:
-    return EXIT_BADRESPONSE;
-  case LLMRT_ENOMEM:
-  case LLMRT_EINVAL:
-  case LLMRT_ECANCELED:
-  case LLMRT_ESHUTDOWN:
-  case LLMRT_EBUSY:
-  case LLMRT_EQUEUEFULL:
-  case LLMRT_ENOUPSTREAM:
-  case LLMRT_ECONFIG:
-  case LLMRT_EPLUGIN:
-  case LLMRT_EPLUGINLOAD:
-  case LLMRT_EPLUGINABI:
-    return EXIT_FAIL;
-  default:
-    if (err < 0 && err > -20000) return EXIT_NETWORK; /* libuv: socket errors */
-    return EXIT_FAIL;
-  }
-}
-
-/* The API key in use, so that nothing printed carries it even if an
- * upstream (or a bug) put it into a result field. */
-static const char *api_key;
-
-static int has_key(const char *s) {
-  return api_key && strlen(api_key) >= 4 && s && strstr(s, api_key);
-}
-
-/* Prints one result field for -v: bounded, controls escaped, the key
- * redacted. */
-static void put_field(const char *label, const char *v) {
-  char esc[4 * 160 + 8];
-  if (!v || !*v) v = "-";
-  if (has_key(v)) v = "[redacted]";
-  llmrt_tool_escape(esc, sizeof esc, v, 160);
-  fprintf(stderr, "  %-12s %s\n", label, esc);
-}
-
-static void on_token(llmrt_call_t *call, const char *text, size_t len, void *user) {
-  chat_t *ch = user;
-  fwrite(text, 1, len, stdout);
-  fflush(stdout);
-  ch->printed = 1;
-}
-
-static void ms(const char *label, uint64_t us) {
-  if (us) fprintf(stderr, "  %-12s %8.1f ms\n", label, us / 1000.0);
+  fprintf(
+      f,
+      "usage: llmrt chat [options] [prompt...]   (no prompt: read it from stdin)\n"
+      "\n"
+      "Sends a prompt to an OpenAI- or Anthropic-compatible API and streams the answer.\n"
+      "\n"
+      "  -p, --provider NAME    openai or anthropic (default: the one whose key is set)\n"
+      "  -m, --model NAME       model (default gpt-4o-mini / claude-3-5-haiku-latest)\n"
+      "  -s, --system TEXT      system prompt\n"
+      "  -n, --max-tokens N     maximum output tokens (1..10000000)\n"
+      "  -t, --temperature X    sampling temperature (0..2)\n"
+      "      --no-stream        wait for the whole answer\n"
+      "      --base-url URL     the API root, like OPENAI_BASE_URL / ANTHROPIC_BASE_URL:\n"
+      "                         with or without /v1 (the URL `llmrt mock` prints works)\n"
+      "      --config FILE      an llmrt configuration (docs/configuration.md): its plugins\n"
+      "                         run on the call; if it has upstreams, calls go to its default\n"
+      "                         upstream and --provider/--base-url are refused\n"
+      "      --retries N        retries of transient failures (429, 5xx, resets) through the\n"
+      "                         retry plugin (0..10, default 2, like the official SDKs)\n"
+      "  -H, --header 'N: V'    an extra request header (repeatable, up to 32)\n"
+      "      --json             print the whole result as one JSON object (one per turn)\n"
+      "      --multi            a conversation: each stdin line is a user turn; answers\n"
+      "                         and the history carry over (Ctrl-D ends it)\n"
+      "      --ca-file FILE     trust these PEM CA certificates instead of the system's\n"
+      "      --insecure         do not verify TLS certificates (unsafe)\n"
+      "      --timeout MS       total deadline per call (1..2147483647, default 600000)\n"
+      "      --mock             answer from an in-process mock upstream (no key needed)\n"
+      "  -v, --verbose          print timings (DNS, connect, TLS, first token, tokens/s),\n"
+      "                         tokens, HTTP status, model, finish reason, request id and\n"
+      "                         the call's metrics (duration, first chunk, overhead)\n"
+      "  -h, --help             this help\n"
+      "\n"
+      "environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,\n"
+      "LLMRT_PLUGIN_PATH (plugins named in --config). HTTPS_PROXY is not supported yet:\n"
+      "llmrt says so and connects directly.\n"
+      "\n"
+      "exit status:\n"
+      "  0    the answer was printed\n"
+      "  1    internal error (out of memory, plugin failure)\n"
+      "  2    usage: unknown option, bad value, empty prompt, malformed base URL,\n"
+      "       unreadable --ca-file or --config\n"
+      "  3    the API key variable is not set\n"
+      "  4    network: DNS, connect, connection reset or closed, TLS, certificate, timeout\n"
+      "  5    the upstream answered with an error (HTTP 4xx/5xx, rate limit, auth, error event)\n"
+      "  6    bad response from upstream: malformed, truncated, too large or undecodable\n"
+      "  7    --config refused (unknown key, bad value, plugin not found)\n"
+      "  130  interrupted (Ctrl-C): the call was cancelled\n");
 }
 
 static void on_closed(llmrt_t *rt, void *user) {
@@ -144,61 +69,34 @@ static void on_mock_stopped(llmrt_mock_t *m, void *user) {
   (void)user;
 }
 
-static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, void *user) {
-  chat_t *ch = user;
-  if (!ch->printed && res->text_len) fwrite(res->text, 1, res->text_len, stdout);
-  if (res->text_len) fputc('\n', stdout);
-  fflush(stdout);
-  ch->status = status;
-  ch->exit_code = exit_code_for(status);
-  if (status) {
-    /* The message may quote the upstream: keep it terminal-safe too. */
-    char esc[4 * 1024 + 8];
-    const char *m = res->error_message ? res->error_message : "";
-    if (has_key(m)) m = "[withheld: it contained the API key]";
-    llmrt_tool_escape(esc, sizeof esc, m, 1024);
-    fprintf(stderr, "llmrt chat: %s: %s\n", llmrt_strerror(status), esc);
-  }
-  if (ch->verbose) {
-    const llmrt_timings_t *t = &res->timings;
-    fprintf(stderr, "timings:\n");
-    ms("dns", t->dns_us);
-    ms("connect", t->connect_us);
-    ms("tls", t->tls_us);
-    ms("first byte", t->first_byte_us);
-    ms("first token", t->first_token_us);
-    ms("total", t->total_us);
-    double gen_s = (t->total_us - t->first_token_us) / 1e6;
-    fprintf(stderr, "  tokens       in %lld, out %lld, cached %lld\n", (long long)res->input_tokens,
-            (long long)res->output_tokens, (long long)res->cached_tokens);
-    if (res->output_tokens > 1 && gen_s > 0)
-      fprintf(stderr, "  rate         %8.1f tokens/s\n", (res->output_tokens - 1) / gen_s);
-    /* Only result fields, never request headers or the key; the strings
-     * come from the upstream, so each is bounded and escaped. */
-    fprintf(stderr, "  http status  %d, attempts %d\n", res->http_status, res->attempts);
-    put_field("model", res->model);
-    put_field("finish", res->finish_reason);
-    put_field("request id", res->request_id);
-    /* What the metrics plugin records for this call (docs/metrics.md). */
-    llmrt_call_metrics_t cm = {.struct_size = sizeof cm};
-    if (llmrt_call_metrics(call, &cm) == 0) {
-      fprintf(stderr, "metrics:\n  duration     %10.6f s\n", cm.duration_s);
-      if (cm.streamed && cm.n_chunks)
-        fprintf(stderr, "  first chunk  %10.6f s\n  chunks       %u, mean gap %.6f s\n",
-                cm.time_to_first_chunk_s, cm.n_chunks, cm.chunk_gap_mean_s);
-      fprintf(stderr, "  upstream     %10.6f s (queued %.6f s)\n  overhead     %10.6f s\n",
-              cm.upstream_s, cm.queued_s, cm.overhead_s);
-    }
-  }
-  if (ch->mock) llmrt_mock_stop(ch->mock, on_mock_stopped, NULL);
-  llmrt_close(ch->rt, on_closed, NULL);
+static void on_sigint(uv_signal_t *s, int signum) {
+  chat_t *ch = s->data;
+  (void)signum;
+  /* The first Ctrl-C cancels the call (its on_done reports it); the
+   * handle stays so a second one does not kill us mid-cleanup. */
+  if (ch->call_id) llmrt_cancel(ch->rt, ch->call_id);
+  ch->interrupted = 1;
 }
 
+static char *join_args(int argc, char **argv, int from) {
+  size_t len = 1;
+  for (int i = from; i < argc; i++)
+    len += strlen(argv[i]) + 1;
+  char *s = malloc(len);
+  if (!s) return NULL;
+  s[0] = '\0';
+  for (int i = from; i < argc; i++) {
+    if (i > from) strcat(s, " ");
+    strcat(s, argv[i]);
+  }
+  return s;
+}
+
+/* The whole of stdin, without trailing newlines. */
 static char *read_stdin(void) {
-  size_t cap = 4096, len = 0;
+  size_t cap = 4096, len = 0, n;
   char *s = malloc(cap);
   if (!s) return NULL;
-  size_t n;
   while ((n = fread(s + len, 1, cap - len - 1, stdin)) > 0) {
     len += n;
     if (cap - len < 2) {
@@ -212,216 +110,268 @@ static char *read_stdin(void) {
     }
   }
   s[len] = '\0';
-  while (len && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
+  while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+    s[--len] = '\0';
   return s;
 }
 
-/* JSON-escapes s into out (for the few strings we put into a config). */
-static void json_str(char *out, size_t cap, const char *s) {
-  size_t o = 0;
-  for (; *s && o + 7 < cap; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)ch;
-    } else if (ch < 0x20) {
-      o += (size_t)snprintf(out + o, cap - o, "\\u%04x", ch);
-    } else {
-      out[o++] = (char)ch;
-    }
+static int nomem(void) {
+  fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(LLMRT_ENOMEM));
+  return EXIT_FAIL;
+}
+
+/* Runs the loop until the call in flight ends: the loop also holds idle
+ * pool connections and, with --mock, the mock's listener. */
+static int run_turn(chat_t *ch, const char *prompt) {
+  if (chat_push(ch, "user", prompt, strlen(prompt)) != 0) return nomem();
+  ch->req.messages = ch->msgs;
+  ch->req.n_messages = ch->n_msgs;
+  ch->done = 0;
+  ch->printed = 0;
+  int r = llmrt_call(ch->rt, &ch->req, &ch->cbs, ch, &ch->call_id);
+  if (r) {
+    fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(r));
+    return llmrt_tool_exit_code(r);
   }
-  out[o] = '\0';
+  /* Ctrl-C cancels the call while one runs; between --multi turns (a
+   * blocking read of stdin) it keeps its default effect and ends us. */
+  if (ch->sig_on) uv_signal_start(&ch->sigint, on_sigint, SIGINT);
+  while (!ch->done)
+    llmrt_run(ch->rt, UV_RUN_ONCE);
+  if (ch->sig_on) uv_signal_stop(&ch->sigint);
+  ch->call_id = 0;
+  return ch->exit_code;
+}
+
+/* --multi: one user turn per line; an empty line is skipped. */
+static int run_multi(chat_t *ch) {
+  int tty = isatty(0) && isatty(2), rc = EXIT_OK;
+  char *line = NULL;
+  size_t cap = 0;
+  for (;;) {
+    if (tty) fputs("> ", stderr);
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0) break;
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+      line[--n] = '\0';
+    if (!n) continue;
+    rc = run_turn(ch, line);
+    if (rc != EXIT_OK) break; /* the history would lack this answer */
+  }
+  if (tty && rc == EXIT_OK) fputc('\n', stderr);
+  free(line);
+  return rc;
+}
+
+static void shutdown_all(chat_t *ch) {
+  if (ch->mock) llmrt_mock_stop(ch->mock, on_mock_stopped, NULL);
+  ch->mock = NULL;
+  if (ch->sig_on) uv_close((uv_handle_t *)&ch->sigint, NULL);
+  ch->sig_on = 0;
+  llmrt_close(ch->rt, on_closed, NULL);
+  llmrt_run(ch->rt, UV_RUN_DEFAULT);
 }
 
 int llmrt_cmd_chat(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"provider", required_argument, 0, 'p'}, {"model", required_argument, 0, 'm'},
-      {"system", required_argument, 0, 's'},   {"max-tokens", required_argument, 0, 'n'},
-      {"temperature", required_argument, 0, 't'}, {"no-stream", no_argument, 0, 1},
-      {"base-url", required_argument, 0, 2},   {"ca-file", required_argument, 0, 3},
-      {"insecure", no_argument, 0, 4},         {"timeout", required_argument, 0, 5},
-      {"mock", no_argument, 0, 6},             {"verbose", no_argument, 0, 'v'},
-      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
-  const char *provider = NULL, *model = NULL, *system_prompt = NULL, *base_url = NULL;
-  const char *ca_file = NULL;
-  int max_tokens = 0, stream = 1, insecure = 0, use_mock = 0, verbose = 0;
-  double temperature = -1;
-  long timeout = 0;
-  int c;
+  static const struct option longopts[] = {{"provider", required_argument, 0, 'p'},
+                                           {"model", required_argument, 0, 'm'},
+                                           {"system", required_argument, 0, 's'},
+                                           {"max-tokens", required_argument, 0, 'n'},
+                                           {"temperature", required_argument, 0, 't'},
+                                           {"no-stream", no_argument, 0, 1},
+                                           {"base-url", required_argument, 0, 2},
+                                           {"ca-file", required_argument, 0, 3},
+                                           {"insecure", no_argument, 0, 4},
+                                           {"timeout", required_argument, 0, 5},
+                                           {"mock", no_argument, 0, 6},
+                                           {"config", required_argument, 0, 7},
+                                           {"retries", required_argument, 0, 8},
+                                           {"json", no_argument, 0, 9},
+                                           {"multi", no_argument, 0, 10},
+                                           {"header", required_argument, 0, 'H'},
+                                           {"verbose", no_argument, 0, 'v'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
+  chat_t ch;
+  memset(&ch, 0, sizeof ch);
+  llmrt_tool_target_t tg;
+  llmrt_tool_target_init(&tg);
+  llmrt_request_init(&ch.req);
+  ch.req.stream = 1;
+  const char *model = NULL, *system_prompt = NULL, *ca_file = NULL;
+  int insecure = 0, use_mock = 0, multi = 0;
+  long lv, timeout = 0;
+  double dv;
+  char hbuf[CHAT_MAX_HEADERS][1024];
+  int c, rc;
   optind = 1;
   opterr = 0; /* our messages: see llmrt_tool_bad_option */
-  while ((c = getopt_long(argc, argv, ":p:m:s:n:t:vh", longopts, NULL)) != -1) {
-    const char *bad = NULL;
-    char *end;
+  while ((c = getopt_long(argc, argv, ":p:m:s:n:t:H:vh", longopts, NULL)) != -1) {
     switch (c) {
-    case 'p': provider = optarg; break;
-    case 'm': model = optarg; break;
-    case 's': system_prompt = optarg; break;
-    case 'n': {
-      long v = strtol(optarg, &end, 10);
-      if (!*optarg || *end || v < 1 || v > 10000000) bad = "--max-tokens";
-      max_tokens = (int)v;
+    case 'p':
+      tg.provider = optarg;
+      tg.provider_flag = 1;
       break;
-    }
+    case 'm':
+      model = optarg;
+      break;
+    case 's':
+      system_prompt = optarg;
+      break;
+    case 'n':
+      if (llmrt_tool_parse_long(optarg, 1, 10000000, &lv))
+        return llmrt_tool_bad_value("chat", "--max-tokens", optarg);
+      ch.req.max_tokens = (int32_t)lv;
+      break;
     case 't':
-      temperature = strtod(optarg, &end);
-      if (!*optarg || *end || !(temperature >= 0 && temperature <= 100)) bad = "--temperature";
+      if (llmrt_tool_parse_double(optarg, 0, 2, &dv))
+        return llmrt_tool_bad_value("chat", "--temperature", optarg);
+      ch.req.temperature = dv;
       break;
-    case 1: stream = 0; break;
-    case 2: base_url = optarg; break;
-    case 3: ca_file = optarg; break;
-    case 4: insecure = 1; break;
+    case 1:
+      ch.req.stream = 0;
+      break;
+    case 2:
+      tg.base_url_flag = optarg;
+      break;
+    case 3:
+      ca_file = optarg;
+      break;
+    case 4:
+      insecure = 1;
+      break;
     case 5:
-      timeout = strtol(optarg, &end, 10);
-      if (!*optarg || *end || timeout < 1 || timeout > 0x7fffffffL) bad = "--timeout";
+      if (llmrt_tool_parse_long(optarg, 1, 0x7fffffffL, &timeout))
+        return llmrt_tool_bad_value("chat", "--timeout", optarg);
       break;
-    case 6: use_mock = 1; break;
-    case 'v': verbose = 1; break;
-    case 'h': chat_usage(stdout); return EXIT_OK;
-    default: llmrt_tool_bad_option("chat", c, argv); return EXIT_USAGE;
-    }
-    if (bad) {
-      char esc[64];
-      llmrt_tool_escape(esc, sizeof esc, optarg, 40);
-      fprintf(stderr, "llmrt chat: bad value for %s: '%s'\n", bad, esc);
+    case 6:
+      use_mock = 1;
+      break;
+    case 7:
+      tg.config_file = optarg;
+      break;
+    case 8:
+      if (llmrt_tool_parse_long(optarg, 0, 10, &lv))
+        return llmrt_tool_bad_value("chat", "--retries", optarg);
+      tg.retries = (int)lv;
+      tg.retries_flag = 1;
+      break;
+    case 9:
+      ch.json = 1;
+      break;
+    case 10:
+      multi = 1;
+      break;
+    case 'H':
+      if (ch.n_headers == CHAT_MAX_HEADERS) {
+        fprintf(stderr, "llmrt chat: at most %d -H headers\n", CHAT_MAX_HEADERS);
+        return EXIT_USAGE;
+      }
+      if ((rc = llmrt_tool_parse_header("chat", optarg, &ch.headers[ch.n_headers],
+                                        hbuf[ch.n_headers], sizeof hbuf[0])))
+        return rc;
+      ch.n_headers++;
+      break;
+    case 'v':
+      ch.verbose = 1;
+      break;
+    case 'h':
+      chat_usage(stdout);
+      return EXIT_OK;
+    default:
+      llmrt_tool_bad_option("chat", c, argv);
       return EXIT_USAGE;
     }
   }
-  if (!provider)
-    provider = (!getenv("OPENAI_API_KEY") && getenv("ANTHROPIC_API_KEY")) ? "anthropic" : "openai";
-  int anthropic = !strcmp(provider, "anthropic");
-  if (!anthropic && strcmp(provider, "openai")) {
-    char esc[64];
-    llmrt_tool_escape(esc, sizeof esc, provider, 40);
-    fprintf(stderr, "llmrt chat: unknown provider '%s' (openai or anthropic)\n", esc);
+  if (multi && optind < argc) {
+    fprintf(stderr, "llmrt chat: --multi reads the turns from stdin: drop the prompt argument\n");
     return EXIT_USAGE;
   }
-  const char *key_env = anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY";
+  if (ca_file && (rc = llmrt_tool_check_ca_file("chat", ca_file))) return rc;
   if (use_mock) {
-    key_env = "LLMRT_MOCK_API_KEY";
-    setenv(key_env, "mock-key", 0);
-  } else if (!getenv(key_env) || !*getenv(key_env)) {
-    fprintf(stderr, "llmrt chat: %s is not set (export it, or use --mock)\n", key_env);
+    if (tg.base_url_flag) {
+      fprintf(stderr, "llmrt chat: --mock and --base-url exclude each other\n");
+      return EXIT_USAGE;
+    }
+    tg.mock_url = "http://127.0.0.1:0/v1"; /* checked here, replaced below */
+    setenv("LLMRT_MOCK_API_KEY", "mock-key", 0);
+  }
+  if ((rc = llmrt_tool_target_config("chat", &tg))) return rc;
+  if (tg.key_env && (!getenv(tg.key_env) || !*getenv(tg.key_env))) {
+    fprintf(stderr, "llmrt chat: %s is not set (export it, or use --mock)\n", tg.key_env);
+    llmrt_tool_target_free(&tg);
     return EXIT_NOKEY;
   }
-  if (!model) model = anthropic ? "claude-3-5-haiku-latest" : "gpt-4o-mini";
-  api_key = getenv(key_env);
+  ch.api_key = tg.key_env ? getenv(tg.key_env) : NULL;
+  const char *proxy = NULL, *no_proxy = NULL;
+  if (!use_mock) llmrt_tool_proxy_env(tg.url[0] ? tg.url : NULL, &proxy, &no_proxy);
+  if ((rc = llmrt_tool_check_proxy("chat", proxy))) {
+    llmrt_tool_target_free(&tg);
+    return rc;
+  }
+  if (!model) model = tg.anthropic ? "claude-3-5-haiku-latest" : "gpt-4o-mini";
+  ch.req.model = model;
 
-  /* The prompt: arguments joined with spaces, or stdin. */
   char *prompt = NULL;
-  if (optind < argc) {
-    size_t len = 0;
-    for (int i = optind; i < argc; i++) len += strlen(argv[i]) + 1;
-    prompt = malloc(len + 1);
+  if (!multi) {
+    prompt = optind < argc ? join_args(argc, argv, optind) : read_stdin();
     if (!prompt) {
-      fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(LLMRT_ENOMEM));
-      return EXIT_FAIL;
+      llmrt_tool_target_free(&tg);
+      return nomem();
     }
-    prompt[0] = '\0';
-    for (int i = optind; i < argc; i++) {
-      if (i > optind) strcat(prompt, " ");
-      strcat(prompt, argv[i]);
+    if (!*prompt) {
+      fprintf(stderr, "llmrt chat: empty prompt\n");
+      free(prompt);
+      llmrt_tool_target_free(&tg);
+      return EXIT_USAGE;
     }
-  } else {
-    prompt = read_stdin();
-    if (!prompt) {
-      fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(LLMRT_ENOMEM));
-      return EXIT_FAIL;
-    }
-  }
-  if (!*prompt) {
-    fprintf(stderr, "llmrt chat: empty prompt\n");
-    free(prompt);
-    return EXIT_USAGE;
   }
 
-  chat_t ch = {0};
-  ch.verbose = verbose;
-  ch.exit_code = EXIT_FAIL;
   llmrt_options_t opts;
   llmrt_options_init(&opts);
   opts.ca_file = ca_file;
   opts.tls_insecure = insecure;
+  opts.proxy = proxy;
+  opts.no_proxy = no_proxy;
   if (timeout > 0) opts.total_timeout_ms = (uint32_t)timeout;
+  rc = EXIT_FAIL;
   int r = llmrt_new(NULL, &opts, &ch.rt);
   if (r) {
     fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(r));
     free(prompt);
+    llmrt_tool_target_free(&tg);
     return EXIT_FAIL;
   }
-
-  char url[1024];
   if (use_mock) {
     llmrt_mock_options_t mo;
     llmrt_mock_options_init(&mo);
     r = llmrt_mock_start(llmrt_loop(ch.rt), &mo, &ch.mock);
     if (r) {
       fprintf(stderr, "llmrt chat: cannot start the mock upstream: %s\n", llmrt_strerror(r));
-      goto fail;
+      goto out;
     }
-    snprintf(url, sizeof url, "%s", llmrt_mock_url(ch.mock));
-  } else if (base_url) {
-    snprintf(url, sizeof url, "%s", base_url);
-  } else if (anthropic) {
-    const char *b = getenv("ANTHROPIC_BASE_URL");
-    /* The official SDKs take the host only and add /v1 themselves. */
-    snprintf(url, sizeof url, "%s/v1", b && *b ? b : "https://api.anthropic.com");
-  } else {
-    const char *b = getenv("OPENAI_BASE_URL");
-    snprintf(url, sizeof url, "%s", b && *b ? b : "https://api.openai.com/v1");
+    tg.mock_url = llmrt_mock_url(ch.mock);
+    llmrt_tool_target_free(&tg);
+    if ((rc = llmrt_tool_target_config("chat", &tg))) goto out;
   }
-  size_t ul = strlen(url);
-  while (ul && url[ul - 1] == '/') url[--ul] = '\0';
-
-  char esc[2048], config[4096], errbuf[512];
-  json_str(esc, sizeof esc, url);
-  snprintf(config, sizeof config,
-           /* Named after the provider, so messages ("upstream 'openai' ...")
-            * name only what the user chose. */
-           "{\"upstreams\":{\"%s\":{\"base_url\":\"%s\",\"api\":\"%s\",\"api_key_env\":\"%s\"}},"
-           "\"default_upstream\":\"%s\"}",
-           provider, esc, provider, key_env, provider);
-  r = llmrt_configure(ch.rt, config, errbuf, sizeof errbuf);
-  if (r) {
-    /* errbuf names a JSON path of the config made above, which the user
-     * never saw: name the URL they gave (option or variable) instead. */
-    llmrt_tool_escape(esc, sizeof esc, url, 200);
-    if (r == LLMRT_EURL || strstr(errbuf, "base_url")) {
-      fprintf(stderr, "llmrt chat: bad base URL '%s' (from %s): want http://... or https://...\n",
-              esc, base_url ? "--base-url" : anthropic ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
-      r = LLMRT_EURL;
-    } else {
-      fprintf(stderr, "llmrt chat: cannot use the upstream '%s': %s\n", esc, llmrt_strerror(r));
-    }
-    goto fail;
+  if ((rc = llmrt_tool_target_apply("chat", &tg, ch.rt))) goto out;
+  if (uv_signal_init(llmrt_loop(ch.rt), &ch.sigint) == 0) {
+    ch.sig_on = 1;
+    ch.sigint.data = &ch;
   }
-
-  llmrt_message_t msgs[2];
-  size_t nm = 0;
-  if (system_prompt) msgs[nm++] = (llmrt_message_t){.role = "system", .content = system_prompt};
-  msgs[nm++] = (llmrt_message_t){.role = "user", .content = prompt};
-  llmrt_request_t req;
-  llmrt_request_init(&req);
-  req.model = model;
-  req.messages = msgs;
-  req.n_messages = nm;
-  req.max_tokens = max_tokens;
-  req.temperature = temperature;
-  req.stream = stream;
-  llmrt_callbacks_t cbs = {stream ? on_token : NULL, NULL, on_done};
-  r = llmrt_call(ch.rt, &req, &cbs, &ch, NULL);
-  if (r) {
-    fprintf(stderr, "llmrt chat: %s\n", llmrt_strerror(r));
-    goto fail;
+  if (system_prompt && chat_push(&ch, "system", system_prompt, strlen(system_prompt))) {
+    rc = nomem();
+    goto out;
   }
-  llmrt_run(ch.rt, UV_RUN_DEFAULT);
+  chat_set_headers(&ch);
+  ch.cbs.on_token = ch.req.stream && !ch.json ? chat_on_token : NULL;
+  ch.cbs.on_done = chat_on_done;
+  rc = multi ? run_multi(&ch) : run_turn(&ch, prompt);
+  if (ch.interrupted) rc = EXIT_INTERRUPTED;
+out:
+  shutdown_all(&ch);
+  chat_free_history(&ch);
   free(prompt);
-  return ch.exit_code;
-
-fail:
-  if (ch.mock) llmrt_mock_stop(ch.mock, on_mock_stopped, NULL);
-  llmrt_close(ch.rt, on_closed, NULL);
-  llmrt_run(ch.rt, UV_RUN_DEFAULT);
-  free(prompt);
-  return exit_code_for(r);
+  llmrt_tool_target_free(&tg);
+  return rc;
 }

@@ -1,5 +1,7 @@
 /* Helpers shared by the subcommands: option errors and terminal-safe text. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,4 +72,29 @@ void llmrt_tool_escape(char *out, size_t cap, const char *s, size_t max) {
     o += 3;
   }
   out[o] = '\0';
+}
+
+int llmrt_tool_parse_long(const char *s, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || errno || v < min || v > max || *s == ' ') return -1;
+  *out = v;
+  return 0;
+}
+
+int llmrt_tool_parse_double(const char *s, double min, double max, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (!*s || *end || errno || !(v >= min && v <= max) || *s == ' ') return -1;
+  *out = v;
+  return 0;
+}
+
+int llmrt_tool_bad_value(const char *cmd, const char *opt, const char *value) {
+  char esc[64];
+  llmrt_tool_escape(esc, sizeof esc, value, 40);
+  fprintf(stderr, "llmrt %s: bad value for %s: '%s'\n", cmd, opt, esc);
+  return EXIT_USAGE;
 }

@@ -112,7 +112,7 @@ esac
 step "a plugin built against a newer header (a field added to llmrt_request_t)"
 mkdir -p "$tmp/newer"
 cp -r "$(pc --variable=includedir llmrt)/llmrt" "$tmp/newer/"
-sed -i 's/^  const char \*api_key;$/&\n  int64_t future_field; \/* added by a newer llmrt *\//' "$tmp/newer/llmrt/types.h"
+sed -i 's/^} llmrt_request_t;$/  int64_t future_field; \/* added by a newer llmrt *\/\n&/' "$tmp/newer/llmrt/types.h"
 grep -q future_field "$tmp/newer/llmrt/types.h" || { echo "could not make the newer header"; exit 1; }
 # shellcheck disable=SC2086
 "$cc" $flags -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden -I"$tmp/newer" \

@@ -28,5 +28,6 @@ void llmrt_tool_escape(char *out, size_t cap, const char *s, size_t max);
 int llmrt_cmd_chat(int argc, char **argv);
 int llmrt_cmd_mock(int argc, char **argv);
 int llmrt_cmd_demo(int argc, char **argv);
+int llmrt_cmd_serve(int argc, char **argv);
 
 #endif

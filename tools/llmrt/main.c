@@ -12,6 +12,7 @@ static void usage(FILE *f) {
           "commands:\n"
           "  chat    send a prompt and stream the answer (llmrt chat --help)\n"
           "  mock    run the mock LLM upstream (llmrt mock --help)\n"
+          "  serve   run the OpenAI/Anthropic-compatible gateway (llmrt serve --help)\n"
           "  demo    stream an answer from an in-process mock upstream\n"
           "  version print the version\n"
           "  help    this help\n"
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (!strcmp(cmd, "chat")) return llmrt_cmd_chat(argc - 1, argv + 1);
   if (!strcmp(cmd, "mock")) return llmrt_cmd_mock(argc - 1, argv + 1);
+  if (!strcmp(cmd, "serve")) return llmrt_cmd_serve(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo")) return llmrt_cmd_demo(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     if (argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {

@@ -35,6 +35,8 @@ void llmrt_options_init(llmrt_options_t *o) {
 
 void llmrt_request_init(llmrt_request_t *req) {
   memset(req, 0, sizeof *req);
+  /* As types.h says: fields added after ABI 2.0 (raw_body...) are read. */
+  req->struct_size = sizeof *req;
   req->temperature = -1;
   req->top_p = -1;
 }

@@ -939,6 +939,9 @@ void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, voi
   /* llmrt__srv_conn_close unlinks the head each time, whatever the abort callbacks do. */
   while (!llmrt__list_empty(&s->conns))
     llmrt__srv_conn_close(LLMRT__CONTAINER(s->conns.next, sconn_t, link), LLMRT_ESHUTDOWN);
+  /* After llmrt__server_stop_accepting the listener may be closed already
+   * and no connection left to report: then nothing else would finish. */
+  server_maybe_done(s);
 }
 
 void llmrt__server_stop_accepting(llmrt__server_t *s) {

@@ -5,7 +5,7 @@
 # only: the ordinary build and `make test` do not need them).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
-      node-llhttp libcurl4-openssl-dev nginx openssl valgrind)
+      node-llhttp libcurl4-openssl-dev nginx openssl valgrind libzstd-dev nodejs npm)
 if [ "${1:-}" = "fuzz" ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,3 +21,12 @@ fi
 # nginx is started by the tests themselves (on loopback, in a temp dir); the
 # Debian service must not hold port 80 or matter to us.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# The official SDKs the gateway's tests drive (tests/gateway/sdk_clients.mjs),
+# pinned, in a gitignored folder of the checkout.
+gw_npm="$(cd "$(dirname "$0")/.." && pwd)/.deps/npm/clients"
+if [ ! -f "$gw_npm/node_modules/openai/package.json" ] ||
+   [ ! -f "$gw_npm/node_modules/@anthropic-ai/sdk/package.json" ]; then
+  mkdir -p "$gw_npm"
+  [ -f "$gw_npm/package.json" ] || echo '{"private":true}' > "$gw_npm/package.json"
+  (cd "$gw_npm" && npm install --no-audit --no-fund --silent openai@6.30.1 @anthropic-ai/sdk@1.17.0)
+fi

@@ -283,17 +283,31 @@ static int gunzip_body(sconn_t *c) {
   return 0;
 }
 
+static int unzstd_body(sconn_t *c) {
+  llmrt__buf_t out;
+  llmrt__buf_init(&out);
+  int rc = llmrt__zstd_decode(c->r.body.data, c->r.body.len, c->s->o.max_body_bytes, &out);
+  if (rc) {
+    llmrt__buf_free(&out);
+    return rc;
+  }
+  llmrt__buf_free(&c->r.body);
+  c->r.body = out;
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   sconn_t *c = pconn(p);
   c->r.keep_alive = llhttp_should_keep_alive(p);
   const char *ce = llmrt__sreq_header(&c->r, "content-encoding");
   if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-    if (!c->s->o.decode_gzip_body ||
-        (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "deflate") != 0)) {
+    int zstd = c->s->o.decode_gzip_body && c->s->o.decode_zstd_body && !strcasecmp(ce, "zstd");
+    if (!zstd && (!c->s->o.decode_gzip_body ||
+                  (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "deflate") != 0))) {
       c->reject = 415;
       return -1;
     }
-    int rc = gunzip_body(c);
+    int rc = zstd ? unzstd_body(c) : gunzip_body(c);
     if (rc != 0) {
       c->reject = rc;
       return -1;

@@ -4,6 +4,7 @@
  * client disconnects, slow readers, reload and graceful shutdown. */
 #include <sys/resource.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "gw_fixture.h"
 
@@ -354,6 +355,27 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT_EQ(r.status, 413);
   resp_free(&r);
   free(bomb);
+  /* zstd, and a zstd bomb, and a corrupt frame. */
+  n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
+  ASSERT(!ZSTD_isError(n));
+  send_encoded(g, "zstd", z, n, &r);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_CONTAINS(llmrt_mock_last_body(mt.mock), "\"content\":\"compressed\"");
+  resp_free(&r);
+  zeros = calloc(1, big);
+  bomb = malloc(1 << 20);
+  n = ZSTD_compress(bomb, 1 << 20, zeros, big, 3);
+  free(zeros);
+  ASSERT(!ZSTD_isError(n) && n < (1u << 20));
+  send_encoded(g, "zstd", bomb, n, &r);
+  ASSERT_EQ(r.status, 413);
+  resp_free(&r);
+  free(bomb);
+  /* A truncated frame. */
+  n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
+  send_encoded(g, "zstd", z, n - 4, &r);
+  ASSERT_EQ(r.status, 400);
+  resp_free(&r);
   send_encoded(g, "br", "xx", 2, &r);
   ASSERT_EQ(r.status, 415);
   resp_free(&r);

@@ -311,6 +311,13 @@ int llmrt__gw_conf_parse(const char *json, gw_conf_t **out, char *err, size_t er
     return LLMRT_EINVAL;
   }
   int r = parse(cf, root, err, errlen);
+  /* The parsed keys go with the tree: wipe them first (only digests stay). */
+  cJSON *auth = cJSON_GetObjectItemCaseSensitive(root, "auth");
+  cJSON *keys = cJSON_GetObjectItemCaseSensitive(auth, "keys");
+  for (cJSON *k = cJSON_IsArray(keys) ? keys->child : NULL; k; k = k->next) {
+    cJSON *kv = cJSON_GetObjectItemCaseSensitive(k, "key");
+    if (cJSON_IsString(kv)) memset(kv->valuestring, 0, strlen(kv->valuestring));
+  }
   cJSON_Delete(root);
   if (r) {
     llmrt__gw_conf_unref(cf);

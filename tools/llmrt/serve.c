@@ -80,6 +80,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     char err[512] = "";
     char *json = read_file(sv->path, err, sizeof err);
     int rc = json ? llmrt_gw_reload(sv->gw, json, err, sizeof err) : -1;
+    if (json) memset(json, 0, strlen(json));
     free(json);
     if (rc)
       fprintf(stderr, "llmrt serve: reload refused, keeping the running configuration: %s\n", err);
@@ -136,6 +137,7 @@ int llmrt_cmd_serve(int argc, char **argv) {
   }
   if (check) {
     int rc = llmrt_gw_check(json, err, sizeof err);
+    memset(json, 0, strlen(json)); /* it may hold gateway keys */
     free(json);
     if (rc) {
       fprintf(stderr, "llmrt serve: %s: %s\n", config, err);
@@ -148,6 +150,7 @@ int llmrt_cmd_serve(int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   serve_t sv = {.path = config};
   int rc = llmrt_gw_start(loop, json, listen, &sv.gw, err, sizeof err);
+  memset(json, 0, strlen(json));
   free(json);
   if (rc) {
     fprintf(stderr, "llmrt serve: %s\n", err);

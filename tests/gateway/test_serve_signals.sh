@@ -57,6 +57,25 @@ grep -q "reload refused" "$tmp/gw.log" || fail "a broken config was not refused"
 [ "$(post '{"model":"two","messages":[{"role":"user","content":"x"}],"max_tokens":2}')" = 200 ] ||
   fail "the running config did not stay"
 
+# TLS with a configured certificate and key: a client that verifies it gets
+# through.
+certs="$(dirname "$0")/../certs"
+cat > "$tmp/tls.json" <<JSON
+{"listen":"127.0.0.1:0","tls":{"cert":"$certs/server.pem","key":"$certs/server.key"},
+ "upstreams":{"m":{"base_url":"$url","api_key_env":"UPKEY"}},"default_upstream":"m",
+ "routes":{"one":{"upstream":"m"}},"auth":{"open":true}}
+JSON
+UPKEY=sk-up "$bin" serve --config "$tmp/tls.json" 2> "$tmp/tls.log" &
+tls_pid=$!
+for i in $(seq 100); do grep -q "listening on port" "$tmp/tls.log" && break; sleep 0.05; done
+tport=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$tmp/tls.log")
+code=$(curl -s -o "$tmp/tls.out" -w '%{http_code}' --cacert "$certs/ca.pem" \
+  -H 'Content-Type: application/json' "https://127.0.0.1:$tport/v1/chat/completions" \
+  -d '{"model":"one","messages":[{"role":"user","content":"x"}],"max_tokens":2}')
+kill -TERM "$tls_pid"; wait "$tls_pid"
+[ "$code" = 200 ] || fail "TLS request: status $code"
+grep -q chat.completion "$tmp/tls.out" || fail "TLS answer: $(cat "$tmp/tls.out")"
+
 # A stream of 40 tokens at 20 ms (~0.8 s) in flight, then SIGTERM: it ends whole.
 curl -s -N -H 'Authorization: Bearer gk-signal-test-1' -H 'Content-Type: application/json' \
   "http://127.0.0.1:$port/v1/chat/completions" \

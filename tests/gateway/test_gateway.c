@@ -570,6 +570,52 @@ static void test_tenant_cache_isolation(void) {
   gwt_stop(&g, 1000);
 }
 
+/* Plugins in the chain: one that changes only the model keeps the client's
+ * bytes (only the model value differs); one that rewrites the messages
+ * (the example system_prompt plugin) makes the body encoded again, and the
+ * content parts it did not touch arrive intact, cache marks included. */
+static void test_plugins_keep_bytes_and_parts(void) {
+#ifdef LLMRT_GW_PLUGIN_DIR
+  char pcfg[8192];
+  const char *tail = strstr(cfg, "\"default_upstream\"");
+  const char *body = "{\"model\":\"gpt-x\", \"messages\":[{\"role\":\"user\",\"content\":[{"
+                     "\"type\":\"text\",\"text\":\"part one\",\"cache_control\":{\"type\":"
+                     "\"ephemeral\"}},{\"type\":\"image_url\",\"image_url\":{\"url\":"
+                     "\"data:image/png;base64,AAAA\"}}]}],\"max_tokens\":3,\"zz\":1}";
+  resp_t r;
+  gw_thread_t g;
+  snprintf(pcfg, sizeof pcfg, "%.*s\"plugins\":[{\"name\":\"%s/reroute.so\"}],%s",
+           (int)(tail - cfg), cfg, LLMRT_GW_PLUGIN_DIR, tail);
+  ASSERT_EQ(gwt_start(&g, pcfg), 0);
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+  char expect[1024];
+  const char *at = strstr(body, "\"gpt-x\"");
+  snprintf(expect, sizeof expect, "%.*s\"rerouted-model\"%s", (int)(at - body), body, at + 7);
+  ASSERT_STR_EQ(llmrt_mock_last_body(mt.mock), expect);
+  gwt_stop(&g, 1000);
+
+  snprintf(pcfg, sizeof pcfg,
+           "%.*s\"plugins\":[{\"name\":\"%s/system_prompt.so\",\"text\":\"Added.\"}],%s",
+           (int)(tail - cfg), cfg, LLMRT_GW_PLUGIN_DIR, tail);
+  ASSERT_EQ(gwt_start(&g, pcfg), 0);
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+  const char *up = llmrt_mock_last_body(mt.mock);
+  ASSERT_CONTAINS(up, "{\"role\":\"system\",\"content\":\"Added.\"}");
+  ASSERT_CONTAINS(up, "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"part "
+                      "one\",\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"image_url\","
+                      "\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}");
+  ASSERT_CONTAINS(up, "\"zz\":1"); /* unknown members ride in extra_json */
+  ASSERT_CONTAINS(up, "\"model\":\"mock-oa-1\"");
+  gwt_stop(&g, 1000);
+#else
+  fprintf(stderr, "   skipped: test plugins not built\n");
+#endif
+}
+
 int main(void) {
   setenv("GW_TEST_UPKEY", "sk-upstream-key", 1);
   ASSERT_EQ(mock_thread_start(&mt, NULL), 0);
@@ -606,6 +652,9 @@ int main(void) {
     fprintf(stderr, "ok %s\n", tests[i].name);
   }
   gwt_stop(&g, 1000);
+  fprintf(stderr, "-- plugins_keep_bytes_and_parts\n");
+  test_plugins_keep_bytes_and_parts();
+  fprintf(stderr, "ok plugins_keep_bytes_and_parts\n");
   fprintf(stderr, "-- tenant_cache_isolation\n");
   test_tenant_cache_isolation();
   fprintf(stderr, "ok tenant_cache_isolation\n");

@@ -302,6 +302,8 @@ int main(int argc, char **argv) {
   llmrt_options_t o;
   llmrt_options_init(&o);
   o.pool_max_per_origin = 1200;
+  /* An open-loop client past saturation queues; it must not refuse. */
+  o.pool_max_queue = 1u << 20;
   llmrt_new(loop, &o, &rt);
 
   char direct_url[192], gw_url[128];

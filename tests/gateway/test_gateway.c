@@ -30,6 +30,10 @@ static void make_config(const char *extra_route) {
       "\"headers\":{\"x-mock\":\"fault=reset,after=3,tokens=10\"}},"
       "\"oa_slow\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=400,token_ms=10\"}},"
+      "\"oa_tool\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
+      "\"headers\":{\"x-mock\":\"tool=get_weather\"}},"
+      "\"an_tool\":{\"base_url\":\"%s\",\"api\":\"anthropic\",\"api_key_env\":"
+      "\"GW_TEST_UPKEY\",\"headers\":{\"x-mock\":\"tool=get_weather\"}},"
       "\"oa_med\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=30,token_ms=15\"}},"
       "\"oa_big\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
@@ -40,12 +44,13 @@ static void make_config(const char *extra_route) {
       "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\"},"
       "\"fail500\":{\"upstream\":\"oa_500\"},\"fail529\":{\"upstream\":\"an_529\"},"
       "\"midfail\":{\"upstream\":\"oa_mid\"},\"slow\":{\"upstream\":\"oa_slow\"},"
-      "\"big\":{\"upstream\":\"oa_big\"},\"medium\":{\"upstream\":\"oa_med\"}%s},"
+      "\"big\":{\"upstream\":\"oa_big\"},\"medium\":{\"upstream\":\"oa_med\"},"
+      "\"tool-oa\":{\"upstream\":\"oa_tool\"},\"tool-an\":{\"upstream\":\"an_tool\"}%s},"
       "\"auth\":{\"keys\":[{\"key\":\"" KEY_A "\",\"tenant\":\"a\"},"
       "{\"key\":\"" KEY_B "\",\"tenant\":\"b\",\"routes\":[\"claude-x\"]}]},"
       "\"limits\":{\"max_body_bytes\":1048576,\"stream_buffer_bytes\":16384},"
       "\"access_log\":\"off\",\"shutdown_grace_ms\":5000}",
-      u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
+      u, u, u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
 }
 
 /* ---- Faithful forwarding ---- */
@@ -194,6 +199,44 @@ static void test_models_health(gw_thread_t *g) {
   ASSERT_CONTAINS(r.body, "llmrt_gateway_calls_total{outcome=\"ok\"}");
   ASSERT_CONTAINS(r.body, "llmrt_gateway_overhead_seconds_count");
   resp_free(&r);
+}
+
+/* Tool calls from either upstream, written in either protocol. */
+static void test_tool_calls(gw_thread_t *g) {
+  const char *q = "\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"}],\"max_tokens\":50";
+  char body[512];
+  resp_t r;
+  for (int up = 0; up < 2; up++) {
+    const char *model = up ? "tool-an" : "tool-oa";
+    snprintf(body, sizeof body, "{\"model\":\"%s\",%s}", model, q);
+    ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"tool_calls\":[{\"id\":");
+    ASSERT_CONTAINS(r.body, "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{");
+    ASSERT_CONTAINS(r.body, "\"finish_reason\":\"tool_calls\"");
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"stream\":true,%s}", model, q);
+    ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"tool_calls\":[{\"index\":0,\"id\":");
+    ASSERT_CONTAINS(r.body, "\"name\":\"get_weather\"");
+    ASSERT_CONTAINS(r.body, "\"finish_reason\":\"tool_calls\"");
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"model\":\"%s\",%s}", model, q);
+    ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_A "\r\n", body, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "{\"type\":\"tool_use\",\"id\":");
+    ASSERT_CONTAINS(r.body, "\"name\":\"get_weather\",\"input\":{");
+    ASSERT_CONTAINS(r.body, "\"stop_reason\":\"tool_use\"");
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"stream\":true,%s}", model, q);
+    ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_A "\r\n", body, &r), 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"content_block\":{\"type\":\"tool_use\",\"id\":");
+    ASSERT_CONTAINS(r.body, "\"type\":\"input_json_delta\",\"partial_json\":");
+    ASSERT_CONTAINS(r.body, "\"stop_reason\":\"tool_use\"");
+    resp_free(&r);
+  }
 }
 
 /* ---- Keys ---- */
@@ -635,6 +678,7 @@ int main(void) {
       {"cross_openai_to_anthropic", test_cross_openai_to_anthropic},
       {"cross_anthropic_to_openai", test_cross_anthropic_to_openai},
       {"models_health", test_models_health},
+      {"tool_calls", test_tool_calls},
       {"auth", test_auth},
       {"errors_before_commit", test_errors_before_commit},
       {"error_after_commit", test_error_after_commit},

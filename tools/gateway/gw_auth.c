@@ -100,7 +100,7 @@ int llmrt__gw_keys_add(gw_conf_t *cf, const cJSON *arr, const char *path, char *
       return FAIL("%s[%d].tenant: required, a non-empty string", path, i);
     if (routes && !cJSON_IsArray(routes))
       return FAIL("%s[%d].routes: must be an array of route names", path, i);
-    gw_key_t *nk = realloc(cf->keys, (cf->n_keys + 1) * sizeof *nk);
+    gw_key_t *nk = llmrt__realloc(cf->keys, (cf->n_keys + 1) * sizeof *nk);
     if (!nk) return FAIL("out of memory");
     cf->keys = nk;
     gw_key_t *e = &cf->keys[cf->n_keys];
@@ -109,17 +109,18 @@ int llmrt__gw_keys_add(gw_conf_t *cf, const cJSON *arr, const char *path, char *
     for (size_t j = 0; j < cf->n_keys; j++)
       if (!memcmp(cf->keys[j].hash, e->hash, 32))
         return FAIL("%s[%d]: the same key is listed twice", path, i);
-    if (!(e->tenant = strdup(tenant->valuestring))) return FAIL("out of memory");
+    if (!(e->tenant = llmrt__strdup(tenant->valuestring))) return FAIL("out of memory");
     cf->n_keys++;
     size_t nr = routes ? (size_t)cJSON_GetArraySize(routes) : 0;
     if (nr) {
-      if (!(e->routes = calloc(nr, sizeof *e->routes))) return FAIL("out of memory");
+      if (!(e->routes = llmrt__calloc(nr, sizeof *e->routes))) return FAIL("out of memory");
       int ri = 0;
       for (const cJSON *r = routes->child; r; r = r->next, ri++) {
         if (!cJSON_IsString(r)) return FAIL("%s[%d].routes[%d]: must be a string", path, i, ri);
         if (!llmrt__gw_route(cf, r->valuestring, NULL))
           return FAIL("%s[%d].routes[%d]: no route named \"%.64s\"", path, i, ri, r->valuestring);
-        if (!(e->routes[e->n_routes++] = strdup(r->valuestring))) return FAIL("out of memory");
+        if (!(e->routes[e->n_routes++] = llmrt__strdup(r->valuestring)))
+          return FAIL("out of memory");
       }
     }
   }

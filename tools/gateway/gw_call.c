@@ -88,9 +88,9 @@ static void ex_free(gw_ex_t *ex) {
   }
   llmrt__buf_free(&ex->out);
   llmrt__gw_intake_free(ex);
-  free(ex->prompt_excerpt);
+  llmrt__free(ex->prompt_excerpt);
   llmrt__gw_conf_unref(ex->cf);
-  free(ex);
+  llmrt__free(ex);
 }
 
 /* The exchange ends before any call: answered by the gateway itself. */
@@ -223,7 +223,7 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
 }
 
 void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
-  gw_ex_t *ex = calloc(1, sizeof *ex);
+  gw_ex_t *ex = llmrt__calloc(1, sizeof *ex);
   if (!ex) {
     llmrt__gw_respond_error(r, proto, 500, NULL, "out of memory");
     return;
@@ -278,7 +278,7 @@ void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
   }
   if (ex->cf->log_prompts && ex->req.n_messages) {
     const char *c = ex->req.messages[ex->req.n_messages - 1].content;
-    if (c) ex->prompt_excerpt = strndup(c, 200);
+    if (c) ex->prompt_excerpt = llmrt__strndup(c, 200);
   }
   llmrt_callbacks_t cbs = {NULL, on_event, on_done};
   ex->t_call = llmrt__now_us();

@@ -77,16 +77,16 @@ int llmrt__gw_upstream_api(const gw_conf_t *cf, const char *upstream) {
 }
 
 static int add_route(gw_conf_t *cf, const char *name, const char *up, const char *model, int api) {
-  gw_route_t *r = realloc(cf->routes, (cf->n_routes + 1) * sizeof *r);
+  gw_route_t *r = llmrt__realloc(cf->routes, (cf->n_routes + 1) * sizeof *r);
   if (!r) return -1;
   cf->routes = r;
   r = &cf->routes[cf->n_routes];
-  r->name = strdup(name);
-  r->upstream = strdup(up);
-  r->model = strdup(model);
+  r->name = llmrt__strdup(name);
+  r->upstream = llmrt__strdup(up);
+  r->model = llmrt__strdup(model);
   r->api = api;
   if (!r->name || !r->upstream || !r->model) {
-    free(r->name), free(r->upstream), free(r->model);
+    llmrt__free(r->name), llmrt__free(r->upstream), llmrt__free(r->model);
     return -1;
   }
   cf->n_routes++;
@@ -131,13 +131,13 @@ static int parse_upstreams(gw_conf_t *cf, const cJSON *ups, char *err, size_t er
   if (!ups) return 0;
   if (!cJSON_IsObject(ups)) return FAIL("$.upstreams: must be an object");
   size_t n = (size_t)cJSON_GetArraySize(ups);
-  cf->ups = calloc(n ? n : 1, sizeof *cf->ups);
+  cf->ups = llmrt__calloc(n ? n : 1, sizeof *cf->ups);
   if (!cf->ups) return FAIL("out of memory");
   for (const cJSON *u = ups->child; u; u = u->next) {
     const cJSON *api = cJSON_IsObject(u) ? cJSON_GetObjectItemCaseSensitive(u, "api") : NULL;
     int a = GW_OPENAI;
     if (cJSON_IsString(api) && !strcmp(api->valuestring, "anthropic")) a = GW_ANTHROPIC;
-    cf->ups[cf->n_ups].name = strdup(u->string);
+    cf->ups[cf->n_ups].name = llmrt__strdup(u->string);
     if (!cf->ups[cf->n_ups].name) return FAIL("out of memory");
     cf->ups[cf->n_ups++].api = a;
   }
@@ -161,20 +161,20 @@ static int parse_auth(gw_conf_t *cf, const cJSON *auth, char *err, size_t errlen
     if (!cJSON_IsString(file)) return FAIL("$.auth.keys_file: must be a path");
     FILE *f = fopen(file->valuestring, "rb");
     if (!f) return FAIL("$.auth.keys_file: cannot open \"%.128s\"", file->valuestring);
-    char *buf = malloc(1 << 20);
+    char *buf = llmrt__malloc(1 << 20);
     size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
     int big = buf && !feof(f);
     fclose(f);
     if (!buf) return FAIL("out of memory");
     if (big) {
-      free(buf);
+      llmrt__free(buf);
       return FAIL("$.auth.keys_file: larger than 1 MiB");
     }
     buf[n] = '\0';
     cJSON *doc = cJSON_Parse(buf);
     /* The file's text held keys in clear: wipe it before it goes. */
     memset(buf, 0, n);
-    free(buf);
+    llmrt__free(buf);
     if (!doc) return FAIL("$.auth.keys_file: not valid JSON");
     int r = llmrt__gw_keys_add(cf, doc, "keys_file", err, errlen);
     for (cJSON *k = doc->child; k; k = k->next) {
@@ -234,8 +234,8 @@ static int parse(gw_conf_t *cf, cJSON *root, char *err, size_t errlen) {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(tls, "key");
     if (!cJSON_IsString(c) || !cJSON_IsString(k))
       return FAIL("$.tls: needs both \"cert\" and \"key\" (PEM files)");
-    cf->tls_cert = strdup(c->valuestring);
-    cf->tls_key = strdup(k->valuestring);
+    cf->tls_cert = llmrt__strdup(c->valuestring);
+    cf->tls_key = llmrt__strdup(k->valuestring);
     if (!cf->tls_cert || !cf->tls_key) return FAIL("out of memory");
   }
   if (parse_upstreams(cf, cJSON_GetObjectItemCaseSensitive(root, "upstreams"), err, errlen))
@@ -252,7 +252,7 @@ static int parse(gw_conf_t *cf, cJSON *root, char *err, size_t errlen) {
     if (llmrt__gw_upstream_api(cf, up->valuestring) < 0)
       return FAIL("$.default_route.upstream: no upstream named \"%.64s\" in $.upstreams",
                   up->valuestring);
-    if (!(cf->default_upstream = strdup(up->valuestring))) return FAIL("out of memory");
+    if (!(cf->default_upstream = llmrt__strdup(up->valuestring))) return FAIL("out of memory");
   }
   if (!cf->n_routes && !cf->default_upstream)
     return FAIL("$.routes: no routes and no default_route: no model could be served");
@@ -269,7 +269,7 @@ static int parse(gw_conf_t *cf, cJSON *root, char *err, size_t errlen) {
       cf->access_log = 0;
     else if (strcmp(al->valuestring, "stderr")) {
       cf->access_log = 2;
-      if (!(cf->access_log_path = strdup(al->valuestring))) return FAIL("out of memory");
+      if (!(cf->access_log_path = llmrt__strdup(al->valuestring))) return FAIL("out of memory");
     }
   }
   const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "log_prompts");
@@ -297,7 +297,7 @@ static int parse(gw_conf_t *cf, cJSON *root, char *err, size_t errlen) {
 
 int llmrt__gw_conf_parse(const char *json, gw_conf_t **out, char *err, size_t errlen) {
   err[0] = '\0';
-  gw_conf_t *cf = calloc(1, sizeof *cf);
+  gw_conf_t *cf = llmrt__calloc(1, sizeof *cf);
   if (!cf) {
     FAIL("out of memory");
     return LLMRT_ENOMEM;
@@ -330,27 +330,27 @@ int llmrt__gw_conf_parse(const char *json, gw_conf_t **out, char *err, size_t er
 void llmrt__gw_conf_unref(gw_conf_t *cf) {
   if (!cf || --cf->refs > 0) return;
   for (size_t i = 0; i < cf->n_ups; i++)
-    free(cf->ups[i].name);
-  free(cf->ups);
+    llmrt__free(cf->ups[i].name);
+  llmrt__free(cf->ups);
   for (size_t i = 0; i < cf->n_routes; i++) {
-    free(cf->routes[i].name);
-    free(cf->routes[i].upstream);
-    free(cf->routes[i].model);
+    llmrt__free(cf->routes[i].name);
+    llmrt__free(cf->routes[i].upstream);
+    llmrt__free(cf->routes[i].model);
   }
-  free(cf->routes);
+  llmrt__free(cf->routes);
   for (size_t i = 0; i < cf->n_keys; i++) {
-    free(cf->keys[i].tenant);
+    llmrt__free(cf->keys[i].tenant);
     for (size_t j = 0; j < cf->keys[i].n_routes; j++)
-      free(cf->keys[i].routes[j]);
-    free(cf->keys[i].routes);
+      llmrt__free(cf->keys[i].routes[j]);
+    llmrt__free(cf->keys[i].routes);
   }
-  free(cf->keys);
-  free(cf->default_upstream);
-  free(cf->tls_cert);
-  free(cf->tls_key);
-  free(cf->runtime_json);
-  free(cf->access_log_path);
-  free(cf);
+  llmrt__free(cf->keys);
+  llmrt__free(cf->default_upstream);
+  llmrt__free(cf->tls_cert);
+  llmrt__free(cf->tls_key);
+  llmrt__free(cf->runtime_json);
+  llmrt__free(cf->access_log_path);
+  llmrt__free(cf);
 }
 
 const gw_route_t *llmrt__gw_route(const gw_conf_t *cf, const char *model, gw_route_t *dflt) {

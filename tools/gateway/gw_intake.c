@@ -30,9 +30,9 @@ static char *keep(gw_ex_t *ex, char *s) {
   if (!s) return NULL;
   if (ex->n_strs == ex->cap_strs) {
     size_t n = ex->cap_strs ? ex->cap_strs * 2 : 16;
-    char **a = realloc(ex->strs, n * sizeof *a);
+    char **a = llmrt__realloc(ex->strs, n * sizeof *a);
     if (!a) {
-      free(s);
+      llmrt__free(s);
       return NULL;
     }
     ex->strs = a;
@@ -44,9 +44,9 @@ static char *keep(gw_ex_t *ex, char *s) {
 
 void llmrt__gw_intake_free(gw_ex_t *ex) {
   for (size_t i = 0; i < ex->n_strs; i++)
-    free(ex->strs[i]);
-  free(ex->strs);
-  free(ex->msgs);
+    llmrt__free(ex->strs[i]);
+  llmrt__free(ex->strs);
+  llmrt__free(ex->msgs);
   cJSON_Delete(ex->doc);
   ex->strs = NULL;
   ex->msgs = NULL;
@@ -61,7 +61,7 @@ static char *parts_text(gw_ex_t *ex, const cJSON *arr, int *other, int *nontext_
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
     if (cJSON_IsString(t)) n += strlen(t->valuestring) + 1;
   }
-  char *s = malloc(n + 1), *at = s;
+  char *s = llmrt__malloc(n + 1), *at = s;
   if (!s) return NULL;
   for (const cJSON *p = arr->child; p; p = p->next) {
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(p, "type");
@@ -122,7 +122,7 @@ static int stops(gw_ex_t *ex, const cJSON *v, const char *name, char *err, size_
   if (!v || cJSON_IsNull(v)) return 0;
   static const char *one[1];
   if (cJSON_IsString(v)) {
-    const char **a = malloc(sizeof *a);
+    const char **a = llmrt__malloc(sizeof *a);
     if (!a || !keep(ex, (char *)a)) return 500;
     a[0] = v->valuestring;
     ex->req.stop = a;
@@ -133,7 +133,7 @@ static int stops(gw_ex_t *ex, const cJSON *v, const char *name, char *err, size_
   if (!cJSON_IsArray(v)) return BAD("%s: must be a string or an array of strings", name);
   size_t n = (size_t)cJSON_GetArraySize(v);
   if (!n) return 0;
-  const char **a = malloc(n * sizeof *a);
+  const char **a = llmrt__malloc(n * sizeof *a);
   if (!a || !keep(ex, (char *)a)) return 500;
   size_t i = 0;
   for (const cJSON *s = v->child; s; s = s->next) {
@@ -255,7 +255,7 @@ int llmrt__gw_intake(gw_ex_t *ex, const char *body, size_t len, char *err, size_
       ex->proto == GW_ANTHROPIC ? cJSON_GetObjectItemCaseSensitive(root, "system") : NULL;
   size_t first = sys && !cJSON_IsNull(sys) ? 1 : 0;
   size_t n = (size_t)cJSON_GetArraySize(msgs) + first;
-  if (!(ex->msgs = calloc(n, sizeof *ex->msgs))) return 500;
+  if (!(ex->msgs = llmrt__calloc(n, sizeof *ex->msgs))) return 500;
   if (first) {
     ex->msgs[0].struct_size = sizeof ex->msgs[0];
     ex->msgs[0].role = "system";
@@ -325,7 +325,7 @@ int llmrt__gw_header_controls(gw_ex_t *ex, char *err, size_t errlen) {
         return BAD("x-llmrt-tenant-tag: letters, digits, '-', '_' and '.' only");
     /* A tag narrows the key's partition; it can never reach another key's. */
     size_t n = (ex->tenant ? strlen(ex->tenant) : 0) + tl + 2;
-    char *t = malloc(n);
+    char *t = llmrt__malloc(n);
     if (!t || !keep(ex, t)) return 500;
     snprintf(t, n, "%s/%s", ex->tenant ? ex->tenant : "", tag);
     ex->tenant = t;

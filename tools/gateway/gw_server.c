@@ -208,7 +208,7 @@ int llmrt_gw_start(uv_loop_t *loop, const char *json, const char *listen, llmrt_
     cf->host[hl] = '\0';
     cf->port = (uint16_t)port;
   }
-  llmrt_gw_t *gw = calloc(1, sizeof *gw);
+  llmrt_gw_t *gw = llmrt__calloc(1, sizeof *gw);
   if (!gw) {
     llmrt__gw_conf_unref(cf);
     snprintf(err, errlen, "out of memory");
@@ -235,7 +235,7 @@ int llmrt_gw_start(uv_loop_t *loop, const char *json, const char *listen, llmrt_
 fail_conf:
   if (gw->log_file) fclose(gw->log_file);
   llmrt__gw_conf_unref(cf);
-  free(gw);
+  llmrt__free(gw);
   return rc;
 }
 
@@ -278,7 +278,7 @@ static void finish(llmrt_gw_t *gw) {
   if (gw->log_file) fclose(gw->log_file);
   llmrt__gw_conf_unref(gw->cf);
   if (done) done(gw, user);
-  free(gw);
+  llmrt__free(gw);
 }
 
 static void rt_closed_fin(llmrt_t *rt, void *user) {

@@ -37,6 +37,8 @@ typedef struct {
   int op_status;
   llmrt_gw_stats_t st; /* copied on the gateway's thread by op 3 */
   int stopped;
+  long arm_n;     /* op 4: failalloc_arm_thread(arm_n) on the gateway's thread */
+  int arm_failed; /* op 5: failalloc_failed() before disarming */
 } gw_thread_t;
 
 static void gwt_stopped(llmrt_gw_t *gw, void *user) {
@@ -55,6 +57,13 @@ static void gwt_cmd(uv_async_t *a) {
   if (op == 1) t->op_status = llmrt_gw_reload(t->gw, t->op_json, t->err, sizeof t->err);
   if (op == 2) llmrt_gw_shutdown(t->gw, t->grace_ms, gwt_stopped, t);
   if (op == 3) llmrt_gw_stats(t->gw, &t->st);
+#ifdef LLMRT_TEST_FAILALLOC_H
+  if (op == 4) failalloc_arm_thread(t->arm_n);
+  if (op == 5) {
+    t->arm_failed = failalloc_failed();
+    failalloc_disarm();
+  }
+#endif
   if (op) uv_sem_post(&t->done_sem);
 }
 
@@ -97,10 +106,23 @@ static void gwt_op(gw_thread_t *t, int op, const char *json, uint32_t grace_ms) 
   uv_sem_wait(&t->done_sem);
 }
 
-static llmrt_gw_stats_t gwt_stats(gw_thread_t *t) {
+static inline llmrt_gw_stats_t gwt_stats(gw_thread_t *t) {
   gwt_op(t, 3, NULL, 0);
   return t->st;
 }
+
+#ifdef LLMRT_TEST_FAILALLOC_H
+/* Torture: fail the n-th allocation made on the gateway's thread. */
+static void gwt_arm_thread(gw_thread_t *t, long n) {
+  t->arm_n = n;
+  gwt_op(t, 4, NULL, 0);
+}
+/* Disarms; 1 when the armed allocation was reached. */
+static int gwt_disarm(gw_thread_t *t) {
+  gwt_op(t, 5, NULL, 0);
+  return t->arm_failed;
+}
+#endif
 
 /* Shuts down (grace_ms) and joins the thread. */
 static void gwt_stop(gw_thread_t *t, uint32_t grace_ms) {

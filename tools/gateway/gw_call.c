@@ -96,7 +96,8 @@ static void ex_free(gw_ex_t *ex) {
 /* The exchange ends before any call: answered by the gateway itself. */
 static void reject(gw_ex_t *ex, int status, const char *msg) {
   ex->gw->st.rejected++;
-  llmrt__gw_respond_error(ex->r, ex->proto, status, NULL, msg);
+  if (llmrt__gw_respond_error(ex->r, ex->proto, status, NULL, msg) == LLMRT_ENOMEM)
+    llmrt__sreq_abort(ex->r, 0);
   access_log(ex, status, msg);
   ex_free(ex);
 }
@@ -187,8 +188,9 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
   if (ex->r) {
     llmrt__sreq_on_abort(ex->r, NULL, NULL);
     llmrt__sreq_on_drain(ex->r, NULL, NULL);
+    int wrc = 0;
     if (status == 0 && ex->stream) {
-      llmrt__gw_stream_end(ex, res);
+      wrc = llmrt__gw_stream_end(ex, res);
     } else if (status == 0) {
       char timing[128];
       uint64_t total = llmrt__now_us() - ex->t_start;
@@ -199,19 +201,22 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
                             {"Server-Timing", timing},
                             {"x-request-id", ex->id}};
       if (llmrt__gw_whole(ex, res)) {
-        llmrt__gw_respond_error(ex->r, ex->proto, 500, NULL, "out of memory");
+        wrc = llmrt__gw_respond_error(ex->r, ex->proto, 500, NULL, "out of memory");
         http = 500;
       } else {
         ex->bytes_out = ex->out.len;
-        llmrt__sreq_respond(ex->r, 200, h, 3, ex->out.data, ex->out.len);
+        wrc = llmrt__sreq_respond(ex->r, 200, h, 3, ex->out.data, ex->out.len);
       }
     } else if (ex->committed) {
       /* After commitment the status is sent: the error is an event. */
-      llmrt__gw_stream_error(ex, res->error_type, msg);
+      wrc = llmrt__gw_stream_error(ex, res->error_type, msg);
     } else {
       http = fail_status(status, res);
-      llmrt__gw_respond_error(ex->r, ex->proto, http, res->error_type, msg);
+      wrc = llmrt__gw_respond_error(ex->r, ex->proto, http, res->error_type, msg);
     }
+    /* An answer that could not be written (no memory) still ends the
+     * exchange: the client sees the connection close, never a hang. */
+    if (wrc && ex->r) llmrt__sreq_abort(ex->r, 0);
     ex->r = NULL;
   } else {
     http = 499; /* nginx's "client closed request" */

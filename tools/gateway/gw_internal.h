@@ -158,8 +158,8 @@ void llmrt__gw_cancel_all(llmrt_gw_t *gw);
 /* An error body in the protocol's format. */
 int llmrt__gw_error_body(llmrt__buf_t *b, int proto, int status, const char *type, const char *msg);
 /* Answers r with an error in the protocol's format (and Server-Timing). */
-void llmrt__gw_respond_error(llmrt__sreq_t *r, int proto, int status, const char *type,
-                             const char *msg);
+int llmrt__gw_respond_error(llmrt__sreq_t *r, int proto, int status, const char *type,
+                            const char *msg);
 const char *llmrt__gw_error_type(int proto, int status);
 /* Streams: the head and opening events, one event, the end, an error event. */
 int llmrt__gw_stream_event(gw_ex_t *ex, const llmrt_event_t *ev);

@@ -96,15 +96,25 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   gw->st.requests++;
   int post = !strcmp(m, "POST"), get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
   if (!strcmp(p, "/v1/chat/completions") || !strcmp(p, "/chat/completions")) {
-    if (!post) return llmrt__gw_respond_error(r, GW_OPENAI, 405, NULL, "use POST");
-    if (gw->shutting_down)
-      return llmrt__gw_respond_error(r, GW_OPENAI, 503, NULL, "the gateway is shutting down");
+    if (!post) {
+      llmrt__gw_respond_error(r, GW_OPENAI, 405, NULL, "use POST");
+      return;
+    }
+    if (gw->shutting_down) {
+      llmrt__gw_respond_error(r, GW_OPENAI, 503, NULL, "the gateway is shutting down");
+      return;
+    }
     return llmrt__gw_handle_llm(gw, r, GW_OPENAI);
   }
   if (!strcmp(p, "/v1/messages") || !strcmp(p, "/messages")) {
-    if (!post) return llmrt__gw_respond_error(r, GW_ANTHROPIC, 405, NULL, "use POST");
-    if (gw->shutting_down)
-      return llmrt__gw_respond_error(r, GW_ANTHROPIC, 503, NULL, "the gateway is shutting down");
+    if (!post) {
+      llmrt__gw_respond_error(r, GW_ANTHROPIC, 405, NULL, "use POST");
+      return;
+    }
+    if (gw->shutting_down) {
+      llmrt__gw_respond_error(r, GW_ANTHROPIC, 503, NULL, "the gateway is shutting down");
+      return;
+    }
     return llmrt__gw_handle_llm(gw, r, GW_ANTHROPIC);
   }
   if (!get) return respond_text(r, 405, "text/plain", "method not allowed\n", 19);
@@ -115,8 +125,10 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   }
   if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {
     int proto = llmrt__sreq_header(r, "anthropic-version") ? GW_ANTHROPIC : GW_OPENAI;
-    if (!authorized(gw, r))
-      return llmrt__gw_respond_error(r, proto, 401, NULL, "missing or invalid API key");
+    if (!authorized(gw, r)) {
+      llmrt__gw_respond_error(r, proto, 401, NULL, "missing or invalid API key");
+      return;
+    }
     return models(gw, r);
   }
   if (!strcmp(p, "/metrics")) {

@@ -54,21 +54,26 @@ int llmrt__gw_error_body(llmrt__buf_t *b, int proto, int status, const char *typ
   return rc;
 }
 
-void llmrt__gw_respond_error(llmrt__sreq_t *r, int proto, int status, const char *type,
-                             const char *msg) {
+int llmrt__gw_respond_error(llmrt__sreq_t *r, int proto, int status, const char *type,
+                            const char *msg) {
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   llmrt_header_t h[2] = {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}};
+  int rc;
   if (llmrt__gw_error_body(&b, proto, status, type, msg))
-    llmrt__sreq_respond(r, 500, NULL, 0, "out of memory", 13);
+    rc = llmrt__sreq_respond(r, 500, NULL, 0, "out of memory", 13);
   else
-    llmrt__sreq_respond(r, status, h, status == 401 ? 2 : 1, b.data, b.len);
+    rc = llmrt__sreq_respond(r, status, h, status == 401 ? 2 : 1, b.data, b.len);
   llmrt__buf_free(&b);
+  return rc;
 }
 
 /* ---- Streams ---- */
 
+/* A failed write may end the exchange at once (its abort callback then
+ * clears ex->r): every use of ex->r below checks it first. */
 static int flush_out(gw_ex_t *ex) {
+  if (!ex->r) return LLMRT_ECLOSED;
   int rc = llmrt__sreq_write(ex->r, ex->out.data, ex->out.len);
   ex->bytes_out += ex->out.len;
   llmrt__buf_reset(&ex->out);
@@ -105,10 +110,11 @@ static int commit(gw_ex_t *ex) {
                         {"Cache-Control", "no-cache"},
                         {"Server-Timing", timing},
                         {"x-request-id", ex->id}};
-  ex->committed = 1;
-  ex->status = 200;
   int rc = llmrt__sreq_start(ex->r, 200, h, 4);
   if (rc) return rc;
+  if (!ex->r) return LLMRT_ECLOSED;
+  ex->committed = 1;
+  ex->status = 200;
   llmrt__buf_t *b = &ex->out;
   if (ex->proto == GW_ANTHROPIC) {
     rc = llmrt__buf_puts(b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
@@ -284,7 +290,7 @@ int llmrt__gw_stream_end(gw_ex_t *ex, const llmrt_result_t *res) {
     if (!rc) rc = llmrt__buf_puts(b, "data: [DONE]\n\n");
   }
   if (!rc) rc = flush_out(ex);
-  if (!rc) rc = llmrt__sreq_end(ex->r);
+  if (!rc) rc = ex->r ? llmrt__sreq_end(ex->r) : LLMRT_ECLOSED;
   return rc;
 }
 
@@ -300,7 +306,7 @@ int llmrt__gw_stream_error(gw_ex_t *ex, const char *type, const char *msg) {
   if (!rc) rc = llmrt__gw_error_body(b, ex->proto, 500, type, msg);
   if (!rc) rc = llmrt__buf_puts(b, "\n\n");
   if (!rc) rc = flush_out(ex);
-  if (!rc) rc = llmrt__sreq_end(ex->r);
+  if (!rc) rc = ex->r ? llmrt__sreq_end(ex->r) : LLMRT_ECLOSED;
   return rc;
 }
 

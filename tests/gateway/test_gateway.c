@@ -88,9 +88,15 @@ static void test_faithful_anthropic(gw_thread_t *g) {
       "\"ephemeral\"}},{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":"
       "\"text/plain\",\"data\":\"doc\"}}]}],\"metadata\":{\"user_id\":\"u1\"},\"stream\":false}";
   resp_t r;
-  ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_A "\r\n", body, &r), 0);
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/messages",
+                      "x-api-key: " KEY_A "\r\nanthropic-version: 2023-06-01\r\n"
+                      "anthropic-beta: prompt-caching-2024-07-31\r\n",
+                      body, &r),
+            0);
   ASSERT_EQ(r.status, 200);
   ASSERT_CONTAINS(r.body, "\"type\":\"message\"");
+  ASSERT_STR_EQ(llmrt_mock_last_header(mt.mock, "anthropic-beta"), "prompt-caching-2024-07-31");
+  ASSERT_STR_EQ(llmrt_mock_last_header(mt.mock, "x-api-key"), "sk-upstream-key");
   ASSERT_CONTAINS(r.body, "\"model\":\"claude-x\"");
   char expect[2048];
   const char *at = strstr(body, "\"claude-x\"");

@@ -233,7 +233,6 @@ void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
     llmrt__gw_respond_error(r, proto, 500, NULL, "out of memory");
     return;
   }
-  static uint64_t seq;
   ex->t_start = llmrt__now_us();
   ex->gw = gw;
   ex->r = r;
@@ -244,7 +243,7 @@ void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
   for (unsigned i = 0; i < GW_MAX_TOOLS; i++)
     llmrt__buf_init(&ex->tools[i].args);
   snprintf(ex->id, sizeof ex->id, "%s%llx%06llx", proto == GW_ANTHROPIC ? "msg_gw" : "chatcmpl-gw",
-           (unsigned long long)time(NULL), (unsigned long long)(++seq & 0xffffff));
+           (unsigned long long)time(NULL), (unsigned long long)(++gw->seq & 0xffffff));
   ex_link(ex);
 
   const gw_key_t *key = NULL;

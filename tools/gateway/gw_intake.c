@@ -339,6 +339,19 @@ int llmrt__gw_header_controls(gw_ex_t *ex, char *err, size_t errlen) {
       return BAD("x-llmrt-deadline-ms: a whole number of milliseconds from 1 to 86400000");
     ex->req.deadline_ms = (uint32_t)v;
   }
+  /* Headers that change what the provider does with the same body go
+   * along to an upstream of the client's protocol (keys never do). */
+  static const char *const fwd[2][2] = {{"openai-beta", NULL},
+                                        {"anthropic-version", "anthropic-beta"}};
+  if (ex->up_api == ex->proto) {
+    for (int i = 0; i < 2; i++) {
+      const char *name = fwd[ex->proto][i];
+      const char *v = name ? llmrt__sreq_header(r, name) : NULL;
+      if (v && *v && ex->req.n_headers < sizeof ex->hdrs / sizeof ex->hdrs[0])
+        ex->hdrs[ex->req.n_headers++] = (llmrt_header_t){name, v};
+    }
+    if (ex->req.n_headers) ex->req.headers = ex->hdrs;
+  }
   const char *prio = llmrt__sreq_header(r, "x-llmrt-priority");
   if (prio && strcmp(prio, "low") && strcmp(prio, "normal") && strcmp(prio, "high"))
     return BAD("x-llmrt-priority: low, normal or high");

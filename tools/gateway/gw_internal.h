@@ -94,6 +94,7 @@ struct llmrt_gw_s {
   void *done_user;
   struct gw_ex_s *exchanges; /* calls in flight (a list, for shutdown) */
   FILE *log_file;
+  uint64_t seq; /* request ids */
 };
 
 /* Tool call being assembled for a whole (non-streamed) answer. */

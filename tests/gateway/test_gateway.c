@@ -577,6 +577,42 @@ static void test_graceful_shutdown(void) {
   resp_free(&r);
 }
 
+/* Connection limits: at most max_connections open at once (more are closed
+ * at accept), and Connection: close after max_requests_per_connection. */
+static void test_connection_limits(void) {
+  char lcfg[8192];
+  const char *lim = strstr(cfg, "\"limits\":{");
+  ASSERT(lim);
+  lim += strlen("\"limits\":{");
+  snprintf(lcfg, sizeof lcfg, "%.*s\"max_connections\":2,\"max_requests_per_connection\":1,%s",
+           (int)(lim - cfg), cfg, lim);
+  gw_thread_t g;
+  ASSERT_EQ(gwt_start(&g, lcfg), 0);
+  int a = cl_connect(g.port), b = cl_connect(g.port);
+  ASSERT(a >= 0 && b >= 0);
+  usleep(100000); /* both accepted by the gateway */
+  int c = cl_connect(g.port);
+  ASSERT(c >= 0); /* the kernel accepts; the gateway closes it at once */
+  char buf[1024];
+  double t0 = (double)uv_hrtime();
+  ssize_t n = recv(c, buf, sizeof buf, 0);
+  ASSERT(n <= 0);
+  ASSERT((double)uv_hrtime() - t0 < 5e9); /* closed, not a receive timeout */
+  /* The first two are served; keep-alive asked, but one request per
+   * connection: the answer closes. */
+  const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(cl_send_all(a, req, strlen(req)), 0);
+  n = recv(a, buf, sizeof buf - 1, 0);
+  ASSERT(n > 0);
+  buf[n] = '\0';
+  ASSERT_CONTAINS(buf, "200 OK");
+  ASSERT_CONTAINS(buf, "Connection: close");
+  close(a);
+  close(b);
+  close(c);
+  gwt_stop(&g, 1000);
+}
+
 /* One tenant is never served another's cache entry. Needs a plugin named
  * "cache" (the cache branch); until one is built in, the test says it is
  * skipped. It enables itself once the plugin loads: nothing to switch on. */
@@ -702,6 +738,9 @@ int main(void) {
     fprintf(stderr, "ok %s\n", tests[i].name);
   }
   gwt_stop(&g, 1000);
+  fprintf(stderr, "-- connection_limits\n");
+  test_connection_limits();
+  fprintf(stderr, "ok connection_limits\n");
   fprintf(stderr, "-- plugins_keep_bytes_and_parts\n");
   test_plugins_keep_bytes_and_parts();
   fprintf(stderr, "ok plugins_keep_bytes_and_parts\n");

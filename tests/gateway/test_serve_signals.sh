@@ -63,7 +63,7 @@ certs="$(dirname "$0")/../certs"
 cat > "$tmp/tls.json" <<JSON
 {"listen":"127.0.0.1:0","tls":{"cert":"$certs/server.pem","key":"$certs/server.key"},
  "upstreams":{"m":{"base_url":"$url","api_key_env":"UPKEY"}},"default_upstream":"m",
- "routes":{"one":{"upstream":"m"}},"auth":{"open":true}}
+ "routes":{"one":{"upstream":"m"}},"auth":{"open":true},"access_log":"$tmp/access.log"}
 JSON
 UPKEY=sk-up "$bin" serve --config "$tmp/tls.json" 2> "$tmp/tls.log" &
 tls_pid=$!
@@ -75,6 +75,11 @@ code=$(curl -s -o "$tmp/tls.out" -w '%{http_code}' --cacert "$certs/ca.pem" \
 kill -TERM "$tls_pid"; wait "$tls_pid"
 [ "$code" = 200 ] || fail "TLS request: status $code"
 grep -q chat.completion "$tmp/tls.out" || fail "TLS answer: $(cat "$tmp/tls.out")"
+grep -q '"status":200,"stream":false,"model":"one"' "$tmp/access.log" ||
+  fail "no access log line in the file: $(cat "$tmp/access.log")"
+# The access log on stderr: one JSON line per call, and never a key.
+grep -q '"api":"openai","status":200' "$tmp/gw.log" || fail "no access log line on stderr"
+grep -q 'gk-signal-test-1' "$tmp/gw.log" && fail "a gateway key reached the log"
 
 # A stream of 40 tokens at 20 ms (~0.8 s) in flight, then SIGTERM: it ends whole.
 curl -s -N -H 'Authorization: Bearer gk-signal-test-1' -H 'Content-Type: application/json' \

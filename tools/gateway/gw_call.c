@@ -36,7 +36,7 @@ static void access_log(gw_ex_t *ex, int status, const char *error) {
   llmrt_gw_t *gw = ex->gw;
   const gw_conf_t *cf = ex->cf;
   if (!cf->access_log) return;
-  FILE *f = cf->access_log == 2 && gw->log_file ? gw->log_file : stderr;
+  int fd = cf->access_log == 2 && gw->log_fd >= 0 ? gw->log_fd : 2;
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   uint64_t total = llmrt__now_us() - ex->t_start;
@@ -72,10 +72,10 @@ static void access_log(gw_ex_t *ex, int status, const char *error) {
     if (!rc) rc = llmrt__jw_string(&b, ex->prompt_excerpt, strlen(ex->prompt_excerpt));
   }
   if (!rc) rc = llmrt__buf_puts(&b, "}\n");
-  if (!rc) {
-    fwrite(b.data, 1, b.len, f);
-    fflush(f);
-  }
+  if (!rc)
+    llmrt__gw_log_line(gw, fd, b.data, b.len);
+  else
+    gw->log_dropped++;
   llmrt__buf_free(&b);
 }
 

@@ -93,8 +93,10 @@ struct llmrt_gw_s {
   void (*done)(llmrt_gw_t *, void *);
   void *done_user;
   struct gw_ex_s *exchanges; /* calls in flight (a list, for shutdown) */
-  FILE *log_file;
-  uint64_t seq; /* request ids */
+  int log_fd;                /* the access log file's descriptor, or -1 */
+  uint32_t log_pending;      /* lines handed to the threadpool, not yet written */
+  uint64_t log_dropped;      /* lines dropped (too many pending, no memory) */
+  uint64_t seq;              /* request ids */
 };
 
 /* Tool call being assembled for a whole (non-streamed) answer. */
@@ -154,6 +156,9 @@ int llmrt__gw_header_controls(gw_ex_t *ex, char *err, size_t errlen);
 /* gw_call.c */
 void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto);
 void llmrt__gw_cancel_all(llmrt_gw_t *gw);
+
+/* gw_log.c: writes one access log line to fd without blocking the loop. */
+void llmrt__gw_log_line(llmrt_gw_t *gw, int fd, const char *line, size_t len);
 
 /* gw_write.c */
 /* An error body in the protocol's format. */

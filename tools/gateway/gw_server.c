@@ -1,8 +1,10 @@
 /* The gateway's server: endpoints, configuration (start, check, reload),
  * metrics and graceful shutdown. Each LLM request goes to gw_call.c. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gw_internal.h"
 #include "llm/json.h"
@@ -41,6 +43,10 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "# HELP llmrt_gateway_in_flight_calls Calls running now.\n"
       "# TYPE llmrt_gateway_in_flight_calls gauge\n"
       "llmrt_gateway_in_flight_calls %u\n"
+      "# HELP llmrt_gateway_access_log_dropped_total Access log lines dropped (the log fell "
+      "behind).\n"
+      "# TYPE llmrt_gateway_access_log_dropped_total counter\n"
+      "llmrt_gateway_access_log_dropped_total %llu\n"
       "# HELP llmrt_gateway_overhead_seconds The gateway's own time outside the upstream "
       "exchange, per call.\n"
       "# TYPE llmrt_gateway_overhead_seconds summary\n"
@@ -48,8 +54,8 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "llmrt_gateway_overhead_seconds_count %llu\n",
       (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->failed,
       (unsigned long long)s->cancelled, (unsigned long long)s->rejected,
-      (unsigned long long)s->paused, s->in_flight, s->overhead_us_sum / 1e6,
-      (unsigned long long)ended);
+      (unsigned long long)s->paused, s->in_flight, (unsigned long long)gw->log_dropped,
+      s->overhead_us_sum / 1e6, (unsigned long long)ended);
 }
 
 static void respond_text(llmrt__sreq_t *r, int status, const char *type, const char *body,
@@ -161,16 +167,19 @@ static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
   o->decode_zstd_body = 1;
 }
 
+/* Opened at start and reload only (not per line). Lines written before a
+ * reload may still be pending on the old descriptor: it is closed when no
+ * line waits (close_old_log), else left to the process's end. */
 static int open_log(llmrt_gw_t *gw, const gw_conf_t *cf, char *err, size_t errlen) {
   if (cf->access_log != 2) return 0;
-  FILE *f = fopen(cf->access_log_path, "a");
-  if (!f) {
+  int fd = open(cf->access_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
     snprintf(err, errlen, "$.access_log: cannot open \"%.128s\" for appending",
              cf->access_log_path);
     return LLMRT_EINVAL;
   }
-  if (gw->log_file) fclose(gw->log_file);
-  gw->log_file = f;
+  if (gw->log_fd >= 0 && gw->log_pending == 0) close(gw->log_fd);
+  gw->log_fd = fd;
   return 0;
 }
 
@@ -228,6 +237,7 @@ int llmrt_gw_start(uv_loop_t *loop, const char *json, const char *listen, llmrt_
   }
   gw->loop = loop;
   gw->cf = cf;
+  gw->log_fd = -1;
   rc = open_log(gw, cf, err, errlen);
   if (!rc) rc = llmrt_new(loop, NULL, &gw->rt);
   if (rc) goto fail_conf;
@@ -245,7 +255,7 @@ int llmrt_gw_start(uv_loop_t *loop, const char *json, const char *listen, llmrt_
   *out = gw;
   return 0;
 fail_conf:
-  if (gw->log_file) fclose(gw->log_file);
+  if (gw->log_fd >= 0) close(gw->log_fd);
   llmrt__gw_conf_unref(cf);
   llmrt__free(gw);
   return rc;
@@ -283,14 +293,34 @@ int llmrt_gw_reload(llmrt_gw_t *gw, const char *json, char *err, size_t errlen) 
   return 0;
 }
 
+static void log_wait(uv_timer_t *t);
+
 static void finish(llmrt_gw_t *gw) {
   if (!gw->srv_closed || !gw->rt_closed || gw->grace_open) return;
+  /* Access log lines still being written hold gw: wait for them. */
+  if (gw->log_pending) {
+    uv_timer_init(gw->loop, &gw->grace);
+    gw->grace.data = gw;
+    gw->grace_open = 1;
+    uv_timer_start(&gw->grace, log_wait, 5, 0);
+    return;
+  }
   void (*done)(llmrt_gw_t *, void *) = gw->done;
   void *user = gw->done_user;
-  if (gw->log_file) fclose(gw->log_file);
+  if (gw->log_fd >= 0) close(gw->log_fd);
   llmrt__gw_conf_unref(gw->cf);
   if (done) done(gw, user);
   llmrt__free(gw);
+}
+
+static void log_wait_closed(uv_handle_t *h) {
+  llmrt_gw_t *gw = h->data;
+  gw->grace_open = 0;
+  finish(gw);
+}
+
+static void log_wait(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, log_wait_closed);
 }
 
 static void rt_closed_fin(llmrt_t *rt, void *user) {

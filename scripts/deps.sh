@@ -5,7 +5,10 @@
 # only: the ordinary build and `make test` do not need them).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libcjson-dev zlib1g-dev
-      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus libpcre2-dev libhiredis-dev redis-server jq)
+      node-llhttp libcurl4-openssl-dev nginx openssl valgrind prometheus libpcre2-dev libhiredis-dev
+      redis-server jq libzstd-dev)
+# Node.js and npm (the SDK tests, tiktoken's rank files) from Debian where the machine has none.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 if [ "${1:-}" = "fuzz" ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -37,4 +40,13 @@ if command -v npm >/dev/null 2>&1; then
   npm_pkg tiktoken tiktoken@1.0.22
 else
   echo "deps: npm not found: token counts will be estimates (no tiktoken rank files)" >&2
+fi
+# The official SDKs the gateway's tests drive (tests/gateway/sdk_clients.mjs),
+# pinned, in a gitignored folder of the checkout.
+gw_npm="$(cd "$(dirname "$0")/.." && pwd)/.deps/npm/clients"
+if [ ! -f "$gw_npm/node_modules/openai/package.json" ] ||
+   [ ! -f "$gw_npm/node_modules/@anthropic-ai/sdk/package.json" ]; then
+  mkdir -p "$gw_npm"
+  [ -f "$gw_npm/package.json" ] || echo '{"private":true}' > "$gw_npm/package.json"
+  (cd "$gw_npm" && npm install --no-audit --no-fund --silent openai@6.30.1 @anthropic-ai/sdk@1.17.0)
 fi

@@ -22,7 +22,10 @@ typedef struct llmrt_call_s llmrt_call_t;
  * initializers such as {.role = "user", .content = "hi"} stay valid; set
  * struct_size = sizeof(T) (or use the _init functions) to use a field added
  * later. Arrays (messages) take their stride from the first element's
- * struct_size. Read a field of a struct llmrt gave you only when
+ * struct_size; for llmrt_message_t, 0 means the layout of this header (so
+ * arrays of messages written with designated initializers keep working
+ * when recompiled; code built against an older header must set
+ * struct_size). Read a field of a struct llmrt gave you only when
  * LLMRT_HAS_FIELD says its struct_size covers it. */
 #define LLMRT_HAS_FIELD(ptr, type, field)                                                          \
   ((ptr)->struct_size == 0 ? offsetof(type, field) < LLMRT__V2_SIZE_##type                         \
@@ -54,6 +57,19 @@ typedef struct {
    * strict JSON (nothing after the array, no raw control characters); the
    * call fails with LLMRT_EINVAL naming the message otherwise. NULL: none. */
   const char *tool_calls_json;
+  /* Added in ABI 2.1 (set struct_size = sizeof(llmrt_message_t) to use it).
+   * The content as raw JSON: an array of content parts (text, images,
+   * documents, tool results, with their cache_control marks) or a JSON
+   * string, in the format of the provider the parts were written for. When
+   * set it is sent as the message's content, written out again token by
+   * token (same members in the same order; strict JSON, else LLMRT_EINVAL
+   * naming the message), and `content` is only what plugins that read text
+   * see: put the text of the text parts there (the gateway does). A plugin
+   * that rewrites a message keeps the parts it does not touch by editing
+   * this array. For Anthropic, system messages with content_json become
+   * blocks of the top-level "system" array. NULL: use content. */
+  const char *content_json;
+  size_t content_json_len; /* 0: strlen(content_json) */
 } llmrt_message_t;
 
 /* llmrt_request_t.cache, for the cache plugin: DEFAULT looks up and stores;
@@ -108,6 +124,21 @@ typedef struct {
   uint32_t cache_ttl_s;
   uint32_t cache_max_age_s;
   int cache_nondeterministic;
+  /* Added in ABI 2.1. Faithful forwarding: the body a client sent, in the
+   * protocol named by raw_api ("openai" or "anthropic"), that the other
+   * fields were decoded from. When the call's upstream speaks raw_api and
+   * no plugin changed the request, the upstream receives exactly these
+   * bytes, except that the value of the top-level "model" member is
+   * replaced when `model` differs from it (routing). A plugin's
+   * host->set_request keeps the raw body only when everything that shapes
+   * the body (messages, max_tokens, temperature, top_p, stop, seed, stream,
+   * extra_json) is unchanged, as it is when the plugin copied the request
+   * from host->request and changed only upstream, model, tenant, deadline,
+   * cache or headers; otherwise the body is encoded from the fields. Copied
+   * by llmrt_call. NULL: always encode from the fields. */
+  const char *raw_body;
+  size_t raw_body_len; /* 0: strlen(raw_body) */
+  const char *raw_api; /* "openai" or "anthropic"; NULL with raw_body: ignored */
 } llmrt_request_t;
 
 typedef enum {

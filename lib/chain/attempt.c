@@ -482,7 +482,11 @@ void llmrt__attempt_start(llmrt_call_t *c) {
   }
   char err[256] = "";
   llmrt__buf_reset(&c->body_out);
-  int r = up->provider->encode(&c->req, &c->body_out, err, sizeof err);
+  /* Faithful forwarding: the client's own bytes when the upstream speaks
+   * the protocol they were written in (types.h, raw_body). */
+  int r = c->req.raw_body && c->req.raw_api && !strcmp(c->req.raw_api, up->provider->name)
+              ? llmrt__raw_body(&c->req, &c->body_out, err, sizeof err)
+              : up->provider->encode(&c->req, &c->body_out, err, sizeof err);
   if (r < 0) {
     llmrt__call_error(c, last, r, "encoding the request for upstream '%s': %s", up->name,
                       err[0] ? err : llmrt_strerror(r));

@@ -55,7 +55,7 @@ static int check_request(const llmrt_request_t *r, const llmrt_message_t *msgs, 
   for (size_t i = 0; i < r->n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
     if (!m->role) return WHY("messages[%zu].role is NULL", i);
-    if (!m->content && !(m->tool_calls_json && !strcmp(m->role, "assistant")))
+    if (!m->content && !m->content_json && !(m->tool_calls_json && !strcmp(m->role, "assistant")))
       return WHY("messages[%zu].content is NULL (allowed only for an assistant turn with "
                  "tool_calls_json)",
                  i);
@@ -93,7 +93,10 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   uint32_t ms = r.messages[0].struct_size;
   if (ms && ms < LLMRT__V2_SIZE_llmrt_message_t)
     return WHY("messages[0].struct_size %u is smaller than any llmrt_message_t", (unsigned)ms);
-  size_t stride = ms ? ms : LLMRT__V2_SIZE_llmrt_message_t;
+  /* 0 is this header's layout (types.h): an array built with designated
+   * initializers has that stride once recompiled. */
+  size_t stride = ms ? ms : sizeof(llmrt_message_t);
+  if (!ms) ms = (uint32_t)sizeof(llmrt_message_t);
   if (r.n_messages > (SIZE_MAX / 2) / sizeof(llmrt_message_t)) return LLMRT_ENOMEM;
   size_t total = sizeof(llmrt_message_t) * r.n_messages + sizeof(char *) * r.n_stop +
                  sizeof(llmrt_header_t) * r.n_headers;
@@ -111,10 +114,16 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   }
 
   total += sz(r.upstream) + sz(r.model) + sz(r.extra_json) + sz(r.tenant);
+  size_t rawlen = !r.raw_body ? 0 : r.raw_body_len ? r.raw_body_len : strlen(r.raw_body);
+  if (r.raw_body && r.raw_api) total += rawlen + 1 + sz(r.raw_api);
   for (size_t i = 0; i < r.n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
     size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+    size_t jlen = !m->content_json ? 0
+                  : m->content_json_len ? m->content_json_len
+                                        : strlen(m->content_json);
     total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id) + sz(m->tool_calls_json);
+    if (m->content_json) total += jlen + 1;
   }
   for (size_t i = 0; i < r.n_stop; i++) total += sz(r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++)
@@ -135,6 +144,15 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   r.model = put_s(&at, r.model);
   r.extra_json = put_s(&at, r.extra_json);
   r.tenant = put_s(&at, r.tenant);
+  if (r.raw_body && r.raw_api) {
+    r.raw_body = put(&at, r.raw_body, rawlen);
+    r.raw_body_len = rawlen;
+    r.raw_api = put_s(&at, r.raw_api);
+  } else {
+    r.raw_body = NULL;
+    r.raw_body_len = 0;
+    r.raw_api = NULL;
+  }
   for (size_t i = 0; i < r.n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
     size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
@@ -146,6 +164,11 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
     out[i].name = put_s(&at, m->name);
     out[i].tool_call_id = put_s(&at, m->tool_call_id);
     out[i].tool_calls_json = put_s(&at, m->tool_calls_json);
+    if (m->content_json) {
+      size_t jlen = m->content_json_len ? m->content_json_len : strlen(m->content_json);
+      out[i].content_json = put(&at, m->content_json, jlen);
+      out[i].content_json_len = jlen;
+    }
   }
   for (size_t i = 0; i < r.n_stop; i++) stops[i] = put_s(&at, r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++) {

@@ -87,7 +87,25 @@ static int h_set_request(llmrt_ctx_t *x, const llmrt_request_t *req) {
   if (r) return r;
   if (!req) return LLMRT_EINVAL;
   char why[200];
+  /* The client's raw body stays only while nothing that shapes the body
+   * changed (types.h, raw_body): a plugin that copied the request from
+   * host->request and changed routing fields hands back the same pointers. */
+  const llmrt_request_t *cur = &x->call->req;
+  int keep_raw = cur->raw_body && LLMRT_HAS_FIELD(req, llmrt_request_t, raw_api) &&
+                 req->raw_body == cur->raw_body && req->messages == cur->messages &&
+                 req->n_messages == cur->n_messages && req->max_tokens == cur->max_tokens &&
+                 req->temperature == cur->temperature && req->top_p == cur->top_p &&
+                 req->stop == cur->stop && req->n_stop == cur->n_stop &&
+                 req->seed == cur->seed && req->has_seed == cur->has_seed &&
+                 req->stream == cur->stream && req->extra_json == cur->extra_json;
+  int same_raw_ptr = cur->raw_body && LLMRT_HAS_FIELD(req, llmrt_request_t, raw_api) &&
+                     req->raw_body == cur->raw_body;
   r = llmrt__call_copy_request(x->call, req, why, sizeof why);
+  if (!r && same_raw_ptr && !keep_raw) {
+    x->call->req.raw_body = NULL;
+    x->call->req.raw_body_len = 0;
+    x->call->req.raw_api = NULL;
+  }
   if (r == LLMRT_EINVAL) llmrt__log(x->call->rt, LLMRT_LOG_WARN, "plugin %s: set_request: %s",
                                     x->p->label, why);
   return r;

@@ -77,6 +77,11 @@ int llmrt__inflate_resume(llmrt__inflate_t *d, llmrt__inflate_emit emit, void *a
 int llmrt__inflate_finish(const llmrt__inflate_t *d);
 void llmrt__inflate_free(llmrt__inflate_t *d);
 
+/* zstd.c: decodes a whole zstd body into out (at most max bytes). Returns 0
+ * or the HTTP status to refuse with: 400 corrupt or truncated, 413 larger
+ * than max once decoded, 500 out of memory. */
+int llmrt__zstd_decode(const char *in, size_t len, size_t max, llmrt__buf_t *out);
+
 #include "../core/list.h"
 
 /* ---- Pool (pool.c) ------------------------------------------------------- */

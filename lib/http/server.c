@@ -283,17 +283,31 @@ static int gunzip_body(sconn_t *c) {
   return 0;
 }
 
+static int unzstd_body(sconn_t *c) {
+  llmrt__buf_t out;
+  llmrt__buf_init(&out);
+  int rc = llmrt__zstd_decode(c->r.body.data, c->r.body.len, c->s->o.max_body_bytes, &out);
+  if (rc) {
+    llmrt__buf_free(&out);
+    return rc;
+  }
+  llmrt__buf_free(&c->r.body);
+  c->r.body = out;
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   sconn_t *c = pconn(p);
   c->r.keep_alive = llhttp_should_keep_alive(p);
   const char *ce = llmrt__sreq_header(&c->r, "content-encoding");
   if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-    if (!c->s->o.decode_gzip_body ||
-        (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "deflate") != 0)) {
+    int zstd = c->s->o.decode_gzip_body && c->s->o.decode_zstd_body && !strcasecmp(ce, "zstd");
+    if (!zstd && (!c->s->o.decode_gzip_body ||
+                  (strcasecmp(ce, "gzip") != 0 && strcasecmp(ce, "deflate") != 0))) {
       c->reject = 415;
       return -1;
     }
-    int rc = gunzip_body(c);
+    int rc = zstd ? unzstd_body(c) : gunzip_body(c);
     if (rc != 0) {
       c->reject = rc;
       return -1;
@@ -526,7 +540,8 @@ int llmrt__srv_put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t 
   int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
-  if (has_header(h, n, "connection", "close") || c->s->closing) r->keep_alive = 0;
+  if (has_header(h, n, "connection", "close") || c->s->closing || c->s->draining)
+    r->keep_alive = 0;
   int has_cl = has_header(h, n, "content-length", NULL);
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   r->chunked = 0;
@@ -579,6 +594,8 @@ static void dispatch(sconn_t *c) {
   llmrt__server_t *s = c->s;
   c->r.active = 1;
   s->st.requests++;
+  if (s->o.max_requests_per_connection && ++c->n_requests >= s->o.max_requests_per_connection)
+    c->r.keep_alive = 0;
   timer_set(c, SRV_TM_NONE, 0, 0);
   s->cbs.on_request(s, &c->r, s->user);
 }
@@ -702,7 +719,7 @@ static void on_connection(uv_stream_t *ls, int status);
 static void on_refused(uv_handle_t *h) {
   llmrt__server_t *s = h->data;
   s->refuse_busy = 0;
-  if (s->refuse_pending && !s->closing) {
+  if (s->refuse_pending && !s->closing && !s->draining) {
     /* libuv still holds the connection that came while refuse_tcp was busy
      * (and does not poll until it is accepted): try it again now. */
     s->refuse_pending = 0;
@@ -716,7 +733,7 @@ static void on_refused(uv_handle_t *h) {
  * connection callback accepted nothing, until something is accepted: accept
  * it into the server's own spare handle and close it, so the server stays
  * reachable once memory is back. */
-static void refuse(llmrt__server_t *s) {
+static void refuse(llmrt__server_t *s, const char *why) {
   if (s->refuse_busy) {
     s->refuse_pending = 1; /* on_refused comes back for it */
     return;
@@ -725,20 +742,27 @@ static void refuse(llmrt__server_t *s) {
   uv_tcp_init(s->rt->loop, &s->refuse_tcp);
   s->refuse_tcp.data = s;
   if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&s->refuse_tcp) == 0)
-    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: out of memory: connection refused", s->host,
-               s->port);
+    llmrt__log(s->rt, LLMRT_LOG_WARN, "server %s:%u: %s: connection refused", s->host, s->port,
+               why);
   uv_close((uv_handle_t *)&s->refuse_tcp, on_refused);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
   llmrt__server_t *s = ls->data;
-  if (status < 0 || s->closing) return;
+  if (status < 0 || s->closing || s->draining) return;
+  if (s->o.max_connections && s->n_conns >= s->o.max_connections) {
+    /* Over the limit: taken off the backlog and closed at once, so it
+     * fails fast instead of waiting in the kernel's queue. */
+    s->st.rejected++;
+    refuse(s, "max_connections reached");
+    return;
+  }
   uv_tcp_t *tcp = llmrt__malloc(sizeof *tcp);
   sconn_t *c = llmrt__calloc(1, sizeof *c);
   if (!tcp || !c) {
     llmrt__free(tcp);
     llmrt__free(c);
-    refuse(s);
+    refuse(s, "out of memory");
     return;
   }
   llmrt__list_init(&c->link);
@@ -924,8 +948,18 @@ void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, voi
   s->closing = 1;
   s->done = done;
   s->done_user = user;
-  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  if (!s->draining) uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  s->draining = 1;
   /* llmrt__srv_conn_close unlinks the head each time, whatever the abort callbacks do. */
   while (!llmrt__list_empty(&s->conns))
     llmrt__srv_conn_close(LLMRT__CONTAINER(s->conns.next, sconn_t, link), LLMRT_ESHUTDOWN);
+  /* After llmrt__server_stop_accepting the listener may be closed already
+   * and no connection left to report: then nothing else would finish. */
+  server_maybe_done(s);
+}
+
+void llmrt__server_stop_accepting(llmrt__server_t *s) {
+  if (s->closing || s->draining) return;
+  s->draining = 1;
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

@@ -62,6 +62,12 @@ typedef struct {
   uint32_t handshake_timeout_ms; /* TLS; 0: 10000 */
   int decode_gzip_body;          /* inflate request bodies sent with
                                     Content-Encoding: gzip (else 415) */
+  /* Also decode Content-Encoding: zstd (with decode_gzip_body); the decoded
+   * size counts against max_body_bytes (a bomb gets 413). */
+  int decode_zstd_body;
+  uint32_t max_connections;             /* open at once; more are closed at
+                                           accept; 0: no limit */
+  uint32_t max_requests_per_connection; /* then Connection: close; 0: no limit */
 } llmrt__server_opts_t;
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o);
@@ -85,6 +91,11 @@ typedef struct {
 } llmrt__server_stats_t;
 
 void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out);
+
+/* Stops listening but lets open connections finish their exchanges; each
+ * response from then on carries Connection: close (graceful shutdown).
+ * llmrt__server_close must still be called. */
+void llmrt__server_stop_accepting(llmrt__server_t *s);
 
 /* Stops listening, aborts every exchange in progress (their abort callbacks
  * run with LLMRT_ESHUTDOWN), closes every connection, and calls done (may be

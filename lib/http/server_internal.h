@@ -71,6 +71,7 @@ struct sconn_s {
   int tmode;       /* SRV_TM_*: what the timer is armed for */
   int lingering;   /* FIN sent; reading and discarding until EOF or timeout */
   int peer_eof;    /* the client sent EOF (half-close or gone) */
+  uint32_t n_requests; /* requests dispatched on this connection */
   uint64_t writes; /* writes completed (send-timeout progress) */
   uint64_t writes_seen;
   size_t queue_seen;    /* the socket's write queue size at the last check */
@@ -90,6 +91,7 @@ struct llmrt__server_s {
   uint32_t n_conns;    /* including connections whose timer is still closing */
   llmrt__server_stats_t st;
   int closing, listener_closed;
+  int draining; /* llmrt__server_stop_accepting: the listener is closing or closed */
   /* Accepts and closes a connection that could not get memory, so libuv
    * keeps polling the listener (see refuse() in server.c). */
   uv_tcp_t refuse_tcp;

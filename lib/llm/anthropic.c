@@ -26,9 +26,33 @@ static int is_system(const llmrt_message_t *m) {
 
 /* System messages become the top-level "system" string, joined by a blank
  * line (Anthropic has no system role inside messages). */
+static int put_system_blocks(llmrt__enc_t *e, const llmrt_request_t *req) {
+  int rc = llmrt__enc_key(e, "system"), n = 0;
+  if (rc <= 0) return rc;
+  rc = llmrt__buf_append(e->out, "[", 1);
+  for (size_t i = 0; i < req->n_messages && !rc; i++) {
+    const llmrt_message_t *m = &req->messages[i];
+    if (!is_system(m)) continue;
+    if (n++ && (rc = llmrt__buf_append(e->out, ",", 1))) break;
+    if (m->content_json) {
+      rc = llmrt__enc_content_json(e, m, i, 1);
+    } else {
+      rc = llmrt__buf_puts(e->out, "{\"type\":\"text\",\"text\":");
+      if (!rc) rc = llmrt__jw_string(e->out, m->content ? m->content : "", llmrt__msg_len(m));
+      if (!rc) rc = llmrt__buf_append(e->out, "}", 1);
+    }
+  }
+  if (!rc) rc = llmrt__buf_append(e->out, "]", 1);
+  return rc;
+}
+
 static int put_system(llmrt__enc_t *e, const llmrt_request_t *req) {
   llmrt__buf_t joined;
   int rc = 0, any = 0;
+  /* Content parts (cache marks on the system prompt) need the block form. */
+  for (size_t i = 0; i < req->n_messages; i++)
+    if (is_system(&req->messages[i]) && req->messages[i].content_json)
+      return put_system_blocks(e, req);
   llmrt__buf_init(&joined);
   for (size_t i = 0; i < req->n_messages && !rc; i++) {
     const llmrt_message_t *m = &req->messages[i];
@@ -157,7 +181,10 @@ static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
       if (!rc) rc = llmrt__buf_puts(b, "{\"type\":\"tool_result\",\"tool_use_id\":");
       if (!rc) rc = llmrt__jw_string(b, m->tool_call_id, strlen(m->tool_call_id));
       if (!rc) rc = llmrt__buf_puts(b, ",\"content\":");
-      if (!rc) rc = llmrt__jw_string(b, c, clen);
+      if (!rc && m->content_json)
+        rc = llmrt__enc_content_json(e, m, i, 0);
+      else if (!rc)
+        rc = llmrt__jw_string(b, c, clen);
       if (!rc) rc = llmrt__buf_append(b, "}", 1);
       in_tools = 1;
     } else if (is_role(m, "user") || is_role(m, "assistant")) {
@@ -169,6 +196,8 @@ static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
       if (!rc) rc = llmrt__buf_puts(b, ",\"content\":");
       if (!rc && m->tool_calls_json && is_role(m, "assistant"))
         rc = put_assistant_tools(e, m, i);
+      else if (!rc && m->content_json)
+        rc = llmrt__enc_content_json(e, m, i, 0);
       else if (!rc)
         rc = llmrt__jw_string(b, c, clen);
       if (!rc) rc = llmrt__buf_append(b, "}", 1);

@@ -206,4 +206,10 @@ int llmrt__body_feed(llmrt__pstate_t *st, const char *js, size_t len, const llmr
 int llmrt__body_decode(llmrt__pstate_t *st, const char *js, size_t len, const llmrt__sink_t *sink);
 void llmrt__body_end(llmrt__pstate_t *st);
 
+/* raw.c: Appends req->raw_body with its top-level "model" value replaced by
+ * req->model when they differ (added first when the body has none), every
+ * other byte as sent. LLMRT_EINVAL (message in err) when it is not a JSON
+ * object; out is left as it was on failure. */
+int llmrt__raw_body(const llmrt_request_t *req, llmrt__buf_t *out, char *err, size_t errlen);
+
 #endif

@@ -49,7 +49,9 @@ static int put_messages(llmrt__enc_t *e, const llmrt_request_t *req) {
     if (!rc) rc = llmrt__buf_puts(b, ",\"content\":");
     /* An assistant turn that only called tools has no content: null. */
     int no_content = !m->content || (m->tool_calls_json && llmrt__msg_len(m) == 0);
-    if (!rc)
+    if (!rc && m->content_json)
+      rc = llmrt__enc_content_json(e, m, i, 0);
+    else if (!rc)
       rc = no_content ? llmrt__buf_puts(b, "null")
                       : llmrt__jw_string(b, m->content, llmrt__msg_len(m));
     if (!rc && m->tool_calls_json) rc = put_tool_calls(e, m, i);

@@ -131,4 +131,14 @@ int llmrt__enc_sampling(llmrt__enc_t *e, const llmrt_request_t *req);
 /* content/content_len of a message as a pointer and length ("" if NULL). */
 size_t llmrt__msg_len(const llmrt_message_t *m);
 
+/* ---- raw.c: content as raw JSON, bodies forwarded as sent ---- */
+
+/* Length of m->content_json (0 when NULL). */
+size_t llmrt__msg_json_len(const llmrt_message_t *m);
+/* Writes message i's content_json (strict JSON: an array or a string, else
+ * LLMRT_EINVAL naming the message) token by token. elements: write the
+ * array's elements without brackets (a string becomes one text block), for
+ * joining several messages into one array. */
+int llmrt__enc_content_json(llmrt__enc_t *e, const llmrt_message_t *m, size_t i, int elements);
+
 #endif

@@ -190,7 +190,7 @@ static void test_system_prompt_hooks(void) {
   ASSERT_ERR(d->init(NULL, cfg, strlen(cfg), &ps, err, sizeof err), 0);
   llmrt_ctx_t *x = calloc(1, sizeof *x);
   x->plugin_state = ps;
-  llmrt_message_t user = {0, "user", "hi", 0, NULL, NULL, NULL};
+  llmrt_message_t user = {0, "user", "hi", 0, NULL, NULL, NULL, NULL, 0};
   llmrt_request_init(&x->req);
   x->req.model = "m";
   x->req.messages = &user;
@@ -277,7 +277,7 @@ static void stop(void) {
 static void call(run_t *r, const char *upstream, int stream, const char *controls) {
   memset(r, 0, sizeof *r);
   ASSERT_EQ(llmrt_mock_set_controls(mock, controls), 0);
-  llmrt_message_t msg = {0, "user", "Tell me a story.", 0, NULL, NULL, NULL};
+  llmrt_message_t msg = {0, "user", "Tell me a story.", 0, NULL, NULL, NULL, NULL, 0};
   llmrt_request_t req;
   llmrt_request_init(&req);
   req.upstream = upstream;

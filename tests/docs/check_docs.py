@@ -73,6 +73,16 @@ EXCEPTIONS = {
     "llmrt_trim_tokens_removed_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
     "llmrt_trim_messages_dropped_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
     "llmrt_trim_refused_total": ("plugins/trim/trim.c", "metric of the trim plugin"),
+    "llmrt_gateway_requests_total": ("tools/gateway/gw_server.c", "metric of the gateway"),
+    "llmrt_gateway_calls_total": ("tools/gateway/gw_server.c", "metric of the gateway"),
+    "llmrt_gateway_client_cancels_total": ("tools/gateway/gw_server.c", "metric of the gateway"),
+    "llmrt_gateway_rejected_total": ("tools/gateway/gw_server.c", "metric of the gateway"),
+    "llmrt_gateway_backpressure_pauses_total": ("tools/gateway/gw_server.c",
+                                                "metric of the gateway"),
+    "llmrt_gateway_in_flight_calls": ("tools/gateway/gw_server.c", "metric of the gateway"),
+    "llmrt_gateway_access_log_dropped_total": ("tools/gateway/gw_server.c",
+                                               "metric of the gateway"),
+    "llmrt_gateway_overhead_seconds": ("tools/gateway/gw_server.c", "metric of the gateway"),
 }
 
 NAME_RE = re.compile(r"\b(?:llmrt|LLMRT)_[A-Za-z0-9_]*\*?")

@@ -257,14 +257,14 @@ static cJSON *encode(const llmrt_request_t *req) {
 
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
-      {0, "system", "You are terse.", 0, NULL, NULL, NULL},
+      {0, "system", "You are terse.", 0, NULL, NULL, NULL, NULL, 0},
       {0, "user", "Weather in Paris and the time? \xe4\xbd\xa0\xe5\xa5\xbd \"q\"", 0, "bob", NULL,
-       NULL},
-      {0, "assistant", "Checking.", 0, NULL, NULL, NULL},
-      {0, "tool", "{\"temp\":21}", 0, NULL, "toolu_1", NULL},
-      {0, "tool", "12:00", 0, NULL, "toolu_2", NULL},
-      {0, "system", "Answer in French.", 0, NULL, NULL, NULL},
-      {0, "user", "Thanks", 0, NULL, NULL, NULL},
+       NULL, NULL, 0},
+      {0, "assistant", "Checking.", 0, NULL, NULL, NULL, NULL, 0},
+      {0, "tool", "{\"temp\":21}", 0, NULL, "toolu_1", NULL, NULL, 0},
+      {0, "tool", "12:00", 0, NULL, "toolu_2", NULL, NULL, 0},
+      {0, "system", "Answer in French.", 0, NULL, NULL, NULL, NULL, 0},
+      {0, "user", "Thanks", 0, NULL, NULL, NULL, NULL, 0},
   };
   const char *stops[] = {"\n\nHuman:"};
   llmrt_request_t req;
@@ -336,12 +336,12 @@ static void test_encode(void) {
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "extra_json");
   req.extra_json = NULL;
-  llmrt_message_t bad_tool = {0, "tool", "x", 0, NULL, NULL, NULL};
+  llmrt_message_t bad_tool = {0, "tool", "x", 0, NULL, NULL, NULL, NULL, 0};
   req.messages = &bad_tool;
   req.n_messages = 1;
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "tool_call_id");
-  llmrt_message_t bad_role = {0, "narrator", "x", 0, NULL, NULL, NULL};
+  llmrt_message_t bad_role = {0, "narrator", "x", 0, NULL, NULL, NULL, NULL, 0};
   req.messages = &bad_role;
   ASSERT_ERR(P->encode(&req, &b, err, sizeof err), LLMRT_EINVAL);
   ASSERT_CONTAINS(err, "narrator");

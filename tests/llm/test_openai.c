@@ -349,14 +349,14 @@ static cJSON *encode(const llmrt_request_t *req) {
 
 static void test_encode(void) {
   llmrt_message_t msgs[] = {
-      {0, "system", "Be terse.", 0, NULL, NULL, NULL},
+      {0, "system", "Be terse.", 0, NULL, NULL, NULL, NULL, 0},
       {0, "user",
        "Quote \" backslash \\ newline\n tab\t ctl\x01 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 "
        "bad\xff",
-       0, "alice", NULL, NULL},
-      {0, "assistant", NULL, 0, NULL, NULL, NULL},
-      {0, "tool", "{\"temp\":21}", 0, NULL, "call_1", NULL},
-      {0, "user", "lenXXXX", 3, NULL, NULL, NULL},
+       0, "alice", NULL, NULL, NULL, 0},
+      {0, "assistant", NULL, 0, NULL, NULL, NULL, NULL, 0},
+      {0, "tool", "{\"temp\":21}", 0, NULL, "call_1", NULL, NULL, 0},
+      {0, "user", "lenXXXX", 3, NULL, NULL, NULL, NULL, 0},
   };
   const char *stops[] = {"END", "\n\n"};
   llmrt_request_t req;
@@ -423,7 +423,7 @@ static void test_encode(void) {
 }
 
 static void test_extra_json(void) {
-  llmrt_message_t msg = {0, "user", "hi", 0, NULL, NULL, NULL};
+  llmrt_message_t msg = {0, "user", "hi", 0, NULL, NULL, NULL, NULL, 0};
   llmrt_request_t req;
   llmrt_request_init(&req);
   req.model = "gpt-4o";

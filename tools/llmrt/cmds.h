@@ -77,5 +77,6 @@ int llmrt_cmd_mock(int argc, char **argv);
 int llmrt_cmd_demo(int argc, char **argv);
 int llmrt_cmd_tokens(int argc, char **argv);
 int llmrt_cmd_bench(int argc, char **argv);
+int llmrt_cmd_serve(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@ static const struct {
     {"chat", llmrt_cmd_chat, "send a prompt (or a conversation) and stream the answer"},
     {"bench", llmrt_cmd_bench, "load-test an OpenAI- or Anthropic-compatible endpoint"},
     {"demo", llmrt_cmd_demo, "a workload without and with plugins against an in-process mock"},
+    {"serve", llmrt_cmd_serve, "run the OpenAI/Anthropic-compatible gateway"},
     {"mock", llmrt_cmd_mock, "run the mock LLM upstream"},
     {"tokens", llmrt_cmd_tokens, "count the tokens of files or stdin"},
     {"version", cmd_version, "print the version"},

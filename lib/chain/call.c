@@ -106,6 +106,7 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
     memset(&msgs[i], 0, sizeof msgs[i]);
     read_sized(&msgs[i], (const char *)r.messages + i * stride, ms,
                LLMRT__V2_SIZE_llmrt_message_t, sizeof msgs[i]);
+    msgs[i].struct_size = sizeof msgs[i]; /* plugins see every field of ours */
   }
   int rc = check_request(&r, msgs, why, whylen);
   if (rc) {

@@ -38,8 +38,8 @@ static const unsigned allowed[CALL_NSTATES] = {
 static int is_current(const llmrt_ctx_t *x) {
   const llmrt_call_t *c = x->call;
   llmrt__call_state_t s = c->state;
-  return c->pos == x->index && (s == CALL_REQUEST || s == CALL_REQ_PAUSED || s == CALL_ERROR ||
-                                s == CALL_ERR_PAUSED);
+  return c->pos == x->index &&
+         (s == CALL_REQUEST || s == CALL_REQ_PAUSED || s == CALL_ERROR || s == CALL_ERR_PAUSED);
 }
 
 static int in_event(const llmrt_ctx_t *x) {
@@ -95,19 +95,31 @@ static int h_set_request(llmrt_ctx_t *x, const llmrt_request_t *req) {
                  req->raw_body == cur->raw_body && req->messages == cur->messages &&
                  req->n_messages == cur->n_messages && req->max_tokens == cur->max_tokens &&
                  req->temperature == cur->temperature && req->top_p == cur->top_p &&
-                 req->stop == cur->stop && req->n_stop == cur->n_stop &&
-                 req->seed == cur->seed && req->has_seed == cur->has_seed &&
-                 req->stream == cur->stream && req->extra_json == cur->extra_json;
+                 req->stop == cur->stop && req->n_stop == cur->n_stop && req->seed == cur->seed &&
+                 req->has_seed == cur->has_seed && req->stream == cur->stream &&
+                 req->extra_json == cur->extra_json;
   int same_raw_ptr = cur->raw_body && LLMRT_HAS_FIELD(req, llmrt_request_t, raw_api) &&
                      req->raw_body == cur->raw_body;
-  r = llmrt__call_copy_request(x->call, req, why, sizeof why);
+  llmrt_call_t *c = x->call;
+  const llmrt__upstream_t *before = llmrt__upstream_find(c->cf, cur->upstream);
+  r = llmrt__call_copy_request(c, req, why, sizeof why);
+  /* A per-call key belongs to the upstream the caller chose: a plugin that
+   * moves the call elsewhere (a fallback to another provider) must not send
+   * it there. Without a key of its own in req, the call then uses the new
+   * upstream's configured key, and its key identity follows. */
+  const llmrt__upstream_t *after = r ? before : llmrt__upstream_find(c->cf, c->req.upstream);
+  if (!r && after != before && !req->api_key) {
+    llmrt__secret_free(c->api_key);
+    c->api_key = NULL;
+    memcpy(c->key_id, after ? after->key_id : "", after ? 17 : 1);
+  }
   if (!r && same_raw_ptr && !keep_raw) {
     x->call->req.raw_body = NULL;
     x->call->req.raw_body_len = 0;
     x->call->req.raw_api = NULL;
   }
-  if (r == LLMRT_EINVAL) llmrt__log(x->call->rt, LLMRT_LOG_WARN, "plugin %s: set_request: %s",
-                                    x->p->label, why);
+  if (r == LLMRT_EINVAL)
+    llmrt__log(x->call->rt, LLMRT_LOG_WARN, "plugin %s: set_request: %s", x->p->label, why);
   return r;
 }
 
@@ -118,7 +130,8 @@ static int h_set_header(llmrt_ctx_t *x, const char *name, const char *value) {
   if (!name || !llmrt__header_name_ok(name) || llmrt__header_reserved(name)) return LLMRT_EINVAL;
   if (value && !llmrt__header_value_ok(value)) return LLMRT_EINVAL;
   unsigned i = 0;
-  while (i < c->n_xhdrs && strcasecmp(c->xhdrs[i].name, name)) i++;
+  while (i < c->n_xhdrs && strcasecmp(c->xhdrs[i].name, name))
+    i++;
   if (i == c->n_xhdrs && c->n_xhdrs == LLMRT__MAX_XHDRS) return LLMRT_EBUSY;
   char *v = value ? llmrt__strdup(value) : NULL;
   char *nm = i == c->n_xhdrs ? llmrt__strdup(name) : NULL;
@@ -183,8 +196,7 @@ static int attr_name_ok(const char *s) {
   size_t n = 0;
   for (; s[n]; n++) {
     char ch = s[n];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
-      return 0;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.')) return 0;
   }
   return n > 0 && n < 64;
 }

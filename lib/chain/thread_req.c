@@ -48,7 +48,9 @@ int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) 
     return LLMRT_EINVAL;
   uint32_t ms = r.n_messages ? r.messages[0].struct_size : 0;
   if (ms && ms < LLMRT__V2_SIZE_llmrt_message_t) return LLMRT_EINVAL;
-  size_t stride = ms ? ms : LLMRT__V2_SIZE_llmrt_message_t;
+  /* 0 is this header's layout, as in llmrt_call (types.h). */
+  size_t stride = ms ? ms : sizeof(llmrt_message_t);
+  if (!ms) ms = (uint32_t)sizeof(llmrt_message_t);
   if (r.n_messages > (SIZE_MAX / 4) / sizeof(llmrt_message_t) ||
       r.n_stop > (SIZE_MAX / 4) / sizeof(char *) ||
       r.n_headers > (SIZE_MAX / 4) / sizeof(llmrt_header_t))

@@ -158,9 +158,10 @@ int64_t llmrt_tokens_count_request(llmrt_tokenizer_t *tk, const llmrt_request_t 
   const llmrt_message_t *m = req->messages;
   for (size_t i = 0; i < req->n_messages; i++) {
     ADD(total, llmrt_tokens_count_message(tk, m));
-    /* Arrays take their stride from the first element's struct_size. */
+    /* Arrays take their stride from the first element's struct_size; 0 is
+     * this header's layout, as in llmrt_call (types.h). */
     size_t stride = req->messages[0].struct_size ? req->messages[0].struct_size
-                                                 : LLMRT__V2_SIZE_llmrt_message_t;
+                                                 : sizeof(llmrt_message_t);
     m = (const llmrt_message_t *)(const void *)((const char *)m + stride);
   }
   if (req->extra_json) ADD(total, count_tools(tk, req->extra_json));

@@ -6,9 +6,11 @@
  * The form is one JSON object with the fields in a fixed order:
  *   {"v":1,"key_id":..,"tenant":..,"provider":..,"upstream":..,"host":..,
  *    "port":..,"tls":..,"model":..,"stream":..,"messages":[{"role","content",
- *    "name","tool_call_id","tool_calls"}...],"max_tokens","temperature",
- *    "top_p","stop":[..],"seed","extra":<extra_json>,"headers":{..}}
- * where JSON values taken from the request (extra_json, tool_calls_json) are
+ *    "name","tool_call_id","tool_calls","content_json"}...],"max_tokens",
+ *    "temperature","top_p","stop":[..],"seed","extra":<extra_json>,
+ *    "raw":<raw_body>,"headers":{..}}
+ * where JSON values taken from the request (extra_json, tool_calls_json,
+ * content_json, raw_body) are
  * canonicalized: object keys sorted bytewise, numbers printed in one form,
  * strings re-escaped one way, no whitespace. The key identity (the host's
  * key_id, itself a hash) and the tenant partition the key: two tenants or
@@ -149,17 +151,29 @@ static void put_json(sink_t *s, const cJSON *j) {
 }
 
 /* Writes text (JSON) canonically; LLMRT_EINVAL when it is not JSON. */
-static int put_json_text(sink_t *s, const char *text) {
+static int put_json_len(sink_t *s, const char *text, size_t len) {
   if (!text) {
     puts_(s, "null");
     return 0;
   }
   const char *end = NULL;
-  cJSON *j = cJSON_ParseWithOpts(text, &end, 1);
+  if (!len) len = strlen(text);
+  /* Not cJSON's require_null_terminated: with a length it always fails. */
+  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
   if (!j) return cJSON_GetErrorPtr() ? LLMRT_EINVAL : LLMRT_ENOMEM;
+  while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+    end++;
+  if (!end || end != text + len) {
+    cJSON_Delete(j);
+    return LLMRT_EINVAL; /* something after the value */
+  }
   put_json(s, j);
   cJSON_Delete(j);
   return 0;
+}
+
+static int put_json_text(sink_t *s, const char *text) {
+  return put_json_len(s, text, 0);
 }
 
 int cache__canonical_json(const char *text, size_t len, char **out, size_t *out_len) {
@@ -239,6 +253,13 @@ static int write_form(sink_t *s, llmrt_ctx_t *ctx, const cache_keyconf_t *kc) {
     puts_(s, ",\"tool_calls\":");
     int rc = put_json_text(s, m->tool_calls_json);
     if (rc) return rc;
+    /* Content parts (images, documents, cache marks) carried as raw JSON:
+     * two requests with the same text and other parts differ. */
+    puts_(s, ",\"content_json\":");
+    rc = LLMRT_HAS_FIELD(m, llmrt_message_t, content_json_len)
+             ? put_json_len(s, m->content_json, m->content_json_len)
+             : put_json_text(s, NULL);
+    if (rc) return rc;
     put(s, "}", 1);
   }
   puts_(s, "],\"max_tokens\":");
@@ -267,6 +288,13 @@ static int write_form(sink_t *s, llmrt_ctx_t *ctx, const cache_keyconf_t *kc) {
   }
   puts_(s, ",\"extra\":");
   int rc = put_json_text(s, r->extra_json);
+  if (rc) return rc;
+  /* A client's original body (the gateway's faithful forwarding) is what the
+   * upstream receives, members the fields above do not carry included. */
+  puts_(s, ",\"raw\":");
+  rc = LLMRT_HAS_FIELD(r, llmrt_request_t, raw_api) && r->raw_body
+           ? put_json_len(s, r->raw_body, r->raw_body_len)
+           : put_json_text(s, NULL);
   if (rc) return rc;
   /* Answer-changing headers, by lower-case name then value. */
   puts_(s, ",\"headers\":[");

@@ -80,9 +80,8 @@ static int64_t count_one(job_t *j, const llmrt_message_t *m) {
 /* Copies the messages with their contents normalized into one arena. */
 static int copy_normalized(job_t *j, int *changed) {
   const llmrt_request_t *req = j->req;
-  size_t stride = req->n_messages && req->messages[0].struct_size
-                      ? req->messages[0].struct_size
-                      : offsetof(llmrt_message_t, tool_calls_json) + sizeof(char *);
+  size_t stride = req->n_messages && req->messages[0].struct_size ? req->messages[0].struct_size
+                                                                  : sizeof(llmrt_message_t);
   size_t bytes = 1;
   for (size_t i = 0; i < j->n; i++) {
     const llmrt_message_t *m =
@@ -107,6 +106,16 @@ static int copy_normalized(job_t *j, int *changed) {
     j->v[i].orig = *d;
     j->v[i].orig.content = m->content;
     if (m->content) j->v[i].orig.content_len = m->content_len ? m->content_len : strlen(m->content);
+    /* Content carried as raw JSON parts (the gateway's images, documents,
+     * cache marks) is what the upstream receives: it travels with its
+     * message untouched, and its text is not normalized. */
+    if (LLMRT_HAS_FIELD(m, llmrt_message_t, content_json_len) && m->content_json) {
+      d->content_json = j->v[i].orig.content_json = m->content_json;
+      d->content_json_len = j->v[i].orig.content_json_len = m->content_json_len;
+      d->content = m->content;
+      d->content_len = j->v[i].orig.content_len;
+      continue;
+    }
     if (!m->content) continue;
     size_t len = m->content_len ? m->content_len : strlen(m->content);
     char *o = j->arena + off;

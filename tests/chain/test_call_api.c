@@ -55,7 +55,8 @@ static void base_req(llmrt_request_t *req) {
 }
 
 static void wait_done(chainfx_call_t *r) {
-  while (!r->done) ASSERT(uv_run(&loop, UV_RUN_ONCE) || r->done);
+  while (!r->done)
+    ASSERT(uv_run(&loop, UV_RUN_ONCE) || r->done);
 }
 
 static void test_null_mistakes_name_the_field(void) {
@@ -160,6 +161,34 @@ static void test_headers_and_key_per_call(void) {
   teardown(rt);
 }
 
+/* A per-call key goes only to the upstream the call named: when a plugin
+ * (route's fallback) moves the call to another upstream, that upstream's
+ * configured key is sent instead, never the caller's. */
+static void test_per_call_key_stays_with_its_upstream(void) {
+  llmrt_t *rt = setup(NULL);
+  setenv("LLMRT_API_TEST_KEY2", "sk-fallback-key-333", 1);
+  char cfg[1024], err[256];
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"dead\":{\"base_url\":\"http://127.0.0.1:1/v1\","
+           "\"api_key_env\":\"LLMRT_API_TEST_KEY\"},"
+           "\"m\":{\"base_url\":\"%s\",\"api_key_env\":\"LLMRT_API_TEST_KEY2\"}},"
+           "\"default_upstream\":\"dead\","
+           "\"plugins\":[{\"name\":\"route\",\"fallbacks\":{\"dead\":[{\"upstream\":\"m\"}]}}]}",
+           llmrt_mock_url(mock));
+  if (llmrt_configure(rt, cfg, err, sizeof err)) TEST_FAIL_("configure: %s", err);
+  llmrt_request_t req;
+  base_req(&req);
+  req.upstream = "dead";
+  req.api_key = "sk-per-call-key-222";
+  chainfx_call_t r;
+  chainfx_call_init(&r);
+  ASSERT_EQ(llmrt_call(rt, &req, &chainfx_callbacks, &r, NULL), 0);
+  wait_done(&r);
+  ASSERT_ERR(r.status, 0);
+  ASSERT_STR_EQ(llmrt_mock_last_header(mock, "authorization"), "Bearer sk-fallback-key-333");
+  teardown(rt);
+}
+
 static void test_reconfigure_while_calls_run(void) {
   llmrt_t *rt = setup(NULL);
   llmrt_request_t req;
@@ -176,8 +205,9 @@ static void test_reconfigure_while_calls_run(void) {
   uv_run(&loop, UV_RUN_NOWAIT);
   /* A new configuration: upstream "m" is gone, "n" replaces it. */
   char cfg[512], err[256];
-  snprintf(cfg, sizeof cfg, "{\"upstreams\":{\"n\":{\"base_url\":\"%s\",\"api\":\"openai\","
-                            "\"api_key_env\":\"LLMRT_API_TEST_KEY\"}}}",
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"n\":{\"base_url\":\"%s\",\"api\":\"openai\","
+           "\"api_key_env\":\"LLMRT_API_TEST_KEY\"}}}",
            llmrt_mock_url(mock));
   if (llmrt_configure(rt, cfg, err, sizeof err)) TEST_FAIL_("reconfigure: %s", err);
   req.upstream = "m";
@@ -261,6 +291,7 @@ int main(void) {
   RUN_TEST(test_null_mistakes_name_the_field);
   RUN_TEST(test_stale_ids_are_harmless);
   RUN_TEST(test_headers_and_key_per_call);
+  RUN_TEST(test_per_call_key_stays_with_its_upstream);
   RUN_TEST(test_reconfigure_while_calls_run);
   RUN_TEST(test_tool_turn_without_content);
   RUN_TEST(test_statuses_that_are_no_answer);

@@ -629,7 +629,7 @@ static void test_tenant_cache_isolation(void) {
   gw_thread_t g;
   ASSERT_EQ(gwt_start(&g, ccfg), 0);
   const char *body = "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":"
-                     "\"cache me\"}],\"max_tokens\":4}";
+                     "\"cache me\"}],\"max_tokens\":1000,\"temperature\":0}";
   llmrt_mock_stats_t m0, m1, m2, m3;
   resp_t r;
   llmrt_mock_stats(mt.mock, &m0);

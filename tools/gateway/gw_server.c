@@ -9,13 +9,12 @@
 #include "gw_internal.h"
 #include "llm/json.h"
 
-/* The Prometheus exposition of GET /metrics: the runtime's metrics and the
- * gateway's own counters. PLACEHOLDER for the metrics branch's public
- * exposition function: this is the one place to switch over. */
+/* The Prometheus exposition of GET /metrics: the runtime's metrics (its own
+ * and every plugin's, llmrt_metrics_prometheus) and the gateway's counters. */
 static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
   char *rt_text = NULL;
   size_t rt_len = 0;
-  if (llmrt_metrics_text(gw->rt, &rt_text, &rt_len) == 0 && rt_text) {
+  if (llmrt_metrics_prometheus(gw->rt, &rt_text, &rt_len) == 0 && rt_text) {
     int rc = llmrt__buf_append(b, rt_text, rt_len);
     llmrt_free(rt_text);
     if (rc) return rc;
@@ -143,7 +142,7 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
     if (gw_metrics_exposition(gw, &b))
       respond_text(r, 500, "text/plain", "out of memory\n", 14);
     else
-      respond_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+      respond_text(r, 200, LLMRT_METRICS_CONTENT_TYPE, b.data, b.len);
     llmrt__buf_free(&b);
     return;
   }

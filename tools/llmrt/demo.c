@@ -19,7 +19,7 @@
 static const char full_chain_json[] =
     "["
     "{\"name\":\"metrics\"},"
-    "{\"name\":\"cache\",\"ttl_ms\":600000,\"max_entries\":10000},"
+    "{\"name\":\"cache\",\"ttl_s\":600},"
     "{\"name\":\"trim\",\"max_input_tokens\":1500},"
     "{\"name\":\"retry\",\"max_attempts\":4,\"base_delay_ms\":100,\"max_delay_ms\":3000},"
     "{\"name\":\"limits\",\"limits\":[{\"per\":\"upstream\",\"rpm\":40}]}"

@@ -313,6 +313,7 @@ static void start_more(sched_t *s) {
     req.messages = j->msgs;
     req.n_messages = j->n;
     req.max_tokens = 40;
+    req.temperature = 0; /* answers to be reused: deterministic sampling */
     req.stream = 1;
     req.headers = h;
     req.n_headers = nh;

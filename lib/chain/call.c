@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "call.h"
+#include "copy.h"
 
 #define MAX_REQ_HEADERS 64
 
@@ -21,30 +22,6 @@ void llmrt__call_set_str(char **dst, const char *s, size_t n) {
 }
 
 /* ---- Request copy ---- */
-
-static size_t sz(const char *s) {
-  return s ? strlen(s) + 1 : 0;
-}
-
-static char *put(char **at, const char *s, size_t n) {
-  if (!s) return NULL;
-  char *d = *at;
-  memcpy(d, s, n);
-  d[n] = '\0';
-  *at += n + 1;
-  return d;
-}
-
-static char *put_s(char **at, const char *s) {
-  return s ? put(at, s, strlen(s)) : NULL;
-}
-
-/* Reads a caller's struct of `have` bytes into ours: the fields it does not
- * cover stay as `dflt` has them (struct_size 0 stands for ABI 2.0's size). */
-static void read_sized(void *dst, const void *src, uint32_t have, size_t v2, size_t ours) {
-  size_t n = have ? have : v2;
-  memcpy(dst, src, n < ours ? n : ours);
-}
 
 #define WHY(...) (snprintf(why, whylen, __VA_ARGS__), LLMRT_EINVAL)
 
@@ -79,13 +56,12 @@ static int check_request(const llmrt_request_t *r, const llmrt_message_t *msgs, 
   return 0;
 }
 
-int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *why,
-                             size_t whylen) {
+int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *why, size_t whylen) {
   if (in->struct_size && in->struct_size < LLMRT__V2_SIZE_llmrt_request_t)
     return WHY("struct_size %u is smaller than any llmrt_request_t", (unsigned)in->struct_size);
   llmrt_request_t r;
   llmrt_request_init(&r);
-  read_sized(&r, in, in->struct_size, LLMRT__V2_SIZE_llmrt_request_t, sizeof r);
+  llmrt__copy_sized(&r, in, in->struct_size, LLMRT__V2_SIZE_llmrt_request_t, sizeof r);
   r.struct_size = sizeof r;
 
   /* Messages in the caller's stride, read into ours on the stack first. */
@@ -104,8 +80,8 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   if (!msgs) return LLMRT_ENOMEM;
   for (size_t i = 0; i < r.n_messages; i++) {
     memset(&msgs[i], 0, sizeof msgs[i]);
-    read_sized(&msgs[i], (const char *)r.messages + i * stride, ms,
-               LLMRT__V2_SIZE_llmrt_message_t, sizeof msgs[i]);
+    llmrt__copy_sized(&msgs[i], (const char *)r.messages + i * stride, ms,
+                      LLMRT__V2_SIZE_llmrt_message_t, sizeof msgs[i]);
     msgs[i].struct_size = sizeof msgs[i]; /* plugins see every field of ours */
   }
   int rc = check_request(&r, msgs, why, whylen);
@@ -114,21 +90,24 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
     return rc;
   }
 
-  total += sz(r.upstream) + sz(r.model) + sz(r.extra_json) + sz(r.tenant);
+  total += llmrt__copy_sz(r.upstream) + llmrt__copy_sz(r.model) + llmrt__copy_sz(r.extra_json) +
+           llmrt__copy_sz(r.tenant);
   size_t rawlen = !r.raw_body ? 0 : r.raw_body_len ? r.raw_body_len : strlen(r.raw_body);
-  if (r.raw_body && r.raw_api) total += rawlen + 1 + sz(r.raw_api);
+  if (r.raw_body && r.raw_api) total += rawlen + 1 + llmrt__copy_sz(r.raw_api);
   for (size_t i = 0; i < r.n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
     size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
-    size_t jlen = !m->content_json ? 0
+    size_t jlen = !m->content_json      ? 0
                   : m->content_json_len ? m->content_json_len
                                         : strlen(m->content_json);
-    total += sz(m->role) + clen + 1 + sz(m->name) + sz(m->tool_call_id) + sz(m->tool_calls_json);
+    total += llmrt__copy_sz(m->role) + clen + 1 + llmrt__copy_sz(m->name) +
+             llmrt__copy_sz(m->tool_call_id) + llmrt__copy_sz(m->tool_calls_json);
     if (m->content_json) total += jlen + 1;
   }
-  for (size_t i = 0; i < r.n_stop; i++) total += sz(r.stop[i]);
+  for (size_t i = 0; i < r.n_stop; i++)
+    total += llmrt__copy_sz(r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++)
-    total += sz(r.headers[i].name) + sz(r.headers[i].value);
+    total += llmrt__copy_sz(r.headers[i].name) + llmrt__copy_sz(r.headers[i].value);
   char *block = llmrt__malloc(total + 16);
   char *key = r.api_key ? llmrt__strdup(r.api_key) : NULL;
   if (!block || (r.api_key && !key)) {
@@ -141,14 +120,14 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   const char **stops = (const char **)(out + r.n_messages);
   llmrt_header_t *hdrs = (llmrt_header_t *)(stops + r.n_stop);
   char *at = (char *)(hdrs + r.n_headers);
-  r.upstream = put_s(&at, r.upstream);
-  r.model = put_s(&at, r.model);
-  r.extra_json = put_s(&at, r.extra_json);
-  r.tenant = put_s(&at, r.tenant);
+  r.upstream = llmrt__copy_put_s(&at, r.upstream);
+  r.model = llmrt__copy_put_s(&at, r.model);
+  r.extra_json = llmrt__copy_put_s(&at, r.extra_json);
+  r.tenant = llmrt__copy_put_s(&at, r.tenant);
   if (r.raw_body && r.raw_api) {
-    r.raw_body = put(&at, r.raw_body, rawlen);
+    r.raw_body = llmrt__copy_put(&at, r.raw_body, rawlen);
     r.raw_body_len = rawlen;
-    r.raw_api = put_s(&at, r.raw_api);
+    r.raw_api = llmrt__copy_put_s(&at, r.raw_api);
   } else {
     r.raw_body = NULL;
     r.raw_body_len = 0;
@@ -159,22 +138,23 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
     size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
     out[i] = *m;
     out[i].struct_size = sizeof out[i];
-    out[i].role = put_s(&at, m->role);
-    out[i].content = put(&at, m->content ? m->content : "", clen);
+    out[i].role = llmrt__copy_put_s(&at, m->role);
+    out[i].content = llmrt__copy_put(&at, m->content ? m->content : "", clen);
     out[i].content_len = clen;
-    out[i].name = put_s(&at, m->name);
-    out[i].tool_call_id = put_s(&at, m->tool_call_id);
-    out[i].tool_calls_json = put_s(&at, m->tool_calls_json);
+    out[i].name = llmrt__copy_put_s(&at, m->name);
+    out[i].tool_call_id = llmrt__copy_put_s(&at, m->tool_call_id);
+    out[i].tool_calls_json = llmrt__copy_put_s(&at, m->tool_calls_json);
     if (m->content_json) {
       size_t jlen = m->content_json_len ? m->content_json_len : strlen(m->content_json);
-      out[i].content_json = put(&at, m->content_json, jlen);
+      out[i].content_json = llmrt__copy_put(&at, m->content_json, jlen);
       out[i].content_json_len = jlen;
     }
   }
-  for (size_t i = 0; i < r.n_stop; i++) stops[i] = put_s(&at, r.stop[i]);
+  for (size_t i = 0; i < r.n_stop; i++)
+    stops[i] = llmrt__copy_put_s(&at, r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++) {
-    hdrs[i].name = put_s(&at, r.headers[i].name);
-    hdrs[i].value = put_s(&at, r.headers[i].value);
+    hdrs[i].name = llmrt__copy_put_s(&at, r.headers[i].name);
+    hdrs[i].value = llmrt__copy_put_s(&at, r.headers[i].value);
   }
   llmrt__free(msgs);
   r.messages = out;
@@ -353,8 +333,8 @@ static llmrt_call_t *block_get(llmrt__conf_t *cf, size_t head, size_t total) {
       llmrt__buf_t body_out, body_in, hdrs, text, q, qstr, qcur;
       llmrt__sse_t sse;
       int sse_inited;
-    } keep = {c->body_out, c->body_in, c->hdrs, c->text, c->q, c->qstr, c->qcur, c->sse,
-              c->sse_inited};
+    } keep = {c->body_out, c->body_in, c->hdrs, c->text,      c->q,
+              c->qstr,     c->qcur,    c->sse,  c->sse_inited};
     memset(c, 0, sizeof *c);
     c->body_out = keep.body_out;
     c->body_in = keep.body_in;
@@ -391,7 +371,8 @@ int llmrt_call(llmrt_t *rt, const llmrt_request_t *req, const llmrt_callbacks_t 
   if (!rt) return LLMRT_EINVAL;
   llmrt__chain_t *ch = llmrt__chain_get(rt);
   if (!ch) return LLMRT_ENOMEM;
-  if (!req || !cbs || !cbs->on_done) return refuse(ch, LLMRT_EINVAL, "req, cbs or cbs->on_done is NULL");
+  if (!req || !cbs || !cbs->on_done)
+    return refuse(ch, LLMRT_EINVAL, "req, cbs or cbs->on_done is NULL");
   if (rt->closing) return refuse(ch, LLMRT_ESHUTDOWN, "the runtime is closing");
   llmrt__conf_t *cf = ch->conf;
   if (!cf) return refuse(ch, LLMRT_ENOUPSTREAM, "the runtime is not configured (llmrt_configure)");

@@ -6,31 +6,14 @@
 #include <string.h>
 
 #include "thread.h"
-
-static size_t sz(const char *s) {
-  return s ? strlen(s) + 1 : 0;
-}
-
-static char *put(char **at, const char *s, size_t n) {
-  if (!s) return NULL;
-  char *d = *at;
-  memcpy(d, s, n);
-  d[n] = '\0';
-  *at += n + 1;
-  return d;
-}
-
-static char *put_s(char **at, const char *s) {
-  return s ? put(at, s, strlen(s)) : NULL;
-}
-
-static void read_sized(void *dst, const void *src, uint32_t have, size_t v2, size_t ours) {
-  size_t n = have ? have : v2;
-  memcpy(dst, src, n < ours ? n : ours);
-}
+#include "copy.h"
 
 static size_t content_len(const llmrt_message_t *m) {
   return !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+}
+
+static size_t json_len(const llmrt_message_t *m) {
+  return !m->content_json ? 0 : m->content_json_len ? m->content_json_len : strlen(m->content_json);
 }
 
 int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) {
@@ -42,7 +25,7 @@ int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) 
   /* Fields of a newer header than ours are not copied (the runtime would not
    * read them either). NOTE: a pointer field added to llmrt_request_t must be
    * deep-copied below too. */
-  read_sized(&r, in, in->struct_size, LLMRT__V2_SIZE_llmrt_request_t, sizeof r);
+  llmrt__copy_sized(&r, in, in->struct_size, LLMRT__V2_SIZE_llmrt_request_t, sizeof r);
   r.struct_size = sizeof r;
   if ((r.n_messages && !r.messages) || (r.n_stop && !r.stop) || (r.n_headers && !r.headers))
     return LLMRT_EINVAL;
@@ -58,18 +41,22 @@ int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) 
 
   size_t total = sizeof(llmrt_message_t) * r.n_messages + sizeof(char *) * r.n_stop +
                  sizeof(llmrt_header_t) * r.n_headers;
-  total += sz(r.upstream) + sz(r.model) + sz(r.extra_json) + sz(r.tenant);
+  total += llmrt__copy_sz(r.upstream) + llmrt__copy_sz(r.model) + llmrt__copy_sz(r.extra_json) +
+           llmrt__copy_sz(r.tenant) + llmrt__copy_sz(r.raw_api);
+  size_t rawlen = !r.raw_body ? 0 : r.raw_body_len ? r.raw_body_len : strlen(r.raw_body);
+  if (r.raw_body) total += rawlen + 1;
   for (size_t i = 0; i < r.n_messages; i++) {
     llmrt_message_t m = {0};
-    read_sized(&m, (const char *)r.messages + i * stride, ms, LLMRT__V2_SIZE_llmrt_message_t,
-               sizeof m);
-    total += sz(m.role) + (m.content ? content_len(&m) + 1 : 0) + sz(m.name) + sz(m.tool_call_id) +
-             sz(m.tool_calls_json);
+    llmrt__copy_sized(&m, (const char *)r.messages + i * stride, ms, LLMRT__V2_SIZE_llmrt_message_t,
+                      sizeof m);
+    total += llmrt__copy_sz(m.role) + (m.content ? content_len(&m) + 1 : 0) +
+             llmrt__copy_sz(m.name) + llmrt__copy_sz(m.tool_call_id) +
+             llmrt__copy_sz(m.tool_calls_json) + json_len(&m) + (m.content_json ? 1 : 0);
   }
   for (size_t i = 0; i < r.n_stop; i++)
-    total += sz(r.stop[i]);
+    total += llmrt__copy_sz(r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++)
-    total += sz(r.headers[i].name) + sz(r.headers[i].value);
+    total += llmrt__copy_sz(r.headers[i].name) + llmrt__copy_sz(r.headers[i].value);
 
   /* Pointer arrays first, so they are aligned (malloc's alignment). */
   char *block = llmrt__malloc(total ? total : 1);
@@ -85,29 +72,34 @@ int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) 
   char *at = (char *)(hdrs + r.n_headers);
   for (size_t i = 0; i < r.n_messages; i++) {
     llmrt_message_t m = {0};
-    read_sized(&m, (const char *)r.messages + i * stride, ms, LLMRT__V2_SIZE_llmrt_message_t,
-               sizeof m);
+    llmrt__copy_sized(&m, (const char *)r.messages + i * stride, ms, LLMRT__V2_SIZE_llmrt_message_t,
+                      sizeof m);
     size_t clen = content_len(&m);
     msgs[i] = (llmrt_message_t){
         .struct_size = sizeof(llmrt_message_t),
-        .role = put_s(&at, m.role),
-        .content = put(&at, m.content, clen),
+        .role = llmrt__copy_put_s(&at, m.role),
+        .content = llmrt__copy_put(&at, m.content, clen),
         .content_len = clen,
-        .name = put_s(&at, m.name),
-        .tool_call_id = put_s(&at, m.tool_call_id),
-        .tool_calls_json = put_s(&at, m.tool_calls_json),
+        .name = llmrt__copy_put_s(&at, m.name),
+        .tool_call_id = llmrt__copy_put_s(&at, m.tool_call_id),
+        .tool_calls_json = llmrt__copy_put_s(&at, m.tool_calls_json),
+        .content_json = llmrt__copy_put(&at, m.content_json, json_len(&m)),
+        .content_json_len = json_len(&m),
     };
   }
   for (size_t i = 0; i < r.n_stop; i++)
-    stop[i] = put_s(&at, r.stop[i]);
+    stop[i] = llmrt__copy_put_s(&at, r.stop[i]);
   for (size_t i = 0; i < r.n_headers; i++) {
-    hdrs[i].name = put_s(&at, r.headers[i].name);
-    hdrs[i].value = put_s(&at, r.headers[i].value);
+    hdrs[i].name = llmrt__copy_put_s(&at, r.headers[i].name);
+    hdrs[i].value = llmrt__copy_put_s(&at, r.headers[i].value);
   }
-  r.upstream = put_s(&at, r.upstream);
-  r.model = put_s(&at, r.model);
-  r.extra_json = put_s(&at, r.extra_json);
-  r.tenant = put_s(&at, r.tenant);
+  r.upstream = llmrt__copy_put_s(&at, r.upstream);
+  r.model = llmrt__copy_put_s(&at, r.model);
+  r.extra_json = llmrt__copy_put_s(&at, r.extra_json);
+  r.tenant = llmrt__copy_put_s(&at, r.tenant);
+  r.raw_body = llmrt__copy_put(&at, r.raw_body, rawlen);
+  r.raw_body_len = rawlen;
+  r.raw_api = llmrt__copy_put_s(&at, r.raw_api);
   r.messages = r.n_messages ? msgs : NULL;
   r.stop = r.n_stop ? stop : NULL;
   r.headers = r.n_headers ? hdrs : NULL;

@@ -207,6 +207,33 @@ static void test_api(void) {
   ASSERT(r->error_message == NULL);
   llmrt_thread_result_free(r);
 
+  /* The raw body and content parts are copied at submit (gateway-style
+   * requests): the caller's buffers are wiped and freed before the call runs. */
+  {
+    const char *raw_src = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                          "[{\"type\":\"text\",\"text\":\"hello parts\"}]}]}";
+    const char *parts_src = "[{\"type\":\"text\",\"text\":\"hello parts\"}]";
+    char *raw = strdup(raw_src), *parts = strdup(parts_src);
+    ASSERT(raw && parts);
+    llmrt_message_t pm = {
+        .struct_size = sizeof pm, .role = "user", .content = "hello parts", .content_json = parts};
+    llmrt_request_t preq = req;
+    preq.messages = &pm;
+    preq.raw_body = raw;
+    preq.raw_api = "openai";
+    llmrt_inbox_t *pin;
+    ASSERT_EQ(llmrt_inbox_new(&pin), 0);
+    ASSERT_EQ(llmrt_inbox_call(th, pin, &preq, NULL, NULL, NULL), 0);
+    memset(raw, 'x', strlen(raw));
+    memset(parts, 'x', strlen(parts));
+    free(raw);
+    free(parts);
+    ASSERT_EQ(llmrt_inbox_wait(pin, 10000, &r), 0);
+    ASSERT_ERR(r->status, 0);
+    llmrt_thread_result_free(r);
+    llmrt_inbox_free(pin);
+  }
+
   /* Refused by llmrt_call on the runtime's thread: one on_done, call NULL. */
   llmrt_request_t bad = req;
   bad.model = NULL;

@@ -652,6 +652,30 @@ static void test_tenant_cache_isolation(void) {
   resp_free(&r);
   llmrt_mock_stats(mt.mock, &m3);
   ASSERT_EQ(m3.requests, m2.requests + 1);
+  /* Cache-Control: max-age=N is the oldest answer the client accepts: a
+   * fresh entry hits, one older than N is fetched again. */
+  llmrt_mock_stats_t m4, m5;
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A "cache-control: max-age=60\r\n",
+                      body, &r),
+            0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+  llmrt_mock_stats(mt.mock, &m4);
+  ASSERT_EQ(m4.requests, m3.requests);
+  usleep(2100 * 1000);
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A "cache-control: max-age=1\r\n",
+                      body, &r),
+            0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+  llmrt_mock_stats(mt.mock, &m5);
+  ASSERT_EQ(m5.requests, m4.requests + 1);
+  /* A malformed max-age is the client's error. */
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions",
+                      HDR_A "cache-control: max-age=soon\r\n", body, &r),
+            0);
+  ASSERT_EQ(r.status, 400);
+  resp_free(&r);
   gwt_stop(&g, 1000);
 }
 

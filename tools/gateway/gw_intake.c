@@ -314,6 +314,15 @@ int llmrt__gw_header_controls(gw_ex_t *ex, char *err, size_t errlen) {
       ex->req.cache = LLMRT_CACHE_NO_STORE;
     else if (strcasestr(cc, "no-cache") || strcasestr(cc, "max-age=0"))
       ex->req.cache = LLMRT_CACHE_BYPASS;
+    /* max-age=N: the oldest cached answer this client accepts. */
+    const char *ma = strcasestr(cc, "max-age=");
+    if (ma) {
+      char *end;
+      unsigned long v = strtoul(ma + 8, &end, 10);
+      if (end == ma + 8 || (*end && *end != ',' && *end != ' ') || v > 31536000UL)
+        return BAD("cache-control: max-age must be a whole number of seconds up to 31536000");
+      if (v > 0) ex->req.cache_max_age_s = (uint32_t)v;
+    }
   }
   const char *tag = llmrt__sreq_header(r, "x-llmrt-tenant-tag");
   if (tag) {
@@ -355,5 +364,7 @@ int llmrt__gw_header_controls(gw_ex_t *ex, char *err, size_t errlen) {
   const char *prio = llmrt__sreq_header(r, "x-llmrt-priority");
   if (prio && strcmp(prio, "low") && strcmp(prio, "normal") && strcmp(prio, "high"))
     return BAD("x-llmrt-priority: low, normal or high");
+  /* The limits plugin's queues serve higher first; normal is 0. */
+  if (prio) ex->req.priority = !strcmp(prio, "high") ? 1 : !strcmp(prio, "low") ? -1 : 0;
   return 0;
 }

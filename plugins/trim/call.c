@@ -37,11 +37,20 @@ static int same_str(const char *a, const char *b) {
   return a == b || (a && b && !strcmp(a, b));
 }
 
+/* The parts (images, documents) are what the upstream receives: equal text
+ * with other parts is another message. */
+static int same_parts(const llmrt_message_t *a, const llmrt_message_t *b) {
+  if (!a->content_json || !b->content_json) return !a->content_json && !b->content_json;
+  size_t na = a->content_json_len ? a->content_json_len : strlen(a->content_json);
+  size_t nb = b->content_json_len ? b->content_json_len : strlen(b->content_json);
+  return na == nb && !memcmp(a->content_json, b->content_json, na);
+}
+
 static int same_msg(const llmrt_message_t *a, const llmrt_message_t *b) {
   return same_str(a->role, b->role) && a->content_len == b->content_len &&
          (a->content_len == 0 || !memcmp(a->content, b->content, a->content_len)) &&
          same_str(a->name, b->name) && same_str(a->tool_call_id, b->tool_call_id) &&
-         same_str(a->tool_calls_json, b->tool_calls_json);
+         same_str(a->tool_calls_json, b->tool_calls_json) && same_parts(a, b);
 }
 
 /* A request like the call's, with other messages and no tool definitions. */

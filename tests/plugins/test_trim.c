@@ -164,6 +164,41 @@ static void test_rules_switch_off_and_dedupe(void) {
   teardown();
 }
 
+/* Messages with the same text but different content parts (two images, the
+ * gateway puts only the text of text parts in `content`) are not duplicates:
+ * dropping one would lose an image the caller sent. */
+static void test_dedupe_keeps_different_parts(void) {
+  char err[256];
+  ASSERT_EQ(setup("openai", PLUGIN(",\"dedupe\":true"), err, sizeof err), 0);
+  static const char p1[] = "[{\"type\":\"text\",\"text\":\"look\"},{\"type\":\"image_url\","
+                           "\"image_url\":{\"url\":\"https://example.test/a.png\"}}]";
+  static const char p2[] = "[{\"type\":\"text\",\"text\":\"look\"},{\"type\":\"image_url\","
+                           "\"image_url\":{\"url\":\"https://example.test/b.png\"}}]";
+  llmrt_message_t m[] = {
+      {.struct_size = sizeof(llmrt_message_t),
+       .role = "user",
+       .content = "look",
+       .content_json = p1},
+      {.struct_size = sizeof(llmrt_message_t),
+       .role = "user",
+       .content = "look",
+       .content_json = p2},
+  };
+  res_t x;
+  call(&x, "gpt-4o", m, 2, 0, NULL);
+  ASSERT_ERR(x.r.status, 0);
+  cJSON *b = body();
+  cJSON *msgs = cJSON_GetObjectItem(b, "messages");
+  ASSERT_EQ(cJSON_GetArraySize(msgs), 2);
+  char *s = cJSON_PrintUnformatted(msgs);
+  ASSERT_CONTAINS(s, "a.png");
+  ASSERT_CONTAINS(s, "b.png");
+  cJSON_free(s);
+  cJSON_Delete(b);
+  ASSERT_EQ(num(&x, "trim.duplicates_removed"), 0);
+  teardown();
+}
+
 /* A long history: turn k is "user k" + a long assistant answer. */
 static char long_text[16][2048];
 static size_t history(llmrt_message_t *m, int turns) {
@@ -480,6 +515,7 @@ static void test_token_encodings(void) {
 int main(void) {
   RUN_TEST(test_normalization_reaches_upstream);
   RUN_TEST(test_rules_switch_off_and_dedupe);
+  RUN_TEST(test_dedupe_keeps_different_parts);
   RUN_TEST(test_budget_drops_oldest_turns);
   RUN_TEST(test_tool_pairs_openai);
   RUN_TEST(test_tool_pairs_anthropic);

@@ -168,12 +168,14 @@ static size_t char_start(const char *s, size_t i) {
 }
 
 /* Cuts the middle out of the longest message until the prompt fits.
- * Returns 1 when it fits, 0 when it cannot, or an error. */
+ * Returns 1 when it fits, 0 when it cannot, or an error. A message whose
+ * content travels as parts (content_json) is not a candidate: its text is
+ * only what plugins read, so cutting it would cut nothing that is sent. */
 static int shorten(job_t *j, int64_t budget) {
   size_t best = j->n;
   for (size_t i = 0; i < j->n; i++)
-    if (j->v[i].keep && j->v[i].m.content_len && strcmp(j->v[i].m.role, "system") &&
-        (best == j->n || j->v[i].tokens > j->v[best].tokens))
+    if (j->v[i].keep && j->v[i].m.content_len && !j->v[i].m.content_json &&
+        strcmp(j->v[i].m.role, "system") && (best == j->n || j->v[i].tokens > j->v[best].tokens))
       best = i;
   if (best == j->n) return 0;
   trim__msg_t *v = &j->v[best];

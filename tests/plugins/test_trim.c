@@ -377,6 +377,34 @@ static void test_shorten_middle(void) {
   teardown();
 }
 
+/* A message whose content travels as parts (content_json) cannot be cut by
+ * editing its text: the parts are what is sent. Such a prompt does not fit,
+ * rather than "fit" with the whole document still sent. */
+static void test_shorten_leaves_parts_alone(void) {
+  char err[256];
+  ASSERT_EQ(setup("openai", PLUGIN(",\"max_input_tokens\":120,\"shorten\":true"), err, sizeof err),
+            0);
+  static char big[8192];
+  size_t o = 0;
+  for (int i = 0; i < 60; i++)
+    o += (size_t)snprintf(big + o, sizeof big - o, "Paragraph %d says something new. ", i);
+  cJSON *parts = cJSON_CreateArray();
+  cJSON *part = cJSON_CreateObject();
+  cJSON_AddStringToObject(part, "type", "text");
+  cJSON_AddStringToObject(part, "text", big);
+  cJSON_AddItemToArray(parts, part);
+  char *pj = cJSON_PrintUnformatted(parts);
+  cJSON_Delete(parts);
+  llmrt_message_t m[] = {
+      {.struct_size = sizeof(llmrt_message_t), .role = "user", .content = big, .content_json = pj}};
+  res_t x;
+  call(&x, "gpt-4o", m, 1, 0, NULL);
+  cJSON_free(pj);
+  ASSERT_ERR(x.r.status, LLMRT_ETOKENBUDGET);
+  ASSERT_EQ(num(&x, "trim.messages_shortened"), 0);
+  teardown();
+}
+
 static void test_max_tokens_policy(void) {
   char err[256];
   ASSERT_EQ(setup("openai",
@@ -521,6 +549,7 @@ int main(void) {
   RUN_TEST(test_tool_pairs_anthropic);
   RUN_TEST(test_unfittable_fails_clearly);
   RUN_TEST(test_shorten_middle);
+  RUN_TEST(test_shorten_leaves_parts_alone);
   RUN_TEST(test_max_tokens_policy);
   RUN_TEST(test_config_errors);
   RUN_TEST(test_loaded_as_so);

@@ -37,6 +37,7 @@ typedef struct {
   route_member_t *held;       /* member whose in_flight counts this call */
   uint64_t dispatched;        /* loop ms of the last dispatch */
   int sampled;                /* that dispatch's latency was measured */
+  int passed;                 /* an event passed this plugin outward: no more retries */
   int n_fallbacks;
   char *orig_model; /* the request's model, as the caller gave it */
   int32_t orig_max_tokens;
@@ -201,7 +202,9 @@ static int route_on_request(llmrt_ctx_t *ctx) {
 
 static int route_on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
   route_call_t *rc = H->call_state(ctx);
-  if (!rc->active || rc->sampled) return LLMRT_CONTINUE;
+  if (!rc->active) return LLMRT_CONTINUE;
+  rc->passed = 1;
+  if (rc->sampled) return LLMRT_CONTINUE;
   if (ev->type != LLMRT_EV_TEXT && ev->type != LLMRT_EV_THINKING && ev->type != LLMRT_EV_TOOL_CALL)
     return LLMRT_CONTINUE;
   route_t *r = H->plugin_state(ctx);
@@ -250,6 +253,13 @@ static int route_on_error(llmrt_ctx_t *ctx, int err) {
   }
   release(rc);
   if (kind == ROUTE_K_NEVER || !(r->fallback_on & kind)) return LLMRT_CONTINUE;
+  if (rc->passed) {
+    /* The runtime would refuse the retry: the request keeps naming the
+     * target that answered in part, for the attributes and the plugins
+     * outside (a breaker blames what it names). */
+    H->attr_set_str(ctx, "route.reason", "no fallback: content already reached the caller");
+    return LLMRT_CONTINUE;
+  }
 
   char from[ROUTE_NAME_MAX], reason[160];
   snprintf(from, sizeof from, "%s", rc->current);

@@ -197,6 +197,10 @@ static void test_no_fallback_after_content(void) {
   ASSERT_STR_EQ(r.c.text, r.c.tokens);
   ASSERT_EQ(rfx_requests(1), 0);
   ASSERT_STR_EQ(rfx_attr(&r, "route.reason"), "no fallback: content already reached the caller");
+  /* The request still names the upstream that answered in part: a breaker
+   * or a log outside must not blame b, which was never tried. */
+  ASSERT_STR_EQ(rfx_attr(&r, "route.target"), "a/mock");
+  ASSERT_STR_EQ(rfx_attr(&r, "route.failed"), "a");
   rfx_teardown();
 }
 

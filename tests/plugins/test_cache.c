@@ -600,6 +600,27 @@ static void test_leader_cancel(void) {
   teardown();
 }
 
+/* The leader's caller cancels after content reached a follower: the
+ * follower's answer is cut, but it did not cancel, and must not be told so
+ * (a caller or retry plugin reads LLMRT_ECANCELED as its own doing). */
+static void test_leader_cancel_after_content(void) {
+  setup(CACHE_CFG, "tokens=10,token_ms=20");
+  req_t q;
+  req_init(&q, "leader cancels late");
+  static fx_call_t f[2];
+  start(&f[0], &q);
+  start(&f[1], &q);
+  while (f[1].r.n_tokens < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(llmrt_cancel(rt, f[0].id), 0);
+  wait_done(&f[0]);
+  wait_done(&f[1]);
+  ASSERT_ERR(f[0].r.status, LLMRT_ECANCELED);
+  ASSERT_ERR(f[1].r.status, LLMRT_ETRUNCATED);
+  ASSERT_CONTAINS(f[1].r.errmsg, "canceled");
+  teardown();
+}
+
 /* With retry outside the cache, a failed attempt re-enters the cache's
  * on_request: the leader stays the leader; with retry inside, the cache sees
  * only the final outcome. Either way the followers get the answer. */
@@ -694,6 +715,7 @@ int main(void) {
   RUN_TEST(test_leader_fails_before_content);
   RUN_TEST(test_leader_fails_after_content);
   RUN_TEST(test_leader_cancel);
+  RUN_TEST(test_leader_cancel_after_content);
   RUN_TEST(test_with_retry);
   RUN_TEST(test_request_controls);
   RUN_TEST(test_config_errors);

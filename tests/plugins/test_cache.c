@@ -621,6 +621,34 @@ static void test_leader_cancel_after_content(void) {
   teardown();
 }
 
+/* The runtime closes with a leader in flight, followers waiting (one of
+ * them fed already) and a paced replay running: every call ends once. */
+static void test_close_with_flight(void) {
+  setup("{\"name\":\"cache\",\"key_headers\":[\"x-mock\"],\"pace\":\"original\"}",
+        "tokens=10,token_ms=40");
+  req_t q, p;
+  req_init(&q, "closing flight");
+  req_init(&p, "closing replay");
+  static fx_call_t f[4], r;
+  call(&r, &p);
+  ASSERT_ERR(r.r.status, 0);
+  start(&f[0], &q);
+  start(&f[1], &q);
+  while (f[1].r.n_tokens < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  start(&f[2], &q);
+  start(&r, &p); /* paced replay of the stored answer */
+  for (int i = 0; i < 3; i++)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  ASSERT_EQ(r.r.done, 0);
+  teardown();
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(f[i].r.done, 1);
+    ASSERT(f[i].r.status != 0);
+  }
+  ASSERT_EQ(r.r.done, 1);
+}
+
 /* With retry outside the cache, a failed attempt re-enters the cache's
  * on_request: the leader stays the leader; with retry inside, the cache sees
  * only the final outcome. Either way the followers get the answer. */
@@ -716,6 +744,7 @@ int main(void) {
   RUN_TEST(test_leader_fails_after_content);
   RUN_TEST(test_leader_cancel);
   RUN_TEST(test_leader_cancel_after_content);
+  RUN_TEST(test_close_with_flight);
   RUN_TEST(test_with_retry);
   RUN_TEST(test_request_controls);
   RUN_TEST(test_config_errors);

@@ -649,6 +649,30 @@ static void test_close_with_flight(void) {
   ASSERT_EQ(r.r.done, 1);
 }
 
+/* Outermost, as documented, with route inside: a request naming a route
+ * group (an alias, not an upstream) is cached like any other, and its key
+ * still keeps tenants apart. */
+static void test_route_group_inside(void) {
+  setup(CACHE_CFG ",{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"oa\"]}}}", "tokens=3");
+  req_t q;
+  req_init(&q, "group question");
+  q.req.upstream = "g";
+  uint64_t n0 = upstream_requests();
+  static fx_call_t f;
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  ASSERT_STR_EQ(f.result, "hit");
+  ASSERT_EQ(upstream_requests(), n0 + 1);
+  q.req.tenant = "other";
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  ASSERT_STR_EQ(f.result, "miss");
+  ASSERT_EQ(upstream_requests(), n0 + 2);
+  teardown();
+}
+
 /* With retry outside the cache, a failed attempt re-enters the cache's
  * on_request: the leader stays the leader; with retry inside, the cache sees
  * only the final outcome. Either way the followers get the answer. */
@@ -745,6 +769,7 @@ int main(void) {
   RUN_TEST(test_leader_cancel);
   RUN_TEST(test_leader_cancel_after_content);
   RUN_TEST(test_close_with_flight);
+  RUN_TEST(test_route_group_inside);
   RUN_TEST(test_with_retry);
   RUN_TEST(test_request_controls);
   RUN_TEST(test_config_errors);

@@ -163,7 +163,7 @@ static void slots_across_retries(const char *plugins) {
   }
   ASSERT_EQ(metric("llmrt_limits_in_flight"), 0);
   ASSERT_EQ(metric("llmrt_limits_queued"), 0);
-  ASSERT_EQ(llmrt_mock_set_controls(mock, "ttft_ms=300,tokens=2"), 0);
+  ASSERT_EQ(llmrt_mock_set_controls(mock, "ttft_ms=3000,tokens=2"), 0);
   for (int i = 0; i < 4; i++)
     start(&recs[i], i, 0, 0);
   for (int i = 0; i < 5; i++)

@@ -625,7 +625,7 @@ static void test_leader_cancel_after_content(void) {
  * them fed already) and a paced replay running: every call ends once. */
 static void test_close_with_flight(void) {
   setup("{\"name\":\"cache\",\"key_headers\":[\"x-mock\"],\"pace\":\"original\"}",
-        "tokens=10,token_ms=40");
+        "tokens=10,token_ms=200");
   req_t q, p;
   req_init(&q, "closing flight");
   req_init(&p, "closing replay");

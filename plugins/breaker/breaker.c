@@ -38,6 +38,7 @@ typedef struct {
   uint64_t open_until;  /* loop ms: the cool-down's end */
   uint32_t probes;      /* half-open: probes in flight */
   uint32_t probe_ok;    /* half-open: probes that succeeded */
+  uint32_t period;      /* bumped on every transition: whose probe slots are whose */
   uint64_t slot_epoch[BRK_SLOTS];
   uint32_t calls[BRK_SLOTS], fails[BRK_SLOTS];
 } circuit_t;
@@ -53,10 +54,11 @@ typedef struct {
 } breaker_t;
 
 typedef struct {
-  int idx;     /* circuit of this entry (when guarded) */
-  int guarded; /* this entry passed the circuit idx */
-  int probe;   /* this call holds a half-open probe slot */
-  int counted; /* its outcome was recorded */
+  int idx;         /* circuit of this entry (when guarded) */
+  int guarded;     /* this entry passed the circuit idx */
+  int probe;       /* this call holds a half-open probe slot */
+  uint32_t period; /* the circuit's period when it took the slot */
+  int counted;     /* its outcome was recorded */
 } breaker_call_t;
 
 /* ---- Configuration ---- */
@@ -202,6 +204,7 @@ static void set_state(breaker_t *b, circuit_t *c, int st, const char *why) {
   H->log(b->prt, st == ST_OPEN ? LLMRT_LOG_WARN : LLMRT_LOG_INFO, msg);
   c->state = st;
   c->probes = c->probe_ok = 0;
+  c->period++; /* probes still in flight hold no slot of the new state */
   if (st == ST_OPEN) c->open_until = H->now_ms(b->prt) + b->cooldown_ms;
   if (st == ST_CLOSED) {
     c->consecutive = 0;
@@ -360,6 +363,7 @@ static int breaker_on_request(llmrt_ctx_t *ctx) {
     if (c->state == ST_HALF_OPEN) {
       c->probes++;
       bc->probe = 1;
+      bc->period = c->period;
     }
     return LLMRT_CONTINUE;
   }
@@ -382,7 +386,7 @@ static void settle(breaker_t *b, breaker_call_t *bc, int failed) {
   bc->counted = 1;
   bc->guarded = 0;
   circuit_t *c = &b->c[bc->idx];
-  if (bc->probe && c->probes) c->probes--;
+  if (bc->probe && bc->period == c->period && c->probes) c->probes--;
   bc->probe = 0;
   if (failed >= 0) outcome(b, bc->idx, failed);
 }

@@ -161,12 +161,20 @@ void cache__flight_done(cache_t *c, cache_flight_t *f, int status, const llmrt_r
     /* Content reached the followers: they fail as the leader did, rather
      * than see the answer start again. */
     const char *msg = res && res->error_message ? res->error_message : "the leading call failed";
+    /* The leader's caller canceling, or its own deadline, is not the
+     * followers': to them the answer was cut short. */
+    int err = status;
+    if (status == LLMRT_ECANCELED || status == LLMRT_ETIMEDOUT) {
+      err = LLMRT_ETRUNCATED;
+      msg = status == LLMRT_ECANCELED ? "the leading call was canceled by its caller"
+                                      : "the leading call reached its own deadline";
+    }
     while (f->followers) {
       cache_call_t *fc = f->followers;
       remove_follower(f, fc);
       fc->flight = NULL;
       fc->role = CC_NONE;
-      H->fail(fc->ctx, status, msg);
+      H->fail(fc->ctx, err, msg);
     }
     close_flight(c, f);
     return;

@@ -218,7 +218,13 @@ static void put_lower(sink_t *s, const char *name) {
 static int write_form(sink_t *s, llmrt_ctx_t *ctx, const cache_keyconf_t *kc) {
   const llmrt_request_t *r = H->request(ctx);
   llmrt_upstream_info_t ui = {.struct_size = sizeof ui};
-  if (H->upstream_info(ctx, &ui) != 0) return LLMRT_EINVAL;
+  if (H->upstream_info(ctx, &ui) != 0) {
+    /* A name a plugin inside resolves (a route group): the name is what the
+     * caller chose; with no host it never matches a real upstream's form. */
+    if (!r->upstream) return LLMRT_EINVAL;
+    memset(&ui, 0, sizeof ui);
+    ui.name = r->upstream;
+  }
   char num[48];
   puts_(s, "{\"v\":1,\"key_id\":");
   put_cstr(s, H->key_id(ctx));

@@ -37,6 +37,7 @@ typedef struct {
   route_member_t *held;       /* member whose in_flight counts this call */
   uint64_t dispatched;        /* loop ms of the last dispatch */
   int sampled;                /* that dispatch's latency was measured */
+  int passed;                 /* an event passed this plugin outward: no more retries */
   int n_fallbacks;
   char *orig_model; /* the request's model, as the caller gave it */
   int32_t orig_max_tokens;
@@ -79,9 +80,13 @@ static void release(route_call_t *rc) {
   rc->held = NULL;
 }
 
-/* name="value" with the value escaped for Prometheus. */
+/* name="value" with the value escaped for Prometheus, at out[0..n-1] (n >
+ * 0), always terminated, cut short when it does not fit; the length. The
+ * buffers below hold two escaped names of ROUTE_NAME_MAX bytes. */
 static size_t label(char *out, size_t n, const char *name, const char *v) {
-  size_t o = (size_t)snprintf(out, n, "%s=\"", name);
+  int w = snprintf(out, n, "%s=\"", name);
+  size_t o = w < 0 ? 0 : (size_t)w;
+  if (o >= n) return n - 1; /* snprintf cut and terminated it */
   for (; *v && o + 4 < n; v++) {
     if (*v == '"' || *v == '\\' || *v == '\n') {
       out[o++] = '\\';
@@ -93,6 +98,13 @@ static size_t label(char *out, size_t n, const char *name, const char *v) {
   if (o + 1 < n) out[o++] = '"';
   out[o] = '\0';
   return o;
+}
+
+/* Appends "," then the next label, when there is room. */
+static size_t label_more(char *out, size_t n, size_t o, const char *name, const char *v) {
+  if (o + 2 >= n) return o;
+  out[o++] = ',';
+  return o + label(out + o, n - o, name, v);
 }
 
 /* Sends the call to the current target. 0 when dispatched, 1 when the
@@ -111,10 +123,9 @@ static int dispatch(llmrt_ctx_t *ctx, route_t *r, route_call_t *rc, const char *
     if (i < 0) return 1;
     rc->tried |= 1ull << i;
     m = &rc->group->members[i];
-    char l[160];
+    char l[4 * ROUTE_NAME_MAX + 40];
     size_t o = label(l, sizeof l, "group", rc->group->name);
-    l[o++] = ',';
-    label(l + o, sizeof l - o, "upstream", m->name);
+    label_more(l, sizeof l, o, "upstream", m->name);
     H->metric_add(r->m_picks, l, 1);
   } else {
     if (rc->tried || route__listed(open, name)) return 1;
@@ -201,14 +212,16 @@ static int route_on_request(llmrt_ctx_t *ctx) {
 
 static int route_on_event(llmrt_ctx_t *ctx, llmrt_event_t *ev) {
   route_call_t *rc = H->call_state(ctx);
-  if (!rc->active || rc->sampled) return LLMRT_CONTINUE;
+  if (!rc->active) return LLMRT_CONTINUE;
+  rc->passed = 1;
+  if (rc->sampled) return LLMRT_CONTINUE;
   if (ev->type != LLMRT_EV_TEXT && ev->type != LLMRT_EV_THINKING && ev->type != LLMRT_EV_TOOL_CALL)
     return LLMRT_CONTINUE;
   route_t *r = H->plugin_state(ctx);
   rc->sampled = 1;
   if (rc->held) {
     route__sample(r, rc->held, (double)(H->now_ms(r->prt) - rc->dispatched));
-    char l[96];
+    char l[2 * ROUTE_NAME_MAX + 20];
     label(l, sizeof l, "upstream", rc->held->name);
     H->metric_set(r->m_latency, l, rc->held->ewma_ms);
   }
@@ -250,6 +263,13 @@ static int route_on_error(llmrt_ctx_t *ctx, int err) {
   }
   release(rc);
   if (kind == ROUTE_K_NEVER || !(r->fallback_on & kind)) return LLMRT_CONTINUE;
+  if (rc->passed) {
+    /* The runtime would refuse the retry: the request keeps naming the
+     * target that answered in part, for the attributes and the plugins
+     * outside (a breaker blames what it names). */
+    H->attr_set_str(ctx, "route.reason", "no fallback: content already reached the caller");
+    return LLMRT_CONTINUE;
+  }
 
   char from[ROUTE_NAME_MAX], reason[160];
   snprintf(from, sizeof from, "%s", rc->current);
@@ -280,12 +300,10 @@ static int route_on_error(llmrt_ctx_t *ctx, int err) {
   }
   rc->n_fallbacks++;
   H->attr_set_num(ctx, "route.fallbacks", rc->n_fallbacks);
-  char l[256];
+  char l[4 * ROUTE_NAME_MAX + 60];
   size_t o = label(l, sizeof l, "from", from);
-  l[o++] = ',';
-  o += label(l + o, sizeof l - o, "to", rc->current);
-  l[o++] = ',';
-  label(l + o, sizeof l - o, "kind", route__kind_name(kind));
+  o = label_more(l, sizeof l, o, "to", rc->current);
+  label_more(l, sizeof l, o, "kind", route__kind_name(kind));
   H->metric_add(r->m_fallbacks, l, 1);
   return LLMRT_STOP;
 }

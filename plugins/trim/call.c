@@ -37,11 +37,20 @@ static int same_str(const char *a, const char *b) {
   return a == b || (a && b && !strcmp(a, b));
 }
 
+/* The parts (images, documents) are what the upstream receives: equal text
+ * with other parts is another message. */
+static int same_parts(const llmrt_message_t *a, const llmrt_message_t *b) {
+  if (!a->content_json || !b->content_json) return !a->content_json && !b->content_json;
+  size_t na = a->content_json_len ? a->content_json_len : strlen(a->content_json);
+  size_t nb = b->content_json_len ? b->content_json_len : strlen(b->content_json);
+  return na == nb && !memcmp(a->content_json, b->content_json, na);
+}
+
 static int same_msg(const llmrt_message_t *a, const llmrt_message_t *b) {
   return same_str(a->role, b->role) && a->content_len == b->content_len &&
          (a->content_len == 0 || !memcmp(a->content, b->content, a->content_len)) &&
          same_str(a->name, b->name) && same_str(a->tool_call_id, b->tool_call_id) &&
-         same_str(a->tool_calls_json, b->tool_calls_json);
+         same_str(a->tool_calls_json, b->tool_calls_json) && same_parts(a, b);
 }
 
 /* A request like the call's, with other messages and no tool definitions. */
@@ -159,12 +168,14 @@ static size_t char_start(const char *s, size_t i) {
 }
 
 /* Cuts the middle out of the longest message until the prompt fits.
- * Returns 1 when it fits, 0 when it cannot, or an error. */
+ * Returns 1 when it fits, 0 when it cannot, or an error. A message whose
+ * content travels as parts (content_json) is not a candidate: its text is
+ * only what plugins read, so cutting it would cut nothing that is sent. */
 static int shorten(job_t *j, int64_t budget) {
   size_t best = j->n;
   for (size_t i = 0; i < j->n; i++)
-    if (j->v[i].keep && j->v[i].m.content_len && strcmp(j->v[i].m.role, "system") &&
-        (best == j->n || j->v[i].tokens > j->v[best].tokens))
+    if (j->v[i].keep && j->v[i].m.content_len && !j->v[i].m.content_json &&
+        strcmp(j->v[i].m.role, "system") && (best == j->n || j->v[i].tokens > j->v[best].tokens))
       best = i;
   if (best == j->n) return 0;
   trim__msg_t *v = &j->v[best];

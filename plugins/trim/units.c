@@ -22,6 +22,25 @@ static int calls_id(const char *tool_calls_json, const char *id) {
   return found;
 }
 
+/* 1 when a user message carries tool_result blocks (Anthropic's format,
+ * forwarded as content_json): it answers the assistant message before it and
+ * continues that turn rather than starting one. */
+static int has_tool_result(const llmrt_message_t *m) {
+  if (!m->content_json) return 0;
+  size_t n = m->content_json_len ? m->content_json_len : strlen(m->content_json);
+  if (!memmem(m->content_json, n, "tool_result", 11)) return 0;
+  cJSON *arr = cJSON_ParseWithLength(m->content_json, n);
+  if (!arr) return 1; /* unparsable (or no memory): keep it with the call, as calls_id does */
+  int found = 0;
+  const cJSON *part;
+  cJSON_ArrayForEach(part, arr) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "type");
+    if (cJSON_IsString(t) && !strcmp(t->valuestring, "tool_result")) found = 1;
+  }
+  cJSON_Delete(arr);
+  return found;
+}
+
 uint32_t trim__units(trim__msg_t *v, size_t n) {
   /* A turn starts at each user message; what comes before the first one
    * (assistant or tool messages) is a turn of its own, the oldest. */
@@ -33,7 +52,7 @@ uint32_t trim__units(trim__msg_t *v, size_t n) {
       v[i].unit = 0;
       continue;
     }
-    if (!strcmp(role, "user") && seen) turn++;
+    if (!strcmp(role, "user") && seen && !has_tool_result(&v[i].m)) turn++;
     seen = 1;
     v[i].unit = turn;
   }

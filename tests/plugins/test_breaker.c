@@ -102,6 +102,40 @@ static void test_half_open_admits_one_probe(void) {
   rfx_teardown();
 }
 
+/* A probe of an earlier half-open period that ends late gives back no slot
+ * of the current period: the circuit admits at most half_open_probes calls
+ * at a time. Here probe A fails and reopens the circuit while probe B is
+ * still in flight; in the next half-open period C holds one of the two
+ * slots when B ends, so only one more call may go. */
+static void test_late_probe_keeps_new_slots(void) {
+  setup("o", NULL,
+        "{\"name\":\"breaker\",\"failures\":1,\"cooldown_ms\":100,\"half_open_probes\":2}");
+  rcall_t r, a, b, c, d[3];
+  rfx_call(&r, NULL, "status=503");
+  ASSERT_ERR(r.c.status, LLMRT_EOVERLOADED);
+  sleep_ms(150);
+  rfx_start(&b, NULL, "ttft_ms=600", NULL);
+  rfx_start(&a, NULL, "status=503", NULL);
+  rfx_wait(&a);
+  ASSERT_ERR(a.c.status, LLMRT_EOVERLOADED); /* open again, B still in flight */
+  sleep_ms(150);
+  rfx_start(&c, NULL, "ttft_ms=1500", NULL); /* a probe of the new period */
+  rfx_wait(&b);
+  ASSERT_EQ(b.c.done, 1);
+  ASSERT_EQ(c.c.done, 0);
+  for (int i = 0; i < 3; i++)
+    rfx_start(&d[i], NULL, "ttft_ms=50", NULL);
+  for (int i = 0; i < 3; i++)
+    rfx_wait(&d[i]);
+  int rejected = 0;
+  for (int i = 0; i < 3; i++)
+    rejected += d[i].c.status == LLMRT_ECIRCUITOPEN;
+  ASSERT_EQ(c.c.done, 0);
+  ASSERT_EQ(rejected, 2); /* C and one more: two probes */
+  rfx_wait(&c);
+  rfx_teardown();
+}
+
 static void test_error_rate(void) {
   const char *c[1] = {"fail_rate=50,status=500"};
   setup("o", c,
@@ -210,6 +244,7 @@ static void test_bad_config(void) {
 int main(void) {
   RUN_TEST(test_opens_fails_fast_half_opens_closes);
   RUN_TEST(test_half_open_admits_one_probe);
+  RUN_TEST(test_late_probe_keeps_new_slots);
   RUN_TEST(test_error_rate);
   RUN_TEST(test_per_model);
   RUN_TEST(test_route_outside_falls_back_at_once);

@@ -600,6 +600,79 @@ static void test_leader_cancel(void) {
   teardown();
 }
 
+/* The leader's caller cancels after content reached a follower: the
+ * follower's answer is cut, but it did not cancel, and must not be told so
+ * (a caller or retry plugin reads LLMRT_ECANCELED as its own doing). */
+static void test_leader_cancel_after_content(void) {
+  setup(CACHE_CFG, "tokens=10,token_ms=20");
+  req_t q;
+  req_init(&q, "leader cancels late");
+  static fx_call_t f[2];
+  start(&f[0], &q);
+  start(&f[1], &q);
+  while (f[1].r.n_tokens < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(llmrt_cancel(rt, f[0].id), 0);
+  wait_done(&f[0]);
+  wait_done(&f[1]);
+  ASSERT_ERR(f[0].r.status, LLMRT_ECANCELED);
+  ASSERT_ERR(f[1].r.status, LLMRT_ETRUNCATED);
+  ASSERT_CONTAINS(f[1].r.errmsg, "canceled");
+  teardown();
+}
+
+/* The runtime closes with a leader in flight, followers waiting (one of
+ * them fed already) and a paced replay running: every call ends once. */
+static void test_close_with_flight(void) {
+  setup("{\"name\":\"cache\",\"key_headers\":[\"x-mock\"],\"pace\":\"original\"}",
+        "tokens=10,token_ms=200");
+  req_t q, p;
+  req_init(&q, "closing flight");
+  req_init(&p, "closing replay");
+  static fx_call_t f[4], r;
+  call(&r, &p);
+  ASSERT_ERR(r.r.status, 0);
+  start(&f[0], &q);
+  start(&f[1], &q);
+  while (f[1].r.n_tokens < 2)
+    uv_run(&loop, UV_RUN_ONCE);
+  start(&f[2], &q);
+  start(&r, &p); /* paced replay of the stored answer */
+  for (int i = 0; i < 3; i++)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  ASSERT_EQ(r.r.done, 0);
+  teardown();
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(f[i].r.done, 1);
+    ASSERT(f[i].r.status != 0);
+  }
+  ASSERT_EQ(r.r.done, 1);
+}
+
+/* Outermost, as documented, with route inside: a request naming a route
+ * group (an alias, not an upstream) is cached like any other, and its key
+ * still keeps tenants apart. */
+static void test_route_group_inside(void) {
+  setup(CACHE_CFG ",{\"name\":\"route\",\"groups\":{\"g\":{\"members\":[\"oa\"]}}}", "tokens=3");
+  req_t q;
+  req_init(&q, "group question");
+  q.req.upstream = "g";
+  uint64_t n0 = upstream_requests();
+  static fx_call_t f;
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  ASSERT_STR_EQ(f.result, "hit");
+  ASSERT_EQ(upstream_requests(), n0 + 1);
+  q.req.tenant = "other";
+  call(&f, &q);
+  ASSERT_ERR(f.r.status, 0);
+  ASSERT_STR_EQ(f.result, "miss");
+  ASSERT_EQ(upstream_requests(), n0 + 2);
+  teardown();
+}
+
 /* With retry outside the cache, a failed attempt re-enters the cache's
  * on_request: the leader stays the leader; with retry inside, the cache sees
  * only the final outcome. Either way the followers get the answer. */
@@ -694,6 +767,9 @@ int main(void) {
   RUN_TEST(test_leader_fails_before_content);
   RUN_TEST(test_leader_fails_after_content);
   RUN_TEST(test_leader_cancel);
+  RUN_TEST(test_leader_cancel_after_content);
+  RUN_TEST(test_close_with_flight);
+  RUN_TEST(test_route_group_inside);
   RUN_TEST(test_with_retry);
   RUN_TEST(test_request_controls);
   RUN_TEST(test_config_errors);

@@ -150,6 +150,41 @@ static void test_thousand_calls_never_exceed_eight(void) {
 }
 
 /* The same burst without the plugin goes past 8: the assertion above can fail. */
+/* Failed attempts give their slot back whichever side of limits retry sits
+ * on, and calls still queued when the runtime closes end once each. */
+static void slots_across_retries(const char *plugins) {
+  setup("openai", "status=503", plugins);
+  for (int i = 0; i < 6; i++)
+    start(&recs[i], i, 0, 0);
+  run_until(6);
+  for (int i = 0; i < 6; i++) {
+    ASSERT_EQ(recs[i].done, 1);
+    ASSERT_ERR(recs[i].status, LLMRT_EOVERLOADED);
+  }
+  ASSERT_EQ(metric("llmrt_limits_in_flight"), 0);
+  ASSERT_EQ(metric("llmrt_limits_queued"), 0);
+  ASSERT_EQ(llmrt_mock_set_controls(mock, "ttft_ms=3000,tokens=2"), 0);
+  for (int i = 0; i < 4; i++)
+    start(&recs[i], i, 0, 0);
+  for (int i = 0; i < 5; i++)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  ASSERT_EQ(metric("llmrt_limits_in_flight"), 1);
+  ASSERT_EQ(metric("llmrt_limits_queued"), 3);
+  teardown(); /* closes with one call in flight and three queued */
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(recs[i].done, 1);
+}
+
+#define LIM1                                                                                       \
+  "{\"name\":\"limits\",\"adaptive\":false,\"limits\":[{\"per\":\"upstream\",\"max_in_flight\":1}" \
+  "]}"
+#define RETRY3 "{\"name\":\"retry\",\"max_attempts\":3,\"base_delay_ms\":1,\"max_delay_ms\":2}"
+
+static void test_slots_across_retries(void) {
+  slots_across_retries(RETRY3 "," LIM1);
+  slots_across_retries(LIM1 "," RETRY3);
+}
+
 static void test_without_plugin_exceeds_eight(void) {
   setup("openai", "ttft_ms=20,tokens=4", "");
   for (int i = 0; i < 50; i++)
@@ -487,6 +522,7 @@ static void test_config_errors(void) {
 int main(void) {
   RUN_TEST(test_config_errors);
   RUN_TEST(test_thousand_calls_never_exceed_eight);
+  RUN_TEST(test_slots_across_retries);
   RUN_TEST(test_without_plugin_exceeds_eight);
   RUN_TEST(test_queue_full);
   RUN_TEST(test_queue_timeout);

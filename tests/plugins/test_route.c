@@ -197,6 +197,44 @@ static void test_no_fallback_after_content(void) {
   ASSERT_STR_EQ(r.c.text, r.c.tokens);
   ASSERT_EQ(rfx_requests(1), 0);
   ASSERT_STR_EQ(rfx_attr(&r, "route.reason"), "no fallback: content already reached the caller");
+  /* The request still names the upstream that answered in part: a breaker
+   * or a log outside must not blame b, which was never tried. */
+  ASSERT_STR_EQ(rfx_attr(&r, "route.target"), "a/mock");
+  ASSERT_STR_EQ(rfx_attr(&r, "route.failed"), "a");
+  rfx_teardown();
+}
+
+/* Upstream names full of characters the metric labels escape (quotes double
+ * in length): the fallback's labels stay inside their buffer (ASan). */
+static void test_escaped_names_in_labels(void) {
+  const char *c[2] = {"status=503", NULL};
+  setup("oo", c, "{\"name\":\"route\"}");
+  char qa[64], ja[200], jb[200];
+  memset(qa, '"', 62), qa[62] = 'x', qa[63] = '\0';
+  size_t o = 0;
+  for (int i = 0; i < 62; i++)
+    ja[o] = jb[o] = '\\', ja[o + 1] = jb[o + 1] = '"', o += 2;
+  ja[o] = 'x', jb[o] = 'y', ja[o + 1] = jb[o + 1] = '\0';
+  char cfg[2048], err[256] = "";
+  snprintf(cfg, sizeof cfg,
+           "{\"upstreams\":{\"%s\":{\"base_url\":\"%s\",\"api_key_env\":\"RESIL_TEST_KEY\"},"
+           "\"%s\":{\"base_url\":\"%s\",\"api_key_env\":\"RESIL_TEST_KEY\"}},"
+           "\"default_upstream\":\"%s\",\"plugins\":[{\"name\":\"route\",\"groups\":{\"g\":{"
+           "\"members\":[\"%s\"]}},"
+           "\"fallbacks\":{\"%s\":[{\"upstream\":\"%s\"}]}}]}",
+           ja, llmrt_mock_url(mocks[0]), jb, llmrt_mock_url(mocks[1]), ja, ja, ja, jb);
+  if (llmrt_configure(rt, cfg, err, sizeof err)) TEST_FAIL_("configure: %s", err);
+  rcall_t r;
+  rfx_call(&r, qa, NULL);
+  if (r.c.status) TEST_FAIL_("%s", r.c.errmsg);
+  ASSERT_EQ(rfx_requests(1), 1);
+  rfx_call(&r, "g", NULL);
+  ASSERT(r.c.done == 1);
+  char *m;
+  size_t len;
+  ASSERT_EQ(llmrt_metrics_text(rt, &m, &len), 0);
+  ASSERT_CONTAINS(m, "llmrt_route_fallbacks_total{");
+  llmrt_free(m);
   rfx_teardown();
 }
 
@@ -260,6 +298,7 @@ int main(void) {
   RUN_TEST(test_content_policy);
   RUN_TEST(test_cross_provider);
   RUN_TEST(test_no_fallback_after_content);
+  RUN_TEST(test_escaped_names_in_labels);
   RUN_TEST(test_group_member_failover);
   RUN_TEST(test_bad_config);
   return 0;

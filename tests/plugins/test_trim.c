@@ -164,6 +164,41 @@ static void test_rules_switch_off_and_dedupe(void) {
   teardown();
 }
 
+/* Messages with the same text but different content parts (two images, the
+ * gateway puts only the text of text parts in `content`) are not duplicates:
+ * dropping one would lose an image the caller sent. */
+static void test_dedupe_keeps_different_parts(void) {
+  char err[256];
+  ASSERT_EQ(setup("openai", PLUGIN(",\"dedupe\":true"), err, sizeof err), 0);
+  static const char p1[] = "[{\"type\":\"text\",\"text\":\"look\"},{\"type\":\"image_url\","
+                           "\"image_url\":{\"url\":\"https://example.test/a.png\"}}]";
+  static const char p2[] = "[{\"type\":\"text\",\"text\":\"look\"},{\"type\":\"image_url\","
+                           "\"image_url\":{\"url\":\"https://example.test/b.png\"}}]";
+  llmrt_message_t m[] = {
+      {.struct_size = sizeof(llmrt_message_t),
+       .role = "user",
+       .content = "look",
+       .content_json = p1},
+      {.struct_size = sizeof(llmrt_message_t),
+       .role = "user",
+       .content = "look",
+       .content_json = p2},
+  };
+  res_t x;
+  call(&x, "gpt-4o", m, 2, 0, NULL);
+  ASSERT_ERR(x.r.status, 0);
+  cJSON *b = body();
+  cJSON *msgs = cJSON_GetObjectItem(b, "messages");
+  ASSERT_EQ(cJSON_GetArraySize(msgs), 2);
+  char *s = cJSON_PrintUnformatted(msgs);
+  ASSERT_CONTAINS(s, "a.png");
+  ASSERT_CONTAINS(s, "b.png");
+  cJSON_free(s);
+  cJSON_Delete(b);
+  ASSERT_EQ(num(&x, "trim.duplicates_removed"), 0);
+  teardown();
+}
+
 /* A long history: turn k is "user k" + a long assistant answer. */
 static char long_text[16][2048];
 static size_t history(llmrt_message_t *m, int turns) {
@@ -342,6 +377,34 @@ static void test_shorten_middle(void) {
   teardown();
 }
 
+/* A message whose content travels as parts (content_json) cannot be cut by
+ * editing its text: the parts are what is sent. Such a prompt does not fit,
+ * rather than "fit" with the whole document still sent. */
+static void test_shorten_leaves_parts_alone(void) {
+  char err[256];
+  ASSERT_EQ(setup("openai", PLUGIN(",\"max_input_tokens\":120,\"shorten\":true"), err, sizeof err),
+            0);
+  static char big[8192];
+  size_t o = 0;
+  for (int i = 0; i < 60; i++)
+    o += (size_t)snprintf(big + o, sizeof big - o, "Paragraph %d says something new. ", i);
+  cJSON *parts = cJSON_CreateArray();
+  cJSON *part = cJSON_CreateObject();
+  cJSON_AddStringToObject(part, "type", "text");
+  cJSON_AddStringToObject(part, "text", big);
+  cJSON_AddItemToArray(parts, part);
+  char *pj = cJSON_PrintUnformatted(parts);
+  cJSON_Delete(parts);
+  llmrt_message_t m[] = {
+      {.struct_size = sizeof(llmrt_message_t), .role = "user", .content = big, .content_json = pj}};
+  res_t x;
+  call(&x, "gpt-4o", m, 1, 0, NULL);
+  cJSON_free(pj);
+  ASSERT_ERR(x.r.status, LLMRT_ETOKENBUDGET);
+  ASSERT_EQ(num(&x, "trim.messages_shortened"), 0);
+  teardown();
+}
+
 static void test_max_tokens_policy(void) {
   char err[256];
   ASSERT_EQ(setup("openai",
@@ -480,11 +543,13 @@ static void test_token_encodings(void) {
 int main(void) {
   RUN_TEST(test_normalization_reaches_upstream);
   RUN_TEST(test_rules_switch_off_and_dedupe);
+  RUN_TEST(test_dedupe_keeps_different_parts);
   RUN_TEST(test_budget_drops_oldest_turns);
   RUN_TEST(test_tool_pairs_openai);
   RUN_TEST(test_tool_pairs_anthropic);
   RUN_TEST(test_unfittable_fails_clearly);
   RUN_TEST(test_shorten_middle);
+  RUN_TEST(test_shorten_leaves_parts_alone);
   RUN_TEST(test_max_tokens_policy);
   RUN_TEST(test_config_errors);
   RUN_TEST(test_loaded_as_so);

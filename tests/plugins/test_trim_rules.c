@@ -121,6 +121,36 @@ static void test_units_fixture(void) {
   ASSERT_EQ(last, 3);
 }
 
+/* Anthropic's own format (the gateway forwards it as content_json): the
+ * tool_use is a block of the assistant message and its tool_result a block
+ * of the next user message. That user message continues the turn of the
+ * call; dropping the call's turn alone would leave an orphan tool_result the
+ * provider refuses. */
+static void test_units_anthropic_blocks(void) {
+  trim__msg_t v[6];
+  memset(v, 0, sizeof v);
+  static const char use[] = "[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\","
+                            "\"input\":{}}]";
+  static const char res[] = "[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\","
+                            "\"content\":\"sunny\"}]";
+  static const char img[] = "[{\"type\":\"text\",\"text\":\"tool_result\"}]";
+  const char *roles[] = {"user", "assistant", "user", "assistant", "user", "user"};
+  const char *parts[] = {NULL, use, res, NULL, img, NULL};
+  for (size_t i = 0; i < 6; i++) {
+    v[i].m.struct_size = sizeof v[i].m;
+    v[i].m.role = roles[i];
+    v[i].m.content_json = parts[i];
+    v[i].m.content_json_len = parts[i] ? strlen(parts[i]) : 0;
+  }
+  uint32_t last = trim__units(v, 6);
+  for (size_t i = 0; i < 4; i++)
+    ASSERT_EQ(v[i].unit, 1);
+  /* A text part that merely says "tool_result" starts a turn like any. */
+  ASSERT_EQ(v[4].unit, 2);
+  ASSERT_EQ(v[5].unit, 3);
+  ASSERT_EQ(last, 3);
+}
+
 /* Random histories: every tool result's call is in the same unit, every
  * unit but the leading one starts with a user message, and units are
  * contiguous and ordered. Then dropping the oldest units (as the budget
@@ -216,6 +246,7 @@ int main(void) {
   RUN_TEST(test_code_untouched);
   RUN_TEST(test_edges);
   RUN_TEST(test_units_fixture);
+  RUN_TEST(test_units_anthropic_blocks);
   RUN_TEST(test_units_random);
   return 0;
 }

@@ -2,7 +2,8 @@
  * be reserved. About four bytes of English text make a token; each message
  * adds a few for its role and separators (OpenAI documents 3 to 4), and a
  * reply is primed with 3 more. This errs high on English and low on some
- * scripts; an exact counter can replace this one function. */
+ * scripts. The plugin uses the runtime's counter (host->count_request_tokens)
+ * and falls back to this only where the host has none. */
 #include <string.h>
 
 #include "limits_int.h"

@@ -479,6 +479,19 @@ static int32_t priority_of(llmrt_ctx_t *ctx, const llmrt_request_t *req) {
 
 /* ---- Hooks ---- */
 
+
+/* The prompt's tokens as the provider counts them: the runtime's counter
+ * (exact for OpenAI's encodings, estimated otherwise; host->count_request_tokens),
+ * or this plugin's own estimate where the host has no counter. */
+static int64_t prompt_tokens(lim_t *L, const llmrt_request_t *req) {
+  if (H->struct_size >= offsetof(llmrt_host_t, count_request_tokens) + sizeof(void *) &&
+      H->count_request_tokens) {
+    int64_t n = H->count_request_tokens(L->prt, req, NULL, NULL);
+    if (n >= 0) return n;
+  }
+  return limits__estimate_prompt_tokens(req);
+}
+
 static int lim_on_request(llmrt_ctx_t *ctx) {
   lim_t *L = H->plugin_state(ctx);
   lim_call_t *c = H->call_state(ctx);
@@ -492,7 +505,7 @@ static int lim_on_request(llmrt_ctx_t *ctx) {
                                : "upstream, model or tenant longer than 256 bytes");
     return rc;
   }
-  c->reserve = (double)limits__estimate_prompt_tokens(req) +
+  c->reserve = (double)prompt_tokens(L, req) +
                (req->max_tokens > 0 ? req->max_tokens : (double)L->cfg.default_max_tokens);
   for (size_t i = 0; i < c->n_gates; i++) {
     if (limits__gate_unfit(c->gates[i], c->reserve)) {

@@ -532,6 +532,44 @@ static void test_reload(gw_thread_t *g) {
   resp_free(&r);
 }
 
+/* Copies src into dst with the first `from` replaced by `to`. */
+static void replace1(char *dst, size_t cap, const char *src, const char *from, const char *to) {
+  const char *at = strstr(src, from);
+  ASSERT(at);
+  snprintf(dst, cap, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+}
+
+/* A body of very many messages is decoded in time linear in its size: a
+ * quadratic walk would hold the loop for minutes (8 MiB of tiny messages
+ * are some 650,000). The body fails after its messages are decoded
+ * ("stream"), so only the gateway's own work is timed. */
+static void test_many_messages_linear(void) {
+  static char lcfg[8192];
+  replace1(lcfg, sizeof lcfg, cfg, "\"max_body_bytes\":1048576", "\"max_body_bytes\":9000000");
+  gw_thread_t g;
+  ASSERT_EQ(gwt_start(&g, lcfg), 0);
+  const char *head = "{\"model\":\"gpt-x\",\"stream\":\"yes\",\"messages\":[";
+  const char *one = "{\"role\":\"u\"},";
+  size_t n = 650000, hl = strlen(head), ol = strlen(one);
+  char *body = malloc(hl + n * ol + 8);
+  ASSERT(body);
+  memcpy(body, head, hl);
+  for (size_t i = 0; i < n; i++)
+    memcpy(body + hl + i * ol, one, ol);
+  strcpy(body + hl + n * ol - 1, "]}");
+  double t0 = (double)uv_hrtime();
+  resp_t r;
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  double s = ((double)uv_hrtime() - t0) / 1e9;
+  fprintf(stderr, "   %zu messages decoded and refused in %.2f s\n", n, s);
+  ASSERT_EQ(r.status, 400);
+  ASSERT_CONTAINS(r.body, "stream: must be true or false");
+  ASSERT(s < 20.0);
+  resp_free(&r);
+  free(body);
+  gwt_stop(&g, 1000);
+}
+
 static void test_graceful_shutdown(void) {
   gw_thread_t g;
   ASSERT_EQ(gwt_start(&g, cfg), 0);
@@ -741,6 +779,9 @@ int main(void) {
   fprintf(stderr, "-- connection_limits\n");
   test_connection_limits();
   fprintf(stderr, "ok connection_limits\n");
+  fprintf(stderr, "-- many_messages_linear\n");
+  test_many_messages_linear();
+  fprintf(stderr, "ok many_messages_linear\n");
   fprintf(stderr, "-- plugins_keep_bytes_and_parts\n");
   test_plugins_keep_bytes_and_parts();
   fprintf(stderr, "ok plugins_keep_bytes_and_parts\n");

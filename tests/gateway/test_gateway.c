@@ -539,6 +539,25 @@ static void replace1(char *dst, size_t cap, const char *src, const char *from, c
   snprintf(dst, cap, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
 }
 
+/* A reload that fails (here: the new access log cannot be opened) leaves
+ * everything as it was: the runtime must not be on the new upstreams while
+ * the gateway stays on the old configuration. */
+static void test_reload_failure_changes_nothing(gw_thread_t *g) {
+  static char a[8192], bad[8192];
+  replace1(a, sizeof a, cfg, "\"api\":\"openai\",",
+           "\"api\":\"openai\",\"headers\":{\"x-mock\":\"status=500\"},");
+  replace1(bad, sizeof bad, a, "\"access_log\":\"off\"",
+           "\"access_log\":\"/nonexistent-llmrt-dir/gw.log\"");
+  gwt_op(g, 1, bad, 0);
+  ASSERT(g->op_status != 0);
+  ASSERT_CONTAINS(g->err, "access_log");
+  resp_t r;
+  const char *body = "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200); /* the old upstream "oa", not the refused one's status=500 */
+  resp_free(&r);
+}
+
 /* A body of very many messages is decoded in time linear in its size: a
  * quadratic walk would hold the loop for minutes (8 MiB of tiny messages
  * are some 650,000). The body fails after its messages are decoded
@@ -767,6 +786,7 @@ int main(void) {
       {"disconnect_cancels", test_disconnect_cancels},
       {"slow_reader", test_slow_reader},
       {"reload", test_reload},
+      {"reload_failure_changes_nothing", test_reload_failure_changes_nothing},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

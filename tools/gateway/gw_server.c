@@ -169,17 +169,27 @@ static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
 /* Opened at start and reload only (not per line). Lines written before a
  * reload may still be pending on the old descriptor: it is closed when no
  * line waits (close_old_log), else left to the process's end. */
-static int open_log(llmrt_gw_t *gw, const gw_conf_t *cf, char *err, size_t errlen) {
-  if (cf->access_log != 2) return 0;
-  int fd = open(cf->access_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) {
+static int open_log_fd(const gw_conf_t *cf, int *fd, char *err, size_t errlen) {
+  *fd = open(cf->access_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (*fd < 0) {
     snprintf(err, errlen, "$.access_log: cannot open \"%.128s\" for appending",
              cf->access_log_path);
     return LLMRT_EINVAL;
   }
+  return 0;
+}
+
+static void swap_log(llmrt_gw_t *gw, int fd) {
   if (gw->log_fd >= 0 && gw->log_pending == 0) close(gw->log_fd);
   gw->log_fd = fd;
-  return 0;
+}
+
+static int open_log(llmrt_gw_t *gw, const gw_conf_t *cf, char *err, size_t errlen) {
+  if (cf->access_log != 2) return 0;
+  int fd;
+  int rc = open_log_fd(cf, &fd, err, errlen);
+  if (!rc) swap_log(gw, fd);
+  return rc;
 }
 
 static void rt_closed(llmrt_t *rt, void *user) {
@@ -276,16 +286,22 @@ int llmrt_gw_reload(llmrt_gw_t *gw, const char *json, char *err, size_t errlen) 
   gw_conf_t *cf;
   int rc = llmrt__gw_conf_parse(json, &cf, err, errlen);
   if (rc) return rc;
+  /* The new log opens before the runtime changes: a reload that fails
+   * must leave everything as it was, not the runtime on the new
+   * configuration and the gateway on the old. */
+  int fd = -1;
+  if (cf->access_log == 2 &&
+      (!gw->cf->access_log_path || strcmp(cf->access_log_path, gw->cf->access_log_path)))
+    rc = open_log_fd(cf, &fd, err, errlen);
   /* New calls use the new runtime configuration; calls in flight keep the
    * one they started with (llmrt_configure). */
-  rc = llmrt_configure(gw->rt, cf->runtime_json, err, errlen);
-  if (!rc && cf->access_log == 2 &&
-      (!gw->cf->access_log_path || strcmp(cf->access_log_path, gw->cf->access_log_path)))
-    rc = open_log(gw, cf, err, errlen);
+  if (!rc) rc = llmrt_configure(gw->rt, cf->runtime_json, err, errlen);
   if (rc) {
+    if (fd >= 0) close(fd);
     llmrt__gw_conf_unref(cf);
     return rc;
   }
+  if (fd >= 0) swap_log(gw, fd);
   /* Exchanges hold a reference to the configuration they started on. */
   llmrt__gw_conf_unref(gw->cf);
   gw->cf = cf;

@@ -539,6 +539,17 @@ static void replace1(char *dst, size_t cap, const char *src, const char *from, c
   snprintf(dst, cap, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
 }
 
+/* A tenant may not contain '/': key "a" with x-llmrt-tenant-tag "b" is
+ * tenant "a/b", which must never be another key's partition. */
+static void test_tenant_slash_refused(gw_thread_t *g) {
+  (void)g;
+  static char c[8192];
+  char err[512];
+  replace1(c, sizeof c, cfg, "\"tenant\":\"b\"", "\"tenant\":\"a/x\"");
+  ASSERT(llmrt_gw_check(c, err, sizeof err) != 0);
+  ASSERT_CONTAINS(err, ".tenant");
+}
+
 /* A reload that fails (here: the new access log cannot be opened) leaves
  * everything as it was: the runtime must not be on the new upstreams while
  * the gateway stays on the old configuration. */
@@ -787,6 +798,7 @@ int main(void) {
       {"slow_reader", test_slow_reader},
       {"reload", test_reload},
       {"reload_failure_changes_nothing", test_reload_failure_changes_nothing},
+      {"tenant_slash_refused", test_tenant_slash_refused},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -36,13 +36,16 @@ static void make_config(const char *extra_route) {
       "\"GW_TEST_UPKEY\",\"headers\":{\"x-mock\":\"tool=get_weather\"}},"
       "\"oa_med\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=30,token_ms=15\"}},"
+      "\"oa_401\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
+      "\"headers\":{\"x-mock\":\"status=401\"}},"
       "\"oa_big\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=200000,token_ms=0\"}}},"
       "\"default_upstream\":\"oa\",\"default_route\":{\"upstream\":\"oa\"},"
       "\"routes\":{"
       "\"gpt-x\":{\"upstream\":\"oa\",\"model\":\"mock-oa-1\",\"aliases\":[\"fast\"]},"
       "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\"},"
-      "\"fail500\":{\"upstream\":\"oa_500\"},\"fail529\":{\"upstream\":\"an_529\"},"
+      "\"fail500\":{\"upstream\":\"oa_500\"},\"fail401\":{\"upstream\":\"oa_401\"},\"fail529\":{"
+      "\"upstream\":\"an_529\"},"
       "\"midfail\":{\"upstream\":\"oa_mid\"},\"slow\":{\"upstream\":\"oa_slow\"},"
       "\"big\":{\"upstream\":\"oa_big\"},\"medium\":{\"upstream\":\"oa_med\"},"
       "\"tool-oa\":{\"upstream\":\"oa_tool\"},\"tool-an\":{\"upstream\":\"an_tool\"}%s},"
@@ -50,7 +53,7 @@ static void make_config(const char *extra_route) {
       "{\"key\":\"" KEY_B "\",\"tenant\":\"b\",\"routes\":[\"claude-x\"]}]},"
       "\"limits\":{\"max_body_bytes\":1048576,\"stream_buffer_bytes\":16384},"
       "\"access_log\":\"off\",\"shutdown_grace_ms\":5000}",
-      u, u, u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
+      u, u, u, u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
 }
 
 /* ---- Faithful forwarding ---- */
@@ -289,6 +292,16 @@ static void test_errors_before_commit(gw_thread_t *g) {
   ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_A "\r\n", b529, &r), 0);
   ASSERT_EQ(r.status, 529);
   ASSERT_CONTAINS(r.body, "\"type\":\"overloaded_error\"");
+  resp_free(&r);
+  /* The upstream refusing the gateway's own key: 502, and neither the
+   * upstream's message (a real one quotes parts of the key) nor its
+   * authentication type reach the client. */
+  const char *b401 = "{\"model\":\"fail401\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, b401, &r), 0);
+  ASSERT_EQ(r.status, 502);
+  ASSERT(!strstr(r.body, "Incorrect API key"));
+  ASSERT_CONTAINS(r.body, "refused the gateway's credentials");
+  ASSERT_CONTAINS(r.body, "\"type\":\"api_error\"");
   resp_free(&r);
 }
 

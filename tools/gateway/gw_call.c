@@ -180,6 +180,7 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
     ex->out_tokens = res->output_tokens;
   }
   const char *msg = res->error_message ? res->error_message : llmrt_strerror(status);
+  char upmsg[128];
   int http = 200;
   if (status == 0)
     gw->st.ok++;
@@ -212,7 +213,18 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
       wrc = llmrt__gw_stream_error(ex, res->error_type, msg);
     } else {
       http = fail_status(status, res);
-      wrc = llmrt__gw_respond_error(ex->r, ex->proto, http, res->error_type, msg);
+      const char *type = res->error_type;
+      if (res->http_status == 401 || res->http_status == 403) {
+        /* The upstream's own words about the gateway's key are not the
+         * client's business (OpenAI's 401 quotes the key's first and last
+         * characters), nor is its type (authentication_error on a 502). */
+        snprintf(upmsg, sizeof upmsg,
+                 "upstream '%.64s' refused the gateway's credentials (HTTP %d)",
+                 ex->req.upstream ? ex->req.upstream : "", res->http_status);
+        msg = upmsg;
+        type = NULL;
+      }
+      wrc = llmrt__gw_respond_error(ex->r, ex->proto, http, type, msg);
     }
     /* An answer that could not be written (no memory) still ends the
      * exchange: the client sees the connection close, never a hang. */

@@ -3,6 +3,7 @@
  * between them, keys, errors before and after commitment, request bodies,
  * client disconnects, slow readers, reload and graceful shutdown. */
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -563,6 +564,42 @@ static void test_tenant_slash_refused(gw_thread_t *g) {
   ASSERT_CONTAINS(err, ".tenant");
 }
 
+/* An access log line stays small whatever the client sends: its model
+ * name (here 200 KB, refused with 403 for key B) is cut, so a client cannot
+ * fill the operator's disk or the log queue with one request. */
+static void test_access_log_bounded(gw_thread_t *g) {
+  static char lc[8192];
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/llmrt-gw-test-%d.log", (int)getpid());
+  unlink(path);
+  char to[96];
+  snprintf(to, sizeof to, "\"access_log\":\"%s\"", path);
+  replace1(lc, sizeof lc, cfg, "\"access_log\":\"off\"", to);
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  size_t ml = 200000;
+  char *body = malloc(ml + 128);
+  ASSERT(body);
+  strcpy(body, "{\"model\":\"");
+  memset(body + 10, 'm', ml);
+  strcpy(body + 10 + ml, "\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions",
+                      "Authorization: Bearer " KEY_B "\r\n", body, &r),
+            0);
+  ASSERT_EQ(r.status, 403);
+  resp_free(&r);
+  free(body);
+  struct stat st = {0};
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  ASSERT(st.st_size < 4096);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  unlink(path);
+}
+
 /* A reload that fails (here: the new access log cannot be opened) leaves
  * everything as it was: the runtime must not be on the new upstreams while
  * the gateway stays on the old configuration. */
@@ -812,6 +849,7 @@ int main(void) {
       {"reload", test_reload},
       {"reload_failure_changes_nothing", test_reload_failure_changes_nothing},
       {"tenant_slash_refused", test_tenant_slash_refused},
+      {"access_log_bounded", test_access_log_bounded},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

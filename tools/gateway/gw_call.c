@@ -15,6 +15,7 @@
 #include "llm/json.h"
 
 #define DEFAULT_STREAM_BUFFER (64 * 1024)
+#define GW_LOG_MODEL_MAX 256 /* bytes of the client's model name in a log line */
 
 static void ex_link(gw_ex_t *ex) {
   llmrt_gw_t *gw = ex->gw;
@@ -47,8 +48,17 @@ static void access_log(gw_ex_t *ex, int status, const char *error) {
                              (long long)time(NULL), ex->id,
                              ex->proto == GW_ANTHROPIC ? "anthropic" : "openai", status,
                              ex->stream ? "true" : "false");
+  /* The model is the client's text: a line stays small whatever was sent
+   * (a 16 MiB model name would otherwise be 16 MiB of log per request),
+   * cut at a character boundary. */
   const char *m = ex->client_model ? ex->client_model : "";
-  if (!rc) rc = llmrt__jw_string(&b, m, strlen(m));
+  size_t ml = strlen(m);
+  if (ml > GW_LOG_MODEL_MAX) {
+    ml = GW_LOG_MODEL_MAX;
+    while (ml && ((unsigned char)m[ml] & 0xC0) == 0x80)
+      ml--;
+  }
+  if (!rc) rc = llmrt__jw_string(&b, m, ml);
   if (!rc) rc = llmrt__buf_puts(&b, ",\"upstream\":");
   const char *up = ex->req.upstream ? ex->req.upstream : "";
   if (!rc) rc = llmrt__jw_string(&b, up, strlen(up));

@@ -382,6 +382,18 @@ static size_t deflate_buf(const char *in, size_t n, char *out, size_t cap, int g
   return got;
 }
 
+/* A sample's value from GET /metrics (name from a line start, with its trailing space). */
+static uint64_t metric_value(gw_thread_t *g, const char *name) {
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "GET", "/metrics", "", "", &r), 0);
+  ASSERT_EQ(r.status, 200);
+  const char *at = strstr(r.body, name);
+  ASSERT(at);
+  uint64_t v = strtoull(at + strlen(name), NULL, 10);
+  resp_free(&r);
+  return v;
+}
+
 static void send_encoded(gw_thread_t *g, const char *enc, const char *data, size_t n, resp_t *r) {
   int fd = cl_connect(g->port);
   ASSERT(fd >= 0);
@@ -407,7 +419,8 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT_EQ(r.status, 200);
   resp_free(&r);
   /* A bomb: 64 MiB of zeros in well under 1 MiB, over max_body_bytes once
-   * decoded: 413, not memory. */
+   * decoded: 413, not memory, and counted in llmrt_gateway_rejected_total. */
+  uint64_t rejected0 = metric_value(g, "\nllmrt_gateway_rejected_total ");
   size_t big = 64u << 20;
   char *zeros = calloc(1, big);
   char *bomb = malloc(1 << 20);
@@ -418,6 +431,7 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT_EQ(r.status, 413);
   resp_free(&r);
   free(bomb);
+  ASSERT_EQ(metric_value(g, "\nllmrt_gateway_rejected_total "), rejected0 + 1);
   /* zstd, and a zstd bomb, and a corrupt frame. */
   n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
   ASSERT(!ZSTD_isError(n));

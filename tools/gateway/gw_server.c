@@ -21,6 +21,11 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
   }
   const llmrt_gw_stats_t *s = &gw->st;
   uint64_t ended = s->ok + s->failed;
+  /* Requests the HTTP layer refused before the gateway saw them (a
+   * compression bomb's 413, 431, a corrupt body's 400) count as rejected
+   * too: they are what an operator watches this counter for. */
+  llmrt__server_stats_t ss;
+  llmrt__server_stats(gw->srv, &ss);
   return llmrt__buf_printf(
       b,
       "# HELP llmrt_gateway_requests_total Requests received on the gateway's endpoints.\n"
@@ -33,7 +38,8 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "# HELP llmrt_gateway_client_cancels_total Calls cancelled because the client left.\n"
       "# TYPE llmrt_gateway_client_cancels_total counter\n"
       "llmrt_gateway_client_cancels_total %llu\n"
-      "# HELP llmrt_gateway_rejected_total Requests the gateway answered itself with 4xx.\n"
+      "# HELP llmrt_gateway_rejected_total Requests the gateway answered itself with 4xx "
+      "(auth, body, route, limits).\n"
       "# TYPE llmrt_gateway_rejected_total counter\n"
       "llmrt_gateway_rejected_total %llu\n"
       "# HELP llmrt_gateway_backpressure_pauses_total Calls paused for a slow client.\n"
@@ -52,7 +58,7 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "llmrt_gateway_overhead_seconds_sum %.6f\n"
       "llmrt_gateway_overhead_seconds_count %llu\n",
       (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->failed,
-      (unsigned long long)s->cancelled, (unsigned long long)s->rejected,
+      (unsigned long long)s->cancelled, (unsigned long long)(s->rejected + ss.rejected),
       (unsigned long long)s->paused, s->in_flight, (unsigned long long)gw->log_dropped,
       s->overhead_us_sum / 1e6, (unsigned long long)ended);
 }

@@ -68,6 +68,12 @@ typedef struct {
   uint32_t max_connections;             /* open at once; more are closed at
                                            accept; 0: no limit */
   uint32_t max_requests_per_connection; /* then Connection: close; 0: no limit */
+  /* Optional: the body of an answer the server gives itself once a
+   * request's head was read (413, 415, a body that does not decode), for
+   * handlers whose clients expect errors in a format of their own. Appends
+   * the body to out and returns its Content-Type, or NULL for the server's
+   * plain text. user is the one given to llmrt__server_start. */
+  const char *(*reject_body)(void *user, const char *path, int status, llmrt__buf_t *out);
 } llmrt__server_opts_t;
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o);

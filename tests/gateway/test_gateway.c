@@ -446,15 +446,30 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT(!ZSTD_isError(n) && n < (1u << 20));
   send_encoded(g, "zstd", bomb, n, &r);
   ASSERT_EQ(r.status, 413);
+  /* Refused by the HTTP layer, still in the endpoint's error format. */
+  ASSERT_CONTAINS(r.head, "application/json");
+  ASSERT_CONTAINS(r.body, "{\"error\":{\"message\":\"the request body is larger");
+  ASSERT_CONTAINS(r.body, "\"type\":\"invalid_request_error\"");
   resp_free(&r);
   free(bomb);
   /* A truncated frame. */
   n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
   send_encoded(g, "zstd", z, n - 4, &r);
   ASSERT_EQ(r.status, 400);
+  ASSERT_CONTAINS(r.body, "could not be decoded");
   resp_free(&r);
   send_encoded(g, "br", "xx", 2, &r);
   ASSERT_EQ(r.status, 415);
+  ASSERT_CONTAINS(r.body, "unsupported Content-Encoding");
+  resp_free(&r);
+  /* On the Anthropic endpoint, Anthropic's format. */
+  int fd = cl_connect(g->port);
+  ASSERT(fd >= 0);
+  ASSERT_EQ(cl_send(fd, "POST", "/v1/messages", HDR_A "Content-Encoding: br\r\n", "xx", 2), 0);
+  ASSERT_EQ(cl_read(fd, &r), 0);
+  close(fd);
+  ASSERT_EQ(r.status, 415);
+  ASSERT_CONTAINS(r.body, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\"");
   resp_free(&r);
 }
 

@@ -156,6 +156,29 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
                "{\"error\":{\"message\":\"not found\",\"type\":\"not_found_error\"}}", 58);
 }
 
+/* What the HTTP layer refuses on an LLM endpoint (a body over the limit, a
+ * compression bomb, an unknown or corrupt Content-Encoding) is answered in
+ * that endpoint's provider's error format, like the gateway's own 400s. */
+static const char *reject_body(void *user, const char *path, int status, llmrt__buf_t *out) {
+  (void)user;
+  int proto;
+  if (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/chat/completions"))
+    proto = GW_OPENAI;
+  else if (!strcmp(path, "/v1/messages") || !strcmp(path, "/messages"))
+    proto = GW_ANTHROPIC;
+  else
+    return NULL;
+  const char *msg = status == 413   ? "the request body is larger than max_body_bytes (counted "
+                                      "after Content-Encoding is decoded)"
+                    : status == 415 ? "unsupported Content-Encoding (gzip, deflate, zstd or "
+                                      "identity)"
+                    : status == 431 ? "the request's headers are too large"
+                    : status == 400 ? "the request body could not be decoded (corrupt or "
+                                      "truncated Content-Encoding)"
+                                    : "the request could not be read";
+  return llmrt__gw_error_body(out, proto, status, NULL, msg) ? NULL : "application/json";
+}
+
 static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
   llmrt__server_opts_init(o);
   o->host = cf->host;
@@ -170,6 +193,7 @@ static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
   o->max_requests_per_connection = cf->max_requests_per_connection;
   o->decode_gzip_body = 1;
   o->decode_zstd_body = 1;
+  o->reject_body = reject_body;
 }
 
 /* Opened at start and reload only (not per line). Lines written before a

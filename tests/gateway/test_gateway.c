@@ -44,7 +44,7 @@ static void make_config(const char *extra_route) {
       "\"default_upstream\":\"oa\",\"default_route\":{\"upstream\":\"oa\"},"
       "\"routes\":{"
       "\"gpt-x\":{\"upstream\":\"oa\",\"model\":\"mock-oa-1\",\"aliases\":[\"fast\"]},"
-      "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\"},"
+      "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\",\"aliases\":[\"claude-al\"]},"
       "\"fail500\":{\"upstream\":\"oa_500\"},\"fail401\":{\"upstream\":\"oa_401\"},\"fail529\":{"
       "\"upstream\":\"an_529\"},"
       "\"midfail\":{\"upstream\":\"oa_mid\"},\"slow\":{\"upstream\":\"oa_slow\"},"
@@ -274,6 +274,12 @@ static void test_auth(gw_thread_t *g) {
             0);
   ASSERT_EQ(r.status, 403);
   ASSERT_CONTAINS(r.body, "may not use model 'gpt-x'");
+  resp_free(&r);
+  /* ... and its aliases: an alias is the same route under another name. */
+  const char *al = "{\"model\":\"claude-al\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\","
+                   "\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_B "\r\n", al, &r), 0);
+  ASSERT_EQ(r.status, 200);
   resp_free(&r);
 }
 

@@ -293,7 +293,10 @@ void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
     reject(ex, st, err[0] ? err : "out of memory");
     return;
   }
-  if (key && !llmrt__gw_key_allows(key, ex->route_name)) {
+  /* A key allowed a route may use its aliases too (and one allowed an
+   * alias, that name). */
+  if (key && !llmrt__gw_key_allows(key, ex->route_name) &&
+      !llmrt__gw_key_allows(key, ex->route_own)) {
     snprintf(err, sizeof err, "this key may not use model '%.128s'", ex->client_model);
     reject(ex, 403, err);
     return;

@@ -243,6 +243,7 @@ int llmrt__gw_intake(gw_ex_t *ex, const char *body, size_t len, char *err, size_
     return 404;
   }
   ex->route_name = route == &dflt ? ex->client_model : route->name;
+  ex->route_own = route == &dflt ? ex->client_model : route->route;
   ex->up_api = route->api;
   int cross = ex->up_api != ex->proto;
   llmrt_request_t *req = &ex->req;

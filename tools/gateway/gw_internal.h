@@ -18,10 +18,11 @@
 enum { GW_OPENAI = 0, GW_ANTHROPIC = 1 };
 
 typedef struct {
-  char *name;     /* what clients ask for */
-  char *upstream; /* the runtime's upstream */
-  char *model;    /* the model sent upstream */
-  int api;        /* GW_OPENAI / GW_ANTHROPIC: the upstream's protocol */
+  char *name;        /* what clients ask for */
+  char *upstream;    /* the runtime's upstream */
+  char *model;       /* the model sent upstream */
+  int api;           /* GW_OPENAI / GW_ANTHROPIC: the upstream's protocol */
+  const char *route; /* the route's own name (an alias's route), for keys */
 } gw_route_t;
 
 typedef struct {
@@ -121,6 +122,7 @@ typedef struct gw_ex_s {
   int finished_ok;
   char *client_model; /* echoed to the client */
   char *route_name, *tenant;
+  const char *route_own; /* the route route_name is an alias of (or itself) */
   char id[40];
   /* Stream state for the Anthropic writer: the open content block. */
   int block_open, block_type, block_index, next_block;

@@ -956,6 +956,18 @@ void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out) {
   *out = s->st;
 }
 
+void llmrt__server_set_limits(llmrt__server_t *s, const llmrt__server_opts_t *o) {
+  llmrt__server_opts_t n = s->o;
+  n.max_header_bytes = o->max_header_bytes;
+  n.max_headers = o->max_headers;
+  n.max_body_bytes = o->max_body_bytes;
+  n.idle_timeout_ms = o->idle_timeout_ms;
+  n.max_connections = o->max_connections;
+  n.max_requests_per_connection = o->max_requests_per_connection;
+  apply_defaults(&n);
+  s->o = n;
+}
+
 void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, void *), void *user) {
   if (s->closing) return;
   s->closing = 1;

@@ -98,6 +98,12 @@ typedef struct {
 
 void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out);
 
+/* Replaces the request and connection limits (max_header_bytes,
+ * max_headers, max_body_bytes, idle_timeout_ms, max_connections,
+ * max_requests_per_connection; 0 takes the default) for what is parsed or
+ * accepted from now on (a configuration reload). The address and TLS stay. */
+void llmrt__server_set_limits(llmrt__server_t *s, const llmrt__server_opts_t *o);
+
 /* Stops listening but lets open connections finish their exchanges; each
  * response from then on carries Connection: close (graceful shutdown).
  * llmrt__server_close must still be called. */

@@ -635,6 +635,29 @@ static void test_access_log_bounded(gw_thread_t *g) {
   unlink(path);
 }
 
+/* A reload applies the new limits: a body over the new max_body_bytes
+ * gets 413, and the old limit is back after reloading the old file. */
+static void test_reload_applies_limits(gw_thread_t *g) {
+  static char lc[8192];
+  replace1(lc, sizeof lc, cfg, "\"max_body_bytes\":1048576", "\"max_body_bytes\":2000");
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  char body[4096];
+  snprintf(body, sizeof body,
+           "{\"model\":\"gpt-x\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":"
+           "\"%03000d\"}]}",
+           0);
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 413);
+  resp_free(&r);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+}
+
 /* A reload that fails (here: the new access log cannot be opened) leaves
  * everything as it was: the runtime must not be on the new upstreams while
  * the gateway stays on the old configuration. */
@@ -885,6 +908,7 @@ int main(void) {
       {"reload_failure_changes_nothing", test_reload_failure_changes_nothing},
       {"tenant_slash_refused", test_tenant_slash_refused},
       {"access_log_bounded", test_access_log_bounded},
+      {"reload_applies_limits", test_reload_applies_limits},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -335,6 +335,11 @@ int llmrt_gw_reload(llmrt_gw_t *gw, const char *json, char *err, size_t errlen) 
   /* Exchanges hold a reference to the configuration they started on. */
   llmrt__gw_conf_unref(gw->cf);
   gw->cf = cf;
+  /* The limits apply to what is read from now on ("listen" and "tls"
+   * are read at start only). */
+  llmrt__server_opts_t o;
+  server_opts(cf, &o);
+  llmrt__server_set_limits(gw->srv, &o);
   return 0;
 }
 

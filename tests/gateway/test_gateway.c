@@ -195,6 +195,14 @@ static void test_models_health(gw_thread_t *g) {
   ASSERT_CONTAINS(r.body, "\"id\":\"fast\"");
   ASSERT_CONTAINS(r.body, "\"id\":\"claude-x\"");
   resp_free(&r);
+  /* Key B may use claude-x (and its alias) only: it is shown only those. */
+  ASSERT_EQ(http_call(g->port, "GET", "/v1/models", "x-api-key: " KEY_B "\r\n", NULL, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_CONTAINS(r.body, "\"id\":\"claude-x\"");
+  ASSERT_CONTAINS(r.body, "\"id\":\"claude-al\"");
+  ASSERT(!strstr(r.body, "\"id\":\"gpt-x\""));
+  ASSERT_CONTAINS(r.body, "}],\"has_more\":false}");
+  resp_free(&r);
   ASSERT_EQ(http_call(g->port, "GET", "/v1/models", NULL, NULL, &r), 0);
   ASSERT_EQ(r.status, 401);
   resp_free(&r);

@@ -69,13 +69,17 @@ static void respond_text(llmrt__sreq_t *r, int status, const char *type, const c
   llmrt__sreq_respond(r, status, h, 1, body, len);
 }
 
-static void models(llmrt_gw_t *gw, llmrt__sreq_t *r) {
+/* The routes key may use (all for NULL: open mode): a key restricted to
+ * some routes is not shown the others. */
+static void models(llmrt_gw_t *gw, llmrt__sreq_t *r, const gw_key_t *key) {
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   int rc = llmrt__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+  size_t shown = 0;
   for (size_t i = 0; !rc && i < gw->cf->n_routes; i++) {
     const gw_route_t *rt = &gw->cf->routes[i];
-    rc = llmrt__buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+    if (!llmrt__gw_key_allows(key, rt->name) && !llmrt__gw_key_allows(key, rt->route)) continue;
+    rc = llmrt__buf_puts(&b, shown++ ? ",{\"id\":" : "{\"id\":");
     if (!rc) rc = llmrt__jw_string(&b, rt->name, strlen(rt->name));
     /* Both SDKs' model lists: OpenAI reads object/owned_by, Anthropic
      * type/display_name. */
@@ -93,11 +97,13 @@ static void models(llmrt_gw_t *gw, llmrt__sreq_t *r) {
   llmrt__buf_free(&b);
 }
 
-static int authorized(llmrt_gw_t *gw, llmrt__sreq_t *r) {
+/* 1 with *key the client's (NULL in open mode), or 0: no valid key. */
+static int authorized(llmrt_gw_t *gw, llmrt__sreq_t *r, const gw_key_t **key) {
+  *key = NULL;
   if (gw->cf->open) return 1;
   size_t len;
   const char *k = llmrt__gw_presented_key(r, &len);
-  return k && llmrt__gw_key_find(gw->cf, k, len) != NULL;
+  return k && (*key = llmrt__gw_key_find(gw->cf, k, len)) != NULL;
 }
 
 static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
@@ -136,11 +142,12 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   }
   if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {
     int proto = llmrt__sreq_header(r, "anthropic-version") ? GW_ANTHROPIC : GW_OPENAI;
-    if (!authorized(gw, r)) {
+    const gw_key_t *key;
+    if (!authorized(gw, r, &key)) {
       llmrt__gw_respond_error(r, proto, 401, NULL, "missing or invalid API key");
       return;
     }
-    return models(gw, r);
+    return models(gw, r, key);
   }
   if (!strcmp(p, "/metrics")) {
     llmrt__buf_t b;

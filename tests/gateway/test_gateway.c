@@ -643,6 +643,43 @@ static void test_access_log_bounded(gw_thread_t *g) {
   unlink(path);
 }
 
+/* SIGHUP after a log rotation: the reload reopens the access log under its
+ * name, so lines go to the new file, not the renamed one. */
+static void test_reload_reopens_log(gw_thread_t *g) {
+  static char lc[8192];
+  char path[64], moved[72], to[96];
+  snprintf(path, sizeof path, "/tmp/llmrt-gw-rot-%d.log", (int)getpid());
+  snprintf(moved, sizeof moved, "%s.1", path);
+  unlink(path);
+  unlink(moved);
+  snprintf(to, sizeof to, "\"access_log\":\"%s\"", path);
+  replace1(lc, sizeof lc, cfg, "\"access_log\":\"off\"", to);
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  const char *body = "{\"model\":\"nope\",\"messages\":[]}";
+  resp_t r;
+  struct stat st = {0};
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 400);
+  resp_free(&r);
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  ASSERT_EQ(rename(path, moved), 0); /* logrotate */
+  gwt_op(g, 1, lc, 0);               /* its postrotate: kill -HUP */
+  ASSERT_EQ(g->op_status, 0);
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  resp_free(&r);
+  memset(&st, 0, sizeof st);
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  unlink(path);
+  unlink(moved);
+}
+
 /* A reload applies the new limits: a body over the new max_body_bytes
  * gets 413, and the old limit is back after reloading the old file. */
 static void test_reload_applies_limits(gw_thread_t *g) {
@@ -917,6 +954,7 @@ int main(void) {
       {"tenant_slash_refused", test_tenant_slash_refused},
       {"access_log_bounded", test_access_log_bounded},
       {"reload_applies_limits", test_reload_applies_limits},
+      {"reload_reopens_log", test_reload_reopens_log},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -96,8 +96,10 @@ struct llmrt_gw_s {
   struct gw_ex_s *exchanges; /* calls in flight (a list, for shutdown) */
   int log_fd;                /* the access log file's descriptor, or -1 */
   uint32_t log_pending;      /* lines handed to the threadpool, not yet written */
-  uint64_t log_dropped;      /* lines dropped (too many pending, no memory) */
-  uint64_t seq;              /* request ids */
+  int old_log_fds[4];        /* replaced by a reload, closed once no line is pending */
+  int n_old_log_fds;
+  uint64_t log_dropped; /* lines dropped (too many pending, no memory) */
+  uint64_t seq;         /* request ids */
 };
 
 /* Tool call being assembled for a whole (non-streamed) answer. */

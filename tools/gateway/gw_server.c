@@ -217,7 +217,14 @@ static int open_log_fd(const gw_conf_t *cf, int *fd, char *err, size_t errlen) {
 }
 
 static void swap_log(llmrt_gw_t *gw, int fd) {
-  if (gw->log_fd >= 0 && gw->log_pending == 0) close(gw->log_fd);
+  /* Lines still pending write to the old descriptor: it closes after
+   * them (gw_log.c); with too many waiting it is left to the process's end
+   * (never closed under a pending write, whose number could be reused). */
+  if (gw->log_fd >= 0 && gw->log_pending == 0)
+    close(gw->log_fd);
+  else if (gw->log_fd >= 0 &&
+           gw->n_old_log_fds < (int)(sizeof gw->old_log_fds / sizeof gw->old_log_fds[0]))
+    gw->old_log_fds[gw->n_old_log_fds++] = gw->log_fd;
   gw->log_fd = fd;
 }
 
@@ -327,9 +334,9 @@ int llmrt_gw_reload(llmrt_gw_t *gw, const char *json, char *err, size_t errlen) 
    * must leave everything as it was, not the runtime on the new
    * configuration and the gateway on the old. */
   int fd = -1;
-  if (cf->access_log == 2 &&
-      (!gw->cf->access_log_path || strcmp(cf->access_log_path, gw->cf->access_log_path)))
-    rc = open_log_fd(cf, &fd, err, errlen);
+  /* Reopened even under the same name: SIGHUP after a log rotation
+   * (logrotate's postrotate) must start the new file. */
+  if (cf->access_log == 2) rc = open_log_fd(cf, &fd, err, errlen);
   /* New calls use the new runtime configuration; calls in flight keep the
    * one they started with (llmrt_configure). */
   if (!rc) rc = llmrt_configure(gw->rt, cf->runtime_json, err, errlen);

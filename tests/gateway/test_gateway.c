@@ -359,6 +359,16 @@ static void test_bad_bodies(gw_thread_t *g) {
        "\"x\"}]}",
        "stream: must be true or false", 400},
       {"/v1/chat/completions", "", "no body", 400},
+      /* A duplicate member the gateway reads: the provider would take the
+       * last, the gateway's checks the first. */
+      {"/v1/messages",
+       "{\"model\":\"claude-x\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\","
+       "\"content\":\"x\"}],\"model\":\"gpt-x\"}",
+       "model: given more than once", 400},
+      {"/v1/chat/completions",
+       "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+       "\"messages\":[{\"role\":\"user\",\"content\":\"a much longer prompt\"}]}",
+       "messages: given more than once", 400},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     resp_t r;

@@ -231,6 +231,18 @@ int llmrt__gw_intake(gw_ex_t *ex, const char *body, size_t len, char *err, size_
   }
   if (!cJSON_IsObject(ex->doc)) return BAD("the body must be a JSON object");
   const cJSON *root = ex->doc;
+  /* A member the gateway reads may appear once: cJSON takes the first of
+   * two, the provider (and llmrt's own parser) the last, so a duplicate
+   * would let the routing, keys, limits and cache judge one request while
+   * the upstream runs another. */
+  const char *const *known = ex->proto == GW_ANTHROPIC ? anthropic_known : openai_known;
+  unsigned seen = 0;
+  for (const cJSON *it = root->child; it; it = it->next)
+    for (unsigned i = 0; known[i]; i++)
+      if (!strcmp(known[i], it->string)) {
+        if (seen & (1u << i)) return BAD("%s: given more than once", known[i]);
+        seen |= 1u << i;
+      }
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
   if (!cJSON_IsString(model) || !*model->valuestring)
     return BAD("model: required, a non-empty string");

@@ -215,6 +215,13 @@ static int on_headers_complete(llhttp_t *p) {
     c->reject = 413;
     return -1;
   }
+  if (c->s->o.head_check) {
+    int status = c->s->o.head_check(c->s->user, r);
+    if (status) {
+      c->reject = status;
+      return -1;
+    }
+  }
   const char *expect = llmrt__sreq_header(r, "expect");
   if (expect && strcasecmp(expect, "100-continue") == 0 && r->http_minor >= 1) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

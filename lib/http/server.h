@@ -74,6 +74,12 @@ typedef struct {
    * the body to out and returns its Content-Type, or NULL for the server's
    * plain text. user is the one given to llmrt__server_start. */
   const char *(*reject_body)(void *user, const char *path, int status, llmrt__buf_t *out);
+  /* Optional: called once a request's head is read, before its body is
+   * received or decoded; a nonzero return is the status to refuse with
+   * (answered like the server's own refusals, reject_body included), so a
+   * request that will be refused anyway (no valid key) costs no body
+   * decoding. user is the one given to llmrt__server_start. */
+  int (*head_check)(void *user, llmrt__sreq_t *r);
 } llmrt__server_opts_t;
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "gw_internal.h"
@@ -180,10 +181,27 @@ static const char *reject_body(void *user, const char *path, int status, llmrt__
                     : status == 415 ? "unsupported Content-Encoding (gzip, deflate, zstd or "
                                       "identity)"
                     : status == 431 ? "the request's headers are too large"
+                    : status == 401 ? "missing or invalid API key"
                     : status == 400 ? "the request body could not be decoded (corrupt or "
                                       "truncated Content-Encoding)"
                                     : "the request could not be read";
   return llmrt__gw_error_body(out, proto, status, NULL, msg) ? NULL : "application/json";
+}
+
+/* A compressed body on an LLM endpoint without a valid key is refused
+ * (401) before it is received and decoded: decoding up to max_body_bytes
+ * holds the loop (some 100 ms for 16 MiB), which a client without a key
+ * must not be able to make the gateway do over and over. */
+static int head_check(void *user, llmrt__sreq_t *r) {
+  llmrt_gw_t *gw = user;
+  const char *ce = llmrt__sreq_header(r, "content-encoding");
+  if (!ce || !*ce || !strcasecmp(ce, "identity")) return 0;
+  const char *p = llmrt__sreq_path(r);
+  if (strcmp(p, "/v1/chat/completions") && strcmp(p, "/chat/completions") &&
+      strcmp(p, "/v1/messages") && strcmp(p, "/messages"))
+    return 0;
+  const gw_key_t *key;
+  return authorized(gw, r, &key) ? 0 : 401;
 }
 
 static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
@@ -201,6 +219,7 @@ static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
   o->decode_gzip_body = 1;
   o->decode_zstd_body = 1;
   o->reject_body = reject_body;
+  o->head_check = head_check;
 }
 
 /* Opened at start and reload only (not per line). Lines written before a

@@ -215,6 +215,13 @@ static int on_headers_complete(llhttp_t *p) {
     c->reject = 413;
     return -1;
   }
+  if (c->s->o.head_check) {
+    int status = c->s->o.head_check(c->s->user, r);
+    if (status) {
+      c->reject = status;
+      return -1;
+    }
+  }
   const char *expect = llmrt__sreq_header(r, "expect");
   if (expect && strcasecmp(expect, "100-continue") == 0 && r->http_minor >= 1) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -540,8 +547,7 @@ int llmrt__srv_put_head(sconn_t *c, int status, const llmrt_header_t *h, size_t 
   int rc = llmrt__buf_printf(o, "HTTP/1.1 %d %s\r\n", status, llmrt__http_reason(status));
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = llmrt__buf_printf(o, "%s: %s\r\n", h[i].name, h[i].value);
-  if (has_header(h, n, "connection", "close") || c->s->closing || c->s->draining)
-    r->keep_alive = 0;
+  if (has_header(h, n, "connection", "close") || c->s->closing || c->s->draining) r->keep_alive = 0;
   int has_cl = has_header(h, n, "content-length", NULL);
   int no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
   r->chunked = 0;
@@ -580,8 +586,22 @@ static void reject(sconn_t *c, int status) {
   c->r.http_minor = 1;
   llmrt_header_t h[] = {{"Content-Type", "text/plain"}};
   size_t blen = strlen(body);
-  if (llmrt__srv_put_head(c, status, h, 1, (long long)blen) != 0 ||
-      llmrt__buf_append(&c->out, body, blen) != 0) {
+  /* c->reject is set only by this message's callbacks, so with it
+   * headers_done (and the path) are this message's, not the last one's. */
+  llmrt__buf_t own;
+  llmrt__buf_init(&own);
+  if (c->s->o.reject_body && c->reject && c->r.headers_done) {
+    const char *type = c->s->o.reject_body(c->s->user, llmrt__sreq_path(&c->r), status, &own);
+    if (type) {
+      h[0].value = type;
+      body = own.data;
+      blen = own.len;
+    }
+  }
+  int rc = llmrt__srv_put_head(c, status, h, 1, (long long)blen);
+  if (!rc) rc = llmrt__buf_append(&c->out, body, blen);
+  llmrt__buf_free(&own);
+  if (rc) {
     llmrt__srv_conn_close(c, LLMRT_ENOMEM);
     return;
   }
@@ -941,6 +961,18 @@ llmrt_t *llmrt__server_rt(const llmrt__server_t *s) {
 
 void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out) {
   *out = s->st;
+}
+
+void llmrt__server_set_limits(llmrt__server_t *s, const llmrt__server_opts_t *o) {
+  llmrt__server_opts_t n = s->o;
+  n.max_header_bytes = o->max_header_bytes;
+  n.max_headers = o->max_headers;
+  n.max_body_bytes = o->max_body_bytes;
+  n.idle_timeout_ms = o->idle_timeout_ms;
+  n.max_connections = o->max_connections;
+  n.max_requests_per_connection = o->max_requests_per_connection;
+  apply_defaults(&n);
+  s->o = n;
 }
 
 void llmrt__server_close(llmrt__server_t *s, void (*done)(llmrt__server_t *, void *), void *user) {

@@ -68,6 +68,18 @@ typedef struct {
   uint32_t max_connections;             /* open at once; more are closed at
                                            accept; 0: no limit */
   uint32_t max_requests_per_connection; /* then Connection: close; 0: no limit */
+  /* Optional: the body of an answer the server gives itself once a
+   * request's head was read (413, 415, a body that does not decode), for
+   * handlers whose clients expect errors in a format of their own. Appends
+   * the body to out and returns its Content-Type, or NULL for the server's
+   * plain text. user is the one given to llmrt__server_start. */
+  const char *(*reject_body)(void *user, const char *path, int status, llmrt__buf_t *out);
+  /* Optional: called once a request's head is read, before its body is
+   * received or decoded; a nonzero return is the status to refuse with
+   * (answered like the server's own refusals, reject_body included), so a
+   * request that will be refused anyway (no valid key) costs no body
+   * decoding. user is the one given to llmrt__server_start. */
+  int (*head_check)(void *user, llmrt__sreq_t *r);
 } llmrt__server_opts_t;
 
 void llmrt__server_opts_init(llmrt__server_opts_t *o);
@@ -91,6 +103,12 @@ typedef struct {
 } llmrt__server_stats_t;
 
 void llmrt__server_stats(const llmrt__server_t *s, llmrt__server_stats_t *out);
+
+/* Replaces the request and connection limits (max_header_bytes,
+ * max_headers, max_body_bytes, idle_timeout_ms, max_connections,
+ * max_requests_per_connection; 0 takes the default) for what is parsed or
+ * accepted from now on (a configuration reload). The address and TLS stay. */
+void llmrt__server_set_limits(llmrt__server_t *s, const llmrt__server_opts_t *o);
 
 /* Stops listening but lets open connections finish their exchanges; each
  * response from then on carries Connection: close (graceful shutdown).

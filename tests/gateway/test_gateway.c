@@ -3,6 +3,7 @@
  * between them, keys, errors before and after commitment, request bodies,
  * client disconnects, slow readers, reload and graceful shutdown. */
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -36,13 +37,16 @@ static void make_config(const char *extra_route) {
       "\"GW_TEST_UPKEY\",\"headers\":{\"x-mock\":\"tool=get_weather\"}},"
       "\"oa_med\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=30,token_ms=15\"}},"
+      "\"oa_401\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
+      "\"headers\":{\"x-mock\":\"status=401\"}},"
       "\"oa_big\":{\"base_url\":\"%s\",\"api_key_env\":\"GW_TEST_UPKEY\","
       "\"headers\":{\"x-mock\":\"tokens=200000,token_ms=0\"}}},"
       "\"default_upstream\":\"oa\",\"default_route\":{\"upstream\":\"oa\"},"
       "\"routes\":{"
       "\"gpt-x\":{\"upstream\":\"oa\",\"model\":\"mock-oa-1\",\"aliases\":[\"fast\"]},"
-      "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\"},"
-      "\"fail500\":{\"upstream\":\"oa_500\"},\"fail529\":{\"upstream\":\"an_529\"},"
+      "\"claude-x\":{\"upstream\":\"an\",\"model\":\"mock-an-1\",\"aliases\":[\"claude-al\"]},"
+      "\"fail500\":{\"upstream\":\"oa_500\"},\"fail401\":{\"upstream\":\"oa_401\"},\"fail529\":{"
+      "\"upstream\":\"an_529\"},"
       "\"midfail\":{\"upstream\":\"oa_mid\"},\"slow\":{\"upstream\":\"oa_slow\"},"
       "\"big\":{\"upstream\":\"oa_big\"},\"medium\":{\"upstream\":\"oa_med\"},"
       "\"tool-oa\":{\"upstream\":\"oa_tool\"},\"tool-an\":{\"upstream\":\"an_tool\"}%s},"
@@ -50,7 +54,7 @@ static void make_config(const char *extra_route) {
       "{\"key\":\"" KEY_B "\",\"tenant\":\"b\",\"routes\":[\"claude-x\"]}]},"
       "\"limits\":{\"max_body_bytes\":1048576,\"stream_buffer_bytes\":16384},"
       "\"access_log\":\"off\",\"shutdown_grace_ms\":5000}",
-      u, u, u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
+      u, u, u, u, u, u, u, u, u, u, u, extra_route ? extra_route : "");
 }
 
 /* ---- Faithful forwarding ---- */
@@ -191,6 +195,14 @@ static void test_models_health(gw_thread_t *g) {
   ASSERT_CONTAINS(r.body, "\"id\":\"fast\"");
   ASSERT_CONTAINS(r.body, "\"id\":\"claude-x\"");
   resp_free(&r);
+  /* Key B may use claude-x (and its alias) only: it is shown only those. */
+  ASSERT_EQ(http_call(g->port, "GET", "/v1/models", "x-api-key: " KEY_B "\r\n", NULL, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_CONTAINS(r.body, "\"id\":\"claude-x\"");
+  ASSERT_CONTAINS(r.body, "\"id\":\"claude-al\"");
+  ASSERT(!strstr(r.body, "\"id\":\"gpt-x\""));
+  ASSERT_CONTAINS(r.body, "}],\"has_more\":false}");
+  resp_free(&r);
   ASSERT_EQ(http_call(g->port, "GET", "/v1/models", NULL, NULL, &r), 0);
   ASSERT_EQ(r.status, 401);
   resp_free(&r);
@@ -271,6 +283,12 @@ static void test_auth(gw_thread_t *g) {
   ASSERT_EQ(r.status, 403);
   ASSERT_CONTAINS(r.body, "may not use model 'gpt-x'");
   resp_free(&r);
+  /* ... and its aliases: an alias is the same route under another name. */
+  const char *al = "{\"model\":\"claude-al\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\","
+                   "\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_B "\r\n", al, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
 }
 
 /* ---- Errors ---- */
@@ -289,6 +307,16 @@ static void test_errors_before_commit(gw_thread_t *g) {
   ASSERT_EQ(http_call(g->port, "POST", "/v1/messages", "x-api-key: " KEY_A "\r\n", b529, &r), 0);
   ASSERT_EQ(r.status, 529);
   ASSERT_CONTAINS(r.body, "\"type\":\"overloaded_error\"");
+  resp_free(&r);
+  /* The upstream refusing the gateway's own key: 502, and neither the
+   * upstream's message (a real one quotes parts of the key) nor its
+   * authentication type reach the client. */
+  const char *b401 = "{\"model\":\"fail401\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, b401, &r), 0);
+  ASSERT_EQ(r.status, 502);
+  ASSERT(!strstr(r.body, "Incorrect API key"));
+  ASSERT_CONTAINS(r.body, "refused the gateway's credentials");
+  ASSERT_CONTAINS(r.body, "\"type\":\"api_error\"");
   resp_free(&r);
 }
 
@@ -331,6 +359,16 @@ static void test_bad_bodies(gw_thread_t *g) {
        "\"x\"}]}",
        "stream: must be true or false", 400},
       {"/v1/chat/completions", "", "no body", 400},
+      /* A duplicate member the gateway reads: the provider would take the
+       * last, the gateway's checks the first. */
+      {"/v1/messages",
+       "{\"model\":\"claude-x\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\","
+       "\"content\":\"x\"}],\"model\":\"gpt-x\"}",
+       "model: given more than once", 400},
+      {"/v1/chat/completions",
+       "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+       "\"messages\":[{\"role\":\"user\",\"content\":\"a much longer prompt\"}]}",
+       "messages: given more than once", 400},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     resp_t r;
@@ -368,6 +406,18 @@ static size_t deflate_buf(const char *in, size_t n, char *out, size_t cap, int g
   return got;
 }
 
+/* A sample's value from GET /metrics (name from a line start, with its trailing space). */
+static uint64_t metric_value(gw_thread_t *g, const char *name) {
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "GET", "/metrics", "", "", &r), 0);
+  ASSERT_EQ(r.status, 200);
+  const char *at = strstr(r.body, name);
+  ASSERT(at);
+  uint64_t v = strtoull(at + strlen(name), NULL, 10);
+  resp_free(&r);
+  return v;
+}
+
 static void send_encoded(gw_thread_t *g, const char *enc, const char *data, size_t n, resp_t *r) {
   int fd = cl_connect(g->port);
   ASSERT(fd >= 0);
@@ -393,7 +443,8 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT_EQ(r.status, 200);
   resp_free(&r);
   /* A bomb: 64 MiB of zeros in well under 1 MiB, over max_body_bytes once
-   * decoded: 413, not memory. */
+   * decoded: 413, not memory, and counted in llmrt_gateway_rejected_total. */
+  uint64_t rejected0 = metric_value(g, "\nllmrt_gateway_rejected_total ");
   size_t big = 64u << 20;
   char *zeros = calloc(1, big);
   char *bomb = malloc(1 << 20);
@@ -403,6 +454,20 @@ static void test_compressed_bodies(gw_thread_t *g) {
   send_encoded(g, "gzip", bomb, n, &r);
   ASSERT_EQ(r.status, 413);
   resp_free(&r);
+  ASSERT_EQ(metric_value(g, "\nllmrt_gateway_rejected_total "), rejected0 + 1);
+  /* Without a key the bomb is refused before it is decoded: 401, in the
+   * format, and quickly (decoding it takes the loop some 100 ms). */
+  {
+    int fd = cl_connect(g->port);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(cl_send(fd, "POST", "/v1/chat/completions", "Content-Encoding: gzip\r\n", bomb, n),
+              0);
+    ASSERT_EQ(cl_read(fd, &r), 0);
+    close(fd);
+    ASSERT_EQ(r.status, 401);
+    ASSERT_CONTAINS(r.body, "\"type\":\"authentication_error\"");
+    resp_free(&r);
+  }
   free(bomb);
   /* zstd, and a zstd bomb, and a corrupt frame. */
   n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
@@ -418,15 +483,30 @@ static void test_compressed_bodies(gw_thread_t *g) {
   ASSERT(!ZSTD_isError(n) && n < (1u << 20));
   send_encoded(g, "zstd", bomb, n, &r);
   ASSERT_EQ(r.status, 413);
+  /* Refused by the HTTP layer, still in the endpoint's error format. */
+  ASSERT_CONTAINS(r.head, "application/json");
+  ASSERT_CONTAINS(r.body, "{\"error\":{\"message\":\"the request body is larger");
+  ASSERT_CONTAINS(r.body, "\"type\":\"invalid_request_error\"");
   resp_free(&r);
   free(bomb);
   /* A truncated frame. */
   n = ZSTD_compress(z, sizeof z, body, strlen(body), 3);
   send_encoded(g, "zstd", z, n - 4, &r);
   ASSERT_EQ(r.status, 400);
+  ASSERT_CONTAINS(r.body, "could not be decoded");
   resp_free(&r);
   send_encoded(g, "br", "xx", 2, &r);
   ASSERT_EQ(r.status, 415);
+  ASSERT_CONTAINS(r.body, "unsupported Content-Encoding");
+  resp_free(&r);
+  /* On the Anthropic endpoint, Anthropic's format. */
+  int fd = cl_connect(g->port);
+  ASSERT(fd >= 0);
+  ASSERT_EQ(cl_send(fd, "POST", "/v1/messages", HDR_A "Content-Encoding: br\r\n", "xx", 2), 0);
+  ASSERT_EQ(cl_read(fd, &r), 0);
+  close(fd);
+  ASSERT_EQ(r.status, 415);
+  ASSERT_CONTAINS(r.body, "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\"");
   resp_free(&r);
 }
 
@@ -530,6 +610,170 @@ static void test_reload(gw_thread_t *g) {
   ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
   ASSERT_EQ(r.status, 200);
   resp_free(&r);
+}
+
+/* Copies src into dst with the first `from` replaced by `to`. */
+static void replace1(char *dst, size_t cap, const char *src, const char *from, const char *to) {
+  const char *at = strstr(src, from);
+  ASSERT(at);
+  snprintf(dst, cap, "%.*s%s%s", (int)(at - src), src, to, at + strlen(from));
+}
+
+/* A tenant may not contain '/': key "a" with x-llmrt-tenant-tag "b" is
+ * tenant "a/b", which must never be another key's partition. */
+static void test_tenant_slash_refused(gw_thread_t *g) {
+  (void)g;
+  static char c[8192];
+  char err[512];
+  replace1(c, sizeof c, cfg, "\"tenant\":\"b\"", "\"tenant\":\"a/x\"");
+  ASSERT(llmrt_gw_check(c, err, sizeof err) != 0);
+  ASSERT_CONTAINS(err, ".tenant");
+}
+
+/* An access log line stays small whatever the client sends: its model
+ * name (here 200 KB, refused with 403 for key B) is cut, so a client cannot
+ * fill the operator's disk or the log queue with one request. */
+static void test_access_log_bounded(gw_thread_t *g) {
+  static char lc[8192];
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/llmrt-gw-test-%d.log", (int)getpid());
+  unlink(path);
+  char to[96];
+  snprintf(to, sizeof to, "\"access_log\":\"%s\"", path);
+  replace1(lc, sizeof lc, cfg, "\"access_log\":\"off\"", to);
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  size_t ml = 200000;
+  char *body = malloc(ml + 128);
+  ASSERT(body);
+  strcpy(body, "{\"model\":\"");
+  memset(body + 10, 'm', ml);
+  strcpy(body + 10 + ml, "\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions",
+                      "Authorization: Bearer " KEY_B "\r\n", body, &r),
+            0);
+  ASSERT_EQ(r.status, 403);
+  resp_free(&r);
+  free(body);
+  struct stat st = {0};
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  ASSERT(st.st_size < 4096);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  unlink(path);
+}
+
+/* SIGHUP after a log rotation: the reload reopens the access log under its
+ * name, so lines go to the new file, not the renamed one. */
+static void test_reload_reopens_log(gw_thread_t *g) {
+  static char lc[8192];
+  char path[64], moved[72], to[96];
+  snprintf(path, sizeof path, "/tmp/llmrt-gw-rot-%d.log", (int)getpid());
+  snprintf(moved, sizeof moved, "%s.1", path);
+  unlink(path);
+  unlink(moved);
+  snprintf(to, sizeof to, "\"access_log\":\"%s\"", path);
+  replace1(lc, sizeof lc, cfg, "\"access_log\":\"off\"", to);
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  const char *body = "{\"model\":\"nope\",\"messages\":[]}";
+  resp_t r;
+  struct stat st = {0};
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 400);
+  resp_free(&r);
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  ASSERT_EQ(rename(path, moved), 0); /* logrotate */
+  gwt_op(g, 1, lc, 0);               /* its postrotate: kill -HUP */
+  ASSERT_EQ(g->op_status, 0);
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  resp_free(&r);
+  memset(&st, 0, sizeof st);
+  for (int i = 0; i < 200 && (stat(path, &st) != 0 || st.st_size == 0); i++)
+    usleep(10000);
+  ASSERT(st.st_size > 0);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  unlink(path);
+  unlink(moved);
+}
+
+/* A reload applies the new limits: a body over the new max_body_bytes
+ * gets 413, and the old limit is back after reloading the old file. */
+static void test_reload_applies_limits(gw_thread_t *g) {
+  static char lc[8192];
+  replace1(lc, sizeof lc, cfg, "\"max_body_bytes\":1048576", "\"max_body_bytes\":2000");
+  gwt_op(g, 1, lc, 0);
+  ASSERT_EQ(g->op_status, 0);
+  char body[4096];
+  snprintf(body, sizeof body,
+           "{\"model\":\"gpt-x\",\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":"
+           "\"%03000d\"}]}",
+           0);
+  resp_t r;
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 413);
+  resp_free(&r);
+  gwt_op(g, 1, cfg, 0);
+  ASSERT_EQ(g->op_status, 0);
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+}
+
+/* A reload that fails (here: the new access log cannot be opened) leaves
+ * everything as it was: the runtime must not be on the new upstreams while
+ * the gateway stays on the old configuration. */
+static void test_reload_failure_changes_nothing(gw_thread_t *g) {
+  static char a[8192], bad[8192];
+  replace1(a, sizeof a, cfg, "\"api\":\"openai\",",
+           "\"api\":\"openai\",\"headers\":{\"x-mock\":\"status=500\"},");
+  replace1(bad, sizeof bad, a, "\"access_log\":\"off\"",
+           "\"access_log\":\"/nonexistent-llmrt-dir/gw.log\"");
+  gwt_op(g, 1, bad, 0);
+  ASSERT(g->op_status != 0);
+  ASSERT_CONTAINS(g->err, "access_log");
+  resp_t r;
+  const char *body = "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+  ASSERT_EQ(http_call(g->port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  ASSERT_EQ(r.status, 200); /* the old upstream "oa", not the refused one's status=500 */
+  resp_free(&r);
+}
+
+/* A body of very many messages is decoded in time linear in its size: a
+ * quadratic walk would hold the loop for minutes (8 MiB of tiny messages
+ * are some 650,000). The body fails after its messages are decoded
+ * ("stream"), so only the gateway's own work is timed. */
+static void test_many_messages_linear(void) {
+  static char lcfg[8192];
+  replace1(lcfg, sizeof lcfg, cfg, "\"max_body_bytes\":1048576", "\"max_body_bytes\":9000000");
+  gw_thread_t g;
+  ASSERT_EQ(gwt_start(&g, lcfg), 0);
+  const char *head = "{\"model\":\"gpt-x\",\"stream\":\"yes\",\"messages\":[";
+  const char *one = "{\"role\":\"u\"},";
+  size_t n = 650000, hl = strlen(head), ol = strlen(one);
+  char *body = malloc(hl + n * ol + 8);
+  ASSERT(body);
+  memcpy(body, head, hl);
+  for (size_t i = 0; i < n; i++)
+    memcpy(body + hl + i * ol, one, ol);
+  strcpy(body + hl + n * ol - 1, "]}");
+  double t0 = (double)uv_hrtime();
+  resp_t r;
+  ASSERT_EQ(http_call(g.port, "POST", "/v1/chat/completions", HDR_A, body, &r), 0);
+  double s = ((double)uv_hrtime() - t0) / 1e9;
+  fprintf(stderr, "   %zu messages decoded and refused in %.2f s\n", n, s);
+  ASSERT_EQ(r.status, 400);
+  ASSERT_CONTAINS(r.body, "stream: must be true or false");
+  ASSERT(s < 20.0);
+  resp_free(&r);
+  free(body);
+  gwt_stop(&g, 1000);
 }
 
 static void test_graceful_shutdown(void) {
@@ -753,6 +997,11 @@ int main(void) {
       {"disconnect_cancels", test_disconnect_cancels},
       {"slow_reader", test_slow_reader},
       {"reload", test_reload},
+      {"reload_failure_changes_nothing", test_reload_failure_changes_nothing},
+      {"tenant_slash_refused", test_tenant_slash_refused},
+      {"access_log_bounded", test_access_log_bounded},
+      {"reload_applies_limits", test_reload_applies_limits},
+      {"reload_reopens_log", test_reload_reopens_log},
   };
   const char *only = getenv("GW_TESTS"); /* a comma-separated subset, for debugging */
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
@@ -765,6 +1014,9 @@ int main(void) {
   fprintf(stderr, "-- connection_limits\n");
   test_connection_limits();
   fprintf(stderr, "ok connection_limits\n");
+  fprintf(stderr, "-- many_messages_linear\n");
+  test_many_messages_linear();
+  fprintf(stderr, "ok many_messages_linear\n");
   fprintf(stderr, "-- plugins_keep_bytes_and_parts\n");
   test_plugins_keep_bytes_and_parts();
   fprintf(stderr, "ok plugins_keep_bytes_and_parts\n");

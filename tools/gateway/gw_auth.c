@@ -98,6 +98,11 @@ int llmrt__gw_keys_add(gw_conf_t *cf, const cJSON *arr, const char *path, char *
     if (strlen(kv) < 8) return FAIL("%s[%d]: a key needs at least 8 characters", path, i);
     if (!cJSON_IsString(tenant) || !*tenant->valuestring)
       return FAIL("%s[%d].tenant: required, a non-empty string", path, i);
+    /* A client's x-llmrt-tenant-tag makes TENANT/TAG: a '/' in a key's own
+     * tenant would let another key's client tag its way into this one's
+     * partition ("a" + tag "b" is tenant "a/b"). */
+    if (strchr(tenant->valuestring, '/'))
+      return FAIL("%s[%d].tenant: '/' is reserved for x-llmrt-tenant-tag", path, i);
     if (routes && !cJSON_IsArray(routes))
       return FAIL("%s[%d].routes: must be an array of route names", path, i);
     gw_key_t *nk = llmrt__realloc(cf->keys, (cf->n_keys + 1) * sizeof *nk);

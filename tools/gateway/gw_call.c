@@ -15,6 +15,7 @@
 #include "llm/json.h"
 
 #define DEFAULT_STREAM_BUFFER (64 * 1024)
+#define GW_LOG_MODEL_MAX 256 /* bytes of the client's model name in a log line */
 
 static void ex_link(gw_ex_t *ex) {
   llmrt_gw_t *gw = ex->gw;
@@ -47,8 +48,17 @@ static void access_log(gw_ex_t *ex, int status, const char *error) {
                              (long long)time(NULL), ex->id,
                              ex->proto == GW_ANTHROPIC ? "anthropic" : "openai", status,
                              ex->stream ? "true" : "false");
+  /* The model is the client's text: a line stays small whatever was sent
+   * (a 16 MiB model name would otherwise be 16 MiB of log per request),
+   * cut at a character boundary. */
   const char *m = ex->client_model ? ex->client_model : "";
-  if (!rc) rc = llmrt__jw_string(&b, m, strlen(m));
+  size_t ml = strlen(m);
+  if (ml > GW_LOG_MODEL_MAX) {
+    ml = GW_LOG_MODEL_MAX;
+    while (ml && ((unsigned char)m[ml] & 0xC0) == 0x80)
+      ml--;
+  }
+  if (!rc) rc = llmrt__jw_string(&b, m, ml);
   if (!rc) rc = llmrt__buf_puts(&b, ",\"upstream\":");
   const char *up = ex->req.upstream ? ex->req.upstream : "";
   if (!rc) rc = llmrt__jw_string(&b, up, strlen(up));
@@ -180,6 +190,7 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
     ex->out_tokens = res->output_tokens;
   }
   const char *msg = res->error_message ? res->error_message : llmrt_strerror(status);
+  char upmsg[128];
   int http = 200;
   if (status == 0)
     gw->st.ok++;
@@ -212,7 +223,18 @@ static void on_done(llmrt_call_t *call, int status, const llmrt_result_t *res, v
       wrc = llmrt__gw_stream_error(ex, res->error_type, msg);
     } else {
       http = fail_status(status, res);
-      wrc = llmrt__gw_respond_error(ex->r, ex->proto, http, res->error_type, msg);
+      const char *type = res->error_type;
+      if (res->http_status == 401 || res->http_status == 403) {
+        /* The upstream's own words about the gateway's key are not the
+         * client's business (OpenAI's 401 quotes the key's first and last
+         * characters), nor is its type (authentication_error on a 502). */
+        snprintf(upmsg, sizeof upmsg,
+                 "upstream '%.64s' refused the gateway's credentials (HTTP %d)",
+                 ex->req.upstream ? ex->req.upstream : "", res->http_status);
+        msg = upmsg;
+        type = NULL;
+      }
+      wrc = llmrt__gw_respond_error(ex->r, ex->proto, http, type, msg);
     }
     /* An answer that could not be written (no memory) still ends the
      * exchange: the client sees the connection close, never a hang. */
@@ -271,7 +293,10 @@ void llmrt__gw_handle_llm(llmrt_gw_t *gw, llmrt__sreq_t *r, int proto) {
     reject(ex, st, err[0] ? err : "out of memory");
     return;
   }
-  if (key && !llmrt__gw_key_allows(key, ex->route_name)) {
+  /* A key allowed a route may use its aliases too (and one allowed an
+   * alias, that name). */
+  if (key && !llmrt__gw_key_allows(key, ex->route_name) &&
+      !llmrt__gw_key_allows(key, ex->route_own)) {
     snprintf(err, sizeof err, "this key may not use model '%.128s'", ex->client_model);
     reject(ex, 403, err);
     return;

@@ -76,7 +76,8 @@ int llmrt__gw_upstream_api(const gw_conf_t *cf, const char *upstream) {
   return -1;
 }
 
-static int add_route(gw_conf_t *cf, const char *name, const char *up, const char *model, int api) {
+static int add_route(gw_conf_t *cf, const char *name, const char *up, const char *model, int api,
+                     const char *route) {
   gw_route_t *r = llmrt__realloc(cf->routes, (cf->n_routes + 1) * sizeof *r);
   if (!r) return -1;
   cf->routes = r;
@@ -85,6 +86,8 @@ static int add_route(gw_conf_t *cf, const char *name, const char *up, const char
   r->upstream = llmrt__strdup(up);
   r->model = llmrt__strdup(model);
   r->api = api;
+  /* The route's name string, not its entry: the array moves, strings do not. */
+  r->route = route ? route : r->name;
   if (!r->name || !r->upstream || !r->model) {
     llmrt__free(r->name), llmrt__free(r->upstream), llmrt__free(r->model);
     return -1;
@@ -112,7 +115,8 @@ static int parse_routes(gw_conf_t *cf, const cJSON *routes, char *err, size_t er
     const char *m = model ? model->valuestring : r->string;
     if (!*r->string || !*m) return FAIL("%s: empty model name", path);
     if (llmrt__gw_route(cf, r->string, NULL)) return FAIL("%s: defined twice", path);
-    if (add_route(cf, r->string, up->valuestring, m, api)) return FAIL("out of memory");
+    if (add_route(cf, r->string, up->valuestring, m, api, NULL)) return FAIL("out of memory");
+    const char *own = cf->routes[cf->n_routes - 1].name;
     if (aliases && !cJSON_IsArray(aliases))
       return FAIL("%s.aliases: must be an array of strings", path);
     int i = 0;
@@ -121,7 +125,7 @@ static int parse_routes(gw_conf_t *cf, const cJSON *routes, char *err, size_t er
         return FAIL("%s.aliases[%d]: must be a non-empty string", path, i);
       if (llmrt__gw_route(cf, a->valuestring, NULL))
         return FAIL("%s.aliases[%d]: \"%.64s\" is already a route", path, i, a->valuestring);
-      if (add_route(cf, a->valuestring, up->valuestring, m, api)) return FAIL("out of memory");
+      if (add_route(cf, a->valuestring, up->valuestring, m, api, own)) return FAIL("out of memory");
     }
   }
   return 0;
@@ -361,5 +365,6 @@ const gw_route_t *llmrt__gw_route(const gw_conf_t *cf, const char *model, gw_rou
   dflt->model = (char *)model;
   dflt->upstream = cf->default_upstream;
   dflt->api = llmrt__gw_upstream_api(cf, cf->default_upstream);
+  dflt->route = model;
   return dflt;
 }

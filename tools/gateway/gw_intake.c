@@ -191,9 +191,11 @@ static int extra(gw_ex_t *ex, const char *const *known, int cross, char *err, si
 
 static int messages(gw_ex_t *ex, const cJSON *arr, size_t first, int cross, char *err,
                     size_t errlen) {
-  size_t n = (size_t)cJSON_GetArraySize(arr);
-  for (size_t i = 0; i < n; i++) {
-    const cJSON *m = cJSON_GetArrayItem(arr, (int)i);
+  /* Walked by its links: cJSON_GetArrayItem(i) walks from the start each
+   * time, quadratic in a client's message count (a 16 MiB body holds some
+   * 600,000 messages: minutes of the loop). */
+  size_t i = 0;
+  for (const cJSON *m = arr->child; m; m = m->next, i++) {
     llmrt_message_t *out = &ex->msgs[first + i];
     char path[48];
     snprintf(path, sizeof path, "messages[%zu]", i);
@@ -229,6 +231,18 @@ int llmrt__gw_intake(gw_ex_t *ex, const char *body, size_t len, char *err, size_
   }
   if (!cJSON_IsObject(ex->doc)) return BAD("the body must be a JSON object");
   const cJSON *root = ex->doc;
+  /* A member the gateway reads may appear once: cJSON takes the first of
+   * two, the provider (and llmrt's own parser) the last, so a duplicate
+   * would let the routing, keys, limits and cache judge one request while
+   * the upstream runs another. */
+  const char *const *known = ex->proto == GW_ANTHROPIC ? anthropic_known : openai_known;
+  unsigned seen = 0;
+  for (const cJSON *it = root->child; it; it = it->next)
+    for (unsigned i = 0; known[i]; i++)
+      if (!strcmp(known[i], it->string)) {
+        if (seen & (1u << i)) return BAD("%s: given more than once", known[i]);
+        seen |= 1u << i;
+      }
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
   if (!cJSON_IsString(model) || !*model->valuestring)
     return BAD("model: required, a non-empty string");
@@ -241,6 +255,7 @@ int llmrt__gw_intake(gw_ex_t *ex, const char *body, size_t len, char *err, size_
     return 404;
   }
   ex->route_name = route == &dflt ? ex->client_model : route->name;
+  ex->route_own = route == &dflt ? ex->client_model : route->route;
   ex->up_api = route->api;
   int cross = ex->up_api != ex->proto;
   llmrt_request_t *req = &ex->req;

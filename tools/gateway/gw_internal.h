@@ -18,10 +18,11 @@
 enum { GW_OPENAI = 0, GW_ANTHROPIC = 1 };
 
 typedef struct {
-  char *name;     /* what clients ask for */
-  char *upstream; /* the runtime's upstream */
-  char *model;    /* the model sent upstream */
-  int api;        /* GW_OPENAI / GW_ANTHROPIC: the upstream's protocol */
+  char *name;        /* what clients ask for */
+  char *upstream;    /* the runtime's upstream */
+  char *model;       /* the model sent upstream */
+  int api;           /* GW_OPENAI / GW_ANTHROPIC: the upstream's protocol */
+  const char *route; /* the route's own name (an alias's route), for keys */
 } gw_route_t;
 
 typedef struct {
@@ -95,8 +96,10 @@ struct llmrt_gw_s {
   struct gw_ex_s *exchanges; /* calls in flight (a list, for shutdown) */
   int log_fd;                /* the access log file's descriptor, or -1 */
   uint32_t log_pending;      /* lines handed to the threadpool, not yet written */
-  uint64_t log_dropped;      /* lines dropped (too many pending, no memory) */
-  uint64_t seq;              /* request ids */
+  int old_log_fds[4];        /* replaced by a reload, closed once no line is pending */
+  int n_old_log_fds;
+  uint64_t log_dropped; /* lines dropped (too many pending, no memory) */
+  uint64_t seq;         /* request ids */
 };
 
 /* Tool call being assembled for a whole (non-streamed) answer. */
@@ -121,6 +124,7 @@ typedef struct gw_ex_s {
   int finished_ok;
   char *client_model; /* echoed to the client */
   char *route_name, *tenant;
+  const char *route_own; /* the route route_name is an alias of (or itself) */
   char id[40];
   /* Stream state for the Anthropic writer: the open content block. */
   int block_open, block_type, block_index, next_block;

@@ -4,6 +4,7 @@
  * dropped and counted (llmrt_gateway_access_log_dropped_total), so a
  * stalled log costs bounded memory, never the gateway's progress. */
 #include <string.h>
+#include <unistd.h>
 
 #include "gw_internal.h"
 
@@ -18,7 +19,12 @@ typedef struct {
 
 static void wrote(uv_fs_t *req) {
   gw_line_t *l = req->data;
-  l->gw->log_pending--;
+  llmrt_gw_t *gw = l->gw;
+  /* Descriptors a reload replaced may have had lines on their way: they
+   * close once nothing is pending. */
+  if (--gw->log_pending == 0)
+    while (gw->n_old_log_fds)
+      close(gw->old_log_fds[--gw->n_old_log_fds]);
   uv_fs_req_cleanup(req);
   llmrt__free(l);
 }

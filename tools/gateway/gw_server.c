@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "gw_internal.h"
@@ -21,6 +22,11 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
   }
   const llmrt_gw_stats_t *s = &gw->st;
   uint64_t ended = s->ok + s->failed;
+  /* Requests the HTTP layer refused before the gateway saw them (a
+   * compression bomb's 413, 431, a corrupt body's 400) count as rejected
+   * too: they are what an operator watches this counter for. */
+  llmrt__server_stats_t ss;
+  llmrt__server_stats(gw->srv, &ss);
   return llmrt__buf_printf(
       b,
       "# HELP llmrt_gateway_requests_total Requests received on the gateway's endpoints.\n"
@@ -33,7 +39,8 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "# HELP llmrt_gateway_client_cancels_total Calls cancelled because the client left.\n"
       "# TYPE llmrt_gateway_client_cancels_total counter\n"
       "llmrt_gateway_client_cancels_total %llu\n"
-      "# HELP llmrt_gateway_rejected_total Requests the gateway answered itself with 4xx.\n"
+      "# HELP llmrt_gateway_rejected_total Requests the gateway answered itself with 4xx "
+      "(auth, body, route, limits).\n"
       "# TYPE llmrt_gateway_rejected_total counter\n"
       "llmrt_gateway_rejected_total %llu\n"
       "# HELP llmrt_gateway_backpressure_pauses_total Calls paused for a slow client.\n"
@@ -52,7 +59,7 @@ static int gw_metrics_exposition(llmrt_gw_t *gw, llmrt__buf_t *b) {
       "llmrt_gateway_overhead_seconds_sum %.6f\n"
       "llmrt_gateway_overhead_seconds_count %llu\n",
       (unsigned long long)s->requests, (unsigned long long)s->ok, (unsigned long long)s->failed,
-      (unsigned long long)s->cancelled, (unsigned long long)s->rejected,
+      (unsigned long long)s->cancelled, (unsigned long long)(s->rejected + ss.rejected),
       (unsigned long long)s->paused, s->in_flight, (unsigned long long)gw->log_dropped,
       s->overhead_us_sum / 1e6, (unsigned long long)ended);
 }
@@ -63,13 +70,17 @@ static void respond_text(llmrt__sreq_t *r, int status, const char *type, const c
   llmrt__sreq_respond(r, status, h, 1, body, len);
 }
 
-static void models(llmrt_gw_t *gw, llmrt__sreq_t *r) {
+/* The routes key may use (all for NULL: open mode): a key restricted to
+ * some routes is not shown the others. */
+static void models(llmrt_gw_t *gw, llmrt__sreq_t *r, const gw_key_t *key) {
   llmrt__buf_t b;
   llmrt__buf_init(&b);
   int rc = llmrt__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+  size_t shown = 0;
   for (size_t i = 0; !rc && i < gw->cf->n_routes; i++) {
     const gw_route_t *rt = &gw->cf->routes[i];
-    rc = llmrt__buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+    if (!llmrt__gw_key_allows(key, rt->name) && !llmrt__gw_key_allows(key, rt->route)) continue;
+    rc = llmrt__buf_puts(&b, shown++ ? ",{\"id\":" : "{\"id\":");
     if (!rc) rc = llmrt__jw_string(&b, rt->name, strlen(rt->name));
     /* Both SDKs' model lists: OpenAI reads object/owned_by, Anthropic
      * type/display_name. */
@@ -87,11 +98,13 @@ static void models(llmrt_gw_t *gw, llmrt__sreq_t *r) {
   llmrt__buf_free(&b);
 }
 
-static int authorized(llmrt_gw_t *gw, llmrt__sreq_t *r) {
+/* 1 with *key the client's (NULL in open mode), or 0: no valid key. */
+static int authorized(llmrt_gw_t *gw, llmrt__sreq_t *r, const gw_key_t **key) {
+  *key = NULL;
   if (gw->cf->open) return 1;
   size_t len;
   const char *k = llmrt__gw_presented_key(r, &len);
-  return k && llmrt__gw_key_find(gw->cf, k, len) != NULL;
+  return k && (*key = llmrt__gw_key_find(gw->cf, k, len)) != NULL;
 }
 
 static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
@@ -130,11 +143,12 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   }
   if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {
     int proto = llmrt__sreq_header(r, "anthropic-version") ? GW_ANTHROPIC : GW_OPENAI;
-    if (!authorized(gw, r)) {
+    const gw_key_t *key;
+    if (!authorized(gw, r, &key)) {
       llmrt__gw_respond_error(r, proto, 401, NULL, "missing or invalid API key");
       return;
     }
-    return models(gw, r);
+    return models(gw, r, key);
   }
   if (!strcmp(p, "/metrics")) {
     llmrt__buf_t b;
@@ -148,6 +162,46 @@ static void on_request(llmrt__server_t *s, llmrt__sreq_t *r, void *user) {
   }
   respond_text(r, 404, "application/json",
                "{\"error\":{\"message\":\"not found\",\"type\":\"not_found_error\"}}", 58);
+}
+
+/* What the HTTP layer refuses on an LLM endpoint (a body over the limit, a
+ * compression bomb, an unknown or corrupt Content-Encoding) is answered in
+ * that endpoint's provider's error format, like the gateway's own 400s. */
+static const char *reject_body(void *user, const char *path, int status, llmrt__buf_t *out) {
+  (void)user;
+  int proto;
+  if (!strcmp(path, "/v1/chat/completions") || !strcmp(path, "/chat/completions"))
+    proto = GW_OPENAI;
+  else if (!strcmp(path, "/v1/messages") || !strcmp(path, "/messages"))
+    proto = GW_ANTHROPIC;
+  else
+    return NULL;
+  const char *msg = status == 413   ? "the request body is larger than max_body_bytes (counted "
+                                      "after Content-Encoding is decoded)"
+                    : status == 415 ? "unsupported Content-Encoding (gzip, deflate, zstd or "
+                                      "identity)"
+                    : status == 431 ? "the request's headers are too large"
+                    : status == 401 ? "missing or invalid API key"
+                    : status == 400 ? "the request body could not be decoded (corrupt or "
+                                      "truncated Content-Encoding)"
+                                    : "the request could not be read";
+  return llmrt__gw_error_body(out, proto, status, NULL, msg) ? NULL : "application/json";
+}
+
+/* A compressed body on an LLM endpoint without a valid key is refused
+ * (401) before it is received and decoded: decoding up to max_body_bytes
+ * holds the loop (some 100 ms for 16 MiB), which a client without a key
+ * must not be able to make the gateway do over and over. */
+static int head_check(void *user, llmrt__sreq_t *r) {
+  llmrt_gw_t *gw = user;
+  const char *ce = llmrt__sreq_header(r, "content-encoding");
+  if (!ce || !*ce || !strcasecmp(ce, "identity")) return 0;
+  const char *p = llmrt__sreq_path(r);
+  if (strcmp(p, "/v1/chat/completions") && strcmp(p, "/chat/completions") &&
+      strcmp(p, "/v1/messages") && strcmp(p, "/messages"))
+    return 0;
+  const gw_key_t *key;
+  return authorized(gw, r, &key) ? 0 : 401;
 }
 
 static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
@@ -164,22 +218,41 @@ static void server_opts(const gw_conf_t *cf, llmrt__server_opts_t *o) {
   o->max_requests_per_connection = cf->max_requests_per_connection;
   o->decode_gzip_body = 1;
   o->decode_zstd_body = 1;
+  o->reject_body = reject_body;
+  o->head_check = head_check;
 }
 
 /* Opened at start and reload only (not per line). Lines written before a
  * reload may still be pending on the old descriptor: it is closed when no
  * line waits (close_old_log), else left to the process's end. */
-static int open_log(llmrt_gw_t *gw, const gw_conf_t *cf, char *err, size_t errlen) {
-  if (cf->access_log != 2) return 0;
-  int fd = open(cf->access_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) {
+static int open_log_fd(const gw_conf_t *cf, int *fd, char *err, size_t errlen) {
+  *fd = open(cf->access_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (*fd < 0) {
     snprintf(err, errlen, "$.access_log: cannot open \"%.128s\" for appending",
              cf->access_log_path);
     return LLMRT_EINVAL;
   }
-  if (gw->log_fd >= 0 && gw->log_pending == 0) close(gw->log_fd);
-  gw->log_fd = fd;
   return 0;
+}
+
+static void swap_log(llmrt_gw_t *gw, int fd) {
+  /* Lines still pending write to the old descriptor: it closes after
+   * them (gw_log.c); with too many waiting it is left to the process's end
+   * (never closed under a pending write, whose number could be reused). */
+  if (gw->log_fd >= 0 && gw->log_pending == 0)
+    close(gw->log_fd);
+  else if (gw->log_fd >= 0 &&
+           gw->n_old_log_fds < (int)(sizeof gw->old_log_fds / sizeof gw->old_log_fds[0]))
+    gw->old_log_fds[gw->n_old_log_fds++] = gw->log_fd;
+  gw->log_fd = fd;
+}
+
+static int open_log(llmrt_gw_t *gw, const gw_conf_t *cf, char *err, size_t errlen) {
+  if (cf->access_log != 2) return 0;
+  int fd;
+  int rc = open_log_fd(cf, &fd, err, errlen);
+  if (!rc) swap_log(gw, fd);
+  return rc;
 }
 
 static void rt_closed(llmrt_t *rt, void *user) {
@@ -276,19 +349,30 @@ int llmrt_gw_reload(llmrt_gw_t *gw, const char *json, char *err, size_t errlen) 
   gw_conf_t *cf;
   int rc = llmrt__gw_conf_parse(json, &cf, err, errlen);
   if (rc) return rc;
+  /* The new log opens before the runtime changes: a reload that fails
+   * must leave everything as it was, not the runtime on the new
+   * configuration and the gateway on the old. */
+  int fd = -1;
+  /* Reopened even under the same name: SIGHUP after a log rotation
+   * (logrotate's postrotate) must start the new file. */
+  if (cf->access_log == 2) rc = open_log_fd(cf, &fd, err, errlen);
   /* New calls use the new runtime configuration; calls in flight keep the
    * one they started with (llmrt_configure). */
-  rc = llmrt_configure(gw->rt, cf->runtime_json, err, errlen);
-  if (!rc && cf->access_log == 2 &&
-      (!gw->cf->access_log_path || strcmp(cf->access_log_path, gw->cf->access_log_path)))
-    rc = open_log(gw, cf, err, errlen);
+  if (!rc) rc = llmrt_configure(gw->rt, cf->runtime_json, err, errlen);
   if (rc) {
+    if (fd >= 0) close(fd);
     llmrt__gw_conf_unref(cf);
     return rc;
   }
+  if (fd >= 0) swap_log(gw, fd);
   /* Exchanges hold a reference to the configuration they started on. */
   llmrt__gw_conf_unref(gw->cf);
   gw->cf = cf;
+  /* The limits apply to what is read from now on ("listen" and "tls"
+   * are read at start only). */
+  llmrt__server_opts_t o;
+  server_opts(cf, &o);
+  llmrt__server_set_limits(gw->srv, &o);
   return 0;
 }
 

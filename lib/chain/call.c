@@ -92,14 +92,12 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
 
   total += llmrt__copy_sz(r.upstream) + llmrt__copy_sz(r.model) + llmrt__copy_sz(r.extra_json) +
            llmrt__copy_sz(r.tenant);
-  size_t rawlen = !r.raw_body ? 0 : r.raw_body_len ? r.raw_body_len : strlen(r.raw_body);
+  size_t rawlen = llmrt__copy_len(r.raw_body, r.raw_body_len);
   if (r.raw_body && r.raw_api) total += rawlen + 1 + llmrt__copy_sz(r.raw_api);
   for (size_t i = 0; i < r.n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
-    size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
-    size_t jlen = !m->content_json      ? 0
-                  : m->content_json_len ? m->content_json_len
-                                        : strlen(m->content_json);
+    size_t clen = llmrt__copy_len(m->content, m->content_len);
+    size_t jlen = llmrt__copy_len(m->content_json, m->content_json_len);
     total += llmrt__copy_sz(m->role) + clen + 1 + llmrt__copy_sz(m->name) +
              llmrt__copy_sz(m->tool_call_id) + llmrt__copy_sz(m->tool_calls_json);
     if (m->content_json) total += jlen + 1;
@@ -135,7 +133,7 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
   }
   for (size_t i = 0; i < r.n_messages; i++) {
     const llmrt_message_t *m = &msgs[i];
-    size_t clen = !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+    size_t clen = llmrt__copy_len(m->content, m->content_len);
     out[i] = *m;
     out[i].struct_size = sizeof out[i];
     out[i].role = llmrt__copy_put_s(&at, m->role);
@@ -145,7 +143,7 @@ int llmrt__call_copy_request(llmrt_call_t *c, const llmrt_request_t *in, char *w
     out[i].tool_call_id = llmrt__copy_put_s(&at, m->tool_call_id);
     out[i].tool_calls_json = llmrt__copy_put_s(&at, m->tool_calls_json);
     if (m->content_json) {
-      size_t jlen = m->content_json_len ? m->content_json_len : strlen(m->content_json);
+      size_t jlen = llmrt__copy_len(m->content_json, m->content_json_len);
       out[i].content_json = llmrt__copy_put(&at, m->content_json, jlen);
       out[i].content_json_len = jlen;
     }

@@ -7,6 +7,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The length of a string given with an optional length (0: NUL-terminated);
+ * 0 for NULL. */
+static inline size_t llmrt__copy_len(const char *s, size_t n) {
+  return !s ? 0 : n ? n : strlen(s);
+}
+
 /* Bytes a string takes in the block, its NUL included; 0 for NULL. */
 static inline size_t llmrt__copy_sz(const char *s) {
   return s ? strlen(s) + 1 : 0;

@@ -9,11 +9,11 @@
 #include "copy.h"
 
 static size_t content_len(const llmrt_message_t *m) {
-  return !m->content ? 0 : m->content_len ? m->content_len : strlen(m->content);
+  return llmrt__copy_len(m->content, m->content_len);
 }
 
 static size_t json_len(const llmrt_message_t *m) {
-  return !m->content_json ? 0 : m->content_json_len ? m->content_json_len : strlen(m->content_json);
+  return llmrt__copy_len(m->content_json, m->content_json_len);
 }
 
 int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) {
@@ -43,7 +43,7 @@ int llmrt__thread_req_copy(llmrt__thread_req_t *dst, const llmrt_request_t *in) 
                  sizeof(llmrt_header_t) * r.n_headers;
   total += llmrt__copy_sz(r.upstream) + llmrt__copy_sz(r.model) + llmrt__copy_sz(r.extra_json) +
            llmrt__copy_sz(r.tenant) + llmrt__copy_sz(r.raw_api);
-  size_t rawlen = !r.raw_body ? 0 : r.raw_body_len ? r.raw_body_len : strlen(r.raw_body);
+  size_t rawlen = llmrt__copy_len(r.raw_body, r.raw_body_len);
   if (r.raw_body) total += rawlen + 1;
   for (size_t i = 0; i < r.n_messages; i++) {
     llmrt_message_t m = {0};

@@ -478,6 +478,17 @@ uint16_t llmrt__tcp_peer(uv_tcp_t *tcp, char *ip, size_t iplen, char *hostport, 
   return port;
 }
 
+/* "host:port", or "[host]:port" for a bare IPv6 address, for messages.
+ * Allocated; NULL when out of memory. */
+static char *hostport_dup(const char *host, uint16_t port) {
+  size_t n = strlen(host) + 16;
+  char *hp = llmrt__malloc(n);
+  if (hp)
+    snprintf(hp, n, strchr(host, ':') && host[0] != '[' ? "[%s]:%u" : "%s:%u", host,
+             (unsigned)port);
+  return hp;
+}
+
 static llmrt__conn_t *conn_new(llmrt_t *rt, const llmrt__conn_cbs_t *cbs, void *user) {
   llmrt__conn_t *c = llmrt__calloc(1, sizeof *c);
   if (!c) return NULL;
@@ -527,11 +538,8 @@ int llmrt__conn_connect_via(llmrt_t *rt, const llmrt__conn_opts_t *o, const char
   c->tls_timeout_ms = o->tls_timeout_ms;
   c->dns.cb = on_dns;
   c->host = llmrt__strdup(o->host);
-  size_t hpl = strlen(o->host) + 16;
-  c->hostport = llmrt__malloc(hpl);
+  c->hostport = hostport_dup(o->host, o->port);
   if (!c->host || !c->hostport) return conn_abort(c, LLMRT_ENOMEM);
-  int v6 = strchr(o->host, ':') && o->host[0] != '[';
-  snprintf(c->hostport, hpl, v6 ? "[%s]:%u" : "%s:%u", o->host, (unsigned)o->port);
   if (c->tls) {
     r = llmrt__tls_client_prepare(c);
     if (r) return conn_abort(c, r);
@@ -543,12 +551,9 @@ int llmrt__conn_connect_via(llmrt_t *rt, const llmrt__conn_opts_t *o, const char
   uint16_t dial_port = o->port;
   if (proxy_host) {
     if (!*proxy_host || !proxy_port) return conn_abort(c, LLMRT_EINVAL);
-    size_t pl = strlen(proxy_host) + 16;
     c->proxy_host = llmrt__strdup(proxy_host);
-    c->proxy_hostport = llmrt__malloc(pl);
+    c->proxy_hostport = hostport_dup(proxy_host, proxy_port);
     if (!c->proxy_host || !c->proxy_hostport) return conn_abort(c, LLMRT_ENOMEM);
-    int pv6 = strchr(proxy_host, ':') && proxy_host[0] != '[';
-    snprintf(c->proxy_hostport, pl, pv6 ? "[%s]:%u" : "%s:%u", proxy_host, (unsigned)proxy_port);
     c->proxy_port = proxy_port;
     dial_host = c->proxy_host;
     dial_port = c->proxy_port;

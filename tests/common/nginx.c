@@ -41,20 +41,29 @@ const char *test_cert_path(const char *name) {
   return p;
 }
 
-/* A port the kernel considers free right now. nginx binds it a moment
- * later; a collision is retried by test_nginx_start. */
-static int free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) DIE("socket: %s", strerror(errno));
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) DIE("bind: %s", strerror(errno));
-  socklen_t len = sizeof a;
-  if (getsockname(s, (struct sockaddr *)&a, &len) != 0) DIE("getsockname: %s", strerror(errno));
-  close(s);
-  return ntohs(a.sin_port);
+/* n ports the kernel considers free right now, all different: each socket
+ * stays bound until every port is chosen (closed one by one, the kernel may
+ * hand the same port out twice, and two server blocks then share it). nginx
+ * binds them a moment later; a collision with another process is retried
+ * by test_nginx_start. */
+static void free_ports(int *out, size_t n) {
+  int s[8];
+  if (n > sizeof s / sizeof s[0]) DIE("free_ports: at most 8");
+  for (size_t i = 0; i < n; i++) {
+    s[i] = socket(AF_INET, SOCK_STREAM, 0);
+    if (s[i] < 0) DIE("socket: %s", strerror(errno));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s[i], (struct sockaddr *)&a, sizeof a) != 0) DIE("bind: %s", strerror(errno));
+    socklen_t len = sizeof a;
+    if (getsockname(s[i], (struct sockaddr *)&a, &len) != 0)
+      DIE("getsockname: %s", strerror(errno));
+    out[i] = ntohs(a.sin_port);
+  }
+  for (size_t i = 0; i < n; i++)
+    close(s[i]);
 }
 
 static int port_accepts(int port) {
@@ -242,11 +251,13 @@ void test_nginx_start(test_nginx_t *n, const char *extra) {
   free(big);
 
   for (int attempt = 0; attempt < 5; attempt++) {
-    n->http_port = free_port();
-    n->https_port = free_port();
-    n->untrusted_port = free_port();
-    n->wronghost_port = free_port();
-    n->expired_port = free_port();
+    int p[5];
+    free_ports(p, 5);
+    n->http_port = p[0];
+    n->https_port = p[1];
+    n->untrusted_port = p[2];
+    n->wronghost_port = p[3];
+    n->expired_port = p[4];
     write_config(n, extra);
     n->pid = spawn(n);
     if (wait_up(n) == 0) return;
